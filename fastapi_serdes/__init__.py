@@ -1,0 +1,27 @@
+"""fastapi-serdes: format negotiation, views, caching, compression and telemetry for FastAPI."""
+
+from ._types import Codec
+from .codecs import JSONCodec, MsgPackCodec
+from .middleware import SerdesMiddleware
+from .problems import DecodeError, EncodeError, ProblemError, SerdesError
+from .route import SerdesResponse, SerdesRoute
+from .settings import SCOPE_KEY, Negotiated, SerdesSettings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SCOPE_KEY",
+    "Codec",
+    "DecodeError",
+    "EncodeError",
+    "JSONCodec",
+    "MsgPackCodec",
+    "Negotiated",
+    "ProblemError",
+    "SerdesError",
+    "SerdesMiddleware",
+    "SerdesResponse",
+    "SerdesRoute",
+    "SerdesSettings",
+    "__version__",
+]

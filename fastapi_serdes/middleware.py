@@ -1,0 +1,320 @@
+"""``SerdesMiddleware``: pure ASGI; negotiates once per request and serves plain routes too.
+
+Per request it parses ``Accept`` once (results are memoised per header value) and leaves a
+:class:`~fastapi_serdes.settings.Negotiated` under ``scope["fastapi_serdes"]`` for
+``SerdesRoute``. For routes that are not ``SerdesRoute`` it is the slower, documented path:
+
+- a MessagePack request body is decoded and handed to the route as JSON (``Content-Type``
+  rewritten), within the same size limit; ``SerdesRoute`` still reads the original bytes;
+- a complete ``application/json`` response is transcoded to the client's codec
+  (``Vary: Accept`` added); streaming responses, bodiless ones, ``HEAD`` and anything that is
+  not JSON pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ._types import ASGIApp, Codec, Message, Receive, Scope, Send
+from .codecs import JSON_MEDIA_TYPE
+from .negotiation import parse_media_type
+from .problems import ProblemError
+from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
+from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
+
+_ACCEPT_CACHE_SIZE = 256
+_NO_BODY_STATUSES = frozenset({204, 205, 304})
+
+
+class SerdesMiddleware:
+    """Negotiate the response format once per request; transcode for plain routes.
+
+    Args:
+        app: the ASGI application to wrap.
+        codecs: the codecs offered, in server order (default: JSON, then MessagePack).
+        on_not_acceptable: ``"problem"`` (406, the default) or ``"default"`` (answer in the
+            default format) when the client accepts none of the offered media types.
+        max_body_size: the largest request body read, in bytes (default 1 MiB).
+
+    Every setting can be overridden by a ``FASTAPI_SERDES_*`` environment variable.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        codecs: Sequence[Codec] | None = None,
+        on_not_acceptable: str | None = None,
+        max_body_size: int | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = SerdesSettings.from_kwargs(
+            codecs=codecs, on_not_acceptable=on_not_acceptable, max_body_size=max_body_size
+        )
+        self._negotiated: dict[bytes | None, Negotiated] = {}
+
+    def _negotiate(self, accept: bytes | None) -> Negotiated:
+        negotiated = self._negotiated.get(accept)
+        if negotiated is None:
+            text = accept.decode("latin-1") if accept is not None else None
+            negotiated = negotiate(text, self.settings)
+            if len(self._negotiated) >= _ACCEPT_CACHE_SIZE:
+                self._negotiated.clear()
+            self._negotiated[accept] = negotiated
+        return negotiated
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        accept: bytes | None = None
+        content_type: bytes | None = None
+        several_accept = False
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                if accept is None:
+                    accept = value
+                else:
+                    accept += b", " + value
+                    several_accept = True
+            elif name == b"content-type":
+                content_type = value
+        negotiated = self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
+        scope[SCOPE_KEY] = negotiated
+        transcoder: _BodyTranscoder | None = None
+        if content_type is not None and not content_type.startswith(b"application/json"):
+            transcoder = self._transcoder(scope, receive, content_type)
+            if transcoder is not None:
+                receive = transcoder.receive
+        codec = negotiated.codec
+        if transcoder is None and (
+            codec is None or JSON_MEDIA_TYPE in codec.media_types or scope["method"] == "HEAD"
+        ):
+            await self.app(scope, receive, _vary_on_json(send))
+            return
+        if scope["method"] == "HEAD":
+            # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
+            negotiated = Negotiated(None, None, negotiated.settings)
+        responder = _Responder(send, negotiated, transcoder)
+        await self.app(scope, receive, responder.send)
+
+    def _negotiate_once(self, accept: bytes | None) -> Negotiated:
+        # Several Accept lines joined: rare, not worth a cache entry.
+        text = accept.decode("latin-1") if accept is not None else None
+        return negotiate(text, self.settings)
+
+    def _transcoder(
+        self, scope: Scope, receive: Receive, content_type: bytes
+    ) -> _BodyTranscoder | None:
+        parsed = parse_media_type(content_type.decode("latin-1"))
+        if parsed is None:
+            return None
+        codec = self.settings.by_media_type.get(parsed[0])
+        if codec is None or JSON_MEDIA_TYPE in codec.media_types:
+            return None
+        content_length = None
+        headers: list[tuple[bytes, bytes]] = []
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                content_length = value.decode("latin-1")
+            elif name != b"content-type":
+                headers.append((name, value))
+        headers.append((b"content-type", b"application/json"))
+        transcoder = _BodyTranscoder(
+            receive, content_type.decode("latin-1"), content_length, codec, self.settings
+        )
+        scope["headers"] = headers
+        scope[TRANSCODER_SCOPE_KEY] = transcoder
+        return transcoder
+
+
+def _vary_on_json(send: Send) -> Send:
+    """Add ``Vary: Accept`` to JSON responses: their format was negotiated."""
+
+    async def send_with_vary(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = message.get("headers", ())
+            for name, value in headers:
+                if name == b"content-type":
+                    if value.startswith(b"application/json"):
+                        message["headers"] = _add_vary(list(headers))
+                    break
+        await send(message)
+
+    return send_with_vary
+
+
+def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    for i, (name, value) in enumerate(headers):
+        if name == b"vary":
+            tokens = [t.strip().lower() for t in value.split(b",")]
+            if b"accept" not in tokens and b"*" not in tokens:
+                headers[i] = (name, value + b", Accept")
+            return headers
+    headers.append((b"vary", b"Accept"))
+    return headers
+
+
+class _BodyTranscoder:
+    """Hands a plain route the JSON equivalent of a MessagePack request body."""
+
+    __slots__ = (
+        "_done",
+        "_limit",
+        "codec",
+        "content_length",
+        "content_type",
+        "problem",
+        "raw_receive",
+    )
+
+    def __init__(
+        self,
+        raw_receive: Receive,
+        content_type: str,
+        content_length: str | None,
+        codec: Codec,
+        settings: SerdesSettings,
+    ) -> None:
+        self.raw_receive = raw_receive
+        self.content_type = content_type
+        self.content_length = content_length
+        self.codec = codec
+        self.problem: ProblemError | None = None
+        self._done = False
+        self._limit = settings.max_body_size
+
+    async def receive(self) -> Message:
+        if self._done:
+            return await self.raw_receive()
+        self._done = True
+        body = b""
+        try:
+            data = await read_body(self.raw_receive, self._limit, self.content_length)
+            if data:
+                body = _to_json(decode_body(self.codec, data))
+        except ProblemError as exc:
+            # The route sees an empty body; the responder answers with this problem instead.
+            self.problem = exc
+        return {"type": "http.request", "body": body, "more_body": False}
+
+
+def _to_json(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:
+        raise ProblemError.of(
+            "malformed-body",
+            f"The body holds a value this route cannot take as JSON ({exc}); "
+            "binary values need a route that accepts MessagePack natively (SerdesRoute).",
+        ) from None
+
+
+class _Responder:
+    """Per-request state for a response that may need transcoding or replacing."""
+
+    __slots__ = (
+        "_downstream",
+        "buffered",
+        "negotiated",
+        "send",
+        "start",
+        "transcoder",
+        "transcoding",
+    )
+
+    def __init__(
+        self, send: Send, negotiated: Negotiated, transcoder: _BodyTranscoder | None
+    ) -> None:
+        self.send = self._send
+        self._downstream = send
+        self.negotiated = negotiated
+        self.transcoder = transcoder
+        self.start: Message | None = None
+        self.transcoding = False
+        self.buffered: list[bytes] = []
+
+    async def _send(self, message: Message) -> None:
+        kind = message["type"]
+        transcoder = self.transcoder
+        if transcoder is not None and transcoder.problem is not None:
+            if kind == "http.response.start":
+                await transcoder.problem.to_response()(
+                    {"type": "http"}, _no_receive, self._downstream
+                )
+            return
+        if kind == "http.response.start":
+            if self._wants_transcoding(message):
+                self.start = message
+                self.transcoding = True
+                return
+            headers = message.get("headers", ())
+            if any(n == b"content-type" and v.startswith(b"application/json") for n, v in headers):
+                message["headers"] = _add_vary(list(headers))
+            await self._downstream(message)
+            return
+        if kind == "http.response.body" and self.transcoding:
+            self.buffered.append(message.get("body", b""))
+            if message.get("more_body", False):
+                # A streaming response: never buffer it; from here on it passes as it is.
+                await self._flush_untouched()
+                return
+            await self._flush_transcoded()
+            return
+        await self._downstream(message)
+
+    def _wants_transcoding(self, message: Message) -> bool:
+        codec = self.negotiated.codec
+        if codec is None or JSON_MEDIA_TYPE in codec.media_types:
+            return False
+        if message.get("status", 200) in _NO_BODY_STATUSES:
+            return False
+        content_type = None
+        for name, value in message.get("headers", ()):
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-encoding":
+                return False
+        return (
+            content_type is not None and content_type.split(b";")[0].strip() == b"application/json"
+        )
+
+    async def _flush_untouched(self) -> None:
+        start, self.start = self.start, None
+        self.transcoding = False
+        assert start is not None
+        start["headers"] = _add_vary(list(start.get("headers", ())))
+        await self._downstream(start)
+        body, self.buffered = b"".join(self.buffered), []
+        await self._downstream({"type": "http.response.body", "body": body, "more_body": True})
+
+    async def _flush_transcoded(self) -> None:
+        start, self.start = self.start, None
+        assert start is not None
+        codec = self.negotiated.codec
+        assert codec is not None
+        data = b"".join(self.buffered)
+        self.buffered = []
+        try:
+            body = codec.encode(orjson.loads(data)) if data else b""
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            problem = encode_failed(codec, str(exc))
+            await problem.to_response()({"type": "http"}, _no_receive, self._downstream)
+            return
+        headers = [
+            (n, v)
+            for n, v in start.get("headers", ())
+            if n not in (b"content-type", b"content-length")
+        ]
+        headers.append((b"content-type", str(self.negotiated.media_type).encode("latin-1")))
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        start["headers"] = _add_vary(headers)
+        await self._downstream(start)
+        await self._downstream({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _no_receive() -> Message:  # pragma: no cover - problem responses never read
+    return {"type": "http.disconnect"}

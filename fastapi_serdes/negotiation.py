@@ -1,0 +1,256 @@
+"""Pure parsing of ``Accept``, ``Accept-Encoding`` and ``Content-Type``, and choosing an offer.
+
+Everything here is a function of strings (RFC 9110 §12.5 and §8.3): no I/O, no state, never
+raises on client input. Malformed list members are ignored, the work done is linear in the header
+length, and headers past :data:`MAX_HEADER_LENGTH` characters or :data:`MAX_ENTRIES` members are
+cut there (what follows is ignored), so an absurd header costs no more than a normal one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+MAX_HEADER_LENGTH: Final = 4096
+MAX_ENTRIES: Final = 64
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRange:
+    """One member of an ``Accept`` header."""
+
+    type: str
+    subtype: str
+    params: tuple[tuple[str, str], ...]
+    q: float
+
+    def specificity(self) -> int:
+        """3 for ``type/subtype`` (plus one per parameter), 2 for ``type/*``, 1 for ``*/*``."""
+        if self.type == "*":
+            return 1
+        if self.subtype == "*":
+            return 2
+        return 3 + len(self.params)
+
+    def matches(self, media_type: str, params: dict[str, str]) -> bool:
+        """Whether this range covers the media type ``type/subtype`` offered with ``params``."""
+        if self.type == "*":
+            return True
+        main, _, sub = media_type.partition("/")
+        if self.type != main:
+            return False
+        if self.subtype == "*":
+            return True
+        if self.subtype != sub:
+            return False
+        for name, value in self.params:
+            # Every format we produce is UTF-8, so charset=utf-8 is always satisfied.
+            if name == "charset" and value.lower() in ("utf-8", "utf8") and name not in params:
+                continue
+            if params.get(name) != value:
+                return False
+        return True
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated header value, respecting quoted strings; empty members dropped.
+
+    At most :data:`MAX_HEADER_LENGTH` characters and :data:`MAX_ENTRIES` members are read.
+    """
+    value = value[:MAX_HEADER_LENGTH]
+    members: list[str] = []
+    start = 0
+    quoted = False
+    escaped = False
+    for i, char in enumerate(value):
+        if escaped:
+            escaped = False
+        elif quoted:
+            if char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == ",":
+            member = value[start:i].strip()
+            if member:
+                members.append(member)
+                if len(members) >= MAX_ENTRIES:
+                    return members
+            start = i + 1
+    member = value[start:].strip()
+    if member:
+        members.append(member)
+    return members[:MAX_ENTRIES]
+
+
+def _split_params(member: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """``head;a=1;b="x"`` -> (``head``, [(a, 1), (b, x)]); None when a parameter is malformed."""
+    parts = member.split(";")
+    head = parts[0].strip()
+    params: list[tuple[str, str]] = []
+    for raw in parts[1:]:
+        raw = raw.strip()
+        if not raw:
+            continue
+        name, sep, val = raw.partition("=")
+        name = name.strip().lower()
+        val = val.strip()
+        if not sep or not _TOKEN.match(name):
+            return None
+        if len(val) >= 2 and val[0] == val[-1] == '"':
+            val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        elif not _TOKEN.match(val):
+            return None
+        params.append((name, val))
+    return head, params
+
+
+def parse_qvalue(value: str) -> float | None:
+    """An RFC 9110 qvalue as a float; None when malformed (``2``, ``-1``, ``NaN``, ``0.1234``)."""
+    return float(value) if _QVALUE.match(value) else None
+
+
+def parse_accept(value: str) -> list[MediaRange]:
+    """Parse an ``Accept`` header value into media ranges; malformed members are skipped."""
+    ranges: list[MediaRange] = []
+    for member in split_list(value):
+        split = _split_params(member)
+        if split is None:
+            continue
+        head, params = split
+        main, slash, sub = head.lower().partition("/")
+        if not slash or not _TOKEN.match(main) or not _TOKEN.match(sub):
+            continue
+        if main == "*" and sub != "*":
+            continue
+        q: float | None = 1.0
+        media_params: list[tuple[str, str]] = []
+        for name, val in params:
+            if name == "q":
+                # What follows q are accept-extensions, not parameters of the media range.
+                q = parse_qvalue(val)
+                break
+            media_params.append((name, val.lower() if name == "charset" else val))
+        if q is None:
+            continue
+        ranges.append(MediaRange(main, sub, tuple(media_params), q))
+    return ranges
+
+
+def media_type_quality(ranges: Sequence[MediaRange], media_type: str) -> float:
+    """The weight the client gives ``media_type``: the q of the most specific matching range.
+
+    A more specific range wins even when a wildcard carries a higher q, so
+    ``application/json;q=0, */*`` refuses JSON. Returns 0.0 when no range matches.
+    """
+    mtype, params = parse_media_type(media_type) or (media_type, {})
+    best_q = 0.0
+    best_spec = 0
+    for r in ranges:
+        spec = r.specificity()
+        if spec > best_spec and r.matches(mtype, params):
+            best_q = r.q
+            best_spec = spec
+    return best_q
+
+
+def choose_media_type(accept: str | None, offers: Sequence[str]) -> str | None:
+    """The offer the client prefers, or None when it accepts none of them.
+
+    ``offers`` are in server order: the first is the default, answered when the client states
+    no preference (no header, an empty one, or one whose members are all malformed) and
+    preferred among offers of equal weight.
+    """
+    if not offers:
+        return None
+    if accept is None:
+        return offers[0]
+    ranges = parse_accept(accept)
+    if not ranges:
+        return offers[0]
+    best: str | None = None
+    best_q = 0.0
+    for offer in offers:
+        q = media_type_quality(ranges, offer)
+        if q > best_q:
+            best, best_q = offer, q
+    return best
+
+
+def parse_media_type(value: str) -> tuple[str, dict[str, str]] | None:
+    """Parse a ``Content-Type`` value into (``type/subtype`` lowercased, parameters).
+
+    Returns None when it is not a valid media type. Parameter names are lowercased, and so is
+    the ``charset`` value.
+    """
+    split = _split_params(value[:MAX_HEADER_LENGTH])
+    if split is None:
+        return None
+    head, params = split
+    main, slash, sub = head.strip().lower().partition("/")
+    if not slash or not _TOKEN.match(main) or not _TOKEN.match(sub) or "*" in (main, sub):
+        return None
+    return f"{main}/{sub}", {k: (v.lower() if k == "charset" else v) for k, v in params}
+
+
+def parse_accept_encoding(value: str) -> dict[str, float]:
+    """Parse ``Accept-Encoding`` into {coding: q}; codings lowercased, malformed members skipped.
+
+    ``x-gzip`` counts as ``gzip`` (RFC 9110 §8.4.1.3). When a coding is listed twice the first
+    wins.
+    """
+    weights: dict[str, float] = {}
+    for member in split_list(value):
+        split = _split_params(member)
+        if split is None:
+            continue
+        coding, params = split
+        coding = coding.lower()
+        if coding == "x-gzip":
+            coding = "gzip"
+        if not _TOKEN.match(coding):
+            continue
+        q: float | None = 1.0
+        for name, val in params:
+            if name == "q":
+                q = parse_qvalue(val)
+                break
+        if q is None or coding in weights:
+            continue
+        weights[coding] = q
+    return weights
+
+
+def choose_encoding(accept_encoding: str | None, offers: Iterable[str]) -> str | None:
+    """The content coding to answer with: one of ``offers``, ``"identity"``, or None (406).
+
+    RFC 9110 §12.5.3: no header means no preference (we answer identity); an empty header
+    means identity only; ``*`` covers codings not listed; ``q=0`` refuses; identity stays
+    acceptable unless ``identity;q=0``, or ``*;q=0`` without an identity member. The highest
+    non-zero q wins; ties go to the order of ``offers`` (identity last).
+    """
+    if accept_encoding is None:
+        return "identity"
+    weights = parse_accept_encoding(accept_encoding)
+    star = weights.get("*")
+    best: str | None = None
+    best_q = 0.0
+    for coding in offers:
+        q = weights.get(coding, star if star is not None else 0.0)
+        if q > best_q:
+            best, best_q = coding, q
+    # Unlisted identity stays acceptable but only as the fallback: a listed coding wins over it.
+    identity_q = weights.get("identity", star if star is not None else 0.0005)
+    if identity_q > best_q:
+        return "identity"
+    if best is not None:
+        return best
+    return None

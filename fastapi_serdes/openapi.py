@@ -1,0 +1,96 @@
+"""OpenAPI additions for ``SerdesRoute``: every codec's media type, and the problem responses.
+
+FastAPI documents one media type per operation. A ``SerdesRoute`` answers and accepts every
+codec's media types with the same schema, so each extra media type points (JSON Reference) at the
+schema FastAPI generated for ``application/json`` in the same operation: no schema is copied and
+component names stay FastAPI's.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "required": ["type", "title", "status"],
+}
+
+_VALIDATION_SCHEMA: dict[str, Any] = {
+    **PROBLEM_SCHEMA,
+    "title": "ValidationProblem",
+    "properties": {
+        **PROBLEM_SCHEMA["properties"],
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "detail": {"type": "string"},
+                    "pointer": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+                "required": ["detail", "pointer"],
+            },
+        },
+    },
+}
+
+
+def _problem(slug: str, schema: dict[str, Any] = PROBLEM_SCHEMA) -> dict[str, Any]:
+    title = PROBLEM_TYPES[slug][1]
+    return {"description": title, "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}}}
+
+
+def problem_responses(*, has_body: bool, has_params: bool) -> dict[int | str, dict[str, Any]]:
+    """The problem responses a ``SerdesRoute`` may give, for its ``responses``."""
+    responses: dict[int | str, dict[str, Any]] = {406: _problem("not-acceptable")}
+    if has_body:
+        responses[400] = _problem("malformed-body")
+        responses[413] = _problem("body-too-large")
+        responses[415] = _problem("unsupported-media-type")
+    if has_body or has_params:
+        responses[422] = _problem("validation-failed", _VALIDATION_SCHEMA)
+    return responses
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def operation_extra(route: Any, settings: Any, user_extra: dict[str, Any] | None) -> dict[str, Any]:
+    """``openapi_extra`` adding every codec's media types to the route's operation(s).
+
+    ``route`` is the route as included (its ``path_format`` holds the router prefixes);
+    ``user_extra`` is what the user passed as ``openapi_extra``, kept on top.
+    """
+    media_types = [m for m in settings.offers if m != "application/json"]
+    extra: dict[str, Any] = copy.deepcopy(user_extra or {})
+    if not media_types or not route.methods:
+        return extra
+    method = sorted(route.methods)[0].lower()
+    base = f"#/paths/{_escape(route.path_format)}/{method}"
+    status = str(route.status_code or 200)
+    json_key = _escape("application/json")
+    response_ref = {"$ref": f"{base}/responses/{status}/content/{json_key}/schema"}
+    responses = extra.setdefault("responses", {})
+    content = responses.setdefault(status, {}).setdefault("content", {})
+    for media_type in media_types:
+        content.setdefault(media_type, {"schema": response_ref})
+    if route.body_field is not None:
+        body_ref = {"$ref": f"{base}/requestBody/content/{json_key}/schema"}
+        body_content = extra.setdefault("requestBody", {}).setdefault("content", {})
+        for media_type in media_types:
+            body_content.setdefault(media_type, {"schema": body_ref})
+    return extra

@@ -1,0 +1,423 @@
+"""``SerdesRoute``: an ``APIRoute`` that answers in the negotiated codec, and ``SerdesResponse``.
+
+The route reads the :class:`~fastapi_serdes.settings.Negotiated` value ``SerdesMiddleware`` left in
+the scope (or negotiates itself with its own settings when there is no middleware), decodes the
+request body by ``Content-Type`` into Python objects that FastAPI validates as usual, runs the
+endpoint, and encodes its return value once, natively, in the negotiated codec. Generator
+endpoints (JSONL, SSE) and routes with a non-JSON ``response_class`` keep FastAPI's own handler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from fastapi import params
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.utils import solve_dependencies
+from fastapi.exceptions import ResponseValidationError
+from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.routing import APIRoute, run_endpoint_function
+from fastapi.utils import is_body_allowed_for_status_code
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import PydanticUndefined
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ._types import Codec, Receive, Scope, Send
+from .openapi import operation_extra, problem_responses
+from .policy import Checker, compile_checker, describe, walk
+from .problems import DecodeError, EncodeError, ProblemError, validation_problem
+from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
+
+# FastAPI >= 0.160 builds included routes as "effective contexts" of the original route; older
+# releases copy the route instead and have no such variable.
+_effective_route_context_var: Any = getattr(
+    importlib.import_module("fastapi.routing"), "_effective_route_context_var", None
+)
+
+logger = logging.getLogger("fastapi_serdes")
+
+#: Scope key of the body transcoder ``SerdesMiddleware`` installs for MessagePack request
+#: bodies (plain routes read JSON through it; ``SerdesRoute`` reads the raw bytes).
+TRANSCODER_SCOPE_KEY = "fastapi_serdes.transcoder"
+
+_VARY_ACCEPT = (b"vary", b"Accept")
+
+
+def not_acceptable(settings: SerdesSettings) -> Response:
+    """406 problem+json listing the media types on offer."""
+    problem = ProblemError.of(
+        "not-acceptable",
+        "None of the media types in Accept can be produced; use one of 'available'.",
+        available=list(settings.offers),
+    )
+    response = problem.to_response()
+    response.raw_headers.append(_VARY_ACCEPT)
+    return response
+
+
+def encode_failed(codec: Codec, reason: str) -> ProblemError:
+    """The 500 problem for a value the codec cannot represent (logged by the caller)."""
+    name = getattr(codec, "name", type(codec).__name__)
+    return ProblemError.of(
+        "encode-failed",
+        f"The response could not be encoded as {codec.media_types[0]} ({name}): {reason}",
+    )
+
+
+def find_codec(settings: SerdesSettings, content_type: str | None) -> Codec:
+    """The codec for a request ``Content-Type``, or a 415 problem listing what is supported."""
+    from .negotiation import parse_media_type
+
+    parsed = parse_media_type(content_type) if content_type else None
+    codec = settings.by_media_type.get(parsed[0]) if parsed else None
+    if codec is None:
+        detail = (
+            f"Content-Type {content_type!r} is not supported"
+            if content_type
+            else "A request body needs a Content-Type"
+        )
+        raise ProblemError.of(
+            "unsupported-media-type",
+            f"{detail}; send one of 'supported'.",
+            headers={"Accept": ", ".join(settings.offers)},
+            supported=list(settings.offers),
+        )
+    return codec
+
+
+async def read_body(receive: Receive, limit: int, content_length: str | None) -> bytes:
+    """Read a whole request body, stopping with 413 as soon as it passes ``limit`` bytes."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError.of(
+        "body-too-large", f"The request body is larger than the {limit} bytes this server reads."
+    )
+
+
+def decode_body(codec: Codec, data: bytes) -> Any:
+    """Decode request bytes with ``codec``; malformed input is a 400 problem, never echoed."""
+    try:
+        return codec.decode(data)
+    except DecodeError as exc:
+        raise ProblemError.of("malformed-body", str(exc)) from None
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What a route needs per request, compiled once when the route is built."""
+
+    adapter: TypeAdapter[Any] | None
+    model: type[BaseModel] | None
+    checker: Checker | None
+    float_checker: Checker | None
+    options: dict[str, Any]
+    settings: SerdesSettings
+
+
+class SerdesRoute(APIRoute):
+    """An ``APIRoute`` whose responses follow ``Accept`` and whose bodies follow ``Content-Type``.
+
+    Use it as ``APIRouter(route_class=SerdesRoute)``. Settings come from ``SerdesMiddleware``
+    when it is installed; otherwise from :meth:`with_settings` (or the defaults and the
+    ``FASTAPI_SERDES_*`` environment).
+    """
+
+    serdes_settings: ClassVar[SerdesSettings | None] = None
+
+    @classmethod
+    def with_settings(cls, **kwargs: Any) -> type[SerdesRoute]:
+        """A ``SerdesRoute`` subclass with its own settings, for routers used without middleware.
+
+        Takes the keyword arguments of :meth:`SerdesSettings.from_kwargs`.
+        """
+        settings = SerdesSettings.from_kwargs(**kwargs)
+        return type(cls.__name__, (cls,), {"serdes_settings": settings})
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # Kept apart: get_route_handler() adds the codecs' media types per inclusion path.
+        self._user_openapi_extra: dict[str, Any] | None = kwargs.get("openapi_extra")
+        super().__init__(path, endpoint, **kwargs)
+        has_params = bool(
+            self.dependant.path_params
+            or self.dependant.query_params
+            or self.dependant.header_params
+            or self.dependant.cookie_params
+            or self.dependant.dependencies
+        )
+        extra = problem_responses(has_body=self.body_field is not None, has_params=has_params)
+        self.responses = {**extra, **self.responses}
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        route: Any = self
+        if _effective_route_context_var is not None:
+            context = _effective_route_context_var.get()
+            if context is not None and context.original_route is self:
+                route = context
+        response_class = route.response_class
+        if isinstance(response_class, DefaultPlaceholder):
+            response_class = response_class.value
+        body_field = route.body_field
+        if (
+            route.is_sse_stream
+            or route.is_json_stream
+            or not issubclass(response_class, JSONResponse | ORJSONResponse)
+            or (body_field is not None and isinstance(body_field.field_info, params.Form))
+        ):
+            return super().get_route_handler()
+        settings = self.serdes_settings or SerdesSettings.from_kwargs()
+        route.openapi_extra = operation_extra(route, settings, self._user_openapi_extra)
+        return _build_handler(route, settings)
+
+
+def _build_plan(route: Any, settings: SerdesSettings) -> _Plan:
+    response_model = route.response_model if route.response_field is not None else None
+    adapter: TypeAdapter[Any] | None = None
+    checker: Checker | None = walk
+    float_checker: Checker | None = walk
+    if response_model is not None:
+        adapter = TypeAdapter(response_model)
+        checker = compile_checker(response_model)
+        float_checker = compile_checker(response_model, ints=False)
+    options = {
+        "include": route.response_model_include,
+        "exclude": route.response_model_exclude,
+        "by_alias": route.response_model_by_alias,
+        "exclude_unset": route.response_model_exclude_unset,
+        "exclude_defaults": route.response_model_exclude_defaults,
+        "exclude_none": route.response_model_exclude_none,
+    }
+    model = (
+        response_model
+        if isinstance(response_model, type) and issubclass(response_model, BaseModel)
+        else None
+    )
+    return _Plan(
+        adapter=adapter,
+        model=model,
+        checker=checker,
+        float_checker=float_checker,
+        options={k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"},
+        settings=settings,
+    )
+
+
+def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], Any]:
+    plan = _build_plan(route, settings)
+    dependant = route.dependant
+    body_field = route.body_field
+    embed = route._embed_body_fields
+    overrides = route.dependency_overrides_provider
+    status_code = route.status_code
+    is_coroutine = _is_coroutine(dependant.call)
+    accept_cache: dict[str | None, Negotiated] = {}
+
+    async def app(request: Request) -> Response:
+        scope = request.scope
+        negotiated: Negotiated | None = scope.get(SCOPE_KEY)
+        if negotiated is None:
+            accept = header(scope, b"accept")
+            negotiated = accept_cache.get(accept)
+            if negotiated is None:
+                negotiated = negotiate(accept, plan.settings)
+                if len(accept_cache) < 64:
+                    accept_cache[accept] = negotiated
+        codec = negotiated.codec
+        if codec is None:
+            return not_acceptable(negotiated.settings)
+        try:
+            body: Any = PydanticUndefined
+            if body_field is not None:
+                body = await _request_body(request, negotiated.settings)
+            solved = await solve_dependencies(
+                request=request,
+                dependant=dependant,
+                body=body,
+                dependency_overrides_provider=overrides,
+                async_exit_stack=scope["fastapi_inner_astack"],
+                embed_body_fields=embed,
+            )
+            if solved.errors:
+                raise validation_problem(solved.errors)
+            raw = await run_endpoint_function(
+                dependant=dependant, values=solved.values, is_coroutine=is_coroutine
+            )
+            if isinstance(raw, Response):
+                if raw.background is None:
+                    raw.background = solved.background_tasks
+                return raw
+            code = solved.response.status_code or status_code or 200
+            allowed = is_body_allowed_for_status_code(code)
+            content = _encode(plan, codec, raw) if allowed else b""
+            response = Response(
+                content,
+                status_code=code,
+                media_type=negotiated.media_type,
+                background=solved.background_tasks,
+            )
+            response.raw_headers.append(_VARY_ACCEPT)
+            response.raw_headers.extend(solved.response.headers.raw)
+            return response
+        except ProblemError as exc:
+            response = exc.to_response()
+            response.raw_headers.append(_VARY_ACCEPT)
+            return response
+
+    return app
+
+
+async def _request_body(request: Request, settings: SerdesSettings) -> Any:
+    scope = request.scope
+    transcoder = scope.get(TRANSCODER_SCOPE_KEY)
+    if transcoder is not None:
+        # The middleware rewrote the headers for plain routes; read what the client sent.
+        receive, content_type = transcoder.raw_receive, transcoder.content_type
+        content_length = transcoder.content_length
+    else:
+        receive = request.receive
+        content_type = header(scope, b"content-type")
+        content_length = header(scope, b"content-length")
+    data = await read_body(receive, settings.max_body_size, content_length)
+    if not data:
+        return PydanticUndefined
+    codec = find_codec(settings, content_type)
+    return decode_body(codec, data)
+
+
+def _encode(plan: _Plan, codec: Codec, raw: Any) -> bytes:
+    value = raw
+    adapter = plan.adapter
+    if adapter is not None and (plan.model is None or type(raw) is not plan.model):
+        # Trust instances of the response model (FastAPI validated them); validate the rest.
+        try:
+            value = adapter.validate_python(raw, from_attributes=True)
+        except ValidationError as exc:
+            raise ResponseValidationError(errors=exc.errors(include_url=False), body=raw) from None
+    # The policy check is paid only when the output could hide a bad number: a codec may say
+    # cheaply from its bytes that it cannot (no "null" in JSON, no float64 NaN pattern in
+    # msgpack); then only float fields are visited. Integers past 64 bits make msgpack fail
+    # on its own; the full check then names the field.
+    try:
+        body = codec.encode(value, adapter, plan.options)
+    except EncodeError as exc:
+        found = plan.checker(value) if plan.checker is not None else None
+        reason = describe(found) if found is not None else str(exc)
+        logger.error("fastapi-serdes: refusing to encode a response value: %s", reason)
+        raise encode_failed(codec, reason) from None
+    if plan.float_checker is not None:
+        gate = getattr(codec, "may_hide_non_finite", None)
+        if gate is None or gate(body):
+            found = plan.float_checker(value)
+            if found is not None:
+                reason = describe(found)
+                logger.error("fastapi-serdes: refusing to encode a response value: %s", reason)
+                raise encode_failed(codec, reason)
+    return body
+
+
+def _is_coroutine(call: Any) -> bool:
+    if inspect.isroutine(call):
+        return inspect.iscoroutinefunction(call)
+    if inspect.isclass(call):
+        return False
+    return inspect.iscoroutinefunction(getattr(call, "__call__", None))  # noqa: B004
+
+
+class SerdesResponse(Response):
+    """A response an endpoint returns explicitly, encoded in the negotiated codec when sent.
+
+    Example::
+
+        @router.post("/users", status_code=201)
+        async def create(user: UserIn) -> SerdesResponse:
+            return SerdesResponse(stored, status_code=201, headers={"Location": "/users/7"})
+
+    Args:
+        content: the value to encode (a model, a list, a dict...).
+        status_code: the HTTP status.
+        headers: extra headers.
+        model: the type to validate and serialize ``content`` as (optional).
+        background: a background task.
+        settings: used only when no ``SerdesMiddleware`` negotiated already.
+    """
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        *,
+        model: Any = None,
+        background: Any = None,
+        settings: SerdesSettings | None = None,
+    ) -> None:
+        self.content = content
+        self.status_code = status_code
+        self.background = background
+        self.body = b""
+        self._model = model
+        self._settings = settings
+        self.init_headers(headers)
+
+    def render(self, content: Any) -> bytes:
+        return b""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        negotiated: Negotiated | None = scope.get(SCOPE_KEY)
+        if negotiated is None:
+            settings = self._settings or SerdesSettings.from_kwargs()
+            negotiated = negotiate(header(scope, b"accept"), settings)
+        codec = negotiated.codec
+        if codec is None:
+            await not_acceptable(negotiated.settings)(scope, receive, send)
+            return
+        plan = _Plan(
+            adapter=TypeAdapter(self._model) if self._model is not None else None,
+            model=None,
+            checker=compile_checker(self._model) if self._model is not None else walk,
+            float_checker=(
+                compile_checker(self._model, ints=False) if self._model is not None else walk
+            ),
+            options={},
+            settings=negotiated.settings,
+        )
+        try:
+            body = (
+                _encode(plan, codec, self.content)
+                if is_body_allowed_for_status_code(self.status_code)
+                else b""
+            )
+        except ProblemError as exc:
+            await exc.to_response()(scope, receive, send)
+            return
+        self.body = body
+        self.raw_headers = [
+            (k, v) for k, v in self.raw_headers if k not in (b"content-length", b"content-type")
+        ]
+        self.raw_headers.append((b"content-type", str(negotiated.media_type).encode("latin-1")))
+        if body or is_body_allowed_for_status_code(self.status_code):
+            self.raw_headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        self.raw_headers.append(_VARY_ACCEPT)
+        await super().__call__(scope, receive, send)

@@ -1,0 +1,140 @@
+"""Settings shared by ``SerdesMiddleware`` and ``SerdesRoute``: keyword arguments, validated once.
+
+Operators override any setting without a code change through environment variables named
+``FASTAPI_SERDES_<SETTING>`` (upper case), e.g. ``FASTAPI_SERDES_MAX_BODY_SIZE=4194304``. The
+environment wins over the keyword arguments, so a deployment can tune what the code chose.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from ._types import Codec
+from .codecs import default_codecs
+from .negotiation import choose_media_type
+
+ENV_PREFIX: Final = "FASTAPI_SERDES_"
+NOT_ACCEPTABLE_CHOICES: Final = ("problem", "default")
+DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SerdesSettings:
+    """Validated settings; build with :meth:`from_kwargs`.
+
+    Attributes:
+        codecs: the codecs offered, in server order; the first one's first media type is the
+            default answered when the client states no preference.
+        on_not_acceptable: ``"problem"`` answers 406 problem+json when no offered media type is
+            acceptable; ``"default"`` answers in the default format instead (RFC 9110 allows both).
+        max_body_size: the largest request body read, in bytes (413 past it).
+    """
+
+    codecs: tuple[Codec, ...] = field(default_factory=default_codecs)
+    on_not_acceptable: Literal["problem", "default"] = "problem"
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    # Derived: media type -> codec, and the offers in server order.
+    by_media_type: Mapping[str, Codec] = field(init=False, repr=False, compare=False)
+    offers: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.codecs:
+            raise ValueError("codecs must name at least one codec, got an empty sequence")
+        by_media_type: dict[str, Codec] = {}
+        for codec in self.codecs:
+            if not isinstance(codec, Codec):
+                raise TypeError(
+                    f"codecs: {codec!r} does not implement the Codec protocol "
+                    "(media_types, encode, decode)"
+                )
+            for media_type in codec.media_types:
+                by_media_type.setdefault(media_type.lower(), codec)
+        object.__setattr__(self, "by_media_type", by_media_type)
+        object.__setattr__(self, "offers", tuple(by_media_type))
+        if self.on_not_acceptable not in NOT_ACCEPTABLE_CHOICES:
+            raise ValueError(
+                f"on_not_acceptable must be one of {NOT_ACCEPTABLE_CHOICES}, "
+                f"got {self.on_not_acceptable!r}"
+            )
+        if (
+            not isinstance(self.max_body_size, int)
+            or isinstance(self.max_body_size, bool)
+            or self.max_body_size < 1
+        ):
+            raise ValueError(
+                f"max_body_size must be a positive int (bytes), got {self.max_body_size!r}"
+            )
+
+    @property
+    def default_media_type(self) -> str:
+        """The media type answered when the client has no preference."""
+        return self.offers[0]
+
+    @classmethod
+    def from_kwargs(
+        cls,
+        *,
+        codecs: Sequence[Codec] | None = None,
+        on_not_acceptable: str | None = None,
+        max_body_size: int | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> SerdesSettings:
+        """Validate keyword arguments, then apply ``FASTAPI_SERDES_*`` environment overrides."""
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+        if codecs is not None:
+            kwargs["codecs"] = tuple(codecs)
+        if on_not_acceptable is not None:
+            kwargs["on_not_acceptable"] = on_not_acceptable
+        if max_body_size is not None:
+            kwargs["max_body_size"] = max_body_size
+        if (value := env.get(ENV_PREFIX + "ON_NOT_ACCEPTABLE")) is not None:
+            kwargs["on_not_acceptable"] = value.strip().lower()
+        if (value := env.get(ENV_PREFIX + "MAX_BODY_SIZE")) is not None:
+            try:
+                kwargs["max_body_size"] = int(value)
+            except ValueError:
+                raise ValueError(
+                    f"{ENV_PREFIX}MAX_BODY_SIZE must be a positive integer, got {value!r}"
+                ) from None
+        return cls(**kwargs)
+
+
+#: The scope key under which ``SerdesMiddleware`` leaves the :class:`Negotiated` value.
+SCOPE_KEY: Final = "fastapi_serdes"
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiated:
+    """What one request negotiated, computed once and shared by the middleware and the route.
+
+    Attributes:
+        media_type: the media type to answer with, or None when the client accepts none.
+        codec: the codec for ``media_type`` (None with it).
+        settings: the settings in force.
+    """
+
+    media_type: str | None
+    codec: Codec | None
+    settings: SerdesSettings
+
+
+def negotiate(accept: str | None, settings: SerdesSettings) -> Negotiated:
+    """Choose the response format for an ``Accept`` value (RFC 9110 §12.5.1)."""
+    media_type = choose_media_type(accept, settings.offers)
+    if media_type is None:
+        if settings.on_not_acceptable == "problem":
+            return Negotiated(None, None, settings)
+        media_type = settings.default_media_type
+    return Negotiated(media_type, settings.by_media_type[media_type], settings)
+
+
+def header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    """One request header from an ASGI scope, several lines joined by ``, ``; None if absent."""
+    values = [v for k, v in scope["headers"] if k == name]
+    if not values:
+        return None
+    return b", ".join(values).decode("latin-1")
