@@ -1,0 +1,49 @@
+"""The application: ``uvicorn example_app.main:app``.
+
+Two lines make this service speak JSON and MessagePack: ``SerdesMiddleware`` around the app, and
+``route_class=SerdesRoute`` on each router (see ``example_app/routers/``). Everything else is a
+plain FastAPI app.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from example_app.database import prepare_database, resolve_db_path
+from example_app.routers import health, users, videos
+from fastapi_serdes import SerdesMiddleware
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Create and seed the database on first start; later starts find it ready."""
+    # Seeding blocks for a fraction of a second; keep it off the event loop anyway.
+    await run_in_threadpool(prepare_database, app.state.db_path)
+    yield
+
+
+def create_app(db_path: str | None = None) -> FastAPI:
+    """Build an independent instance of the example service.
+
+    Each call returns a new app with its own settings, so tests (or two apps in one process)
+    never share a database by accident.
+
+    Args:
+        db_path: the SQLite file; defaults to ``$EXAMPLE_DB_PATH``, else a file in the system
+            temp directory.
+
+    Returns:
+        The ASGI application.
+    """
+    app = FastAPI(title="fastapi-serdes example: video platform", version="1.0", lifespan=lifespan)
+    app.state.db_path = resolve_db_path(db_path)
+    app.add_middleware(SerdesMiddleware)
+    app.include_router(users.router)
+    app.include_router(videos.router)
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""The example's HTTP routers, one module per resource."""
