@@ -1,0 +1,145 @@
+"""The contenders: one ASGI app factory each, all serving the same routes and payloads.
+
+A contender is a name, a factory and the MessagePack media type it speaks (if any). To add a
+peer (GZipMiddleware, starlette-compress, fastapi-cache2, Litestar...), write a factory that
+returns an ASGI app serving the routes below and add a :class:`Contender` to :func:`contenders`;
+then list it in the workloads it should run in (``benchmarks/workloads.py``). A contender whose
+``requires`` do not import is reported and skipped, so an optional peer never breaks the run.
+
+Routes (identical in every contender):
+
+- ``GET /users/small`` -> ``User``
+- ``GET /users/medium`` -> ``list[User]`` (100 users)
+- ``GET /users/large`` -> ``list[User]`` (2,000 users)
+- ``POST /users`` with a ``list[User]`` body -> ``201 Ack``
+"""
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp
+
+from benchmarks.payloads import Ack, Payloads, User
+
+JSON = "application/json"
+MSGPACK = "application/msgpack"
+# msgpack-asgi 3 matches the whole Accept value against its configured type (exact string, not a
+# parsed media range) and defaults to the IANA name, so its clients must send exactly this.
+VND_MSGPACK = "application/vnd.msgpack"
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One app under test.
+
+    Attributes:
+        name: Short name used in the table and in ``--contenders``.
+        build: Factory returning a fresh ASGI app serving the benchmark routes.
+        msgpack_type: Media type the contender reads and writes for MessagePack, or ``None``
+            when it does not speak MessagePack.
+        description: One line for the report header.
+        requires: ``"module:name"`` imports the contender needs. When one fails the contender is
+            skipped with a note (a peer not installed, or the library while it is being written);
+            any error in ``build`` itself is a failure, never a skip.
+    """
+
+    name: str
+    build: Callable[[Payloads], ASGIApp]
+    msgpack_type: str | None = None
+    description: str = ""
+    requires: tuple[str, ...] = ()
+
+    def missing(self) -> str | None:
+        """Why a required import fails, or ``None`` when everything imports."""
+        for spec in self.requires:
+            module_name, _, attribute = spec.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                return f"{type(exc).__name__}: {exc}"
+            if attribute and not hasattr(module, attribute):
+                return f"{module_name} has no {attribute!r}"
+        return None
+
+
+def add_routes(router: APIRouter, payloads: Payloads) -> None:
+    """Register the benchmark routes on ``router``; return annotations are the response models."""
+
+    @router.get("/users/small")
+    async def users_small() -> User:
+        return payloads.small
+
+    @router.get("/users/medium")
+    async def users_medium() -> list[User]:
+        return payloads.medium
+
+    @router.get("/users/large")
+    async def users_large() -> list[User]:
+        return payloads.large
+
+    @router.post("/users", status_code=201)
+    async def create_users(users: list[User]) -> Ack:
+        return Ack(count=len(users), follower_total=sum(u.follower_count for u in users))
+
+
+def _fastapi_app(payloads: Payloads, route_class: type[APIRoute] = APIRoute) -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    router = APIRouter(route_class=route_class)
+    add_routes(router, payloads)
+    app.include_router(router)
+    return app
+
+
+def build_stock(payloads: Payloads) -> ASGIApp:
+    return _fastapi_app(payloads)
+
+
+def build_msgpack_asgi(payloads: Payloads) -> ASGIApp:
+    from msgpack_asgi import MessagePackMiddleware
+
+    app = _fastapi_app(payloads)
+    app.add_middleware(MessagePackMiddleware)
+    return app
+
+
+def build_serdes(payloads: Payloads) -> ASGIApp:
+    from fastapi_serdes import SerdesMiddleware, SerdesRoute
+
+    app = _fastapi_app(payloads, route_class=SerdesRoute)
+    app.add_middleware(SerdesMiddleware)
+    return app
+
+
+def build_serdes_plain(payloads: Payloads) -> ASGIApp:
+    from fastapi_serdes import SerdesMiddleware
+
+    app = _fastapi_app(payloads)
+    app.add_middleware(SerdesMiddleware)
+    return app
+
+
+def contenders() -> dict[str, Contender]:
+    """Every known contender by name, in report order."""
+    serdes = ("fastapi_serdes:SerdesMiddleware", "fastapi_serdes:SerdesRoute")
+    known = [
+        Contender("stock", build_stock, None, "FastAPI, response_model, default JSON"),
+        Contender(
+            "msgpack-asgi",
+            build_msgpack_asgi,
+            VND_MSGPACK,
+            "stock app + msgpack_asgi.MessagePackMiddleware (JSON transcoded)",
+            ("msgpack_asgi:MessagePackMiddleware",),
+        ),
+        Contender("serdes", build_serdes, MSGPACK, "SerdesMiddleware + SerdesRoute", serdes),
+        Contender(
+            "serdes-plain",
+            build_serdes_plain,
+            MSGPACK,
+            "stock routes (APIRoute) behind SerdesMiddleware",
+            serdes[:1],
+        ),
+    ]
+    return {c.name: c for c in known}
