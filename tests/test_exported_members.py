@@ -1,0 +1,25 @@
+"""The public API: a name that appears or disappears must be a deliberate change."""
+
+import fastapi_serdes
+
+
+def test_exported_members() -> None:
+    assert len(set(fastapi_serdes.__all__)) == len(fastapi_serdes.__all__)  # order: ruff RUF022
+    assert set(fastapi_serdes.__all__) == {
+        "SCOPE_KEY",
+        "Codec",
+        "DecodeError",
+        "EncodeError",
+        "JSONCodec",
+        "MsgPackCodec",
+        "Negotiated",
+        "ProblemError",
+        "SerdesError",
+        "SerdesMiddleware",
+        "SerdesResponse",
+        "SerdesRoute",
+        "SerdesSettings",
+        "__version__",
+    }
+    for name in fastapi_serdes.__all__:
+        assert hasattr(fastapi_serdes, name), name

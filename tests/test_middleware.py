@@ -1,0 +1,132 @@
+"""SerdesMiddleware in front of plain routes: transcoding, pass-through, Vary."""
+
+from __future__ import annotations
+
+import httpx
+import msgpack
+import pytest
+
+from fastapi_serdes import SCOPE_KEY, SerdesMiddleware
+from fastapi_serdes.settings import Negotiated
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_plain_route_json_gets_vary(client: httpx.AsyncClient) -> None:
+    res = await client.get("/plain")
+    assert res.headers["content-type"] == "application/json"
+    assert res.headers["vary"] == "Accept"
+
+
+@pytest.mark.parametrize("accept", ["application/msgpack", "application/x-msgpack"])
+async def test_plain_route_transcoded_for_msgpack_clients(
+    client: httpx.AsyncClient, accept: str
+) -> None:
+    res = await client.get("/plain", headers={"accept": accept})
+    assert res.status_code == 200
+    assert res.headers["content-type"] == accept
+    assert res.headers["vary"] == "Accept"
+    assert int(res.headers["content-length"]) == len(res.content)
+    assert msgpack.unpackb(res.content) == (await client.get("/plain")).json()
+
+
+async def test_plain_route_receives_msgpack_body_as_json(client: httpx.AsyncClient) -> None:
+    body = msgpack.packb({"id": 3, "name": "from msgpack"})
+    res = await client.post("/plain", content=body, headers={"content-type": "application/msgpack"})
+    assert res.status_code == 200
+    assert res.json()["name"] == "from msgpack"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "slug"),
+    [
+        (b"\xc1", 400, "malformed-body"),
+        (msgpack.packb({"id": 3, "name": b"\x00\xff"}), 400, "malformed-body"),
+        (msgpack.packb({"id": 3, "name": "x" * 2_000_000}), 413, "body-too-large"),
+    ],
+)
+async def test_plain_route_bad_msgpack_body_is_a_problem(
+    client: httpx.AsyncClient, body: bytes, status: int, slug: str
+) -> None:
+    res = await client.post("/plain", content=body, headers={"content-type": "application/msgpack"})
+    assert res.status_code == status
+    assert res.headers["content-type"] == "application/problem+json"
+    assert res.json()["type"].endswith(slug)
+
+
+async def test_streaming_passes_through_untouched(client: httpx.AsyncClient) -> None:
+    res = await client.get("/stream", headers={"accept": "application/msgpack"})
+    assert res.status_code == 200
+    assert res.content == b'{"n": 1}\n{"n": 2}\n'
+    assert res.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/no-content", "/redirect"])
+@pytest.mark.parametrize("accept", ["application/json", "application/msgpack", "text/html"])
+async def test_bodiless_responses_pass(client: httpx.AsyncClient, path: str, accept: str) -> None:
+    res = await client.get(path, headers={"accept": accept}, follow_redirects=False)
+    assert res.status_code in (204, 307)
+    assert res.content == b""
+
+
+async def test_non_json_and_docs_untouched(client: httpx.AsyncClient) -> None:
+    res = await client.get("/docs", headers={"accept": "text/html"})
+    assert res.status_code == 200
+    assert res.headers["content-type"].startswith("text/html")
+    assert "vary" not in res.headers
+
+
+async def test_plain_route_not_acceptable_gets_default(client: httpx.AsyncClient) -> None:
+    # The endpoint already ran: a plain route answers its JSON rather than a 406.
+    res = await client.get("/plain", headers={"accept": "image/png"})
+    assert res.status_code == 200
+    assert res.headers["content-type"] == "application/json"
+
+
+async def test_head_is_not_transcoded(client: httpx.AsyncClient) -> None:
+    res = await client.head("/docs", headers={"accept": "application/msgpack"})
+    assert res.status_code == 200
+
+
+async def test_negotiated_value_in_scope() -> None:
+    seen: list[Negotiated] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(scope[SCOPE_KEY])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    mw = SerdesMiddleware(app)
+    transport = httpx.ASGITransport(app=mw)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        await c.get(
+            "/", headers=[("accept", "application/json;q=0.5"), ("accept", "application/msgpack")]
+        )
+        await c.get("/")
+    assert seen[0].media_type == "application/msgpack"
+    assert seen[1].media_type == "application/json"
+
+
+async def test_lifespan_and_websocket_pass_through() -> None:
+    calls: list[str] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        calls.append(scope["type"])
+
+    mw = SerdesMiddleware(app)
+    await mw({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    await mw({"type": "websocket", "headers": []}, None, None)  # type: ignore[arg-type]
+    assert calls == ["lifespan", "websocket"]
+
+
+def test_settings_errors_name_the_parameter() -> None:
+    with pytest.raises(ValueError, match="max_body_size"):
+        SerdesMiddleware(lambda s, r, se: None, max_body_size=0)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="on_not_acceptable"):
+        SerdesMiddleware(lambda s, r, se: None, on_not_acceptable="maybe")  # type: ignore[arg-type,return-value]
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTAPI_SERDES_MAX_BODY_SIZE", "123")
+    mw = SerdesMiddleware(lambda s, r, se: None, max_body_size=999)  # type: ignore[arg-type,return-value]
+    assert mw.settings.max_body_size == 123

@@ -1,0 +1,83 @@
+"""End to end through a real uvicorn on 127.0.0.1: the example app, both codecs."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgpack
+import pytest
+
+pytestmark = pytest.mark.server
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    db = tmp_path_factory.mktemp("db") / "example.sqlite3"
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "example_app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=root,
+        env={"EXAMPLE_DB_PATH": str(db), "PATH": "/usr/bin:/bin"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("uvicorn did not become ready in 30 s")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_json_and_msgpack_over_a_real_socket(server: str) -> None:
+    with httpx.Client(base_url=server) as c:
+        as_json = c.get("/users/1")
+        as_msgpack = c.get("/users/1", headers={"accept": "application/msgpack"})
+        assert as_json.headers["content-type"] == "application/json"
+        assert as_msgpack.headers["content-type"] == "application/msgpack"
+        assert as_msgpack.headers["vary"] == "Accept"
+        assert msgpack.unpackb(as_msgpack.content) == as_json.json()
+
+
+def test_msgpack_post_and_problems_over_a_real_socket(server: str) -> None:
+    with httpx.Client(base_url=server) as c:
+        body = msgpack.packb({"username": "e2e_user", "email": "e2e@example.com",
+                              "display_name": "E2E", "country": "FR"})  # fmt: skip
+        res = c.post("/users", content=body, headers={"content-type": "application/msgpack"})
+        assert res.status_code == 201, res.text
+        res = c.post("/users", content=b"\xc1", headers={"content-type": "application/msgpack"})
+        assert res.status_code == 400
+        assert res.headers["content-type"] == "application/problem+json"
+        res = c.get("/videos", headers={"accept": "text/html"})
+        assert res.status_code == 406
