@@ -188,3 +188,52 @@ def describe(problem: Problem) -> str:
     """``/items/3/score: nan is not a finite number``."""
     loc, reason = problem
     return f"{json_pointer(loc) or '/'}: {reason}"
+
+
+def json_null_markers(tp: Any) -> tuple[bytes, ...] | None:
+    """Byte patterns that betray a non-finite float in pydantic's JSON for type ``tp``.
+
+    pydantic writes NaN and Infinity as ``null``. When every float of ``tp`` sits directly in a
+    model field (``score: float`` or ``score: float | None``), a hidden one can only appear as
+    ``"score":null``, so the policy check is needed only when such a pattern is in the output.
+    Returns ``()`` when ``tp`` holds no float at all, and None when floats sit elsewhere (in
+    lists, dicts, ``Any``): then any ``null`` calls for the check.
+    """
+    markers: set[bytes] = set()
+    if not _collect_markers(tp, markers, set()):
+        return None
+    return tuple(sorted(markers))
+
+
+def _collect_markers(tp: Any, markers: set[bytes], seen: set[type]) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _collect_markers(typing.get_args(tp)[0], markers, seen)
+    if compile_checker(tp, ints=False) is None:
+        return True
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if tp in seen:
+            return True
+        seen.add(tp)
+        for name, info in tp.model_fields.items():
+            ann = info.annotation
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            if ann is float or (
+                typing.get_origin(ann) in (Union, types.UnionType) and args == [float]
+            ):
+                key = info.serialization_alias or info.alias or name
+                markers.add(f'"{key}":null'.encode())
+            elif not _collect_markers(ann, markers, seen):
+                return False
+        return True
+    targs = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return all(_collect_markers(a, markers, seen) for a in targs)
+    if origin in (list, set, frozenset, Sequence) or (
+        origin is tuple and len(targs) == 2 and targs[1] is Ellipsis
+    ):
+        return bool(targs) and _collect_markers(targs[0], markers, seen)
+    if origin in (dict, Mapping):
+        # Floats as dict values would be bare nulls; models as values keep their markers.
+        return len(targs) == 2 and _collect_markers(targs[1], markers, seen)
+    return False

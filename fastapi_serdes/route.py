@@ -29,8 +29,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._types import Codec, Receive, Scope, Send
+from .codecs import JSONCodec
 from .openapi import operation_extra, problem_responses
-from .policy import Checker, compile_checker, describe, walk
+from .policy import Checker, compile_checker, describe, json_null_markers, walk
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 
@@ -135,6 +136,7 @@ class _Plan:
     float_checker: Checker | None
     options: dict[str, Any]
     settings: SerdesSettings
+    json_markers: tuple[bytes, ...] | None = None
 
 
 class SerdesRoute(APIRoute):
@@ -197,10 +199,12 @@ def _build_plan(route: Any, settings: SerdesSettings) -> _Plan:
     adapter: TypeAdapter[Any] | None = None
     checker: Checker | None = walk
     float_checker: Checker | None = walk
+    json_markers: tuple[bytes, ...] | None = None
     if response_model is not None:
         adapter = TypeAdapter(response_model)
         checker = compile_checker(response_model)
         float_checker = compile_checker(response_model, ints=False)
+        json_markers = json_null_markers(response_model) if route.response_model_by_alias else None
     options = {
         "include": route.response_model_include,
         "exclude": route.response_model_exclude,
@@ -219,6 +223,7 @@ def _build_plan(route: Any, settings: SerdesSettings) -> _Plan:
         model=model,
         checker=checker,
         float_checker=float_checker,
+        json_markers=json_markers,
         options={k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"},
         settings=settings,
     )
@@ -327,8 +332,13 @@ def _encode(plan: _Plan, codec: Codec, raw: Any) -> bytes:
         logger.error("fastapi-serdes: refusing to encode a response value: %s", reason)
         raise encode_failed(codec, reason) from None
     if plan.float_checker is not None:
-        gate = getattr(codec, "may_hide_non_finite", None)
-        if gate is None or gate(body):
+        markers = plan.json_markers
+        if markers is not None and isinstance(codec, JSONCodec):
+            suspect = any(marker in body for marker in markers)
+        else:
+            gate = getattr(codec, "may_hide_non_finite", None)
+            suspect = gate is None or gate(body)
+        if suspect:
             found = plan.float_checker(value)
             if found is not None:
                 reason = describe(found)
