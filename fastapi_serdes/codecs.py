@@ -1,20 +1,19 @@
 """JSON and MessagePack codecs behind one small interface (:class:`fastapi_serdes.Codec`).
 
-Both follow one value policy (see ``docs/explanation/value-policy.md``):
+Both follow one value policy (``docs/explanation/value-policy.md``, :mod:`.policy`):
 
 - pydantic decides how a model becomes data (aliases, serializers, ``exclude``...), once;
 - datetimes, dates and times are RFC 3339 strings, UUIDs and Decimals strings, enums their
   values, sets arrays, in both codecs (the representation pydantic gives JSON);
-- ``bytes`` are the one documented difference: MessagePack carries them natively as ``bin``,
-  JSON as pydantic renders them (UTF-8 text by default; ``ser_json_bytes="base64"`` on the model
-  for binary data);
-- non-finite floats and integers outside 64 bits are refused in both directions
-  (:mod:`fastapi_serdes.policy`).
+- ``bytes`` are the documented difference: MessagePack carries them natively as ``bin``, JSON
+  as pydantic renders them (UTF-8 text by default; ``ser_json_bytes="base64"`` for binary data);
+- non-finite floats are refused in both directions; integers outside 64 bits are refused when
+  decoding, and when encoding MessagePack (JSON writes them exactly).
 
 A codec is usable outside HTTP, e.g. to put a model on a queue::
 
     codec = MsgPackCodec()
-    data = codec.encode(user)
+    data = codec.encode(user, TypeAdapter(User))
     user = codec.decode(data, TypeAdapter(User))
 """
 
@@ -24,12 +23,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import msgpack
-import orjson
 import ormsgpack
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import to_json, to_jsonable_python
+from pydantic_core import from_json, to_json, to_jsonable_python
 
-from .policy import describe, walk
+from .policy import describe, json_null_markers, walk
 from .problems import DecodeError, EncodeError
 
 JSON_MEDIA_TYPE: Final = "application/json"
@@ -42,18 +40,28 @@ MSGPACK_MEDIA_TYPES: Final = (
 #: Longest array or map a MessagePack body may declare (per container). A 1 MiB body of tiny
 #: containers would otherwise unpack into tens of MiB of Python objects.
 DEFAULT_MAX_CONTAINER_LENGTH: Final = 100_000
+#: Deepest nesting a JSON body may have (pydantic-core's parser limit).
+JSON_MAX_DEPTH: Final = 200
+#: Deepest nesting a MessagePack body may have (the msgpack unpacker's limit).
+MSGPACK_MAX_DEPTH: Final = 1024
+
+_MARKER_CACHE_SIZE: Final = 512
 
 
 class JSONCodec:
-    """``application/json``: pydantic-core writes it, orjson / pydantic-core read it.
+    """``application/json``: pydantic-core writes and reads it.
 
-    Decoding rejects invalid UTF-8, a BOM, NaN / Infinity literals, numbers that overflow a
-    double, integers past 64 bits and nesting deeper than 1024 levels; duplicate keys keep the
-    last value.
+    Decoding rejects invalid UTF-8, a BOM, lone surrogates, NaN / Infinity literals, numbers that
+    overflow a double, integers past 64 bits, trailing data and nesting deeper than
+    :data:`JSON_MAX_DEPTH`; duplicate keys keep the last value.
     """
 
     media_types: tuple[str, ...] = (JSON_MEDIA_TYPE,)
     name = "json"
+
+    def __init__(self) -> None:
+        # adapter -> the byte patterns that may hide a NaN written as null (see policy.py).
+        self._markers: dict[TypeAdapter[Any], tuple[bytes, ...] | None] = {}
 
     def encode(
         self,
@@ -63,20 +71,48 @@ class JSONCodec:
     ) -> bytes:
         """Encode ``value`` as JSON, through ``adapter`` when its type is known.
 
-        ``options`` are pydantic dump options (``exclude_none``, ``by_alias``, ``include``...),
-        applied with an adapter.
-        """
-        try:
-            if adapter is not None:
-                return adapter.dump_json(value, **(options or {}))
-            return to_json(value)
-        except (ValueError, TypeError) as exc:
-            raise EncodeError(f"{self.name}: cannot encode the value: {exc}") from exc
+        ``options`` are pydantic dump options (``exclude_none``, ``include``...), applied with an
+        adapter.
 
-    @staticmethod
-    def may_hide_non_finite(data: bytes) -> bool:
-        """Whether encoded ``data`` may hold a NaN or Infinity pydantic wrote as ``null``."""
-        return b"null" in data
+        Raises:
+            EncodeError: the value holds a non-finite float (the message locates it) or a type
+                pydantic cannot serialise.
+        """
+        opts = options or {}
+        try:
+            if adapter is None:
+                data = to_json(value, inf_nan_mode="null")
+                suspect = b"null" in data
+            else:
+                data = adapter.dump_json(value, **opts)
+                markers = self._markers_for(adapter, opts)
+                suspect = b"null" in data if markers is None else _contains_any(data, markers)
+            if suspect:
+                # pydantic writes NaN and Infinity as null: look at what was serialised.
+                dumped = adapter.dump_python(value, **opts) if adapter is not None else value
+                found = walk(dumped, ints=False)
+                if found is not None:
+                    raise EncodeError(f"{JSON_MEDIA_TYPE}: {describe(found)}")
+            return data
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, EncodeError):
+                raise
+            raise EncodeError(f"{JSON_MEDIA_TYPE}: cannot encode the value: {exc}") from exc
+
+    def _markers_for(
+        self, adapter: TypeAdapter[Any], options: Mapping[str, Any]
+    ) -> tuple[bytes, ...] | None:
+        if options.get("by_alias") is False or "include" in options or "exclude" in options:
+            return None
+        try:
+            return self._markers[adapter]
+        except KeyError:
+            pass
+        markers = json_null_markers(getattr(adapter, "_type", Any))
+        if len(self._markers) >= _MARKER_CACHE_SIZE:
+            self._markers.clear()
+        self._markers[adapter] = markers
+        return markers
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
         """Decode JSON bytes into plain objects, or validate them into ``adapter``'s type.
@@ -85,46 +121,80 @@ class JSONCodec:
             DecodeError: malformed JSON or a number outside the value policy.
             pydantic.ValidationError: the data does not fit the type.
         """
+        # Folding every digit to 0 makes suspicious numbers findable with a few substring tests:
+        # a body with none of _SUSPECT_NUMBERS holds no number outside the policy, and
+        # pydantic-core validates it straight from the bytes.
+        folded = data.translate(_FOLD_DIGITS)
+        suspect = _contains_any(folded, _SUSPECT_NUMBERS)
+        if adapter is not None and not suspect and not data.startswith(b"\xef\xbb\xbf"):
+            try:
+                return adapter.validate_json(data)
+            except ValidationError as exc:
+                _raise_if_malformed(exc)
+                raise
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise DecodeError("Invalid JSON: a UTF-8 byte order mark (BOM) is not allowed")
         try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(f"Invalid JSON: {exc}") from None
-        # orjson reads integers past 64 bits as floats: catch that before it alters a value.
-        if b"0000000000000000000" in data.translate(_DIGITS_TO_ZERO):
-            _check_exact_integers(data)
+            obj = from_json(data, allow_inf_nan=False)
+        except ValueError as exc:
+            raise DecodeError(f"Invalid JSON: {_json_reason(exc)}") from None
+        if suspect:
+            found = walk(obj)
+            if found is not None:
+                raise DecodeError(f"Invalid JSON number at {describe(found)}")
         return obj if adapter is None else adapter.validate_python(obj)
 
 
-_DIGITS_TO_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+# Digits and "+" fold to "0", "E" to "e": 1E+400 reads 0e0000.
+_FOLD_DIGITS: Final = bytes.maketrans(b"123456789+E", b"0000000000e")
+# A 3-digit exponent right after a digit (``1e400``, ``2.5E+308``), a 19-digit run (an integer
+# that may pass 64 bits), or a NaN / Infinity literal. Text like "jane1234" does not match.
+_SUSPECT_NUMBERS: Final = (b"0" * 19, b"0e000", b"NaN", b"Infinity")
 
 
-def _check_exact_integers(data: bytes) -> None:
-    """Reject an integer literal outside 64 bits (the slow path, only for long digit runs)."""
-    import json
+def _contains_any(data: bytes, needles: tuple[bytes, ...]) -> bool:
+    # A plain loop: any() with a generator costs more than the searches on small bodies.
+    for needle in needles:  # noqa: SIM110
+        if needle in data:
+            return True
+    return False
 
-    try:
-        exact = json.loads(data)
-    except ValueError:  # pragma: no cover - orjson accepted it already
-        return
-    found = walk(exact)
-    if found is not None:
-        raise DecodeError(f"Invalid JSON number at {describe(found)}")
+
+def _json_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "recursion limit" in text:
+        return f"depth limit: nested deeper than {JSON_MAX_DEPTH} levels ({text})"
+    if "invalid unicode code point" in text or "invalid utf-8" in text.lower():
+        return f"the text is not valid UTF-8 ({text})"
+    return text
+
+
+def _raise_if_malformed(exc: ValidationError) -> None:
+    for error in exc.errors(include_url=False):
+        if error["type"] == "json_invalid":
+            reason = str(error.get("ctx", {}).get("error", "malformed"))
+            raise DecodeError(f"Invalid JSON: {_json_reason(ValueError(reason))}") from None
 
 
 class MsgPackCodec:
     """MessagePack: ``application/msgpack``, ``application/vnd.msgpack``, ``application/x-msgpack``.
 
     Encodes with ormsgpack straight from pydantic's Python output (no JSON detour); decodes
-    with msgpack, which enforces limits: UTF-8 strings, string map keys, no extension types but
+    with msgpack, which enforces limits: UTF-8 strings, string (or binary) map keys, no
+    extension types but
     the timestamp (read as a ``datetime``), no trailing bytes, at most ``max_container_length``
-    items per array or map, nesting at most 1024 levels.
+    items per array or map, nesting at most :data:`MSGPACK_MAX_DEPTH` levels.
     """
 
     media_types: tuple[str, ...] = MSGPACK_MEDIA_TYPES
     name = "msgpack"
 
     def __init__(self, *, max_container_length: int = DEFAULT_MAX_CONTAINER_LENGTH) -> None:
-        if not isinstance(max_container_length, int) or max_container_length < 1:
+        if (
+            not isinstance(max_container_length, int)
+            or isinstance(max_container_length, bool)
+            or max_container_length < 1
+        ):
             raise ValueError(
                 f"max_container_length must be a positive int, got {max_container_length!r}"
             )
@@ -138,19 +208,36 @@ class MsgPackCodec:
     ) -> bytes:
         """Encode ``value`` as MessagePack, through ``adapter`` when its type is known.
 
-        ``options`` are pydantic dump options (``exclude_none``, ``by_alias``, ``include``...),
-        applied with an adapter.
+        ``options`` are pydantic dump options (``exclude_none``, ``include``...), applied with an
+        adapter.
+
+        Raises:
+            EncodeError: the value holds a non-finite float or an integer past 64 bits (the
+                message locates it), or a type that cannot be serialised.
         """
         try:
             obj = adapter.dump_python(value, **(options or {})) if adapter is not None else value
-            return ormsgpack.packb(obj, default=_jsonable, option=_PACK_OPTIONS)
+            data: bytes = ormsgpack.packb(obj, default=_jsonable, option=_PACK_OPTIONS)
         except (ValueError, TypeError, ormsgpack.MsgpackEncodeError) as exc:
-            raise EncodeError(f"{self.name}: cannot encode the value: {exc}") from exc
+            found = walk(obj) if "obj" in locals() else None
+            reason = describe(found) if found is not None else f"cannot encode the value: {exc}"
+            raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: {reason}") from exc
+        if self.may_hide_non_finite(data):
+            found = walk(obj, ints=False)
+            if found is not None:
+                raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: {describe(found)}")
+        return data
 
     @staticmethod
     def may_hide_non_finite(data: bytes) -> bool:
-        """Whether encoded ``data`` may hold a NaN or Infinity float."""
-        return _may_hold_non_finite(data)
+        """Whether ``data`` this codec encoded may hold a NaN or Infinity float.
+
+        ormsgpack writes every float as a float64, and Python's non-finite floats have one bit
+        pattern each (``nan``, ``-nan``, ``inf``, ``-inf``), so long needles find them fast.
+        """
+        if _F64_TAIL_INF not in data and _F64_TAIL_NAN not in data:
+            return False
+        return _contains_any(data, _F64_NON_FINITE)
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
         """Decode MessagePack bytes into plain objects, or validate them into ``adapter``'s type.
@@ -178,18 +265,27 @@ class MsgPackCodec:
         except msgpack.ExtraData:
             raise DecodeError("Invalid MessagePack: trailing bytes after the value") from None
         except msgpack.StackError:
-            raise DecodeError("Invalid MessagePack: nested deeper than 1024 levels") from None
+            raise DecodeError(
+                f"Invalid MessagePack: nested deeper than {MSGPACK_MAX_DEPTH} levels"
+            ) from None
         except UnicodeDecodeError:
             raise DecodeError("Invalid MessagePack: a string is not valid UTF-8") from None
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise DecodeError(f"Invalid MessagePack: {_msgpack_reason(exc)}") from None
-        found = walk(obj) if _may_hold_non_finite(data) else None
-        if found is not None:
-            raise DecodeError(f"Invalid MessagePack number at {describe(found)}")
+        if _may_hold_non_finite(data):
+            found = walk(obj)
+            if found is not None:
+                raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
         return obj if adapter is None else adapter.validate_python(obj)
 
 
 _PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z | ormsgpack.OPT_NON_STR_KEYS
+_F64_TAIL_INF: Final = b"\xf0" + bytes(6)
+_F64_TAIL_NAN: Final = b"\xf8" + bytes(6)
+# 0xcb (float64) then nan, -nan, inf, -inf as Python produces them.
+_F64_NON_FINITE: Final = tuple(
+    b"\xcb" + bytes.fromhex(h) + bytes(6) for h in ("7ff8", "fff8", "7ff0", "fff0")
+)
 
 
 def _jsonable(value: Any) -> Any:
@@ -204,17 +300,20 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 
 
 def _may_hold_non_finite(data: bytes) -> bool:
-    # A float64 with all exponent bits set (NaN, ±Infinity) starts 0xcb 0x7f/0xff 0xf?; a
-    # float32 one 0xca 0x7f/0xff 0x8?-0xf?. Cheap pre-test; the walk confirms.
-    return b"\xcb\x7f" in data or b"\xcb\xff" in data or b"\xca\x7f" in data or b"\xca\xff" in data
+    # Any float64 with all exponent bits set (NaN with any payload, ±Infinity) starts
+    # 0xcb 0x7f|0xff; a float32 one 0xca 0x7f|0xff. The walk confirms.
+    # Single-byte searches run at memchr speed; most bodies hold no 0x7f or 0xff byte at all.
+    return (b"\x7f" in data and (b"\xcb\x7f" in data or b"\xca\x7f" in data)) or (
+        b"\xff" in data and (b"\xcb\xff" in data or b"\xca\xff" in data)
+    )
 
 
 def _msgpack_reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    if "incomplete" in text or "Unpack failed: error = -1" in text:
-        return "the body is truncated"
     if isinstance(exc, msgpack.FormatError):
         return "the bytes are not MessagePack (a reserved format byte)"
+    if "incomplete" in text or "Unpack failed: error = -1" in text:
+        return "the body is truncated"
     if "exceeds max" in text:
         return f"a container or string is longer than allowed ({text})"
     return text[:200]
@@ -223,13 +322,3 @@ def _msgpack_reason(exc: BaseException) -> str:
 def default_codecs() -> tuple[JSONCodec, MsgPackCodec]:
     """New instances of the built-in codecs, JSON first (the default)."""
     return JSONCodec(), MsgPackCodec()
-
-
-__all__ = [
-    "JSON_MEDIA_TYPE",
-    "MSGPACK_MEDIA_TYPES",
-    "JSONCodec",
-    "MsgPackCodec",
-    "ValidationError",
-    "default_codecs",
-]

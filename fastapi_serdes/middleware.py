@@ -13,19 +13,21 @@ Per request it parses ``Accept`` once (results are memoised per header value) an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send
-from .codecs import JSON_MEDIA_TYPE
+from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .negotiation import parse_media_type
-from .problems import ProblemError
+from .problems import DecodeError, EncodeError, ProblemError
 from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 
 _ACCEPT_CACHE_SIZE = 256
+logger = logging.getLogger("fastapi_serdes")
 _NO_BODY_STATUSES = frozenset({204, 205, 304})
 
 
@@ -55,6 +57,7 @@ class SerdesMiddleware:
             codecs=codecs, on_not_acceptable=on_not_acceptable, max_body_size=max_body_size
         )
         self._negotiated: dict[bytes | None, Negotiated] = {}
+        self._json = JSONCodec()  # reads plain routes' JSON for transcoding
 
     def _negotiate(self, accept: bytes | None) -> Negotiated:
         negotiated = self._negotiated.get(accept)
@@ -85,6 +88,8 @@ class SerdesMiddleware:
         negotiated = self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
         scope[SCOPE_KEY] = negotiated
         transcoder: _BodyTranscoder | None = None
+        # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
+        # decision is parse_media_type's.
         if content_type is not None and not content_type.startswith(b"application/json"):
             transcoder = self._transcoder(scope, receive, content_type)
             if transcoder is not None:
@@ -98,7 +103,7 @@ class SerdesMiddleware:
         if scope["method"] == "HEAD":
             # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
             negotiated = Negotiated(None, None, negotiated.settings)
-        responder = _Responder(send, negotiated, transcoder)
+        responder = _Responder(send, negotiated, transcoder, self._json)
         await self.app(scope, receive, responder.send)
 
     def _negotiate_once(self, accept: bytes | None) -> Negotiated:
@@ -139,12 +144,17 @@ def _vary_on_json(send: Send) -> Send:
             headers = message.get("headers", ())
             for name, value in headers:
                 if name == b"content-type":
-                    if value.startswith(b"application/json"):
+                    if _is_json(value):
                         message["headers"] = _add_vary(list(headers))
                     break
         await send(message)
 
     return send_with_vary
+
+
+def _is_json(content_type: bytes) -> bool:
+    """Whether a Content-Type value is ``application/json`` (any parameters, any case)."""
+    return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
 def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -218,6 +228,7 @@ class _Responder:
 
     __slots__ = (
         "_downstream",
+        "_json",
         "buffered",
         "negotiated",
         "send",
@@ -227,9 +238,14 @@ class _Responder:
     )
 
     def __init__(
-        self, send: Send, negotiated: Negotiated, transcoder: _BodyTranscoder | None
+        self,
+        send: Send,
+        negotiated: Negotiated,
+        transcoder: _BodyTranscoder | None,
+        json_codec: JSONCodec,
     ) -> None:
         self.send = self._send
+        self._json = json_codec
         self._downstream = send
         self.negotiated = negotiated
         self.transcoder = transcoder
@@ -252,7 +268,7 @@ class _Responder:
                 self.transcoding = True
                 return
             headers = message.get("headers", ())
-            if any(n == b"content-type" and v.startswith(b"application/json") for n, v in headers):
+            if any(n == b"content-type" and _is_json(v) for n, v in headers):
                 message["headers"] = _add_vary(list(headers))
             await self._downstream(message)
             return
@@ -278,9 +294,7 @@ class _Responder:
                 content_type = value
             elif name == b"content-encoding":
                 return False
-        return (
-            content_type is not None and content_type.split(b";")[0].strip() == b"application/json"
-        )
+        return content_type is not None and _is_json(content_type)
 
     async def _flush_untouched(self) -> None:
         start, self.start = self.start, None
@@ -299,9 +313,12 @@ class _Responder:
         data = b"".join(self.buffered)
         self.buffered = []
         try:
-            body = codec.encode(orjson.loads(data)) if data else b""
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            problem = encode_failed(codec, str(exc))
+            # Read with the JSON codec, not orjson alone: it keeps integers past 64 bits exact
+            # (then refused by MessagePack with a located message) instead of making floats.
+            body = codec.encode(self._json.decode(data)) if data else b""
+        except (DecodeError, EncodeError) as exc:
+            logger.error("fastapi-serdes: cannot transcode a plain route's response: %s", exc)
+            problem = encode_failed(str(exc))
             await problem.to_response()({"type": "http"}, _no_receive, self._downstream)
             return
         headers = [

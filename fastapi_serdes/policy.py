@@ -1,16 +1,18 @@
-"""The value policy shared by every codec: which numbers cross the wire.
+"""The value policy shared by the built-in codecs: which numbers cross the wire.
 
 JSON (RFC 8259) has no NaN or Infinity, MessagePack has no integers past 64 bits, and the tools
-in between alter them silently (orjson and pydantic write NaN as ``null``; orjson reads
-``18446744073709551616`` as a float). So both codecs refuse, in both directions:
+in between alter them silently (pydantic writes NaN as ``null``; orjson reads
+``18446744073709551616`` as a float). So the codecs refuse:
 
-- non-finite floats (NaN, Infinity, -Infinity);
-- integers outside ``[-2**63, 2**64 - 1]``.
+- non-finite floats (NaN, Infinity, -Infinity), in both codecs and both directions;
+- integers outside ``[-2**63, 2**64 - 1]`` when decoding (both codecs) and when encoding
+  MessagePack (it cannot represent them). JSON encodes them exactly, as pydantic writes them
+  (documented: I-JSON readers lose precision past 2**53).
 
-Checking every value of a response would cost as much as encoding it, so the check is compiled
-once per type, when a route is built: it visits only the fields whose declared type can hold an
-``int`` or a ``float`` and costs nothing for types that cannot. ``Any``, unions and plain
-``dict``/``list`` fall back to a walk of the value.
+Checking every value would cost as much as encoding it, so the codecs first ask the encoded bytes
+whether a bad number could hide in them (a ``"score":null`` in JSON for a float field, a float64
+NaN bit pattern in MessagePack) and walk the data only then. The walk is iterative: depth never
+raises ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -20,168 +22,75 @@ import enum
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from .problems import json_pointer
 
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
-# A checker returns None when the value is acceptable, else (location, reason).
+#: Where a bad value sits and why: (location, reason).
 Problem = tuple[tuple[str | int, ...], str]
-Checker = Callable[[Any], Problem | None]
-
-_SCALARS_WITHOUT_NUMBERS = (str, bytes, bytearray, bool, type(None))
 
 
-def number_problem(value: Any) -> str | None:
+def number_problem(value: Any, *, ints: bool = True) -> str | None:
     """Why ``value`` breaks the number policy, or None when it is fine (or not a number)."""
-    if type(value) is float:
+    if isinstance(value, float):
         if not math.isfinite(value):
-            return f"{value!r} is not a finite number"
-    elif type(value) is int and not INT_MIN <= value <= INT_MAX:
+            name = "NaN" if math.isnan(value) else ("-infinity" if value < 0 else "infinity")
+            return f"{name} is not a finite number"
+    elif (
+        ints
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and not INT_MIN <= value <= INT_MAX
+    ):
         return "integer outside the 64-bit range [-2**63, 2**64-1]"
     return None
 
 
-def walk(value: Any) -> Problem | None:
-    """Check a value of unknown type by walking containers, models and dataclasses."""
-    reason = number_problem(value)
-    if reason is not None:
-        return (), reason
-    items: Any
+def _children(value: Any) -> Any:
     if isinstance(value, Mapping):
-        items = value.items()
-    elif isinstance(value, list | tuple | set | frozenset):
-        items = enumerate(value)
-    elif isinstance(value, BaseModel):
-        items = ((k, getattr(value, k, None)) for k in type(value).model_fields)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        items = ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
-    else:
-        return None
-    for key, item in items:
-        found = walk(item)
-        if found is not None:
-            return (key if isinstance(key, int) else str(key), *found[0]), found[1]
+        return value.items()
+    if isinstance(value, list | tuple | set | frozenset):
+        return enumerate(value)
+    if isinstance(value, BaseModel):
+        fields = {k: getattr(value, k, None) for k in type(value).model_fields}
+        fields.update(value.model_extra or {})
+        for name in type(value).model_computed_fields:
+            fields[name] = getattr(value, name, None)
+        return fields.items()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
     return None
 
 
-def _check_float(value: Any) -> Problem | None:
-    if type(value) is float and not math.isfinite(value):
-        return (), f"{value!r} is not a finite number"
-    return None
+def walk(value: Any, *, ints: bool = True, str_keys: bool = False) -> Problem | None:
+    """Find the first number outside the policy in ``value`` (containers, models, dataclasses).
 
-
-def _check_int(value: Any) -> Problem | None:
-    if type(value) is int and not INT_MIN <= value <= INT_MAX:
-        return (), "integer outside the 64-bit range [-2**63, 2**64-1]"
-    return None
-
-
-def _sequence_checker(inner: Checker) -> Checker:
-    def check(value: Any) -> Problem | None:
-        if isinstance(value, Sequence | set | frozenset) and not isinstance(value, str | bytes):
-            for i, item in enumerate(value):
-                found = inner(item)
-                if found is not None:
-                    return (i, *found[0]), found[1]
-            return None
-        return walk(value)
-
-    return check
-
-
-def _mapping_checker(inner: Checker) -> Checker:
-    def check(value: Any) -> Problem | None:
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                found = inner(item)
-                if found is not None:
-                    return (str(key), *found[0]), found[1]
-            return None
-        return walk(value)
-
-    return check
-
-
-def _model_checker(fields: list[tuple[str, Checker]]) -> Checker:
-    def check(value: Any) -> Problem | None:
-        if not isinstance(value, BaseModel):
-            return walk(value)
-        for name, inner in fields:
-            found = inner(getattr(value, name, None))
-            if found is not None:
-                return (name, *found[0]), found[1]
-        return None
-
-    return check
-
-
-def compile_checker(tp: Any, *, ints: bool = True) -> Checker | None:
-    """A checker for values of type ``tp``, or None when ``tp`` cannot hold a bad number.
-
-    With ``ints=False`` only floats are checked: integer fields are not visited at all.
+    With ``ints=False`` only floats are checked; with ``str_keys=True`` a mapping key that is
+    not a ``str`` is a problem too. Iterative, so any depth is fine.
     """
-    return _compile(tp, {}, ints)
-
-
-def _compile(tp: Any, seen: dict[Any, Checker | None], ints: bool) -> Checker | None:
-    origin = typing.get_origin(tp)
-    if origin is Annotated:
-        return _compile(typing.get_args(tp)[0], seen, ints)
-    if tp is float:
-        return _check_float
-    if tp is int:
-        return _check_int if ints else None
-    if tp is Any or tp is object:
-        return walk
-    if origin is None and isinstance(tp, type):
-        if issubclass(tp, _SCALARS_WITHOUT_NUMBERS) or issubclass(tp, enum.Enum):
-            return None
-        if issubclass(tp, BaseModel):
-            if tp in seen:
-                # A recursive model: defer to the generic walk for the nested occurrence.
-                return seen[tp] or walk
-            seen[tp] = None
-            fields = []
-            for name, info in tp.model_fields.items():
-                inner = _compile(info.annotation, seen, ints)
-                if inner is not None:
-                    fields.append((name, inner))
-            checker = _model_checker(fields) if fields else None
-            seen[tp] = checker
-            return checker
-        if issubclass(tp, int | float):
-            if issubclass(tp, int):
-                return _check_int if ints else None
-            return _check_float
-        if tp in (list, tuple, set, frozenset, dict) or dataclasses.is_dataclass(tp):
-            return walk
-        # datetime, UUID, Decimal, Path...: not numbers we police.
-        return None
-    if origin is Literal:
-        return None
-    if origin in (Union, types.UnionType):
-        members = [
-            c for c in (_compile(a, seen, ints) for a in typing.get_args(tp)) if c is not None
-        ]
-        if not members:
-            return None
-        return members[0] if len(members) == 1 else walk
-    args = typing.get_args(tp)
-    if origin in (list, set, frozenset, Sequence) or (
-        origin is tuple and len(args) == 2 and args[1] is Ellipsis
-    ):
-        inner_checker = _compile(args[0], seen, ints) if args else walk
-        return _sequence_checker(inner_checker) if inner_checker is not None else None
-    if origin in (dict, Mapping):
-        inner_checker = _compile(args[1], seen, ints) if len(args) == 2 else walk
-        return _mapping_checker(inner_checker) if inner_checker is not None else None
-    return walk
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        loc, item = stack.pop()
+        reason = number_problem(item, ints=ints)
+        if reason is not None:
+            return loc, reason
+        children = _children(item)
+        if children is None:
+            continue
+        is_mapping = isinstance(item, Mapping)
+        pending = []
+        for key, child in children:
+            if is_mapping and str_keys and not isinstance(key, str):
+                return loc, f"map key {key!r} is not a string"
+            pending.append(((*loc, key if isinstance(key, int) else str(key)), child))
+        stack.extend(reversed(pending))  # depth-first, in document order
+    return None
 
 
 def describe(problem: Problem) -> str:
@@ -194,10 +103,10 @@ def json_null_markers(tp: Any) -> tuple[bytes, ...] | None:
     """Byte patterns that betray a non-finite float in pydantic's JSON for type ``tp``.
 
     pydantic writes NaN and Infinity as ``null``. When every float of ``tp`` sits directly in a
-    model field (``score: float`` or ``score: float | None``), a hidden one can only appear as
-    ``"score":null``, so the policy check is needed only when such a pattern is in the output.
-    Returns ``()`` when ``tp`` holds no float at all, and None when floats sit elsewhere (in
-    lists, dicts, ``Any``): then any ``null`` calls for the check.
+    model field or computed field (``score: float`` or ``score: float | None``), a hidden one can
+    only appear as ``"score":null``. Returns ``()`` when ``tp`` holds no float at all, and None
+    when floats may sit elsewhere (lists, dicts, ``Any``, extra fields, root models): then any
+    ``null`` calls for the walk. Keys are the serialization aliases, as ``by_alias`` writes them.
     """
     markers: set[bytes] = set()
     if not _collect_markers(tp, markers, set()):
@@ -205,35 +114,56 @@ def json_null_markers(tp: Any) -> tuple[bytes, ...] | None:
     return tuple(sorted(markers))
 
 
+_NO_FLOATS = (str, bytes, bytearray, bool, int, type(None))
+
+
+def _is_optional_float(ann: Any) -> bool:
+    if ann is float:
+        return True
+    if typing.get_origin(ann) in (Union, types.UnionType):
+        return [a for a in typing.get_args(ann) if a is not type(None)] == [float]
+    return False
+
+
 def _collect_markers(tp: Any, markers: set[bytes], seen: set[type]) -> bool:
+    """Add ``tp``'s markers; False when a float could appear outside a named field."""
     origin = typing.get_origin(tp)
     if origin is Annotated:
         return _collect_markers(typing.get_args(tp)[0], markers, seen)
-    if compile_checker(tp, ints=False) is None:
-        return True
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
+    if origin is typing.Literal:
+        return all(not isinstance(a, float) for a in typing.get_args(tp))
+    if isinstance(tp, type) and origin is None:
+        if tp is float or issubclass(tp, float):
+            return False  # a bare float: written as a bare null
+        if issubclass(tp, enum.Enum):
+            return True
+        if issubclass(tp, _NO_FLOATS) or not issubclass(tp, BaseModel):
+            # str, int, datetime, UUID, Enum, Decimal...: never written as a float.
+            return issubclass(tp, _NO_FLOATS) or tp.__module__ in ("datetime", "uuid", "decimal")
+        if issubclass(tp, RootModel) or tp.model_config.get("extra") == "allow":
+            return False
         if tp in seen:
             return True
         seen.add(tp)
         for name, info in tp.model_fields.items():
-            ann = info.annotation
-            args = [a for a in typing.get_args(ann) if a is not type(None)]
-            if ann is float or (
-                typing.get_origin(ann) in (Union, types.UnionType) and args == [float]
-            ):
+            if _is_optional_float(info.annotation):
                 key = info.serialization_alias or info.alias or name
                 markers.add(f'"{key}":null'.encode())
-            elif not _collect_markers(ann, markers, seen):
+            elif not _collect_markers(info.annotation, markers, seen):
+                return False
+        for name, computed in tp.model_computed_fields.items():
+            if _is_optional_float(computed.return_type):
+                markers.add(f'"{computed.alias or name}":null'.encode())
+            elif not _collect_markers(computed.return_type, markers, seen):
                 return False
         return True
-    targs = typing.get_args(tp)
+    args = typing.get_args(tp)
     if origin in (Union, types.UnionType):
-        return all(_collect_markers(a, markers, seen) for a in targs)
+        return all(_collect_markers(a, markers, seen) for a in args)
     if origin in (list, set, frozenset, Sequence) or (
-        origin is tuple and len(targs) == 2 and targs[1] is Ellipsis
+        origin is tuple and len(args) == 2 and args[1] is Ellipsis
     ):
-        return bool(targs) and _collect_markers(targs[0], markers, seen)
+        return bool(args) and _collect_markers(args[0], markers, seen)
     if origin in (dict, Mapping):
-        # Floats as dict values would be bare nulls; models as values keep their markers.
-        return len(targs) == 2 and _collect_markers(targs[1], markers, seen)
+        return len(args) == 2 and _collect_markers(args[1], markers, seen)
     return False

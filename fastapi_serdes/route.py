@@ -29,9 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._types import Codec, Receive, Scope, Send
-from .codecs import JSONCodec
 from .openapi import operation_extra, problem_responses
-from .policy import Checker, compile_checker, describe, json_null_markers, walk
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 
@@ -62,13 +60,12 @@ def not_acceptable(settings: SerdesSettings) -> Response:
     return response
 
 
-def encode_failed(codec: Codec, reason: str) -> ProblemError:
-    """The 500 problem for a value the codec cannot represent (logged by the caller)."""
-    name = getattr(codec, "name", type(codec).__name__)
-    return ProblemError.of(
-        "encode-failed",
-        f"The response could not be encoded as {codec.media_types[0]} ({name}): {reason}",
-    )
+def encode_failed(reason: str) -> ProblemError:
+    """The 500 problem for a value the codec cannot represent (logged by the caller).
+
+    ``reason`` is the codec's :class:`EncodeError` message: it names the codec and the field.
+    """
+    return ProblemError.of("encode-failed", f"The response could not be encoded: {reason}")
 
 
 def find_codec(settings: SerdesSettings, content_type: str | None) -> Codec:
@@ -118,12 +115,19 @@ def _too_large(limit: int) -> ProblemError:
     )
 
 
-def decode_body(codec: Codec, data: bytes) -> Any:
-    """Decode request bytes with ``codec``; malformed input is a 400 problem, never echoed."""
+def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
+    """Decode request bytes with ``codec`` (validating into ``adapter``'s type when given).
+
+    Malformed input is a 400 problem, a validation failure a 422 problem located under
+    ``/body``; neither echoes the input back.
+    """
     try:
-        return codec.decode(data)
+        return codec.decode(data, adapter)
     except DecodeError as exc:
         raise ProblemError.of("malformed-body", str(exc)) from None
+    except ValidationError as exc:
+        errors = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
+        raise validation_problem(errors) from None
 
 
 @dataclass(slots=True)
@@ -132,11 +136,8 @@ class _Plan:
 
     adapter: TypeAdapter[Any] | None
     model: type[BaseModel] | None
-    checker: Checker | None
-    float_checker: Checker | None
     options: dict[str, Any]
     settings: SerdesSettings
-    json_markers: tuple[bytes, ...] | None = None
 
 
 class SerdesRoute(APIRoute):
@@ -196,15 +197,7 @@ class SerdesRoute(APIRoute):
 
 def _build_plan(route: Any, settings: SerdesSettings) -> _Plan:
     response_model = route.response_model if route.response_field is not None else None
-    adapter: TypeAdapter[Any] | None = None
-    checker: Checker | None = walk
-    float_checker: Checker | None = walk
-    json_markers: tuple[bytes, ...] | None = None
-    if response_model is not None:
-        adapter = TypeAdapter(response_model)
-        checker = compile_checker(response_model)
-        float_checker = compile_checker(response_model, ints=False)
-        json_markers = json_null_markers(response_model) if route.response_model_by_alias else None
+    adapter = TypeAdapter(response_model) if response_model is not None else None
     options = {
         "include": route.response_model_include,
         "exclude": route.response_model_exclude,
@@ -221,9 +214,6 @@ def _build_plan(route: Any, settings: SerdesSettings) -> _Plan:
     return _Plan(
         adapter=adapter,
         model=model,
-        checker=checker,
-        float_checker=float_checker,
-        json_markers=json_markers,
         options={k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"},
         settings=settings,
     )
@@ -234,6 +224,12 @@ def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], 
     dependant = route.dependant
     body_field = route.body_field
     embed = route._embed_body_fields
+    # A single, non-embedded body is validated straight from the request bytes by the codec
+    # (pydantic-core's JSON parser for JSON); FastAPI then accepts the validated instance as
+    # it is. Embedded bodies (several body parameters) are decoded to objects FastAPI validates.
+    body_adapter: TypeAdapter[Any] | None = (
+        getattr(body_field, "_type_adapter", None) if body_field is not None and not embed else None
+    )
     overrides = route.dependency_overrides_provider
     status_code = route.status_code
     is_coroutine = _is_coroutine(dependant.call)
@@ -255,7 +251,7 @@ def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], 
         try:
             body: Any = PydanticUndefined
             if body_field is not None:
-                body = await _request_body(request, negotiated.settings)
+                body = await _request_body(request, negotiated.settings, body_adapter)
             solved = await solve_dependencies(
                 request=request,
                 dependant=dependant,
@@ -279,7 +275,7 @@ def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], 
             response = Response(
                 content,
                 status_code=code,
-                media_type=negotiated.media_type,
+                media_type=negotiated.media_type if allowed else None,
                 background=solved.background_tasks,
             )
             response.raw_headers.append(_VARY_ACCEPT)
@@ -293,7 +289,9 @@ def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], 
     return app
 
 
-async def _request_body(request: Request, settings: SerdesSettings) -> Any:
+async def _request_body(
+    request: Request, settings: SerdesSettings, adapter: TypeAdapter[Any] | None
+) -> Any:
     scope = request.scope
     transcoder = scope.get(TRANSCODER_SCOPE_KEY)
     if transcoder is not None:
@@ -308,7 +306,7 @@ async def _request_body(request: Request, settings: SerdesSettings) -> Any:
     if not data:
         return PydanticUndefined
     codec = find_codec(settings, content_type)
-    return decode_body(codec, data)
+    return decode_body(codec, data, adapter)
 
 
 def _encode(plan: _Plan, codec: Codec, raw: Any) -> bytes:
@@ -320,31 +318,11 @@ def _encode(plan: _Plan, codec: Codec, raw: Any) -> bytes:
             value = adapter.validate_python(raw, from_attributes=True)
         except ValidationError as exc:
             raise ResponseValidationError(errors=exc.errors(include_url=False), body=raw) from None
-    # The policy check is paid only when the output could hide a bad number: a codec may say
-    # cheaply from its bytes that it cannot (no "null" in JSON, no float64 NaN pattern in
-    # msgpack); then only float fields are visited. Integers past 64 bits make msgpack fail
-    # on its own; the full check then names the field.
     try:
-        body = codec.encode(value, adapter, plan.options)
+        return codec.encode(value, adapter, plan.options)
     except EncodeError as exc:
-        found = plan.checker(value) if plan.checker is not None else None
-        reason = describe(found) if found is not None else str(exc)
-        logger.error("fastapi-serdes: refusing to encode a response value: %s", reason)
-        raise encode_failed(codec, reason) from None
-    if plan.float_checker is not None:
-        markers = plan.json_markers
-        if markers is not None and isinstance(codec, JSONCodec):
-            suspect = any(marker in body for marker in markers)
-        else:
-            gate = getattr(codec, "may_hide_non_finite", None)
-            suspect = gate is None or gate(body)
-        if suspect:
-            found = plan.float_checker(value)
-            if found is not None:
-                reason = describe(found)
-                logger.error("fastapi-serdes: refusing to encode a response value: %s", reason)
-                raise encode_failed(codec, reason)
-    return body
+        logger.error("fastapi-serdes: refusing to encode a response: %s", exc)
+        raise encode_failed(str(exc)) from None
 
 
 def _is_coroutine(call: Any) -> bool:
@@ -406,10 +384,6 @@ class SerdesResponse(Response):
         plan = _Plan(
             adapter=TypeAdapter(self._model) if self._model is not None else None,
             model=None,
-            checker=compile_checker(self._model) if self._model is not None else walk,
-            float_checker=(
-                compile_checker(self._model, ints=False) if self._model is not None else walk
-            ),
             options={},
             settings=negotiated.settings,
         )
