@@ -27,7 +27,7 @@ import ormsgpack
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json, to_jsonable_python
 
-from .policy import describe, json_null_markers, walk
+from .policy import describe, has_json_only_serialization, json_null_markers, walk
 from .problems import DecodeError, EncodeError
 
 JSON_MEDIA_TYPE: Final = "application/json"
@@ -40,7 +40,8 @@ MSGPACK_MEDIA_TYPES: Final = (
 #: Longest array or map a MessagePack body may declare (per container). A 1 MiB body of tiny
 #: containers would otherwise unpack into tens of MiB of Python objects.
 DEFAULT_MAX_CONTAINER_LENGTH: Final = 100_000
-#: Deepest nesting a JSON body may have (pydantic-core's parser limit).
+#: Deepest nesting a JSON body may have (pydantic-core's parser limit): a value inside more than
+#: 200 arrays or objects is refused (an empty innermost container is not counted as a value).
 JSON_MAX_DEPTH: Final = 200
 #: Deepest nesting a MessagePack body may have (the msgpack unpacker's limit).
 MSGPACK_MAX_DEPTH: Final = 1024
@@ -199,6 +200,24 @@ class MsgPackCodec:
                 f"max_container_length must be a positive int, got {max_container_length!r}"
             )
         self.max_container_length = max_container_length
+        # adapter -> whether its type has JSON-only serialisation settings (see _json_mode).
+        self._json_modes: dict[TypeAdapter[Any], bool] = {}
+
+    def _json_mode(self, adapter: TypeAdapter[Any]) -> bool:
+        """Whether ``adapter`` must dump in JSON mode to give what the JSON codec gives.
+
+        Python mode is faster, but settings such as ``ser_json_timedelta="float"`` and
+        serializers with ``when_used="json"`` only apply in JSON mode.
+        """
+        try:
+            return self._json_modes[adapter]
+        except KeyError:
+            pass
+        needed = has_json_only_serialization(adapter.core_schema)
+        if len(self._json_modes) >= _MARKER_CACHE_SIZE:
+            self._json_modes.clear()
+        self._json_modes[adapter] = needed
+        return needed
 
     def encode(
         self,
@@ -215,13 +234,31 @@ class MsgPackCodec:
             EncodeError: the value holds a non-finite float or an integer past 64 bits (the
                 message locates it), or a type that cannot be serialised.
         """
+        opts = options or {}
+        json_mode = adapter is not None and self._json_mode(adapter)
         try:
-            obj = adapter.dump_python(value, **(options or {})) if adapter is not None else value
+            if adapter is None:
+                obj = value
+            else:
+                obj = adapter.dump_python(value, mode="json" if json_mode else "python", **opts)
             data: bytes = ormsgpack.packb(obj, default=_jsonable, option=_PACK_OPTIONS)
         except (ValueError, TypeError, ormsgpack.MsgpackEncodeError) as exc:
-            found = walk(obj) if "obj" in locals() else None
-            reason = describe(found) if found is not None else f"cannot encode the value: {exc}"
-            raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: {reason}") from exc
+            # What ormsgpack refuses natively (non-str keys, a time with a timezone, a 2**64
+            # integer) goes again through pydantic's JSON representation, like the JSON codec.
+            try:
+                if adapter is None:
+                    obj = to_jsonable_python(value)
+                else:
+                    obj = adapter.dump_python(value, mode="json", **opts)
+                found = walk(obj)
+                if found is None:
+                    data = ormsgpack.packb(obj, default=_jsonable, option=_PACK_OPTIONS)
+            except (ValueError, TypeError, ormsgpack.MsgpackEncodeError) as again:
+                raise EncodeError(
+                    f"{MSGPACK_MEDIA_TYPES[0]}: cannot encode the value: {again}"
+                ) from exc
+            if found is not None:
+                raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: {describe(found)}") from exc
         if self.may_hide_non_finite(data):
             found = walk(obj, ints=False)
             if found is not None:
@@ -279,7 +316,7 @@ class MsgPackCodec:
         return obj if adapter is None else adapter.validate_python(obj)
 
 
-_PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z | ormsgpack.OPT_NON_STR_KEYS
+_PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z
 _F64_TAIL_INF: Final = b"\xf0" + bytes(6)
 _F64_TAIL_NAN: Final = b"\xf8" + bytes(6)
 # 0xcb (float64) then nan, -nan, inf, -inf as Python produces them.

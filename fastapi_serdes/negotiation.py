@@ -58,12 +58,8 @@ class MediaRange:
         return True
 
 
-def split_list(value: str) -> list[str]:
-    """Split a comma-separated header value, respecting quoted strings; empty members dropped.
-
-    At most :data:`MAX_HEADER_LENGTH` characters and :data:`MAX_ENTRIES` members are read.
-    """
-    value = value[:MAX_HEADER_LENGTH]
+def _split_quoted(value: str, separator: str, limit: int) -> list[str]:
+    """Split on ``separator`` outside quoted strings; strip members, drop empty ones."""
     members: list[str] = []
     start = 0
     quoted = False
@@ -78,28 +74,41 @@ def split_list(value: str) -> list[str]:
                 quoted = False
         elif char == '"':
             quoted = True
-        elif char == ",":
+        elif char == separator:
             member = value[start:i].strip()
             if member:
                 members.append(member)
-                if len(members) >= MAX_ENTRIES:
+                if len(members) >= limit:
                     return members
             start = i + 1
     member = value[start:].strip()
     if member:
         members.append(member)
-    return members[:MAX_ENTRIES]
+    return members[:limit]
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated header value, respecting quoted strings; empty members dropped.
+
+    At most :data:`MAX_HEADER_LENGTH` characters and :data:`MAX_ENTRIES` members are read. A
+    member cut by the length limit is dropped, not read from its prefix (``q=0.5`` cut after
+    ``q=0`` must not become a refusal).
+    """
+    if len(value) > MAX_HEADER_LENGTH:
+        value = value[:MAX_HEADER_LENGTH]
+        cut = value.rfind(",")
+        value = value[:cut] if cut >= 0 else ""
+    return _split_quoted(value, ",", MAX_ENTRIES)
 
 
 def _split_params(member: str) -> tuple[str, list[tuple[str, str]]] | None:
-    """``head;a=1;b="x"`` -> (``head``, [(a, 1), (b, x)]); None when a parameter is malformed."""
-    parts = member.split(";")
-    head = parts[0].strip()
+    """``head;a=1;b="x;y"`` -> (``head``, [(a, 1), (b, x;y)]); None if a parameter is malformed."""
+    parts = _split_quoted(member, ";", MAX_ENTRIES + 1)
+    if not parts:
+        return None
+    head = parts[0]
     params: list[tuple[str, str]] = []
     for raw in parts[1:]:
-        raw = raw.strip()
-        if not raw:
-            continue
         name, sep, val = raw.partition("=")
         name = name.strip().lower()
         val = val.strip()

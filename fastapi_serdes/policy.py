@@ -147,13 +147,15 @@ def _collect_markers(tp: Any, markers: set[bytes], seen: set[type]) -> bool:
         seen.add(tp)
         for name, info in tp.model_fields.items():
             if _is_optional_float(info.annotation):
-                key = info.serialization_alias or info.alias or name
-                markers.add(f'"{key}":null'.encode())
+                # Written by field name or by alias, depending on by_alias: watch for both.
+                for key in {name, info.serialization_alias or info.alias or name}:
+                    markers.add(f'"{key}":null'.encode())
             elif not _collect_markers(info.annotation, markers, seen):
                 return False
         for name, computed in tp.model_computed_fields.items():
             if _is_optional_float(computed.return_type):
-                markers.add(f'"{computed.alias or name}":null'.encode())
+                for key in {name, computed.alias or name}:
+                    markers.add(f'"{key}":null'.encode())
             elif not _collect_markers(computed.return_type, markers, seen):
                 return False
         return True
@@ -166,4 +168,39 @@ def _collect_markers(tp: Any, markers: set[bytes], seen: set[type]) -> bool:
         return bool(args) and _collect_markers(args[0], markers, seen)
     if origin in (dict, Mapping):
         return len(args) == 2 and _collect_markers(args[1], markers, seen)
+    return False
+
+
+_JSON_ONLY_CONFIG = {
+    "ser_json_timedelta": "iso8601",
+    "ser_json_temporal": "iso8601",
+}
+# Not listed: bytes settings (MessagePack carries bytes natively, the documented difference)
+# and ser_json_inf_nan (non-finite floats are refused anyway).
+
+
+def has_json_only_serialization(schema: Any) -> bool:
+    """Whether a pydantic core schema serialises differently in JSON mode than in Python mode.
+
+    True when a ``ser_json_*`` setting differs from its default, or a serializer applies
+    ``when_used="json"`` / ``"json-unless-none"``. Iterative; run once per type.
+    """
+    stack = [schema]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Mapping):
+            config = node.get("config")
+            if isinstance(config, Mapping) and any(
+                config.get(key, default) != default for key, default in _JSON_ONLY_CONFIG.items()
+            ):
+                return True
+            if node.get("when_used") in ("json", "json-unless-none"):
+                return True
+            stack.extend(v for v in node.values() if isinstance(v, Mapping | list | tuple))
+        elif isinstance(node, list | tuple):
+            stack.extend(v for v in node if isinstance(v, Mapping | list | tuple))
     return False

@@ -63,7 +63,7 @@ class ProblemError(SerdesError):
             raise ValueError(f"ProblemError status must be 400-599, got {status!r}")
         self.status = status
         self.type = type or "about:blank"
-        self.title = title or HTTPStatus(status).phrase
+        self.title = title or _phrase(status)
         self.detail = detail
         self.headers = dict(headers or {})
         self.extensions = extensions
@@ -105,6 +105,13 @@ class ProblemError(SerdesError):
         return Response(
             body, status_code=self.status, headers=self.headers, media_type=PROBLEM_MEDIA_TYPE
         )
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status without a registered phrase, e.g. 499
+        return "Client Error" if status < 500 else "Server Error"
 
 
 class DecodeError(SerdesError, ValueError):

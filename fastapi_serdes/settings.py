@@ -45,10 +45,10 @@ class SerdesSettings:
             raise ValueError("codecs must name at least one codec, got an empty sequence")
         by_media_type: dict[str, Codec] = {}
         for codec in self.codecs:
-            if not isinstance(codec, Codec):
+            if isinstance(codec, type) or not isinstance(codec, Codec):
                 raise TypeError(
-                    f"codecs: {codec!r} does not implement the Codec protocol "
-                    "(media_types, encode, decode)"
+                    f"codecs: {codec!r} does not implement the Codec protocol (media_types, "
+                    "encode, decode); pass an instance such as JSONCodec(), not the class"
                 )
             for media_type in codec.media_types:
                 by_media_type.setdefault(media_type.lower(), codec)
@@ -85,6 +85,7 @@ class SerdesSettings:
         """Validate keyword arguments, then apply ``FASTAPI_SERDES_*`` environment overrides."""
         env = os.environ if environ is None else environ
         kwargs: dict[str, Any] = {}
+        from_env: dict[str, str] = {}  # parameter -> the variable that set it
         if codecs is not None:
             kwargs["codecs"] = tuple(codecs)
         if on_not_acceptable is not None:
@@ -93,6 +94,7 @@ class SerdesSettings:
             kwargs["max_body_size"] = max_body_size
         if (value := env.get(ENV_PREFIX + "ON_NOT_ACCEPTABLE")) is not None:
             kwargs["on_not_acceptable"] = value.strip().lower()
+            from_env["on_not_acceptable"] = f"{ENV_PREFIX}ON_NOT_ACCEPTABLE={value!r}"
         if (value := env.get(ENV_PREFIX + "MAX_BODY_SIZE")) is not None:
             try:
                 kwargs["max_body_size"] = int(value)
@@ -100,7 +102,14 @@ class SerdesSettings:
                 raise ValueError(
                     f"{ENV_PREFIX}MAX_BODY_SIZE must be a positive integer, got {value!r}"
                 ) from None
-        return cls(**kwargs)
+            from_env["max_body_size"] = f"{ENV_PREFIX}MAX_BODY_SIZE={value!r}"
+        try:
+            return cls(**kwargs)
+        except ValueError as exc:
+            culprit = next((var for name, var in from_env.items() if name in str(exc)), None)
+            if culprit is None:
+                raise
+            raise ValueError(f"environment variable {culprit}: {exc}") from None
 
 
 #: The scope key under which ``SerdesMiddleware`` leaves the :class:`Negotiated` value.
