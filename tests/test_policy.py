@@ -1,0 +1,328 @@
+"""The number policy: number_problem, the iterative walk, describe, and JSON null markers."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import pathlib
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, NamedTuple, Optional
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, computed_field
+from pydantic.alias_generators import to_camel
+
+from fastapi_serdes.codecs import JSONCodec
+from fastapi_serdes.policy import (
+    INT_MAX,
+    INT_MIN,
+    describe,
+    json_null_markers,
+    number_problem,
+    walk,
+)
+
+NAN = math.nan
+INF = math.inf
+NAN_REASON = "NaN is not a finite number"
+INF_REASON = "infinity is not a finite number"
+NEG_INF_REASON = "-infinity is not a finite number"
+INT_REASON = "integer outside the 64-bit range [-2**63, 2**64-1]"
+
+
+class MyInt(int):
+    pass
+
+
+class MyFloat(float):
+    pass
+
+
+class Color(enum.Enum):
+    RED = 1.5
+
+
+class Score(BaseModel):
+    name: str = "s"
+    value: float = 1.0
+
+
+class Outer(BaseModel):
+    label: str = "o"
+    score: Score = Score()
+    scores: list[Score] = []
+    by_name: dict[str, Score] = {}
+    anything: Any = None
+    count: int = 0
+
+
+class Computed(BaseModel):
+    name: str = "c"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ratio(self) -> float:
+        return NAN
+
+
+class Extra(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = "e"
+
+
+class Pair(NamedTuple):
+    a: float
+    b: str
+
+
+@dataclasses.dataclass
+class Point:
+    x: float
+    y: float
+
+
+# --- number_problem --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (NAN, NAN_REASON),
+        (-NAN, NAN_REASON),
+        (INF, INF_REASON),
+        (-INF, NEG_INF_REASON),
+        (MyFloat("nan"), NAN_REASON),
+        (1.5, None),
+        (-0.0, None),
+        (1.7976931348623157e308, None),
+        (INT_MAX, None),
+        (INT_MAX + 1, INT_REASON),
+        (INT_MIN, None),
+        (INT_MIN - 1, INT_REASON),
+        (MyInt(2**64), INT_REASON),
+        (True, None),
+        ("nan", None),
+        (Decimal("NaN"), None),
+        (None, None),
+        ([NAN], None),
+    ],
+    ids=repr,
+)
+def test_number_problem(value: Any, expected: str | None) -> None:
+    assert number_problem(value) == expected
+
+
+def test_number_problem_ints_false() -> None:
+    assert number_problem(2**64, ints=False) is None
+    assert number_problem(NAN, ints=False) == NAN_REASON
+
+
+def test_integer_bounds_are_64_bit() -> None:
+    assert (INT_MIN, INT_MAX) == (-(2**63), 2**64 - 1)
+
+
+# --- walk ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("text", None),
+        (1.5, None),
+        ([], None),
+        ({"a": [1, 2.5, "x", None, True, {"b": INT_MAX}]}, None),
+        (NAN, ((), NAN_REASON)),
+        ([1, 2, INF], ((2,), INF_REASON)),
+        ((0, (1, -INF)), ((1, 1), NEG_INF_REASON)),
+        ({"a": {"b": [0, {"c": NAN}]}}, (("a", "b", 1, "c"), NAN_REASON)),
+        ({"a/b": {"m~n": NAN}}, (("a/b", "m~n"), NAN_REASON)),
+        (frozenset({2**64}), ((0,), INT_REASON)),
+        ({"k": [INT_MIN - 1]}, (("k", 0), INT_REASON)),
+        (Score(value=INF), (("value",), INF_REASON)),
+        ({"s": [Score(), Score(value=NAN)]}, (("s", 1, "value"), NAN_REASON)),
+        (Outer(scores=[Score(), Score(value=NAN)]), (("scores", 1, "value"), NAN_REASON)),
+        (Outer(by_name={"x": Score(value=-INF)}), (("by_name", "x", "value"), NEG_INF_REASON)),
+        (Outer(anything={"deep": [NAN]}), (("anything", "deep", 0), NAN_REASON)),
+        (Outer(count=2**64), (("count",), INT_REASON)),
+        (Computed(), (("ratio",), NAN_REASON)),
+        (Extra(score=INF), (("score",), INF_REASON)),
+        (Pair(a=NAN, b="x"), ((0,), NAN_REASON)),
+        (Point(x=1.0, y=-INF), (("y",), NEG_INF_REASON)),
+        (Point, None),
+        (Color.RED, None),
+        (RootModel[float](NAN), (("root",), NAN_REASON)),
+    ],
+    ids=lambda v: repr(v)[:40],
+)
+def test_walk(value: Any, expected: Any) -> None:
+    assert walk(value) == expected
+
+
+def test_walk_reports_the_first_problem_in_document_order() -> None:
+    assert walk({"a": 1, "b": [0, NAN], "c": INF}) == (("b", 1), NAN_REASON)
+    assert walk([[1, [2, INF]], NAN]) == ((0, 1, 1), INF_REASON)
+
+
+def test_walk_locates_non_str_keys_by_their_text() -> None:
+    found = walk({1: NAN})
+    assert found is not None
+    assert describe(found) == "/1: NaN is not a finite number"
+
+
+def test_walk_ints_false_checks_only_floats() -> None:
+    assert walk({"big": 2**64, "nan": NAN}, ints=False) == (("nan",), NAN_REASON)
+    assert walk([2**64, INT_MIN - 1], ints=False) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "location", "key"),
+    [
+        ({1: "a"}, (), "1"),
+        ({"a": {b"k": 1}}, ("a",), "b'k'"),
+        ([{"ok": 1}, {(1, 2): 1}], (1,), "(1, 2)"),
+    ],
+    ids=["int", "bytes", "tuple"],
+)
+def test_walk_str_keys(value: Any, location: tuple[Any, ...], key: str) -> None:
+    assert walk(value) is None
+    assert walk(value, str_keys=True) == (location, f"map key {key} is not a string")
+
+
+def test_walk_is_iterative() -> None:
+    # Deeper than the recursion limit and than any codec lets through (msgpack: 1024).
+    value: Any = NAN
+    for _ in range(3_000):
+        value = [value]
+    assert walk(value) == ((0,) * 3_000, NAN_REASON)
+
+
+# --- describe --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("problem", "expected"),
+    [
+        ((("items", 3, "score"), NAN_REASON), "/items/3/score: NaN is not a finite number"),
+        (((), INF_REASON), "/: infinity is not a finite number"),
+        ((("a/b", "m~n"), "bad"), "/a~1b/m~0n: bad"),
+        ((("",), "bad"), "/: bad"),
+    ],
+    ids=["nested", "root", "escaped", "empty-key"],
+)
+def test_describe(problem: Any, expected: str) -> None:
+    assert describe(problem) == expected
+
+
+def test_describe_a_walk_result() -> None:
+    found = walk(Outer(scores=[Score(value=NAN)]))
+    assert found is not None
+    assert describe(found) == "/scores/0/value: NaN is not a finite number"
+
+
+# --- json_null_markers -----------------------------------------------------------------------
+
+
+class Names(BaseModel):
+    first: str
+    others: list[str]
+    when: datetime
+    ident: uuid.UUID
+    price: Decimal
+    count: int
+    flag: bool
+    color: Color
+
+
+class Scored(BaseModel):
+    score: float
+    maybe: float | None = None
+    name: str = "x"
+
+
+class Aliased(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+    my_score: float = Field(alias="s")
+    other_score: float = 0.0
+
+
+class Wrapper(BaseModel):
+    one: Scored
+    many: list[Scored] = []
+    by_name: dict[str, Scored] = {}
+
+
+class Recursive(BaseModel):
+    value: float = 0.0
+    children: list[Recursive] = []
+
+
+class WithList(BaseModel):
+    values: list[float]
+
+
+@pytest.mark.parametrize(
+    ("tp", "expected"),
+    [
+        (str, ()),
+        (int, ()),
+        (bool, ()),
+        (datetime, ()),
+        (uuid.UUID, ()),
+        (Decimal, ()),
+        (Color, ()),
+        (Names, ()),
+        (list[Names], ()),
+        (Optional[str], ()),  # noqa: UP045 - the spelling is the point
+        (Literal[1, "a"], ()),
+        (Scored, (b'"maybe":null', b'"score":null')),
+        (Aliased, (b'"my_score":null', b'"otherScore":null', b'"other_score":null', b'"s":null')),
+        (Wrapper, (b'"maybe":null', b'"score":null')),
+        (list[Scored], (b'"maybe":null', b'"score":null')),
+        (dict[str, Scored], (b'"maybe":null', b'"score":null')),
+        (Scored | Names, (b'"maybe":null', b'"score":null')),
+        (Recursive, (b'"value":null',)),
+        (Computed, (b'"ratio":null',)),
+        (float, None),
+        (MyFloat, None),
+        (Optional[float], None),  # noqa: UP045
+        (Literal[1.5], None),
+        (list[float], None),
+        (dict[str, float], None),
+        (Mapping[str, Any], None),
+        (WithList, None),
+        (Any, None),
+        (Outer, None),
+        (RootModel[float], None),
+        (Extra, None),
+        (pathlib.Path, None),
+    ],
+    ids=repr,
+)
+def test_json_null_markers(tp: Any, expected: tuple[bytes, ...] | None) -> None:
+    assert json_null_markers(tp) == expected
+
+
+@pytest.mark.parametrize(
+    ("tp", "value"),
+    [
+        (Scored, Scored(score=NAN)),
+        (Scored, Scored(score=1.0, maybe=INF)),
+        (Aliased, Aliased(s=1.0, otherScore=-INF)),
+        (Wrapper, Wrapper(one=Scored(score=1.0), many=[Scored(score=NAN)])),
+        (dict[str, Scored], {"k": Scored(score=INF)}),
+        (Recursive, Recursive(children=[Recursive(value=NAN)])),
+        (Computed, Computed()),
+    ],
+    ids=["field", "optional-field", "alias", "nested-list", "dict-values", "recursive", "computed"],
+)
+def test_a_hidden_nan_shows_a_marker(tp: Any, value: Any) -> None:
+    markers = json_null_markers(tp)
+    assert markers
+    body = TypeAdapter(tp).dump_json(value, by_alias=True)
+    assert any(marker in body for marker in markers), body
+    assert JSONCodec().decode(body) is not None
