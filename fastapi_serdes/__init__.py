@@ -6,10 +6,12 @@ from .middleware import SerdesMiddleware
 from .problems import DecodeError, EncodeError, ProblemError, SerdesError
 from .route import SerdesResponse, SerdesRoute
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings
+from .views import ALL, Selection, Views, selection
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALL",
     "SCOPE_KEY",
     "Codec",
     "DecodeError",
@@ -23,5 +25,8 @@ __all__ = [
     "SerdesResponse",
     "SerdesRoute",
     "SerdesSettings",
+    "Selection",
+    "Views",
     "__version__",
+    "selection",
 ]

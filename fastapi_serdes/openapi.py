@@ -69,7 +69,9 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def operation_extra(route: Any, settings: Any, user_extra: dict[str, Any] | None) -> dict[str, Any]:
+def operation_extra(
+    route: Any, settings: Any, user_extra: dict[str, Any] | None, views: Any = None
+) -> dict[str, Any]:
     """``openapi_extra`` adding every codec's media types to the route's operation(s).
 
     ``route`` is the route as included (its ``path_format`` holds the router prefixes);
@@ -77,6 +79,8 @@ def operation_extra(route: Any, settings: Any, user_extra: dict[str, Any] | None
     """
     media_types = [m for m in settings.offers if m != "application/json"]
     extra: dict[str, Any] = copy.deepcopy(user_extra or {})
+    if views is not None:
+        extra.setdefault("parameters", []).extend(view_parameters(views))
     if not media_types or not route.methods:
         return extra
     method = sorted(route.methods)[0].lower()
@@ -94,3 +98,29 @@ def operation_extra(route: Any, settings: Any, user_extra: dict[str, Any] | None
         for media_type in media_types:
             body_content.setdefault(media_type, {"schema": body_ref})
     return extra
+
+
+def view_parameters(views: Any) -> list[dict[str, Any]]:
+    """The ``view`` and ``fields`` query parameters of a route with views."""
+    names = sorted(views.views)
+    fields = sorted(views.members[0].model_fields)
+    return [
+        {
+            "name": views.query_view,
+            "in": "query",
+            "required": False,
+            "description": "The response view. `Prefer: return=minimal` selects `minimal`.",
+            "schema": {"type": "string", "enum": names, "default": views.default},
+        },
+        {
+            "name": views.query_fields,
+            "in": "query",
+            "required": False,
+            "description": (
+                "Comma-separated fields to return (dotted paths for nested fields, "
+                f"at most {views.max_fields}, {views.max_depth} levels). Top-level fields: "
+                + ", ".join(fields)
+            ),
+            "schema": {"type": "string"},
+        },
+    ]

@@ -27,6 +27,7 @@ PROBLEM_TYPES: Mapping[str, tuple[int, str]] = {
     "body-too-large": (413, "Request Body Too Large"),
     "validation-failed": (422, "Request Validation Failed"),
     "encode-failed": (500, "Response Encoding Failed"),
+    "invalid-selection": (400, "Invalid View or Field Selection"),
 }
 
 

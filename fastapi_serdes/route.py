@@ -22,16 +22,18 @@ from fastapi.dependencies.utils import solve_dependencies
 from fastapi.exceptions import ResponseValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse
 from fastapi.routing import APIRoute, run_endpoint_function
-from fastapi.utils import is_body_allowed_for_status_code
+from fastapi.utils import create_model_field, is_body_allowed_for_status_code
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ._types import Codec, Receive, Scope, Send
+from .negotiation import split_list
 from .openapi import operation_extra, problem_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
+from .views import SELECTION_SCOPE_KEY, BoundViews, Views
 
 # FastAPI >= 0.160 builds included routes as "effective contexts" of the original route; older
 # releases copy the route instead and have no such variable.
@@ -138,6 +140,7 @@ class _Plan:
     model: type[BaseModel] | None
     options: dict[str, Any]
     settings: SerdesSettings
+    views: BoundViews | None = None
 
 
 class SerdesRoute(APIRoute):
@@ -162,6 +165,8 @@ class SerdesRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         # Kept apart: get_route_handler() adds the codecs' media types per inclusion path.
         self._user_openapi_extra: dict[str, Any] | None = kwargs.get("openapi_extra")
+        self._serdes_views: BoundViews | None = None
+        self._serdes_response_model: Any = None
         super().__init__(path, endpoint, **kwargs)
         has_params = bool(
             self.dependant.path_params
@@ -172,6 +177,22 @@ class SerdesRoute(APIRoute):
         )
         extra = problem_responses(has_body=self.body_field is not None, has_params=has_params)
         self.responses = {**extra, **self.responses}
+
+    def _bind_views(self, views: Views) -> None:
+        if self.response_field is None:
+            raise ValueError(
+                f"route {self.path!r}: views need a response model (a return annotation or "
+                "response_model=)"
+            )
+        bound = BoundViews(views, self.response_model)
+        # Handlers encode with the full model (_serdes_response_model); FastAPI, and included
+        # copies of this route, see the union of the views, which is what OpenAPI documents.
+        self._serdes_views = bound
+        self._serdes_response_model = self.response_model
+        self.response_model = bound.doc_type
+        self.response_field = create_model_field(
+            name="Response_" + self.unique_id, type_=bound.doc_type, mode="serialization"
+        )
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         route: Any = self
@@ -191,12 +212,23 @@ class SerdesRoute(APIRoute):
         ):
             return super().get_route_handler()
         settings = self.serdes_settings or SerdesSettings.from_kwargs()
-        route.openapi_extra = operation_extra(route, settings, self._user_openapi_extra)
-        return _build_handler(route, settings)
+        declared: Views | None = getattr(self.endpoint, "__serdes_views__", None)
+        if declared is not None and self._serdes_views is None:
+            # First call, from APIRoute.__init__: the response model is known by now.
+            self._bind_views(declared)
+        views = self._serdes_views
+        route.openapi_extra = operation_extra(
+            route, settings, self._user_openapi_extra, views.views if views else None
+        )
+        plan = _build_plan(route, settings, getattr(self, "_serdes_response_model", None), views)
+        return _build_handler(route, plan)
 
 
-def _build_plan(route: Any, settings: SerdesSettings) -> _Plan:
-    response_model = route.response_model if route.response_field is not None else None
+def _build_plan(
+    route: Any, settings: SerdesSettings, response_model: Any, views: BoundViews | None
+) -> _Plan:
+    if response_model is None:
+        response_model = route.response_model if route.response_field is not None else None
     adapter = TypeAdapter(response_model) if response_model is not None else None
     options = {
         "include": route.response_model_include,
@@ -216,11 +248,11 @@ def _build_plan(route: Any, settings: SerdesSettings) -> _Plan:
         model=model,
         options={k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"},
         settings=settings,
+        views=views,
     )
 
 
-def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], Any]:
-    plan = _build_plan(route, settings)
+def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
     dependant = route.dependant
     body_field = route.body_field
     embed = route._embed_body_fields
@@ -249,6 +281,10 @@ def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], 
         if codec is None:
             return not_acceptable(negotiated.settings)
         try:
+            view_headers: list[tuple[bytes, bytes]] = []
+            options = plan.options
+            if plan.views is not None:
+                options, view_headers = _select_view(plan, request)
             body: Any = PydanticUndefined
             if body_field is not None:
                 body = await _request_body(request, negotiated.settings, body_adapter)
@@ -271,7 +307,7 @@ def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], 
                 return raw
             code = solved.response.status_code or status_code or 200
             allowed = is_body_allowed_for_status_code(code)
-            content = _encode(plan, codec, raw) if allowed else b""
+            content = _encode(plan, codec, raw, options) if allowed else b""
             response = Response(
                 content,
                 status_code=code,
@@ -279,6 +315,7 @@ def _build_handler(route: Any, settings: SerdesSettings) -> Callable[[Request], 
                 background=solved.background_tasks,
             )
             response.raw_headers.append(_VARY_ACCEPT)
+            response.raw_headers.extend(view_headers)
             response.raw_headers.extend(solved.response.headers.raw)
             return response
         except ProblemError as exc:
@@ -309,7 +346,41 @@ async def _request_body(
     return decode_body(codec, data, adapter)
 
 
-def _encode(plan: _Plan, codec: Codec, raw: Any) -> bytes:
+def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+    """Dump options and response headers for the view or fields the client selected."""
+    bound = plan.views
+    assert bound is not None
+    views = bound.views
+    query = request.query_params
+    prefer = header(request.scope, b"prefer")
+    prefer_minimal = prefer is not None and _prefers_minimal(prefer)
+    include, chosen, preferred = bound.select(
+        query.get(views.query_view), query.get(views.query_fields), prefer_minimal
+    )
+    request.scope[SELECTION_SCOPE_KEY] = chosen
+    options = dict(plan.options)
+    options.pop("include", None)
+    if include is not None:
+        options["include"] = include
+    if chosen.view in views.compact_views:
+        options["exclude_none"] = True
+    applied = chosen.view if chosen.paths is None or chosen.view else "fields"
+    headers = [(b"vary", b"Prefer"), (b"serdes-view", str(applied).encode("latin-1"))]
+    if preferred:
+        headers.append((b"preference-applied", b"return=minimal"))
+    return options, headers
+
+
+def _prefers_minimal(prefer: str) -> bool:
+    """Whether a ``Prefer`` header (RFC 7240) asks for ``return=minimal``."""
+    for member in split_list(prefer):
+        name, _, value = member.partition(";")[0].partition("=")
+        if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
+            return True
+    return False
+
+
+def _encode(plan: _Plan, codec: Codec, raw: Any, options: Mapping[str, Any] | None = None) -> bytes:
     value = raw
     adapter = plan.adapter
     if adapter is not None and (plan.model is None or type(raw) is not plan.model):
@@ -319,7 +390,7 @@ def _encode(plan: _Plan, codec: Codec, raw: Any) -> bytes:
         except ValidationError as exc:
             raise ResponseValidationError(errors=exc.errors(include_url=False), body=raw) from None
     try:
-        return codec.encode(value, adapter, plan.options)
+        return codec.encode(value, adapter, plan.options if options is None else options)
     except EncodeError as exc:
         logger.error("fastapi-serdes: refusing to encode a response: %s", exc)
         raise encode_failed(str(exc)) from None

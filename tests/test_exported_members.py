@@ -6,6 +6,7 @@ import fastapi_serdes
 def test_exported_members() -> None:
     assert len(set(fastapi_serdes.__all__)) == len(fastapi_serdes.__all__)  # order: ruff RUF022
     assert set(fastapi_serdes.__all__) == {
+        "ALL",
         "SCOPE_KEY",
         "Codec",
         "DecodeError",
@@ -19,7 +20,10 @@ def test_exported_members() -> None:
         "SerdesResponse",
         "SerdesRoute",
         "SerdesSettings",
+        "Selection",
+        "Views",
         "__version__",
+        "selection",
     }
     for name in fastapi_serdes.__all__:
         assert hasattr(fastapi_serdes, name), name

@@ -1,0 +1,489 @@
+"""Response views: ``?view=minimal|standard|detailed`` and sparse ``?fields=a,b,c.d``.
+
+A :class:`Views` names projections of one model (or of a union of models), declared once and
+checked when the app starts. Each view is compiled into what the encoder needs (a pydantic
+``include`` tree, so the codec serialises fewer fields instead of serialising and dropping) and
+into a real pydantic model that OpenAPI documents. Per request there is only a dict lookup.
+
+A route opts in by decorating its endpoint::
+
+    video_views = Views(Video, minimal=["id", "title"], standard=[...], detailed=ALL)
+
+    @router.get("/videos/{video_id}")
+    @video_views
+    async def get_video(video_id: int) -> Video: ...
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal, TypeVar, Union
+
+from pydantic import BaseModel, create_model
+from starlette.requests import Request
+
+from .problems import ProblemError
+
+ALL: Final = "*"
+#: Where ``SerdesRoute`` leaves the :class:`Selection` of the current request.
+SELECTION_SCOPE_KEY: Final = "fastapi_serdes.selection"
+DEFAULT_MAX_FIELDS: Final = 50
+DEFAULT_MAX_DEPTH: Final = 4
+_FIELDS_CACHE_SIZE: Final = 256
+
+F = TypeVar("F", bound=Callable[..., Any])
+Include = dict[str, Any]
+ViewSpec = type[BaseModel] | Collection[str] | Literal["*"]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What the client selected, for endpoints that load only what they serialise.
+
+    Attributes:
+        view: the view name, or None when the route has no views.
+        fields: the top-level field names of the resource that will be serialised, or None when
+            every field will be.
+        paths: every selected field path (``owner.name``), or None for every field.
+    """
+
+    view: str | None = None
+    fields: frozenset[str] | None = None
+    paths: frozenset[str] | None = None
+
+
+def _members(model: Any) -> tuple[type[BaseModel], ...]:
+    """The model classes of a model or a (possibly discriminated) union of models."""
+    if typing.get_origin(model) is Annotated:
+        return _members(typing.get_args(model)[0])
+    if typing.get_origin(model) in (Union, types.UnionType):
+        return tuple(m for arg in typing.get_args(model) for m in _members(arg))
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return (model,)
+    raise TypeError(f"Views: {model!r} is not a pydantic model or a union of models")
+
+
+def _model_in(annotation: Any) -> tuple[type[BaseModel], ...] | None:
+    """The models an annotation holds directly (``X``, ``X | None``, ``list[X]``...)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _model_in(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return (annotation,)
+    if origin is not None:
+        found = [m for a in typing.get_args(annotation) for m in (_model_in(a) or ())]
+        return tuple(found) or None
+    return None
+
+
+def _wrap_for(annotation: Any, inner: Include) -> Any:
+    """An include entry for a field: nested dicts for models, ``__all__`` for collections."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _wrap_for(typing.get_args(annotation)[0], inner)
+    if origin in (list, set, frozenset, tuple, Sequence, dict, Mapping):
+        return {"__all__": inner}
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _wrap_for(args[0], inner)
+    return inner
+
+
+def _field_names(models: Sequence[type[BaseModel]]) -> list[str]:
+    """Field names present in every member."""
+    names = list(models[0].model_fields)
+    return [n for n in names if all(n in m.model_fields for m in models[1:])]
+
+
+def _unknown(kind: str, name: str, allowed: Iterable[str]) -> str:
+    allowed = sorted(allowed)
+    close = difflib.get_close_matches(name, allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r}{hint} Allowed: {', '.join(allowed)}"
+
+
+def _include_for_paths(
+    models: Sequence[type[BaseModel]], paths: Iterable[str], max_depth: int
+) -> Include:
+    """An include tree for dotted field paths, checked against ``models``; ValueError if bad."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        parts = path.split(".")
+        if len(parts) > max_depth:
+            raise ValueError(f"field {path!r} is nested deeper than {max_depth} levels")
+        node, current = tree, list(models)
+        for i, part in enumerate(parts):
+            allowed = _field_names(current)
+            if part not in allowed:
+                raise ValueError(_unknown("field", ".".join(parts[: i + 1]), allowed))
+            last = i == len(parts) - 1
+            if last:
+                node[part] = True
+                break
+            nested = _model_in(current[0].model_fields[part].annotation)
+            if nested is None:
+                raise ValueError(f"field {'.'.join(parts[: i + 1])!r} has no nested fields")
+            child = node.get(part)
+            if child is True:  # the whole field is already selected
+                break
+            node = node.setdefault(part, {})
+            current = list(nested)
+    return _wrap_tree(models, tree)
+
+
+def _wrap_tree(models: Sequence[type[BaseModel]], tree: Include) -> Include:
+    """Turn a plain nested-dict tree into pydantic's include form (``__all__`` for lists)."""
+    out: Include = {}
+    for name, sub in tree.items():
+        if sub is True:
+            out[name] = True
+            continue
+        annotation = models[0].model_fields[name].annotation
+        nested = _model_in(annotation) or ()
+        out[name] = _wrap_for(annotation, _wrap_tree(list(nested), sub))
+    return out
+
+
+def _paths_of_view_model(
+    view: type[BaseModel], base: Sequence[type[BaseModel]], prefix: str = ""
+) -> list[str]:
+    """The field paths an explicit view model selects from ``base`` (names must exist there)."""
+    paths: list[str] = []
+    allowed = _field_names(base)
+    for name, info in view.model_fields.items():
+        if name not in allowed:
+            raise ValueError(
+                f"view model {view.__name__}: {_unknown('field', prefix + name, allowed)}"
+            )
+        nested_view = _model_in(info.annotation)
+        nested_base = _model_in(base[0].model_fields[name].annotation)
+        if nested_view and nested_base and set(nested_view) != set(nested_base):
+            paths += _paths_of_view_model(nested_view[0], nested_base, f"{prefix}{name}.")
+        else:
+            paths.append(prefix + name)
+    return paths
+
+
+def _derive(models: Sequence[type[BaseModel]], tree: Mapping[str, Any], suffix: str) -> Any:
+    """A pydantic model (or union) with only the fields of ``tree``: the documented view."""
+    derived = []
+    for model in models:
+        fields: dict[str, Any] = {}
+        for name, sub in tree.items():
+            info = model.model_fields[name]
+            annotation = info.annotation
+            if sub is not True:
+                nested = _model_in(annotation) or ()
+                replacement = _derive(nested, sub, suffix)
+                annotation = _substitute(annotation, dict.fromkeys(nested, replacement))
+            fields[name] = (annotation, info)
+        derived.append(
+            create_model(
+                f"{model.__name__}{suffix}",
+                __config__=model.model_config,
+                __doc__=model.__doc__,
+                __module__=model.__module__,
+                **fields,
+            )
+        )
+    return derived[0] if len(derived) == 1 else Union[tuple(derived)]  # noqa: UP007
+
+
+def _substitute(annotation: Any, mapping: Mapping[Any, Any]) -> Any:
+    """``annotation`` with every type in ``mapping`` replaced (through lists, unions...)."""
+    if annotation in mapping:
+        return mapping[annotation]
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return annotation
+    args = typing.get_args(annotation)
+    if origin is Annotated:
+        return Annotated[(_substitute(args[0], mapping), *annotation.__metadata__)]
+    new_args = tuple(_substitute(a, mapping) for a in args)
+    if origin in (Union, types.UnionType):
+        return Union[new_args]  # noqa: UP007
+    return origin[new_args] if len(new_args) > 1 else origin[new_args[0]]
+
+
+def _tree_of(include: Include) -> dict[str, Any]:
+    """Back from pydantic's include form to a plain tree (drop ``__all__`` levels)."""
+    tree: dict[str, Any] = {}
+    for name, sub in include.items():
+        if sub is True:
+            tree[name] = True
+        else:
+            inner = sub.get("__all__", sub) if isinstance(sub, dict) else sub
+            tree[name] = _tree_of(inner)
+    return tree
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One compiled view: what the encoder includes and the model OpenAPI documents."""
+
+    name: str
+    include: Include | None  # None: every field
+    model: Any
+    paths: frozenset[str] | None
+
+
+class Views:
+    """Named projections of ``model`` that clients select with ``?view=`` and ``?fields=``.
+
+    Args:
+        model: the resource model, or a union of models (views then name fields every member
+            has).
+        default: the view answered when the client selects none.
+        compact: drop ``None`` values from responses: True for every view, or the names of the
+            views that do.
+        query_view: the query parameter that selects a view.
+        query_fields: the query parameter that selects fields (comma-separated, dotted paths).
+        max_fields: the most fields ``?fields=`` may name.
+        max_depth: the most dotted segments a field path may have.
+        **views: each view: a list of field paths (``"owner.name"``), a pydantic model whose
+            fields are a projection of ``model``, or :data:`ALL`.
+
+    Raises:
+        ValueError: a view names a field that does not exist (with the nearest name), or the
+            default is not a view.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        /,
+        *,
+        default: str = "standard",
+        compact: bool | Collection[str] = False,
+        query_view: str = "view",
+        query_fields: str = "fields",
+        max_fields: int = DEFAULT_MAX_FIELDS,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        **views: ViewSpec,
+    ) -> None:
+        self.model = model
+        self.members = _members(model)
+        if not views:
+            raise ValueError("Views needs at least one view, e.g. minimal=['id']")
+        if default not in views:
+            raise ValueError(_unknown("default view", default, views))
+        for name, value in (("max_fields", max_fields), ("max_depth", max_depth)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        compact_views = set(views) if compact is True else set(compact or ())
+        if unknown := compact_views - set(views):
+            raise ValueError(_unknown("compact view", sorted(unknown)[0], views))
+        self.default = default
+        self.query_view = query_view
+        self.query_fields = query_fields
+        self.max_fields = max_fields
+        self.max_depth = max_depth
+        self.compact_views = frozenset(compact_views)
+        self.views: dict[str, View] = {
+            name: self._compile(name, spec) for name, spec in views.items()
+        }
+
+    def _compile(self, name: str, spec: ViewSpec) -> View:
+        suffix = name.title().replace("_", "")
+        if spec == ALL:
+            return View(name, None, self.model, None)
+        try:
+            if isinstance(spec, type) and issubclass(spec, BaseModel):
+                paths = _paths_of_view_model(spec, self.members)
+            elif isinstance(spec, str):
+                raise ValueError(f"a view is a list of field paths, got the string {spec!r}")
+            else:
+                paths = list(spec)
+            include = _include_for_paths(self.members, paths, self.max_depth)
+        except ValueError as exc:
+            raise ValueError(f"Views({self.members[0].__name__}): view {name!r}: {exc}") from None
+        model = spec if isinstance(spec, type) else _derive(self.members, _tree_of(include), suffix)
+        return View(name, include, model, frozenset(paths))
+
+    def __call__(self, endpoint: F) -> F:
+        """Attach these views to an endpoint served by ``SerdesRoute``."""
+        endpoint.__serdes_views__ = self  # type: ignore[attr-defined]
+        return endpoint
+
+    def fields_include(self, raw: str) -> tuple[Include, frozenset[str]]:
+        """The include tree for a ``?fields=`` value; a 400 problem when it is not valid."""
+        paths = [p.strip() for p in raw.split(",") if p.strip()]
+        if not paths:
+            raise _selection_problem(f"?{self.query_fields}= names no field", self)
+        if len(paths) > self.max_fields:
+            raise _selection_problem(
+                f"?{self.query_fields}= names {len(paths)} fields; at most {self.max_fields}",
+                self,
+            )
+        try:
+            return _include_for_paths(self.members, paths, self.max_depth), frozenset(paths)
+        except ValueError as exc:
+            raise _selection_problem(f"?{self.query_fields}=: {exc}", self) from None
+
+
+def _selection_problem(detail: str, views: Views) -> ProblemError:
+    return ProblemError.of(
+        "invalid-selection",
+        detail,
+        views=sorted(views.views),
+        fields=_field_names(views.members),
+    )
+
+
+def _within(paths: frozenset[str], allowed: frozenset[str] | None) -> str | None:
+    """The first path not covered by ``allowed`` (a path or one of its parents), or None."""
+    if allowed is None:
+        return None
+    for path in sorted(paths):
+        parts = path.split(".")
+        if not any(".".join(parts[:i]) in allowed for i in range(1, len(parts) + 1)):
+            return path
+    return None
+
+
+class BoundViews:
+    """``Views`` placed in one route's response type: per-request selection is a lookup."""
+
+    def __init__(self, views: Views, response_type: Any) -> None:
+        self.views = views
+        located = _locate(response_type, views.model, {"__marker__": True})
+        if located is None:
+            raise ValueError(
+                f"Views({views.members[0].__name__}) is attached to a route whose response "
+                f"type {response_type!r} does not contain it"
+            )
+        self.response_type = response_type
+        self._placements: dict[str, Include | None] = {
+            name: self._place(view.include) for name, view in views.views.items()
+        }
+        self._fields: dict[str, tuple[Include | None, Selection]] = {}
+        self.doc_type = _doc_union(response_type, views)
+
+    def _place(self, include: Include | None) -> Include | None:
+        if include is None:
+            return None
+        return _locate(self.response_type, self.views.model, include)
+
+    def select(
+        self, view: str | None, fields: str | None, prefer_minimal: bool
+    ) -> tuple[Include | None, Selection, bool]:
+        """(include for the encoder, the selection, whether ``Prefer`` decided it)."""
+        views = self.views
+        preferred = False
+        if view is None and fields is None and prefer_minimal and "minimal" in views.views:
+            view, preferred = "minimal", True
+        name = view if view is not None else views.default
+        chosen = views.views.get(name)
+        if chosen is None:
+            raise _selection_problem(
+                f"?{views.query_view}=: {_unknown('view', name, views.views)}", views
+            )
+        if fields is None:
+            top = frozenset(p.split(".")[0] for p in chosen.paths) if chosen.paths else None
+            return self._placements[name], Selection(name, top, chosen.paths), preferred
+        key = f"{name}\x00{fields}"
+        cached = self._fields.get(key)
+        if cached is None:
+            include, paths = views.fields_include(fields)
+            if view is not None and (outside := _within(paths, chosen.paths)) is not None:
+                raise _selection_problem(
+                    f"?{views.query_fields}=: field {outside!r} is not in view {name!r}", views
+                )
+            top = frozenset(p.split(".")[0] for p in paths)
+            cached = (self._place(include), Selection(name if view else None, top, paths))
+            if len(self._fields) >= _FIELDS_CACHE_SIZE:
+                self._fields.clear()
+            self._fields[key] = cached
+        return cached[0], cached[1], False
+
+
+def _locate(tp: Any, model: Any, include: Include) -> Include | None:
+    """The include tree that applies ``include`` wherever ``model`` sits in ``tp``.
+
+    Everything else in ``tp`` (an envelope's cursor, counts...) stays whole. None when
+    ``model`` is not in ``tp``.
+    """
+    if tp == model:
+        return include
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _locate(typing.get_args(tp)[0], model, include)
+    if origin in (list, set, frozenset, Sequence) or (
+        origin is tuple and len(typing.get_args(tp)) == 2 and typing.get_args(tp)[1] is Ellipsis
+    ):
+        inner = _locate(typing.get_args(tp)[0], model, include)
+        return {"__all__": inner} if inner is not None else None
+    if origin in (Union, types.UnionType):
+        found = [x for a in typing.get_args(tp) if (x := _locate(a, model, include)) is not None]
+        return found[0] if found else None
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        out: Include = {}
+        hit = False
+        for name, info in tp.model_fields.items():
+            inner = _locate(info.annotation, model, include)
+            if inner is None:
+                out[name] = True
+            else:
+                out[name], hit = inner, True
+        return out if hit else None
+    return None
+
+
+def _replace(tp: Any, model: Any, view_model: Any, suffix: str, memo: dict[Any, Any]) -> Any:
+    """``tp`` with ``model`` replaced by ``view_model``; envelopes become derived models."""
+    if tp == model:
+        return view_model
+    if tp in memo:
+        return memo[tp]
+    origin = typing.get_origin(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        fields: dict[str, Any] = {}
+        changed = False
+        for name, info in tp.model_fields.items():
+            new = _replace(info.annotation, model, view_model, suffix, memo)
+            changed = changed or new is not info.annotation
+            fields[name] = (new, info)
+        if not changed:
+            return tp
+        derived = create_model(
+            f"{tp.__name__}{suffix}",
+            __config__=tp.model_config,
+            __doc__=tp.__doc__,
+            __module__=tp.__module__,
+            **fields,
+        )
+        memo[tp] = derived
+        return derived
+    if origin is None:
+        return tp
+    args = typing.get_args(tp)
+    new_args = tuple(_replace(a, model, view_model, suffix, memo) for a in args)
+    if all(a is b for a, b in zip(args, new_args, strict=True)):
+        return tp
+    return _substitute(tp, dict(zip(args, new_args, strict=True)))
+
+
+def _doc_union(response_type: Any, views: Views) -> Any:
+    """The union OpenAPI documents: the response type once per view."""
+    variants: list[Any] = []
+    for name, view in views.views.items():
+        suffix = name.title().replace("_", "")
+        variant = _replace(response_type, views.model, view.model, suffix, {})
+        if variant not in variants:
+            variants.append(variant)
+    return variants[0] if len(variants) == 1 else Union[tuple(variants)]  # noqa: UP007
+
+
+def selection(request: Request) -> Selection:
+    """FastAPI dependency: the fields the client selected (``Depends(selection)``).
+
+    Lets an endpoint load only what will be serialised, e.g. the columns of one SQL query.
+    Routes without views select everything.
+    """
+    found = request.scope.get(SELECTION_SCOPE_KEY)
+    return found if isinstance(found, Selection) else Selection()
