@@ -100,11 +100,13 @@ def _field_names(models: Sequence[type[BaseModel]]) -> list[str]:
     return [n for n in names if all(n in m.model_fields for m in models[1:])]
 
 
-def _unknown(kind: str, name: str, allowed: Iterable[str]) -> str:
+def _unknown(kind: str, name: str, allowed: Iterable[str], prefix: str = "") -> str:
+    """``unknown field 'owner.nam'; did you mean 'owner.name'? Allowed: ...``."""
     allowed = sorted(allowed)
     close = difflib.get_close_matches(name, allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}{hint} Allowed: {', '.join(allowed)}"
+    hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+    listed = ", ".join(prefix + a for a in allowed)
+    return f"unknown {kind} {prefix + name!r}{hint} Allowed: {listed}"
 
 
 def _include_for_paths(
@@ -120,7 +122,8 @@ def _include_for_paths(
         for i, part in enumerate(parts):
             allowed = _field_names(current)
             if part not in allowed:
-                raise ValueError(_unknown("field", ".".join(parts[: i + 1]), allowed))
+                prefix = ".".join(parts[:i]) + "." if i else ""
+                raise ValueError(_unknown("field", part, allowed, prefix))
             last = i == len(parts) - 1
             if last:
                 node[part] = True
@@ -158,7 +161,7 @@ def _paths_of_view_model(
     for name, info in view.model_fields.items():
         if name not in allowed:
             raise ValueError(
-                f"view model {view.__name__}: {_unknown('field', prefix + name, allowed)}"
+                f"view model {view.__name__}: {_unknown('field', name, allowed, prefix)}"
             )
         nested_view = _model_in(info.annotation)
         nested_base = _model_in(base[0].model_fields[name].annotation)
