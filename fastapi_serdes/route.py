@@ -27,8 +27,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
-from ._types import Codec, Receive, Scope, Send
+from ._types import Codec, Message, Receive, Scope, Send
+from .cache import CACHE_SCOPE_KEY, TAGS_SCOPE_KEY, CachePolicy, etag_for, none_match
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
@@ -141,6 +143,7 @@ class _Plan:
     options: dict[str, Any]
     settings: SerdesSettings
     views: BoundViews | None = None
+    cache: CachePolicy | None = None
 
 
 class SerdesRoute(APIRoute):
@@ -177,6 +180,23 @@ class SerdesRoute(APIRoute):
         )
         extra = problem_responses(has_body=self.body_field is not None, has_params=has_params)
         self.responses = {**extra, **self.responses}
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # HEAD is GET without a body (RFC 9110 §9.3.2): a GET route answers it, with GET's
+        # headers. FastAPI's APIRoute does not; Starlette's Route does.
+        if scope["type"] == "http" and scope["method"] == "HEAD" and "GET" in (self.methods or ()):
+            return super().matches({**scope, "method": "GET"})
+        return super().matches(scope)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "HEAD" and "GET" in (self.methods or ()):
+            scope["method"] = "GET"
+            try:
+                await super().handle(scope, receive, _without_body(send))
+            finally:
+                scope["method"] = "HEAD"
+            return
+        await super().handle(scope, receive, send)
 
     def _bind_views(self, views: Views) -> None:
         if self.response_field is None:
@@ -249,6 +269,7 @@ def _build_plan(
         options={k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"},
         settings=settings,
         views=views,
+        cache=getattr(route.endpoint, "__serdes_cache__", None),
     )
 
 
@@ -308,15 +329,21 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
             code = solved.response.status_code or status_code or 200
             allowed = is_body_allowed_for_status_code(code)
             content = _encode(plan, codec, raw, options) if allowed else b""
+            extra = [_VARY_ACCEPT, *view_headers, *solved.response.headers.raw]
+            if code == 200 and scope["method"] in ("GET", "HEAD"):
+                etag = etag_for(content)
+                extra.append((b"etag", etag.encode("latin-1")))
+                if plan.cache is not None:
+                    _mark_cacheable(plan.cache, request, extra)
+                if none_match(header(scope, b"if-none-match"), etag):
+                    return _not_modified(extra, solved.background_tasks)
             response = Response(
                 content,
                 status_code=code,
                 media_type=negotiated.media_type if allowed else None,
                 background=solved.background_tasks,
             )
-            response.raw_headers.append(_VARY_ACCEPT)
-            response.raw_headers.extend(view_headers)
-            response.raw_headers.extend(solved.response.headers.raw)
+            response.raw_headers.extend(extra)
             return response
         except ProblemError as exc:
             response = exc.to_response()
@@ -371,6 +398,32 @@ def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tu
     return options, headers
 
 
+_NOT_MODIFIED_HEADERS = frozenset(
+    {b"etag", b"vary", b"cache-control", b"expires", b"content-location", b"date"}
+)
+
+
+def _not_modified(headers: list[tuple[bytes, bytes]], background: Any) -> Response:
+    """304: what the 200 would have carried among ETag, Vary, Cache-Control... and no body."""
+    response = Response(status_code=304, background=background)
+    response.raw_headers = [(k, v) for k, v in headers if k in _NOT_MODIFIED_HEADERS]
+    return response
+
+
+def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -> None:
+    """Tell SerdesMiddleware this response may be stored, with its policy and tags."""
+    scope = request.scope
+    if policy.key is None and any(k in (b"authorization", b"cookie") for k, _ in scope["headers"]):
+        return  # a shared entry never holds what a credentialed request got
+    scope[CACHE_SCOPE_KEY] = policy
+    if policy.tags is not None:
+        scope[TAGS_SCOPE_KEY] = list(policy.tags(request))
+    if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
+        headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
+    for name in policy.vary:
+        headers.append((b"vary", name.encode("latin-1")))
+
+
 def _prefers_minimal(prefer: str) -> bool:
     """Whether a ``Prefer`` header (RFC 7240) asks for ``return=minimal``."""
     for member in split_list(prefer):
@@ -394,6 +447,17 @@ def _encode(plan: _Plan, codec: Codec, raw: Any, options: Mapping[str, Any] | No
     except EncodeError as exc:
         logger.error("fastapi-serdes: refusing to encode a response: %s", exc)
         raise encode_failed(str(exc)) from None
+
+
+def _without_body(send: Send) -> Send:
+    """A send that drops body bytes (HEAD) but keeps every header, Content-Length included."""
+
+    async def send_headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_headers_only
 
 
 def _is_coroutine(call: Any) -> bool:

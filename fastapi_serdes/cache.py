@@ -1,0 +1,236 @@
+"""ETags, conditional requests, and the response cache (RFC 9110 §13, RFC 9111, RFC 9211).
+
+- Every 200 GET/HEAD answered by ``SerdesRoute`` carries a strong ETag: a SHA-256 of the identity
+  body (the same bytes give the same ETag in every process and replica). ``If-None-Match`` is
+  answered with 304 (weak comparison, lists and ``*``).
+- A route opts into the response cache with the :func:`cached` decorator. ``SerdesMiddleware``
+  then serves repeated requests from a :class:`~fastapi_serdes.Store` without calling the app: the
+  key holds everything that can change the bytes (method class, host, path, sorted query,
+  negotiated media type, content coding, declared ``Vary`` headers, the principal when the route
+  names one). Requests with ``Authorization`` or ``Cookie`` and responses with ``Set-Cookie``,
+  ``Cache-Control: private|no-store`` or ``Vary: *`` never touch a shared entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import msgpack
+from starlette.requests import Request
+
+from .negotiation import split_list
+
+#: Where SerdesRoute tells the middleware that a response may be cached, and how.
+CACHE_SCOPE_KEY: Final = "fastapi_serdes.cache"
+#: Where SerdesRoute leaves the tags of a response for the middleware to store.
+TAGS_SCOPE_KEY: Final = "fastapi_serdes.cache_tags"
+#: Stored entries start with this; a new release that changes the layout changes it, so an old
+#: entry is a miss, never a misread.
+ENTRY_FORMAT: Final = b"FSE1"
+
+F = TypeVar("F", bound=Callable[..., Any])
+KeyFunction = Callable[[Request], str | None]
+TagFunction = Callable[[Request], Collection[str]]
+
+
+def etag_for(body: bytes) -> str:
+    """A strong ETag for ``body``: a quoted SHA-256 prefix (SHA-256 is hardware-accelerated)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _opaque(tag: str) -> str:
+    """The opaque part of an entity tag, for weak comparison (``W/"x"`` and ``"x"`` match)."""
+    tag = tag.strip()
+    return tag[2:] if tag[:2] in ("W/", "w/") else tag
+
+
+def none_match(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` matches ``etag``: weak comparison, lists, ``*`` (RFC 9110)."""
+    if if_none_match is None:
+        return False
+    members = split_list(if_none_match)
+    if any(m.strip() == "*" for m in members):
+        return True
+    wanted = _opaque(etag)
+    return any(_opaque(m) == wanted for m in members)
+
+
+def cache_control(value: str | None) -> dict[str, str | None]:
+    """Parse ``Cache-Control`` into {directive: argument or None}; names lowercased."""
+    directives: dict[str, str | None] = {}
+    for member in split_list(value or ""):
+        name, sep, arg = member.partition("=")
+        name = name.strip().lower()
+        if name and name not in directives:
+            directives[name] = arg.strip().strip('"') if sep else None
+    return directives
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How a route's responses are cached; built by :func:`cached`."""
+
+    ttl: float
+    vary: tuple[str, ...] = ()
+    key: KeyFunction | None = None
+    tags: TagFunction | None = None
+    cache_control: str | None = None
+
+
+def cached(
+    ttl: float,
+    *,
+    vary: Sequence[str] = (),
+    key: KeyFunction | None = None,
+    tags: TagFunction | None = None,
+    cache_control: str | None = "default",
+) -> Callable[[F], F]:
+    """Opt a ``SerdesRoute`` endpoint into the response cache.
+
+    Args:
+        ttl: seconds an entry is served without calling the endpoint.
+        vary: request headers whose values change the response (added to the key and to
+            ``Vary``), e.g. ``("accept-language",)``.
+        key: a per-principal key function (``request -> str``, e.g. the user id from a verified
+            token). Only with it are requests carrying ``Authorization`` or ``Cookie`` cached,
+            each principal in its own entries; returning None skips the cache for that request.
+        tags: a function giving tags for the entry (``request -> ["user:42"]``), for
+            :func:`invalidate`. Entries are always tagged with their path too.
+        cache_control: the ``Cache-Control`` sent with cached responses; ``"default"`` is
+            ``public, max-age=<ttl>`` (``private`` with a key function), None sends none.
+
+    Raises:
+        ValueError: ``ttl`` is not a positive number.
+    """
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+        raise ValueError(f"cached(ttl=...) must be a positive number of seconds, got {ttl!r}")
+    if cache_control == "default":
+        scope = "private" if key is not None else "public"
+        cache_control = f"{scope}, max-age={int(ttl)}"
+    policy = CachePolicy(
+        ttl=float(ttl),
+        vary=tuple(h.lower() for h in vary),
+        key=key,
+        tags=tags,
+        cache_control=cache_control,
+    )
+
+    def decorate(endpoint: F) -> F:
+        endpoint.__serdes_cache__ = policy  # type: ignore[attr-defined]
+        return endpoint
+
+    return decorate
+
+
+@dataclass(slots=True)
+class Entry:
+    """A stored response: identity or one content coding of it."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    etag: str
+    stored_at: float
+    ttl: float
+    tags: list[str] = field(default_factory=list)
+
+    def age(self, now: float) -> int:
+        return max(0, int(now - self.stored_at))
+
+    def fresh(self, now: float) -> bool:
+        return now - self.stored_at < self.ttl
+
+    def dumps(self) -> bytes:
+        """Serialise for a store: a format tag then MessagePack (never pickle)."""
+        packed: bytes = msgpack.packb(
+            [self.status, self.headers, self.body, self.etag, self.stored_at, self.ttl, self.tags],
+            use_bin_type=True,
+        )
+        return ENTRY_FORMAT + packed
+
+    @classmethod
+    def loads(cls, data: bytes) -> Entry | None:
+        """Read an entry; None for anything else (another format, corrupt bytes)."""
+        if not data.startswith(ENTRY_FORMAT):
+            return None
+        try:
+            status, headers, body, etag, stored_at, ttl, tags = msgpack.unpackb(
+                data[len(ENTRY_FORMAT) :], raw=False, strict_map_key=True
+            )
+            entry = cls(
+                status=int(status),
+                headers=[(bytes(k), bytes(v)) for k, v in headers],
+                body=bytes(body),
+                etag=str(etag),
+                stored_at=float(stored_at),
+                ttl=float(ttl),
+                tags=[str(t) for t in tags],
+            )
+        except (ValueError, TypeError, msgpack.UnpackException):
+            return None
+        return entry
+
+
+def request_key(
+    scope: dict[str, Any] | Any,
+    *,
+    media_type: str | None,
+    coding: str,
+    vary: Sequence[str],
+    principal: str | None,
+) -> str:
+    """The cache key: a hash of everything that can change the response bytes.
+
+    GET and HEAD share entries (HEAD is GET without the body). The query string is sorted so
+    ``?a=1&b=2`` and ``?b=2&a=1`` share an entry; the raw path, not the route template, is used.
+    """
+    headers = scope["headers"]
+    host = next((v for k, v in headers if k == b"host"), b"")
+    query = b"&".join(sorted(scope.get("query_string", b"").split(b"&")))
+    parts = [
+        b"v1",
+        host,
+        scope.get("root_path", "").encode("utf-8", "surrogateescape"),
+        scope["path"].encode("utf-8", "surrogateescape"),
+        query,
+        (media_type or "").encode("latin-1"),
+        coding.encode("latin-1"),
+    ]
+    for name in vary:
+        raw = name.encode("latin-1")
+        parts.append(b", ".join(v for k, v in headers if k == raw))
+    parts.append((principal or "").encode("utf-8", "surrogateescape"))
+    return hashlib.sha256(b"\x00".join(parts)).hexdigest()
+
+
+def path_tag(scope: dict[str, Any] | Any) -> str:
+    """The tag every entry of a path carries, so unsafe methods on it can invalidate them."""
+    return f"path:{scope.get('root_path', '')}{scope['path']}"
+
+
+def storable_response(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    """RFC 9111 §3 for a shared cache: a final 200 without ``Set-Cookie``, ``no-store``,
+    ``private`` or ``Vary: *`` (we also never store 206, 304 or errors)."""
+    if status != 200:
+        return False
+    for name, value in headers:
+        if name == b"set-cookie":
+            return False
+        if name == b"cache-control":
+            directives = cache_control(value.decode("latin-1"))
+            if "no-store" in directives or "private" in directives:
+                return False
+        if name == b"vary" and any(t.strip() == b"*" for t in value.split(b",")):
+            return False
+        if name == b"content-range":
+            return False
+    return True
+
+
+def monotonic_now() -> float:
+    """Wall-clock seconds: entries are shared across processes, so not a monotonic clock."""
+    return time.time()
