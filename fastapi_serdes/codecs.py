@@ -6,7 +6,9 @@ Both follow one value policy (``docs/explanation/value-policy.md``, :mod:`.polic
 - datetimes, dates and times are RFC 3339 strings, UUIDs and Decimals strings, enums their
   values, sets arrays, in both codecs (the representation pydantic gives JSON);
 - ``bytes`` are the documented difference: MessagePack carries them natively as ``bin``, JSON
-  as pydantic renders them (UTF-8 text by default; ``ser_json_bytes="base64"`` for binary data);
+  as pydantic renders them (UTF-8 text by default; ``ser_json_bytes="base64"`` for binary data).
+  When MessagePack has to go through pydantic's JSON form (a type with JSON-only settings, or a
+  value ormsgpack refuses natively, such as a non-string dict key), bytes are JSON text there too;
 - non-finite floats are refused in both directions; integers outside 64 bits are refused when
   decoding, and when encoding MessagePack (JSON writes them exactly).
 
@@ -180,7 +182,8 @@ def _raise_if_malformed(exc: ValidationError) -> None:
 class MsgPackCodec:
     """MessagePack: ``application/msgpack``, ``application/vnd.msgpack``, ``application/x-msgpack``.
 
-    Encodes with ormsgpack straight from pydantic's Python output (no JSON detour); decodes
+    Encodes with ormsgpack straight from pydantic's Python output (pydantic's JSON form only for
+    types with JSON-only settings and values ormsgpack refuses natively); decodes
     with msgpack, which enforces limits: UTF-8 strings, string (or binary) map keys, no
     extension types but
     the timestamp (read as a ``datetime``), no trailing bytes, at most ``max_container_length``

@@ -95,9 +95,11 @@ def split_list(value: str) -> list[str]:
     ``q=0`` must not become a refusal).
     """
     if len(value) > MAX_HEADER_LENGTH:
+        complete = value[MAX_HEADER_LENGTH] == ","  # the cut falls right after a member
         value = value[:MAX_HEADER_LENGTH]
-        cut = value.rfind(",")
-        value = value[:cut] if cut >= 0 else ""
+        if not complete:
+            cut = value.rfind(",")
+            value = value[:cut] if cut >= 0 else ""
     return _split_quoted(value, ",", MAX_ENTRIES)
 
 

@@ -25,7 +25,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, PlainSerializer, RootModel, WrapSerializer
 
 from .problems import json_pointer
 
@@ -94,7 +94,7 @@ def walk(value: Any, *, ints: bool = True, str_keys: bool = False) -> Problem | 
 
 
 def describe(problem: Problem) -> str:
-    """``/items/3/score: nan is not a finite number``."""
+    """``/items/3/score: NaN is not a finite number``."""
     loc, reason = problem
     return f"{json_pointer(loc) or '/'}: {reason}"
 
@@ -145,7 +145,12 @@ def _collect_markers(tp: Any, markers: set[bytes], seen: set[type]) -> bool:
         if tp in seen:
             return True
         seen.add(tp)
+        decorators = tp.__pydantic_decorators__
+        if decorators.field_serializers or decorators.model_serializers:
+            return False  # a serializer may move a float anywhere: any null is suspect
         for name, info in tp.model_fields.items():
+            if any(isinstance(m, PlainSerializer | WrapSerializer) for m in info.metadata):
+                return False
             if _is_optional_float(info.annotation):
                 # Written by field name or by alias, depending on by_alias: watch for both.
                 for key in {name, info.serialization_alias or info.alias or name}:
@@ -175,8 +180,9 @@ _JSON_ONLY_CONFIG = {
     "ser_json_timedelta": "iso8601",
     "ser_json_temporal": "iso8601",
 }
-# Not listed: bytes settings (MessagePack carries bytes natively, the documented difference)
-# and ser_json_inf_nan (non-finite floats are refused anyway).
+# Not listed: bytes settings (MessagePack carries bytes natively, the documented difference;
+# a type that needs JSON mode for another reason gets its bytes as JSON text there) and
+# ser_json_inf_nan (non-finite floats are refused anyway).
 
 
 def has_json_only_serialization(schema: Any) -> bool:

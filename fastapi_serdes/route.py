@@ -2,7 +2,8 @@
 
 The route reads the :class:`~fastapi_serdes.settings.Negotiated` value ``SerdesMiddleware`` left in
 the scope (or negotiates itself with its own settings when there is no middleware), decodes the
-request body by ``Content-Type`` into Python objects that FastAPI validates as usual, runs the
+request body by ``Content-Type`` (a single body is validated by the codec straight from the bytes;
+several body parameters are decoded to objects FastAPI validates), runs the
 endpoint, and encodes its return value once, natively, in the negotiated codec. Generator
 endpoints (JSONL, SSE) and routes with a non-JSON ``response_class`` keep FastAPI's own handler.
 """

@@ -1,8 +1,9 @@
 """Settings shared by ``SerdesMiddleware`` and ``SerdesRoute``: keyword arguments, validated once.
 
-Operators override any setting without a code change through environment variables named
-``FASTAPI_SERDES_<SETTING>`` (upper case), e.g. ``FASTAPI_SERDES_MAX_BODY_SIZE=4194304``. The
-environment wins over the keyword arguments, so a deployment can tune what the code chose.
+Operators override settings without a code change through environment variables:
+``FASTAPI_SERDES_ON_NOT_ACCEPTABLE`` and ``FASTAPI_SERDES_MAX_BODY_SIZE`` (e.g. ``4194304``). The
+environment wins over the keyword arguments, so a deployment can tune what the code chose;
+``codecs`` is code, not configuration, and has no variable.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The scripts in docs/examples/ run, and do what the pages that include them say."""
 
+import doctest
+import math
 import re
 import runpy
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +13,17 @@ import msgpack
 import orjson
 import pytest
 from fastapi import APIRouter, FastAPI
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
-from fastapi_serdes import Codec, JSONCodec, MsgPackCodec, SerdesMiddleware, SerdesRoute
+from fastapi_serdes import (
+    Codec,
+    EncodeError,
+    JSONCodec,
+    MsgPackCodec,
+    SerdesMiddleware,
+    SerdesRoute,
+    SerdesSettings,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 MSGPACK = "application/msgpack"
@@ -63,7 +74,7 @@ async def test_quickstart_answers_json_by_default(quickstart: FastAPI) -> None:
         r = await c.get("/items/1")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
-    assert r.headers["vary"] == "Accept"
+    assert r.headers["vary"] == "Accept, Accept-Encoding"
     assert r.content == b'{"name":"Widget","price":9.5,"tags":["tools"],"id":1}'
 
 
@@ -105,7 +116,7 @@ async def test_quickstart_406(quickstart: FastAPI) -> None:
         r = await c.get("/items/1", headers={"Accept": "text/html"})
     assert r.status_code == 406
     assert r.headers["content-type"] == PROBLEM_JSON
-    assert r.headers["vary"] == "Accept"
+    assert r.headers["vary"] == "Accept, Accept-Encoding"
     assert r.json() == {
         "type": PROBLEMS + "not-acceptable",
         "title": "Not Acceptable",
@@ -174,12 +185,12 @@ async def test_quickstart_plain_route_is_transcoded(quickstart: FastAPI) -> None
         packed = await c.get("/health", headers={"Accept": MSGPACK})
         refused = await c.get("/health", headers={"Accept": "text/html"})
     assert packed.headers["content-type"] == MSGPACK
-    assert packed.headers["vary"] == "Accept"
+    assert packed.headers["vary"] == "Accept, Accept-Encoding"
     assert msgpack.unpackb(packed.content) == {"status": "ok"}
     # Plain routes are never refused with 406: they answer their JSON.
     assert refused.status_code == 200
     assert refused.headers["content-type"] == "application/json"
-    assert refused.headers["vary"] == "Accept"
+    assert refused.headers["vary"] == "Accept, Accept-Encoding"
 
 
 # custom_codec.py
@@ -197,7 +208,7 @@ async def test_custom_codec_is_negotiated_by_its_media_type(custom: dict[str, An
         chosen = await c.get("/notes/1", headers={"Accept": pretty})
         default = await c.get("/notes/1")
     assert chosen.headers["content-type"] == pretty
-    assert chosen.headers["vary"] == "Accept"
+    assert chosen.headers["vary"] == "Accept, Accept-Encoding"
     assert chosen.text == '{\n  "id": 1,\n  "text": "Buy milk"\n}'
     assert default.headers["content-type"] == "application/json"
     assert default.content == b'{"id":1,"text":"Buy milk"}'
@@ -260,6 +271,137 @@ def test_custom_codec_round_trips_and_follows_the_json_limits(custom: dict[str, 
         codec.decode(b'{"id": 18446744073709551616, "text": "x"}')
     with pytest.raises(ValueError, match="Invalid JSON"):
         codec.decode(b'{"id": NaN}')
+
+
+def test_custom_codec_applies_the_value_policy(custom: dict[str, Any]) -> None:
+    codec = custom["PrettyJSONCodec"]()
+
+    class Reading(BaseModel):
+        sensor: str
+        score: float | None
+
+    adapter = TypeAdapter(Reading)
+    # A None is a real null: the gate fires, the walk finds nothing.
+    assert codec.encode(Reading(sensor="t1", score=None), adapter) == (
+        b'{\n  "sensor": "t1",\n  "score": null\n}'
+    )
+    assert not codec.may_hide_non_finite(codec.encode(Reading(sensor="t1", score=1.5), adapter))
+    with pytest.raises(EncodeError) as info:
+        codec.encode(Reading(sensor="t1", score=math.nan), adapter)
+    assert str(info.value) == f"{custom['PRETTY_JSON']}: /score: nan is not a finite number"
+    with pytest.raises(EncodeError, match=r"/a/1/b~1c: -inf is not a finite number"):
+        codec.encode({"a": [1, {"b/c": -math.inf}]})
+
+
+@pytest.mark.anyio
+async def test_custom_codec_refusal_is_an_encode_failed_problem(custom: dict[str, Any]) -> None:
+    pretty = custom["PRETTY_JSON"]
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/score")
+    async def score() -> dict[str, float]:
+        return {"score": math.nan}
+
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware, codecs=[JSONCodec(), custom["PrettyJSONCodec"]()])
+    app.include_router(router)
+    async with client(app) as c:
+        r = await c.get("/score", headers={"Accept": pretty})
+    assert r.status_code == 500
+    assert r.json()["type"] == PROBLEMS + "encode-failed"
+    assert r.json()["detail"] == (
+        f"The response could not be encoded: {pretty}: /score: nan is not a finite number"
+    )
+
+
+# Pages with >>> examples: each fenced block that holds one runs as a doctest.
+
+PAGES = EXAMPLES.parent
+FENCED = re.compile(r"^( *)```python\n(.*?)^ *```$", flags=re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize(
+    ("page", "example"),
+    [("how-to/codecs-outside-http.md", None), ("how-to/custom-codec.md", "custom_codec")],
+)
+def test_page_doctests(page: str, example: str | None) -> None:
+    globs: dict[str, Any] = {"JSONCodec": JSONCodec, "MsgPackCodec": MsgPackCodec}
+    if example is not None:
+        globs.update(load(example))
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    parser = doctest.DocTestParser()
+    for number, match in enumerate(FENCED.finditer((PAGES / page).read_text())):
+        text = textwrap.dedent(match.group(2))
+        if ">>>" in text:
+            test = parser.get_doctest(text, dict(globs), f"{page}[{number}]", page, 0)
+            runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+# The value policy and problem pages: the encode-failed detail they show.
+
+
+@pytest.mark.anyio
+async def test_encode_failed_detail_matches_the_pages() -> None:
+    class Item(BaseModel):
+        name: str
+        price: float
+
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/item")
+    async def item() -> Item:
+        return Item(name="x", price=math.nan)
+
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware)
+    app.include_router(router)
+    async with client(app) as c:
+        r = await c.get("/item")
+    detail = (
+        "The response could not be encoded: application/json: /price: NaN is not a finite number"
+    )
+    assert r.status_code == 500
+    assert r.json()["detail"] == detail
+    for page in ("explanation/value-policy.md", "reference/problems.md"):
+        assert f'"detail": "{detail}"' in (PAGES / page).read_text()
+
+
+# Settings page: the errors it quotes.
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"FASTAPI_SERDES_MAX_BODY_SIZE": "4MiB"},
+            "FASTAPI_SERDES_MAX_BODY_SIZE must be a positive integer, got '4MiB'",
+        ),
+        (
+            {"FASTAPI_SERDES_MAX_BODY_SIZE": "0"},
+            "environment variable FASTAPI_SERDES_MAX_BODY_SIZE='0': max_body_size must be a "
+            "positive int (bytes), got 0",
+        ),
+        (
+            {"FASTAPI_SERDES_ON_NOT_ACCEPTABLE": "json"},
+            "environment variable FASTAPI_SERDES_ON_NOT_ACCEPTABLE='json': on_not_acceptable "
+            "must be one of ('problem', 'default'), got 'json'",
+        ),
+    ],
+)
+def test_settings_page_environment_errors(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        SerdesSettings.from_kwargs(environ=environ)
+    assert str(info.value) == message
+    assert f"`ValueError: {message}`" in (PAGES / "how-to/settings.md").read_text()
+
+
+def test_settings_page_codec_class_error() -> None:
+    with pytest.raises(TypeError) as info:
+        SerdesSettings.from_kwargs(codecs=[JSONCodec], environ={})  # type: ignore[list-item]
+    assert f"`TypeError: {info.value}`" in (PAGES / "how-to/settings.md").read_text()
 
 
 # outside_http.py
