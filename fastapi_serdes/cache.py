@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import msgpack
 from starlette.requests import Request
@@ -234,3 +235,49 @@ def storable_response(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bo
 def monotonic_now() -> float:
     """Wall-clock seconds: entries are shared across processes, so not a monotonic clock."""
     return time.time()
+
+
+T = TypeVar("T")
+
+
+class SingleFlight:
+    """Concurrent calls with one key run once in this process; the others share the result.
+
+    A follower waits at most ``timeout`` seconds, then computes for itself, and so does every
+    follower when the leader fails: a failure is never shared.
+    """
+
+    def __init__(self, *, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self._flights: dict[str, asyncio.Future[Any]] = {}
+
+    async def run(
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[T]],
+        share: Callable[[T], T | None] = lambda result: result,
+    ) -> T:
+        """Run ``compute`` once per key at a time; ``share`` gives followers their copy (or
+        None when the result must not be shared, and followers compute for themselves)."""
+        existing = self._flights.get(key)
+        if existing is not None:
+            try:
+                theirs = await asyncio.wait_for(asyncio.shield(existing), self.timeout)
+            except TimeoutError:
+                theirs = None
+            if theirs is not None:
+                return cast(T, theirs)
+            return await compute()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._flights[key] = future
+        shared: Any = None
+        try:
+            result = await compute()
+            shared = share(result)
+            return result
+        finally:
+            del self._flights[key]
+            future.set_result(shared)  # None on failure: followers compute themselves
+
+    def __len__(self) -> int:
+        return len(self._flights)

@@ -14,7 +14,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from fastapi import params
@@ -31,7 +31,15 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from ._types import Codec, Message, Receive, Scope, Send
-from .cache import CACHE_SCOPE_KEY, TAGS_SCOPE_KEY, CachePolicy, etag_for, none_match
+from .cache import (
+    CACHE_SCOPE_KEY,
+    TAGS_SCOPE_KEY,
+    CachePolicy,
+    SingleFlight,
+    etag_for,
+    none_match,
+    request_key,
+)
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
@@ -145,6 +153,7 @@ class _Plan:
     settings: SerdesSettings
     views: BoundViews | None = None
     cache: CachePolicy | None = None
+    flights: SingleFlight = field(default_factory=lambda: SingleFlight())
 
 
 class SerdesRoute(APIRoute):
@@ -289,6 +298,38 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
     is_coroutine = _is_coroutine(dependant.call)
     accept_cache: dict[str | None, Negotiated] = {}
 
+    async def produce(
+        request: Request, negotiated: Negotiated, options: Mapping[str, Any]
+    ) -> Response | _Produced:
+        """Decode, solve dependencies, run the endpoint, encode: one request's work."""
+        scope = request.scope
+        codec = negotiated.codec
+        assert codec is not None
+        body: Any = PydanticUndefined
+        if body_field is not None:
+            body = await _request_body(request, negotiated.settings, body_adapter)
+        solved = await solve_dependencies(
+            request=request,
+            dependant=dependant,
+            body=body,
+            dependency_overrides_provider=overrides,
+            async_exit_stack=scope["fastapi_inner_astack"],
+            embed_body_fields=embed,
+        )
+        if solved.errors:
+            raise validation_problem(solved.errors)
+        raw = await run_endpoint_function(
+            dependant=dependant, values=solved.values, is_coroutine=is_coroutine
+        )
+        if isinstance(raw, Response):
+            if raw.background is None:
+                raw.background = solved.background_tasks
+            return raw
+        code = solved.response.status_code or status_code or 200
+        allowed = is_body_allowed_for_status_code(code)
+        content = _encode(plan, codec, raw, options) if allowed else b""
+        return _Produced(code, content, list(solved.response.headers.raw), solved.background_tasks)
+
     async def app(request: Request) -> Response:
         scope = request.scope
         negotiated: Negotiated | None = scope.get(SCOPE_KEY)
@@ -299,59 +340,97 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 negotiated = negotiate(accept, plan.settings)
                 if len(accept_cache) < 64:
                     accept_cache[accept] = negotiated
-        codec = negotiated.codec
-        if codec is None:
+        if negotiated.codec is None:
             return not_acceptable(negotiated.settings)
         try:
             view_headers: list[tuple[bytes, bytes]] = []
             options = plan.options
             if plan.views is not None:
                 options, view_headers = _select_view(plan, request)
-            body: Any = PydanticUndefined
-            if body_field is not None:
-                body = await _request_body(request, negotiated.settings, body_adapter)
-            solved = await solve_dependencies(
-                request=request,
-                dependant=dependant,
-                body=body,
-                dependency_overrides_provider=overrides,
-                async_exit_stack=scope["fastapi_inner_astack"],
-                embed_body_fields=embed,
-            )
-            if solved.errors:
-                raise validation_problem(solved.errors)
-            raw = await run_endpoint_function(
-                dependant=dependant, values=solved.values, is_coroutine=is_coroutine
-            )
-            if isinstance(raw, Response):
-                if raw.background is None:
-                    raw.background = solved.background_tasks
-                return raw
-            code = solved.response.status_code or status_code or 200
-            allowed = is_body_allowed_for_status_code(code)
-            content = _encode(plan, codec, raw, options) if allowed else b""
-            extra = [_VARY_ACCEPT, *view_headers, *solved.response.headers.raw]
-            if code == 200 and scope["method"] in ("GET", "HEAD"):
-                etag = etag_for(content)
-                extra.append((b"etag", etag.encode("latin-1")))
-                if plan.cache is not None:
-                    _mark_cacheable(plan.cache, request, extra)
-                if none_match(header(scope, b"if-none-match"), etag):
-                    return _not_modified(extra, solved.background_tasks)
-            response = Response(
-                content,
-                status_code=code,
-                media_type=negotiated.media_type if allowed else None,
-                background=solved.background_tasks,
-            )
-            response.raw_headers.extend(extra)
-            return response
+            flight = _flight_key(plan, request, negotiated)
+            if flight is None:
+                produced = await produce(request, negotiated, options)
+            else:
+                produced = await plan.flights.run(
+                    flight, lambda: produce(request, negotiated, options), _shareable
+                )
+            if isinstance(produced, Response):
+                return produced
+            return _respond(plan, request, negotiated, produced, view_headers)
         except ProblemError as exc:
             response = exc.to_response()
             response.raw_headers.append(_VARY_ACCEPT)
             return response
 
     return app
+
+
+@dataclass(slots=True)
+class _Produced:
+    """An encoded result, shareable between requests that asked for the same thing."""
+
+    status: int
+    content: bytes
+    headers: list[tuple[bytes, bytes]]
+    background: Any = None
+
+
+def _shareable(result: Response | _Produced) -> Response | _Produced | None:
+    """What followers of a single flight get: the bytes, never the leader's background tasks
+    or a Response object the endpoint built (it is sent once)."""
+    if isinstance(result, _Produced):
+        return _Produced(result.status, result.content, result.headers)
+    return None
+
+
+def _respond(
+    plan: _Plan,
+    request: Request,
+    negotiated: Negotiated,
+    produced: _Produced,
+    view_headers: list[tuple[bytes, bytes]],
+) -> Response:
+    scope = request.scope
+    code, content = produced.status, produced.content
+    allowed = is_body_allowed_for_status_code(code)
+    extra = [_VARY_ACCEPT, *view_headers, *produced.headers]
+    if code == 200 and scope["method"] in ("GET", "HEAD"):
+        etag = etag_for(content)
+        extra.append((b"etag", etag.encode("latin-1")))
+        if plan.cache is not None:
+            _mark_cacheable(plan.cache, request, extra)
+        if none_match(header(scope, b"if-none-match"), etag):
+            return _not_modified(extra, produced.background)
+    response = Response(
+        content,
+        status_code=code,
+        media_type=negotiated.media_type if allowed else None,
+        background=produced.background,
+    )
+    response.raw_headers.extend(extra)
+    return response
+
+
+def _flight_key(plan: _Plan, request: Request, negotiated: Negotiated) -> str | None:
+    """The single-flight key of a cacheable GET: concurrent equal requests compute once."""
+    policy = plan.cache
+    scope = request.scope
+    if policy is None or scope["method"] != "GET":
+        return None
+    principal = None
+    if policy.key is not None:
+        principal = policy.key(request)
+        if principal is None:
+            return None
+    elif any(k in (b"authorization", b"cookie") for k, _ in scope["headers"]):
+        return None
+    return request_key(
+        scope,
+        media_type=negotiated.media_type,
+        coding="identity",
+        vary=policy.vary,
+        principal=principal,
+    )
 
 
 async def _request_body(
