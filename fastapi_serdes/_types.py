@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import TypeAdapter
@@ -37,4 +37,45 @@ class Codec(Protocol):
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
         """Decode ``data`` into plain Python objects (or ``adapter``'s type), within limits."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where cached bytes live: in process (``MemoryStore``) or shared (``RedisStore``).
+
+    Keys and tags are opaque strings; values are bytes the cache serialised itself (never pickle).
+    A store that fails must fail open: ``get`` answers None, writes do nothing and ``acquire``
+    answers True, so the request is served uncached instead of failing.
+    """
+
+    #: A short name for telemetry and ``Cache-Status``, e.g. ``"memory"`` or ``"redis"``.
+    name: str
+
+    async def get(self, key: str) -> bytes | None:
+        """The bytes stored under ``key``, or None (absent, expired or the store failed)."""
+        ...
+
+    async def set(self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (> 0), findable by each of ``tags``."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Forget ``key``."""
+        ...
+
+    async def invalidate(self, tags: Collection[str]) -> int:
+        """Delete every key stored with any of ``tags``; return how many were deleted."""
+        ...
+
+    async def acquire(self, key: str, ttl: float) -> bool:
+        """Take a short-lived lock for ``ttl`` seconds; True if this caller got it (or failed)."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Release a lock this caller holds; a lock someone else holds is left alone."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the store's resources (connections); the store is not used afterwards."""
         ...
