@@ -45,6 +45,15 @@ CREATE TABLE IF NOT EXISTS video_tags (
     PRIMARY KEY (video_id, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS video_tags_by_tag ON video_tags (tag, video_id);
+CREATE TABLE IF NOT EXISTS video_metadata (
+    video_id     INTEGER PRIMARY KEY REFERENCES videos (id),
+    width        INTEGER NOT NULL,
+    height       INTEGER NOT NULL,
+    fps          REAL    NOT NULL,
+    codec        TEXT    NOT NULL,
+    audio_codec  TEXT    NOT NULL,
+    bitrate_kbps INTEGER NOT NULL
+);
 """
 
 
@@ -108,6 +117,11 @@ def contains_pattern(text: str) -> str:
     """
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, ?`` for an ``IN (...)`` list of ``count`` bound parameters."""
+    return ", ".join("?" * count)
 
 
 def get_connection(request: Request) -> Iterator[sqlite3.Connection]:

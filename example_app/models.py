@@ -1,10 +1,16 @@
-"""The example's wire models: what the API accepts and returns, in JSON and MessagePack alike."""
+"""The example's wire models: what the API accepts and returns, in JSON and MessagePack alike.
+
+``USER_VIEWS`` and ``VIDEO_VIEWS`` name the shapes clients can ask for with ``?view=`` (or pick
+field by field with ``?fields=``); each model's docstring says what every view holds.
+"""
 
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from fastapi_serdes import ALL, Views
 
 Username = Annotated[
     str,
@@ -22,8 +28,22 @@ CountryCode = Annotated[
 ]
 
 
+class VideoSummary(BaseModel):
+    """A video as listed inside another resource: enough for a thumbnail row."""
+
+    id: int
+    title: str
+    duration_seconds: float = Field(gt=0)
+    view_count: int = Field(ge=0)
+    published_at: datetime
+
+
 class User(BaseModel):
-    """A registered account."""
+    """A registered account.
+
+    Views: ``minimal`` is ``id``, ``username`` and ``display_name``; ``standard`` (the default)
+    is every column of the account; ``detailed`` adds ``recent_videos``.
+    """
 
     id: int
     username: Username
@@ -34,6 +54,9 @@ class User(BaseModel):
     created_at: datetime
     follower_count: int = Field(ge=0)
     verified: bool
+    recent_videos: list[VideoSummary] = Field(
+        description="The user's 5 most recently published videos, newest first."
+    )
 
 
 class UserCreate(BaseModel):
@@ -69,8 +92,48 @@ class Resolution(StrEnum):
     UHD_2160 = "2160p"
 
 
+class VideoCodec(StrEnum):
+    """The video compression format of the highest rendition."""
+
+    H264 = "h264"
+    VP9 = "vp9"
+    AV1 = "av1"
+
+
+class AudioCodec(StrEnum):
+    """The audio compression format."""
+
+    AAC = "aac"
+    OPUS = "opus"
+
+
+class VideoMetadata(BaseModel):
+    """Technical details of a video's highest rendition."""
+
+    width: int = Field(gt=0, examples=[1920])
+    height: int = Field(gt=0, examples=[1080])
+    fps: float = Field(gt=0, examples=[29.97])
+    codec: VideoCodec
+    audio_codec: AudioCodec
+    bitrate_kbps: int = Field(gt=0, description="Average video bitrate, in kbit/s.")
+
+
+class Owner(BaseModel):
+    """The account that uploaded a video, as shown next to it."""
+
+    id: int
+    username: Username
+    display_name: str
+    verified: bool
+
+
 class Video(BaseModel):
-    """An uploaded video and its public statistics."""
+    """An uploaded video and its public statistics.
+
+    Views: ``minimal`` is ``id`` and ``title``; ``standard`` (the default) is every column of
+    the video (its owner as ``owner_id``); ``detailed`` adds ``tags``, ``metadata`` and the
+    ``owner``.
+    """
 
     id: int
     owner_id: int
@@ -83,6 +146,8 @@ class Video(BaseModel):
     status: VideoStatus
     resolution: Resolution
     tags: list[str]
+    metadata: VideoMetadata
+    owner: Owner
 
 
 class UserPage(BaseModel):
@@ -103,3 +168,40 @@ class Health(BaseModel):
     """The answer of the health probes."""
 
     status: Literal["ok"] = "ok"
+
+
+# The views of the routes that return users and videos (alone, in pages, or just created).
+USER_VIEWS = Views(
+    User,
+    minimal=["id", "username", "display_name"],
+    standard=[
+        "id",
+        "username",
+        "display_name",
+        "email",
+        "bio",
+        "country",
+        "created_at",
+        "follower_count",
+        "verified",
+    ],
+    detailed=ALL,
+)
+
+VIDEO_VIEWS = Views(
+    Video,
+    minimal=["id", "title"],
+    standard=[
+        "id",
+        "owner_id",
+        "title",
+        "description",
+        "duration_seconds",
+        "view_count",
+        "like_ratio",
+        "published_at",
+        "status",
+        "resolution",
+    ],
+    detailed=ALL,
+)

@@ -9,15 +9,20 @@ so that benchmarks and demos exercise realistic payloads.
 import random
 import sqlite3
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 # Column order of the INSERTs below, which is the column order of the tables in database.py.
 UserRow = tuple[int, str, str, str, str | None, str | None, str, int, int]
 VideoRow = tuple[int, int, str, str | None, float, int, float, str, str, str]
 TagRow = tuple[int, int, str]
+MetadataRow = tuple[int, int, int, float, str, str, int]
 
-SEEDED_SCHEMA_VERSION = 1
-"""Stored in ``PRAGMA user_version`` once the data is in; a non-zero value means "seeded"."""
+SEEDED_SCHEMA_VERSION = 2
+"""Stored in ``PRAGMA user_version`` once the data is in; a non-zero value means "seeded".
+
+Version 1 had no ``video_metadata``; seeding a version 1 database adds it.
+"""
 
 _EPOCH = datetime(2019, 1, 1, tzinfo=UTC)
 _SPAN_SECONDS = 5 * 365 * 24 * 3600
@@ -78,35 +83,58 @@ _STATUSES = ("published", "unlisted", "processing")
 _STATUS_WEIGHTS = (85, 10, 5)
 _RESOLUTIONS = ("360p", "480p", "720p", "1080p", "2160p")
 _RESOLUTION_WEIGHTS = (5, 10, 30, 45, 10)
+# resolution: (width, height, typical H.264 bitrate in kbit/s at 30 fps)
+_RENDITIONS = {
+    "360p": (640, 360, 700),
+    "480p": (854, 480, 1_200),
+    "720p": (1280, 720, 2_500),
+    "1080p": (1920, 1080, 4_500),
+    "2160p": (3840, 2160, 15_000),
+}
+_FRAME_RATES = (24.0, 25.0, 29.97, 30.0, 50.0, 60.0)
+_FRAME_RATE_WEIGHTS = (15, 10, 20, 30, 5, 20)
+# codec: (share of uploads, bitrate relative to H.264 for the same quality)
+_CODECS = {"h264": (60, 1.0), "vp9": (25, 0.7), "av1": (15, 0.55)}
+_AUDIO_CODECS = ("aac", "opus")
+_AUDIO_CODEC_WEIGHTS = (70, 30)
 
 
 def seed(
     conn: sqlite3.Connection, *, users: int = 1_000, videos: int = 5_000, random_seed: int = 42
 ) -> bool:
-    """Fill an empty schema with users, videos and tags, in one transaction.
+    """Fill an empty schema with users, videos, tags and video metadata, in one transaction.
 
     Args:
         conn: an autocommit connection (``isolation_level=None``) to a database with the schema.
         users: how many users to create.
         videos: how many videos to create, spread over the users.
-        random_seed: the seed of the one random generator everything is drawn from.
+        random_seed: the seed everything is drawn from: users, videos and tags from one random
+            generator, video metadata from a second one derived from it.
 
     Returns:
-        True when this call seeded the database; False when it was seeded already.
+        True when this call wrote data (everything, or the metadata a version 1 database
+        lacks); False when the database was seeded already.
     """
     # IMMEDIATE takes the write lock before the check, so two processes starting at once
     # cannot both decide to seed.
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SEEDED_SCHEMA_VERSION:
             conn.execute("ROLLBACK")
             return False
-        rng = random.Random(random_seed)
-        user_rows = _user_rows(rng, users)
-        video_rows, tag_rows = _video_rows(rng, videos, user_rows)
-        conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", user_rows)
-        conn.executemany("INSERT INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", video_rows)
-        conn.executemany("INSERT INTO video_tags VALUES (?, ?, ?)", tag_rows)
+        if version == 0:
+            rng = random.Random(random_seed)
+            user_rows = _user_rows(rng, users)
+            video_rows, tag_rows = _video_rows(rng, videos, user_rows)
+            conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", user_rows)
+            conn.executemany("INSERT INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", video_rows)
+            conn.executemany("INSERT INTO video_tags VALUES (?, ?, ?)", tag_rows)
+        # Drawn from the videos as stored, with a generator of its own, so a version 1
+        # database gets the same metadata as a fresh one, and the older tables stay as they were.
+        stored = conn.execute("SELECT id, resolution FROM videos ORDER BY id").fetchall()
+        metadata_rows = _metadata_rows(random.Random(f"{random_seed}/metadata"), stored)
+        conn.executemany("INSERT INTO video_metadata VALUES (?, ?, ?, ?, ?, ?, ?)", metadata_rows)
         conn.execute(f"PRAGMA user_version = {SEEDED_SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -188,6 +216,21 @@ def _video_rows(
         video_rows.append((video_id, *row[1:]))
         tag_rows.extend((video_id, position, tag) for position, tag in enumerate(tags))
     return video_rows, tag_rows
+
+
+def _metadata_rows(rng: random.Random, videos: Sequence[tuple[int, str]]) -> list[MetadataRow]:
+    """The technical details of each ``(id, resolution)``: the bitrate follows all the rest."""
+    codecs = list(_CODECS)
+    codec_weights = [share for share, _ in _CODECS.values()]
+    rows: list[MetadataRow] = []
+    for video_id, resolution in videos:
+        width, height, h264_kbps = _RENDITIONS[resolution]
+        fps = rng.choices(_FRAME_RATES, weights=_FRAME_RATE_WEIGHTS)[0]
+        codec = rng.choices(codecs, weights=codec_weights)[0]
+        audio_codec = rng.choices(_AUDIO_CODECS, weights=_AUDIO_CODEC_WEIGHTS)[0]
+        kbps = h264_kbps * _CODECS[codec][1] * (1.5 if fps > 30 else 1.0) * rng.uniform(0.8, 1.25)
+        rows.append((video_id, width, height, fps, codec, audio_codec, round(kbps)))
+    return rows
 
 
 def _title(rng: random.Random, year: int) -> str:

@@ -124,3 +124,12 @@ def view_parameters(views: Any) -> list[dict[str, Any]]:
             "schema": {"type": "string"},
         },
     ]
+
+
+def selection_responses(existing: dict[int | str, dict[str, Any]]) -> dict[int | str, Any]:
+    """The 400 ``invalid-selection`` response of a route with views (merged with a body's 400)."""
+    title = PROBLEM_TYPES["invalid-selection"][1]
+    current = existing.get(400)
+    if current is not None and "content" in current:
+        return {400: {**current, "description": f"{current['description']}, or {title}"}}
+    return {400: _problem("invalid-selection")}

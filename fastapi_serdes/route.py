@@ -41,7 +41,7 @@ from .cache import (
     request_key,
 )
 from .negotiation import split_list
-from .openapi import operation_extra, problem_responses
+from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views
@@ -189,7 +189,11 @@ class SerdesRoute(APIRoute):
             or self.dependant.dependencies
         )
         extra = problem_responses(has_body=self.body_field is not None, has_params=has_params)
+        if 400 in extra and 400 in self.responses:  # views' invalid-selection, and a bad body
+            extra[400] = {**extra[400], **selection_responses(extra)[400]}
         self.responses = {**extra, **self.responses}
+        if 400 in extra:
+            self.responses[400] = extra[400]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         # HEAD is GET without a body (RFC 9110 §9.3.2): a GET route answers it, with GET's
@@ -219,6 +223,7 @@ class SerdesRoute(APIRoute):
         # copies of this route, see the union of the views, which is what OpenAPI documents.
         self._serdes_views = bound
         self._serdes_response_model = self.response_model
+        self.responses = {**self.responses, **selection_responses(self.responses)}
         self.response_model = bound.doc_type
         self.response_field = create_model_field(
             name="Response_" + self.unique_id, type_=bound.doc_type, mode="serialization"

@@ -104,9 +104,9 @@ def _unknown(kind: str, name: str, allowed: Iterable[str], prefix: str = "") -> 
     """``unknown field 'owner.nam'; did you mean 'owner.name'? Allowed: ...``."""
     allowed = sorted(allowed)
     close = difflib.get_close_matches(name, allowed, n=1)
-    hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
+    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
     listed = ", ".join(prefix + a for a in allowed)
-    return f"unknown {kind} {prefix + name!r}{hint} Allowed: {listed}"
+    return f"unknown {kind} {prefix + name!r}{hint}; allowed: {listed}"
 
 
 def _include_for_paths(
@@ -389,7 +389,8 @@ class BoundViews:
         if fields is None:
             top = frozenset(p.split(".")[0] for p in chosen.paths) if chosen.paths else None
             return self._placements[name], Selection(name, top, chosen.paths), preferred
-        key = f"{name}\x00{fields}"
+        # Keyed by what the client sent: "?fields=x" and "?view=<default>&fields=x" differ.
+        key = f"{view}\x00{fields}"
         cached = self._fields.get(key)
         if cached is None:
             include, paths = views.fields_include(fields)

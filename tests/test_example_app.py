@@ -1,7 +1,9 @@
-"""The example video platform, end to end through ASGI: seeding, pagination, problems, msgpack."""
+"""The example video platform, end to end through ASGI: seeding, pagination, problems, msgpack,
+views."""
 
+import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -9,11 +11,22 @@ from typing import Any
 import httpx
 import msgpack
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from pydantic import ValidationError
 
-from example_app.database import DB_PATH_ENV, prepare_database, resolve_db_path
+from example_app.database import (
+    DB_PATH_ENV,
+    connect,
+    get_connection,
+    prepare_database,
+    resolve_db_path,
+)
 from example_app.main import create_app
+from example_app.models import User
 from example_app.pagination import decode_cursor, encode_cursor
+from example_app.projection import partial, select_list
+from example_app.routers import users, videos
+from example_app.seed import SEEDED_SCHEMA_VERSION
 
 PROBLEM_JSON = "application/problem+json"
 MSGPACK = "application/msgpack"
@@ -55,7 +68,7 @@ def query(db_path: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
 def dump(db_path: str) -> dict[str, list[tuple[Any, ...]]]:
     return {
         table: query(db_path, f"SELECT * FROM {table} ORDER BY 1, 2")
-        for table in ("users", "videos", "video_tags")
+        for table in ("users", "videos", "video_tags", "video_metadata")
     }
 
 
@@ -98,6 +111,10 @@ def test_seed_creates_the_data_set(db_path: str) -> None:
     assert {count for (count,) in tags_per_video} <= {1, 2, 3, 4, 5}
     orphans = query(db_path, "SELECT id FROM videos WHERE owner_id NOT IN (SELECT id FROM users)")
     assert orphans == []
+    ((with_metadata,),) = query(
+        db_path, "SELECT COUNT(*) FROM video_metadata JOIN videos ON videos.id = video_id"
+    )
+    assert with_metadata == videos
 
 
 def test_seed_is_deterministic(tmp_path: Path) -> None:
@@ -113,6 +130,18 @@ def test_seed_is_idempotent(tmp_path: Path) -> None:
     before = dump(path)
     assert prepare_database(path) is False
     assert dump(path) == before
+
+
+def test_seeding_a_version_1_database_adds_the_video_metadata(tmp_path: Path) -> None:
+    path = str(tmp_path / "v1.sqlite3")
+    assert prepare_database(path) is True
+    fresh = dump(path)
+    with closing(connect(path)) as conn:  # what a database seeded before video metadata holds
+        conn.execute("DROP TABLE video_metadata")
+        conn.execute("PRAGMA user_version = 1")
+    assert prepare_database(path) is True
+    assert dump(path) == fresh
+    assert query(path, "PRAGMA user_version") == [(SEEDED_SCHEMA_VERSION,)]
 
 
 # --- app factory -----------------------------------------------------------------------------
@@ -292,7 +321,7 @@ async def test_invalid_user_is_rejected(client: httpx.AsyncClient, body: dict[st
 
 @pytest.mark.anyio
 async def test_get_video(client: httpx.AsyncClient, db_path: str) -> None:
-    response = await client.get("/videos/7")
+    response = await client.get("/videos/7", params={"view": "detailed"})
     assert response.status_code == 200
     video = response.json()
     tags = query(db_path, "SELECT tag FROM video_tags WHERE video_id = 7 ORDER BY position")
@@ -300,6 +329,31 @@ async def test_get_video(client: httpx.AsyncClient, db_path: str) -> None:
     assert video["tags"] == [tag for (tag,) in tags]
     assert video["status"] in {"processing", "published", "unlisted"}
     assert video["resolution"].endswith("p")
+    ((width, height, fps, codec, audio_codec, kbps),) = query(
+        db_path,
+        "SELECT width, height, fps, codec, audio_codec, bitrate_kbps FROM video_metadata"
+        " WHERE video_id = 7",
+    )
+    assert video["metadata"] == {
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "codec": codec,
+        "audio_codec": audio_codec,
+        "bitrate_kbps": kbps,
+    }
+    assert f"{height}p" == video["resolution"]
+    ((username, display_name, verified),) = query(
+        db_path,
+        "SELECT username, display_name, verified FROM users WHERE id = ?",
+        video["owner_id"],
+    )
+    assert video["owner"] == {
+        "id": video["owner_id"],
+        "username": username,
+        "display_name": display_name,
+        "verified": bool(verified),
+    }
 
 
 @pytest.mark.anyio
@@ -392,3 +446,350 @@ async def test_create_user_from_msgpack_body(client: httpx.AsyncClient) -> None:
     assert created.items() >= new_user.items()
     fetched = await client.get(f"/users/{created['id']}", headers={"Accept": MSGPACK})
     assert msgpack.unpackb(fetched.content) == created
+
+
+# --- views -----------------------------------------------------------------------------------
+
+USER_KEYS = {
+    "minimal": {"id", "username", "display_name"},
+    "standard": {"id", "username", "display_name", "email", "bio", "country", "created_at",
+                 "follower_count", "verified"},
+}  # fmt: skip
+USER_KEYS["detailed"] = USER_KEYS["standard"] | {"recent_videos"}
+VIDEO_KEYS = {
+    "minimal": {"id", "title"},
+    "standard": {"id", "owner_id", "title", "description", "duration_seconds", "view_count",
+                 "like_ratio", "published_at", "status", "resolution"},
+}  # fmt: skip
+VIDEO_KEYS["detailed"] = VIDEO_KEYS["standard"] | {"tags", "metadata", "owner"}
+VIEW_CASES = [
+    (path, view, keys[view])
+    for path, keys in [
+        ("/users/1", USER_KEYS),
+        ("/users", USER_KEYS),
+        ("/videos/7", VIDEO_KEYS),
+        ("/videos", VIDEO_KEYS),
+    ]
+    for view in ("minimal", "standard", "detailed")
+]
+
+
+def page_of(path: str, limit: int) -> dict[str, int]:
+    """``?limit=`` for the list routes, nothing for the others."""
+    return {"limit": limit} if path in ("/users", "/videos") else {}
+
+
+def items_of(path: str, body: Any) -> list[dict[str, Any]]:
+    """The resources in a response: the page's items for a list route, else the one resource."""
+    if path in ("/users", "/videos"):
+        assert set(body) == {"items", "next_cursor"}  # the view never touches the envelope
+        items: list[dict[str, Any]] = body["items"]
+        assert len(items) == 5
+        return items
+    return [body]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("path", "view", "keys"), VIEW_CASES)
+async def test_each_view_has_its_keys(
+    client: httpx.AsyncClient, path: str, view: str, keys: set[str]
+) -> None:
+    response = await client.get(path, params={"view": view, **page_of(path, 5)})
+    assert response.status_code == 200, response.text
+    assert response.headers["serdes-view"] == view
+    assert "Prefer" in response.headers["vary"]
+    for item in items_of(path, response.json()):
+        assert set(item) == keys
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/users/1", "/users", "/videos/7", "/videos"])
+async def test_default_view_is_standard(client: httpx.AsyncClient, path: str) -> None:
+    default = await client.get(path)
+    standard = await client.get(path, params={"view": "standard"})
+    assert default.headers["serdes-view"] == "standard"
+    assert default.json() == standard.json()
+
+
+@pytest.mark.anyio
+async def test_views_are_projections_of_the_same_data(client: httpx.AsyncClient) -> None:
+    detailed = (await client.get("/videos", params={"view": "detailed", "limit": 20})).json()
+    minimal = (await client.get("/videos", params={"view": "minimal", "limit": 20})).json()
+    assert minimal["next_cursor"] == detailed["next_cursor"]
+    assert minimal["items"] == [
+        {"id": video["id"], "title": video["title"]} for video in detailed["items"]
+    ]
+
+
+@pytest.mark.anyio
+async def test_recent_videos_are_the_latest_published(
+    client: httpx.AsyncClient, db_path: str
+) -> None:
+    ((owner_id,),) = query(
+        db_path, "SELECT owner_id FROM videos GROUP BY owner_id ORDER BY COUNT(*) DESC LIMIT 1"
+    )
+    expected = query(
+        db_path,
+        "SELECT id FROM videos WHERE owner_id = ? AND status = 'published'"
+        " ORDER BY published_at DESC LIMIT 5",
+        owner_id,
+    )
+    assert len(expected) == 5
+    user = (await client.get(f"/users/{owner_id}", params={"view": "detailed"})).json()
+    assert [video["id"] for video in user["recent_videos"]] == [
+        video_id for (video_id,) in expected
+    ]
+    assert set(user["recent_videos"][0]) == {
+        "id", "title", "duration_seconds", "view_count", "published_at"
+    }  # fmt: skip
+    # The list route fetches them for a whole page at once; each user still gets their own.
+    page = (await client.get("/users", params={"view": "detailed", "limit": 200})).json()
+    for listed in page["items"]:
+        ids = [video["id"] for video in listed["recent_videos"]]
+        assert len(ids) <= 5
+        assert ids == sorted(ids, reverse=True)
+    by_id = {listed["id"]: listed for listed in page["items"]}
+    if owner_id in by_id:
+        assert by_id[owner_id]["recent_videos"] == user["recent_videos"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "fields", "expected"),
+    [
+        ("/users/1", "username", {"username"}),
+        ("/videos/7", "title,owner.username,metadata.codec", {"title", "owner", "metadata"}),
+        ("/users", "display_name,recent_videos.title", {"display_name", "recent_videos"}),
+        ("/videos", "owner.display_name,tags", {"owner", "tags"}),
+    ],
+)
+async def test_fields_select_nested_paths(
+    client: httpx.AsyncClient, path: str, fields: str, expected: set[str]
+) -> None:
+    response = await client.get(path, params={"fields": fields, **page_of(path, 3)})
+    assert response.status_code == 200, response.text
+    assert response.headers["serdes-view"] == "fields"
+    body = response.json()
+    items = body.get("items", [body])
+    assert items
+    for item in items:
+        assert set(item) == expected
+        if "owner" in item:
+            assert set(item["owner"]) == {fields.split("owner.")[1].split(",")[0]}
+        if "metadata" in item:
+            assert item["metadata"]["codec"] in {"h264", "vp9", "av1"}
+            assert set(item["metadata"]) == {"codec"}
+        for video in item.get("recent_videos", []):
+            assert set(video) == {"title"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/users", "/videos"])
+async def test_cursor_pagination_without_the_id_in_the_fields(
+    client: httpx.AsyncClient, db_path: str, path: str
+) -> None:
+    # The id is not selected, but the query still loads it: the next cursor is made from it.
+    ((total,),) = query(db_path, f"SELECT COUNT(*) FROM {path[1:]}")
+    field = "username" if path == "/users" else "title"
+    seen, cursor = 0, None
+    for _ in range(100):
+        params: dict[str, Any] = {"fields": field, "limit": 200}
+        if cursor is not None:
+            params["cursor"] = cursor
+        page = (await client.get(path, params=params)).json()
+        assert all(set(item) == {field} for item in page["items"])
+        seen += len(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == total
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/users/1", "/videos/7", "/users", "/videos"])
+async def test_prefer_return_minimal(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path, headers={"Prefer": "return=minimal"})
+    assert response.status_code == 200
+    assert response.headers["serdes-view"] == "minimal"
+    assert response.headers["preference-applied"] == "return=minimal"
+    minimal = (await client.get(path, params={"view": "minimal"})).json()
+    assert response.json() == minimal
+    assert "preference-applied" not in (await client.get(path)).headers
+
+
+@pytest.mark.anyio
+async def test_sign_up_with_prefer_return_minimal(client: httpx.AsyncClient) -> None:
+    new_user = {"username": "minimal_signup", "display_name": "Min", "email": "m@example.com"}
+    response = await client.post("/users", json=new_user, headers={"Prefer": "return=minimal"})
+    assert response.status_code == 201, response.text
+    assert response.headers["preference-applied"] == "return=minimal"
+    created = response.json()
+    assert created == {"id": created["id"], "username": "minimal_signup", "display_name": "Min"}
+    detailed = await client.get(f"/users/{created['id']}", params={"view": "detailed"})
+    assert detailed.json()["recent_videos"] == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "params", "needle"),
+    [
+        ("/users/1", {"view": "detailled"}, "did you mean 'detailed'"),
+        ("/videos", {"view": "full"}, "unknown view 'full'"),
+        ("/users", {"fields": "id,usernme"}, "did you mean 'username'"),
+        ("/videos/7", {"fields": "metadata.codek"}, "did you mean 'metadata.codec'"),
+        ("/videos/7", {"fields": "owner.email"}, "unknown field 'owner.email'"),
+        ("/users/1", {"fields": "recent_videos.title.x"}, "has no nested fields"),
+        ("/videos", {"view": "minimal", "fields": "tags"}, "not in view 'minimal'"),
+        ("/users", {"fields": ",".join(["id"] * 51)}, "at most 50"),
+        ("/videos", {"fields": "owner.id.a.b.c"}, "deeper than 4"),
+    ],
+)
+async def test_bad_selection_is_a_400_problem(
+    client: httpx.AsyncClient, path: str, params: dict[str, str], needle: str
+) -> None:
+    problem = assert_problem(await client.get(path, params=params), 400)
+    assert problem["type"] == "https://fastapi-serdes.dev/problems/invalid-selection"
+    assert needle in problem["detail"]
+    assert problem["views"] == ["detailed", "minimal", "standard"]
+    assert "id" in problem["fields"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/users/1?view=minimal",
+        "/users/1?view=detailed",
+        "/users?limit=10&view=detailed",
+        "/videos/7?view=detailed",
+        "/videos?limit=10&view=minimal",
+        "/videos?limit=10&fields=id,owner.username,metadata.fps",
+    ],
+)
+async def test_msgpack_views_match_json(client: httpx.AsyncClient, path: str) -> None:
+    as_json = await client.get(path)
+    as_msgpack = await client.get(path, headers={"Accept": MSGPACK})
+    assert as_msgpack.status_code == 200
+    assert as_msgpack.headers["content-type"].startswith(MSGPACK)
+    assert as_msgpack.headers["serdes-view"] == as_json.headers["serdes-view"]
+    assert msgpack.unpackb(as_msgpack.content) == as_json.json()
+
+
+@pytest.mark.anyio
+async def test_openapi_documents_the_views(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for path, resource, envelope in [
+        ("/users", "User", "UserPage"),
+        ("/videos", "Video", "VideoPage"),
+    ]:
+        operation = spec["paths"][path]["get"]
+        params = {param["name"]: param for param in operation["parameters"]}
+        assert params["view"]["schema"]["enum"] == ["detailed", "minimal", "standard"]
+        assert params["view"]["schema"]["default"] == "standard"
+        assert "fields" in params
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        refs = {ref["$ref"].rsplit("/", 1)[1] for ref in schema["anyOf"]}
+        assert refs == {f"{envelope}Minimal", f"{envelope}Standard", envelope}
+        keys = USER_KEYS if resource == "User" else VIDEO_KEYS
+        assert set(schemas[f"{resource}Minimal"]["properties"]) == keys["minimal"]
+        assert set(schemas[f"{resource}Standard"]["properties"]) == keys["standard"]
+        assert set(schemas[resource]["properties"]) == keys["detailed"]
+
+
+# --- loading only what the view shows ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "always", "expected"),
+    [
+        (None, ("id",), "id, owner_id, title, status"),
+        (frozenset({"title"}), ("id",), "id, title"),
+        (frozenset({"status", "title"}), ("id",), "id, title, status"),
+        (frozenset({"title"}), ("id", "owner_id"), "id, owner_id, title"),
+        (frozenset({"tags", "owner"}), ("id",), "id"),  # nested data: not columns of this table
+        (frozenset({"id; DROP TABLE videos"}), ("id",), "id"),  # never text from the request
+    ],
+)
+def test_select_list(fields: frozenset[str] | None, always: tuple[str, ...], expected: str) -> None:
+    assert select_list(("id", "owner_id", "title", "status"), fields, always) == expected
+
+
+def test_partial_validates_what_was_loaded_and_leaves_the_rest_unset() -> None:
+    user = partial(User, {"id": "3", "username": "ok_name", "created_at": "2020-01-02T03:04:05Z"})
+    assert user.id == 3
+    assert user.created_at.year == 2020
+    assert user.model_fields_set == {"id", "username", "created_at"}
+    assert user.model_dump(include={"id", "username"}) == {"id": 3, "username": "ok_name"}
+    with pytest.raises(AttributeError):
+        _ = user.email
+    with pytest.raises(ValidationError, match="username"):
+        partial(User, {"id": 1, "username": "Not Valid"})
+
+
+@pytest.fixture
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every SQL statement the app runs while the test does (the connection is traced)."""
+    seen: list[str] = []
+
+    def traced(request: Request) -> Iterator[sqlite3.Connection]:
+        conn = connect(request.app.state.db_path)
+        conn.set_trace_callback(seen.append)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    app.dependency_overrides[get_connection] = traced
+    try:
+        yield seen
+    finally:
+        del app.dependency_overrides[get_connection]
+
+
+def select_lists(statements: list[str], table: str) -> list[str]:
+    """The select lists of the statements that read ``table`` directly."""
+    return re.findall(rf"^SELECT (.+?) FROM {table}\b", "\n".join(statements), re.MULTILINE)
+
+
+def tables_read(statements: list[str]) -> set[str]:
+    return set(re.findall(r"\bFROM (\w+)", "\n".join(statements)))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "params", "columns", "tables"),
+    [
+        ("/users", {"view": "minimal"}, "id, username, display_name", {"users"}),
+        ("/users", {"fields": "bio"}, "id, bio", {"users"}),
+        ("/users", {}, ", ".join(users.COLUMNS), {"users"}),
+        ("/users", {"view": "detailed"}, ", ".join(users.COLUMNS), {"users", "videos"}),
+        ("/users", {"fields": "recent_videos.title"}, "id", {"users", "videos"}),
+        ("/users/1", {"view": "minimal"}, "id, username, display_name", {"users"}),
+        ("/videos", {"view": "minimal"}, "id, title", {"videos"}),
+        ("/videos", {}, ", ".join(videos.COLUMNS), {"videos"}),
+        ("/videos", {"fields": "tags"}, "id", {"videos", "video_tags"}),
+        ("/videos", {"fields": "metadata.fps"}, "id", {"videos", "video_metadata"}),
+        ("/videos", {"fields": "title,owner.username"}, "id, owner_id, title", {"videos", "users"}),
+        (
+            "/videos",
+            {"view": "detailed"},
+            ", ".join(videos.COLUMNS),
+            {"videos", "video_tags", "video_metadata", "users"},
+        ),
+        ("/videos/7", {"view": "minimal"}, "id, title", {"videos"}),
+    ],
+)
+async def test_queries_load_only_what_the_selection_needs(
+    client: httpx.AsyncClient,
+    statements: list[str],
+    path: str,
+    params: dict[str, str],
+    columns: str,
+    tables: set[str],
+) -> None:
+    response = await client.get(path, params={**params, **page_of(path, 20)})
+    assert response.status_code == 200, response.text
+    table = path.split("/")[1]
+    assert select_lists(statements, table)[0] == columns
+    assert tables_read(statements) == tables

@@ -1,24 +1,41 @@
-"""``/users``: list (cursor-paginated, searchable), fetch one, and sign up."""
+"""``/users``: list (cursor-paginated, searchable), fetch one, and sign up; in three views."""
 
 import sqlite3
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from example_app.database import Connection, contains_pattern
-from example_app.models import User, UserCreate, UserPage
+from example_app.database import Connection, contains_pattern, placeholders
+from example_app.models import USER_VIEWS, User, UserCreate, UserPage, VideoSummary
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
-from fastapi_serdes import ProblemError, SerdesRoute
+from example_app.projection import SelectionParam, partial, select_list, wants
+from fastapi_serdes import ProblemError, Selection, SerdesRoute
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=SerdesRoute)
 
-_COLUMNS = "id, username, display_name, email, bio, country, created_at, follower_count, verified"
+COLUMNS = (
+    "id",
+    "username",
+    "display_name",
+    "email",
+    "bio",
+    "country",
+    "created_at",
+    "follower_count",
+    "verified",
+)
+"""The columns of ``users``, each a ``User`` field of the same name."""
+RECENT_VIDEOS = 5
 
 
+# --8<-- [start:list_users]
 @router.get("")
+@USER_VIEWS
 def list_users(
     conn: Connection,
+    sel: SelectionParam,
     cursor: CursorParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
     q: Annotated[
@@ -26,7 +43,8 @@ def list_users(
     ] = None,
 ) -> UserPage:
     """Users in sign-up order, optionally only those whose username contains ``q``."""
-    sql = f"SELECT {_COLUMNS} FROM users WHERE id > ?"
+    # Only the selected columns, and always the id: the next cursor is made from it.
+    sql = f"SELECT {select_list(COLUMNS, sel.fields)} FROM users WHERE id > ?"
     params: list[object] = [after_id(cursor)]
     if q is not None:
         sql += " AND username LIKE ? ESCAPE '\\'"
@@ -34,27 +52,37 @@ def list_users(
     sql += " ORDER BY id LIMIT ?"
     params.append(limit + 1)
     rows = conn.execute(sql, params).fetchall()
-    items, next_cursor = cut_page([User.model_validate(dict(row)) for row in rows], limit)
+    items, next_cursor = cut_page(_users(conn, rows, sel), limit)
     return UserPage(items=items, next_cursor=next_cursor)
 
 
+# --8<-- [end:list_users]
+
+
 @router.get("/{user_id}")
-def get_user(user_id: int, conn: Connection) -> User:
+@USER_VIEWS
+def get_user(user_id: int, conn: Connection, sel: SelectionParam) -> User:
     """One user; 404 problem details when there is none with this id."""
-    row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {select_list(COLUMNS, sel.fields)} FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
     if row is None:
         raise ProblemError(404, detail=f"No user with id {user_id}.")
-    return User.model_validate(dict(row))
+    return _users(conn, [row], sel)[0]
 
 
 @router.post("", status_code=201)
+@USER_VIEWS
 def create_user(user: UserCreate, conn: Connection) -> User:
-    """Sign up a new user; 409 problem details when the username is taken."""
+    """Sign up a new user; 409 problem details when the username is taken.
+
+    The answer is the new user in the selected view, like ``GET /users/{id}``'s.
+    """
     created_at = datetime.now(UTC).replace(microsecond=0)
     try:
         rows = conn.execute(
             "INSERT INTO users (username, display_name, email, bio, country, created_at)"
-            f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+            f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {', '.join(COLUMNS)}",
             (
                 user.username,
                 user.display_name,
@@ -72,4 +100,38 @@ def create_user(user: UserCreate, conn: Connection) -> User:
             detail=f"The username {user.username!r} is already taken.",
             username=user.username,
         ) from None
-    return User.model_validate(dict(rows[0]))
+    return User.model_validate({**dict(rows[0]), "recent_videos": []})
+
+
+# --8<-- [start:nested]
+def _users(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], sel: Selection) -> list[User]:
+    """Users from their rows, with their recent videos only when the selection holds them."""
+    values: list[dict[str, Any]] = [dict(row) for row in rows]
+    if wants(sel, "recent_videos"):
+        recent = _recent_videos(conn, [user["id"] for user in values])
+        for user in values:
+            user["recent_videos"] = recent[user["id"]]
+    return [partial(User, user) for user in values]
+
+
+# --8<-- [end:nested]
+
+
+def _recent_videos(
+    conn: sqlite3.Connection, user_ids: Sequence[int]
+) -> Mapping[int, list[VideoSummary]]:
+    """The latest published videos of each user, newest first, in one query for all of them."""
+    recent: dict[int, list[VideoSummary]] = {user_id: [] for user_id in user_ids}
+    if not user_ids:
+        return recent
+    # Video ids grow with published_at, so the highest ids are the most recent uploads.
+    rows = conn.execute(
+        "SELECT owner_id, id, title, duration_seconds, view_count, published_at FROM ("
+        "  SELECT *, ROW_NUMBER() OVER (PARTITION BY owner_id ORDER BY id DESC) AS n"
+        f"  FROM videos WHERE status = 'published' AND owner_id IN ({placeholders(len(user_ids))})"
+        ") WHERE n <= ? ORDER BY owner_id, id DESC",
+        [*user_ids, RECENT_VIDEOS],
+    )
+    for row in rows:
+        recent[row["owner_id"]].append(VideoSummary.model_validate(dict(row)))
+    return recent

@@ -1,27 +1,43 @@
-"""``/videos``: list (cursor-paginated; filter by owner, tag, status, title) and fetch one."""
+"""``/videos``: list (cursor-paginated; filter by owner, tag, status, title) and fetch one.
+
+Both answer in three views; the detailed one adds the tags, the metadata and the owner, each
+fetched (one query per page) only when the selection holds it.
+"""
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Collection, Mapping, Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from example_app.database import Connection, contains_pattern
-from example_app.models import Video, VideoPage, VideoStatus
+from example_app.database import Connection, contains_pattern, placeholders
+from example_app.models import VIDEO_VIEWS, Video, VideoPage, VideoStatus
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
-from fastapi_serdes import ProblemError, SerdesRoute
+from example_app.projection import SelectionParam, partial, select_list, wants
+from fastapi_serdes import ProblemError, Selection, SerdesRoute
 
 router = APIRouter(prefix="/videos", tags=["videos"], route_class=SerdesRoute)
 
-_COLUMNS = (
-    "id, owner_id, title, description, duration_seconds, view_count, like_ratio,"
-    " published_at, status, resolution"
+COLUMNS = (
+    "id",
+    "owner_id",
+    "title",
+    "description",
+    "duration_seconds",
+    "view_count",
+    "like_ratio",
+    "published_at",
+    "status",
+    "resolution",
 )
+"""The columns of ``videos``, each a ``Video`` field of the same name."""
 
 
 @router.get("")
+@VIDEO_VIEWS
 def list_videos(
     conn: Connection,
+    sel: SelectionParam,
     cursor: CursorParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
     owner_id: Annotated[int | None, Query(description="Only this user's videos.")] = None,
@@ -35,7 +51,7 @@ def list_videos(
 ) -> VideoPage:
     """Videos in upload order, narrowed by any combination of the filters."""
     # Only fixed SQL fragments are concatenated; every value is a bound parameter.
-    sql = f"SELECT {_COLUMNS} FROM videos WHERE id > ?"
+    sql = f"SELECT {_select_list(sel)} FROM videos WHERE id > ?"
     params: list[object] = [after_id(cursor)]
     if owner_id is not None:
         sql += " AND owner_id = ?"
@@ -52,29 +68,70 @@ def list_videos(
     sql += " ORDER BY id LIMIT ?"
     params.append(limit + 1)
     rows = conn.execute(sql, params).fetchall()
-    items, next_cursor = cut_page(_with_tags(conn, rows), limit)
+    items, next_cursor = cut_page(_videos(conn, rows, sel), limit)
     return VideoPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{video_id}")
-def get_video(video_id: int, conn: Connection) -> Video:
+@VIDEO_VIEWS
+def get_video(video_id: int, conn: Connection, sel: SelectionParam) -> Video:
     """One video; 404 problem details when there is none with this id."""
-    row = conn.execute(f"SELECT {_COLUMNS} FROM videos WHERE id = ?", (video_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT {_select_list(sel)} FROM videos WHERE id = ?", (video_id,)
+    ).fetchone()
     if row is None:
         raise ProblemError(404, detail=f"No video with id {video_id}.")
-    return _with_tags(conn, [row])[0]
+    return _videos(conn, [row], sel)[0]
 
 
-def _with_tags(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[Video]:
-    """Build videos from their rows, fetching the tags of all of them in one query."""
-    ids = [row["id"] for row in rows]
+def _select_list(sel: Selection) -> str:
+    """The selected columns, the id (cursors, tags, metadata) and owner_id for the owner."""
+    always = ("id", "owner_id") if wants(sel, "owner") else ("id",)
+    return select_list(COLUMNS, sel.fields, always)
+
+
+def _videos(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], sel: Selection) -> list[Video]:
+    """Videos from their rows, with the nested data the selection holds, one query for each."""
+    values: list[dict[str, Any]] = [dict(row) for row in rows]
+    ids = [video["id"] for video in values]
+    if wants(sel, "tags"):
+        tags = _tags(conn, ids)
+        for video in values:
+            video["tags"] = tags[video["id"]]
+    if wants(sel, "metadata"):
+        metadata = _by_key(conn, "SELECT * FROM video_metadata WHERE video_id IN", "video_id", ids)
+        for video in values:
+            video["metadata"] = metadata[video["id"]]
+    if wants(sel, "owner"):
+        owners = _by_key(
+            conn,
+            "SELECT id, username, display_name, verified FROM users WHERE id IN",
+            "id",
+            {video["owner_id"] for video in values},
+        )
+        for video in values:
+            video["owner"] = owners[video["owner_id"]]
+    return [partial(Video, video) for video in values]
+
+
+def _tags(conn: sqlite3.Connection, ids: Sequence[int]) -> Mapping[int, list[str]]:
+    """The tags of each video, in their order."""
     tags: dict[int, list[str]] = {video_id: [] for video_id in ids}
     if ids:
-        placeholders = ", ".join("?" * len(ids))
         for video_id, tag in conn.execute(
-            f"SELECT video_id, tag FROM video_tags WHERE video_id IN ({placeholders})"
+            f"SELECT video_id, tag FROM video_tags WHERE video_id IN ({placeholders(len(ids))})"
             " ORDER BY video_id, position",
             ids,
         ):
             tags[video_id].append(tag)
-    return [Video.model_validate({**dict(row), "tags": tags[row["id"]]}) for row in rows]
+    return tags
+
+
+def _by_key(
+    conn: sqlite3.Connection, select_where_in: str, key: str, keys: Collection[int]
+) -> Mapping[int, dict[str, Any]]:
+    """The rows of ``SELECT ... WHERE key IN (keys)``, as dicts by their ``key``."""
+    if not keys:
+        return {}
+    rows = conn.execute(f"{select_where_in} ({placeholders(len(keys))})", list(keys))
+    return {row[key]: dict(row) for row in rows}
