@@ -1,0 +1,369 @@
+"""RedisStore against real Redis servers: 127.0.0.1:6379, a closed port, and a hung one of ours."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from fastapi_serdes._types import Store
+from fastapi_serdes.redis_store import RedisStore
+
+pytestmark = pytest.mark.redis
+
+URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[Redis]:
+    """A plain client on the shared server, to look behind the store's back."""
+    client = Redis.from_url(URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def prefix(raw: Redis) -> AsyncIterator[str]:
+    """A key prefix of this test's own; whatever is left under it is deleted afterwards."""
+    prefix = f"test-serdes:{uuid.uuid4().hex}:"
+    yield prefix
+    keys = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await raw.delete(*keys)
+
+
+@pytest.fixture
+async def store(prefix: str) -> AsyncIterator[RedisStore]:
+    store = RedisStore(URL, prefix=prefix)
+    yield store
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_implements_the_store_protocol(store: RedisStore) -> None:
+    assert isinstance(store, Store)
+    assert store.name == "redis"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({}, ValueError, "pass exactly one of url and client, got url=None and client=None"),
+        ({"url": URL, "timeout": 0}, ValueError, "timeout must be a positive number"),
+        ({"url": URL, "retry_after": -1}, ValueError, "retry_after must be a positive number"),
+        ({"url": URL, "max_item_bytes": 0}, ValueError, "max_item_bytes must be a positive int"),
+        ({"url": URL, "prefix": b"x"}, TypeError, "prefix must be a str, got b'x'"),
+        ({"client": "redis://x"}, TypeError, "client must be a redis.asyncio.Redis"),
+    ],
+)
+def test_settings_are_validated(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match="^" + message.replace("(", r"\(")):
+        RedisStore(**kwargs)
+
+
+def test_a_decoding_client_is_refused() -> None:
+    with pytest.raises(ValueError, match="decode_responses=False, got decode_responses=True"):
+        RedisStore(client=Redis.from_url(URL, decode_responses=True))
+
+
+def test_import_without_redis_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "fastapi_serdes.redis_store")
+    for name in [n for n in sys.modules if n == "redis" or n.startswith("redis.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install 'fastapi-serdes\[redis\]'"):
+        importlib.import_module("fastapi_serdes.redis_store")
+
+
+@pytest.mark.anyio
+async def test_get_set_delete(store: RedisStore, raw: Redis, prefix: str) -> None:
+    assert await store.get("k") is None
+    await store.set("k", b"\x00\xff\x80 binary", ttl=30)
+    assert await store.get("k") == b"\x00\xff\x80 binary"
+    assert 29_000 < await raw.pttl(f"{prefix}k:k") <= 30_000
+    await store.set("k", b"new", ttl=30)
+    assert await store.get("k") == b"new"
+    await store.delete("k")
+    await store.delete("k")
+    assert await store.get("k") is None
+    assert store.available
+
+
+@pytest.mark.anyio
+async def test_ttl_expiry(store: RedisStore) -> None:
+    await store.set("k", b"v", ttl=0.05)
+    assert await store.get("k") == b"v"
+    await asyncio.sleep(0.1)
+    assert await store.get("k") is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ttl", [0, -1.0])
+async def test_ttl_must_be_positive(store: RedisStore, ttl: float) -> None:
+    with pytest.raises(ValueError, match="ttl must be a positive number of seconds"):
+        await store.set("k", b"v", ttl=ttl)
+    with pytest.raises(ValueError, match="ttl must be a positive number of seconds"):
+        await store.acquire("k", ttl)
+
+
+@pytest.mark.anyio
+async def test_per_item_cap(prefix: str) -> None:
+    store = RedisStore(URL, prefix=prefix, max_item_bytes=10)
+    try:
+        await store.set("k", b"x" * 10, ttl=30)
+        assert await store.get("k") == b"x" * 10
+        await store.set("k", b"x" * 11, ttl=30)
+        assert await store.get("k") is None  # not sent, and the older value deleted
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_invalidate_by_tags(store: RedisStore, raw: Redis, prefix: str) -> None:
+    await store.set("a", b"1", ttl=30, tags=["user:1", "path:/a"])
+    await store.set("b", b"2", ttl=30, tags=["user:1"])
+    await store.set("c", b"3", ttl=30, tags=["user:2"])
+    await store.set("d", b"4", ttl=30, tags=["user:3"])
+    assert await store.invalidate(["user:1"]) == 2
+    assert [await store.get(k) for k in "abcd"] == [None, None, b"3", b"4"]
+    assert await store.invalidate(["path:/a", "nobody"]) == 0  # a is already gone
+    assert await store.invalidate(["user:2", "user:3"]) == 2
+    assert await store.invalidate([]) == 0
+    assert [key async for key in raw.scan_iter(match=f"{prefix}*")] == []
+
+
+@pytest.mark.anyio
+async def test_invalidate_many_members(store: RedisStore, raw: Redis, prefix: str) -> None:
+    # More members than Lua's unpack() takes at once (about 8000): the script deletes in batches.
+    keys = [f"{prefix}k:{i}" for i in range(10_000)]
+    async with raw.pipeline(transaction=False) as pipe:
+        pipe.mset(dict.fromkeys(keys, b"v"))
+        pipe.zadd(f"{prefix}t:big", dict.fromkeys(keys, 0))
+        await pipe.execute()
+    assert await store.invalidate(["big"]) == 10_000
+    assert await raw.exists(*keys[:100]) == 0
+
+
+@pytest.mark.anyio
+async def test_a_burst_past_the_pool_does_not_open_the_circuit(prefix: str) -> None:
+    client = Redis.from_url(URL, max_connections=5)
+    store = RedisStore(client=client, prefix=prefix)
+    try:
+        await store.set("k", b"v", ttl=30)
+        got = await asyncio.gather(*(store.get("k") for _ in range(200)))
+        assert set(got) <= {b"v", None}  # those without a connection are misses, not errors
+        assert b"v" in got
+        assert store.available
+        assert await store.get("k") == b"v"
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_tag_sets_drop_expired_members_and_expire(
+    store: RedisStore, raw: Redis, prefix: str
+) -> None:
+    tag = f"{prefix}t:hot"
+    await store.set("gone", b"1", ttl=0.05, tags=["hot"])
+    await asyncio.sleep(0.1)
+    await store.set("live", b"2", ttl=30, tags=["hot"])
+    assert await raw.zrange(tag, 0, -1) == [f"{prefix}k:live".encode()]
+    await store.set("short", b"3", ttl=1, tags=["hot"])
+    assert 29_000 < await raw.pttl(tag) <= 30_000  # lives as long as its longest member
+
+
+@pytest.mark.anyio
+async def test_lock_one_winner_among_replicas(prefix: str) -> None:
+    replicas = [RedisStore(URL, prefix=prefix) for _ in range(10)]
+    try:
+        got = await asyncio.gather(*(r.acquire("job", 5) for r in replicas))
+        assert sorted(got) == [False] * 9 + [True]
+        winner = replicas[got.index(True)]
+        loser = replicas[got.index(False)]
+        await loser.release("job")  # not ours: nothing happens
+        assert await loser.acquire("job", 5) is False
+        await winner.release("job")
+        assert await loser.acquire("job", 5) is True
+    finally:
+        for r in replicas:
+            await r.aclose()
+
+
+@pytest.mark.anyio
+async def test_lock_expiry_frees_it(prefix: str) -> None:
+    one, two = RedisStore(URL, prefix=prefix), RedisStore(URL, prefix=prefix)
+    try:
+        assert await one.acquire("job", 0.05) is True
+        assert await two.acquire("job", 5) is False
+        await asyncio.sleep(0.1)
+        assert await two.acquire("job", 5) is True
+        await one.release("job")  # one's lock expired and two took it: two keeps it
+        assert await one.acquire("job", 5) is False
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+@pytest.mark.anyio
+async def test_unexpected_values_do_not_raise(store: RedisStore, raw: Redis, prefix: str) -> None:
+    # Someone else wrote other types under our keys: error replies, answered as misses.
+    await raw.rpush(f"{prefix}k:list", b"x")
+    await raw.set(f"{prefix}t:broken", b"not a sorted set")
+    assert await store.get("list") is None
+    await store.set("k", b"v", ttl=30, tags=["broken"])
+    assert await store.invalidate(["broken"]) == 0
+    # Error replies come back fast: the circuit stays closed and other keys still work.
+    assert store.available
+    await store.set("ok", b"v", ttl=30)
+    assert await store.get("ok") == b"v"
+
+
+@pytest.mark.anyio
+async def test_a_passed_client_is_used_and_left_open(raw: Redis, prefix: str) -> None:
+    store = RedisStore(client=raw, prefix=prefix)
+    await store.set("k", b"v", ttl=30)
+    await store.aclose()
+    assert await raw.get(f"{prefix}k:k") == b"v"  # raw still works
+
+
+@pytest.mark.anyio
+async def test_fails_open_on_a_closed_port(caplog: pytest.LogCaptureFixture) -> None:
+    store = RedisStore("redis://127.0.0.1:1/0")
+    caplog.set_level(logging.INFO, logger="fastapi_serdes")
+    start = time.perf_counter()
+    assert await store.get("k") is None
+    await store.set("k", b"v", ttl=30, tags=["t"])
+    await store.delete("k")
+    assert await store.invalidate(["t"]) == 0
+    assert await store.acquire("k", 5) is True  # the caller computes
+    await store.release("k")
+    assert await store.ping() is False
+    assert time.perf_counter() - start < 0.2
+    assert not store.available
+    assert len(caplog.records) == 1  # logged once per failure streak
+    assert "ConnectionError" in caplog.records[0].getMessage()
+    await store.aclose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A redis-server of this test's own, which it may SIGSTOP."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=port, socket_timeout=1).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    pytest.fail("redis-server did not start in 10 s")
+                time.sleep(0.02)
+        yield proc, port
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.anyio
+async def test_a_hung_redis_costs_one_timeout_then_nothing_until_it_recovers(
+    own_redis: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = own_redis
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", retry_after=0.5)
+    try:
+        await store.set("k", b"v", ttl=60, tags=["t"])
+        assert await store.get("k") == b"v"  # connected and warm
+
+        proc.send_signal(signal.SIGSTOP)
+        # The kernel still accepts connections and buffers writes: only the reads hang.
+        start = time.perf_counter()
+        first = await asyncio.gather(*(store.get("k") for _ in range(50)))
+        first_delay = time.perf_counter() - start
+        assert first == [None] * 50
+        assert first_delay < 0.2  # one timeout (0.05 s), shared by the concurrent callers
+        assert not store.available
+
+        delays = []
+        for _ in range(200):  # circuit open: no network at all
+            start = time.perf_counter()
+            assert await store.get("k") is None
+            await store.set("k", b"v2", ttl=60, tags=["t"])
+            assert await store.acquire("lock", 5) is True
+            assert await store.invalidate(["t"]) == 0
+            delays.append((time.perf_counter() - start) / 4)
+        assert max(delays) < 0.001
+
+        proc.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.6)  # past retry_after: the next call probes and closes the circuit
+        assert await store.get("k") == b"v"
+        assert store.available
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_while_half_open_only_one_call_probes(
+    own_redis: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    proc, port = own_redis
+    store = RedisStore(f"redis://127.0.0.1:{port}/0", retry_after=0.2)
+    try:
+        await store.set("k", b"v", ttl=60)
+        proc.send_signal(signal.SIGSTOP)
+        assert await store.get("k") is None  # opens the circuit
+        await asyncio.sleep(0.25)
+        # Still hung: one probe waits a timeout, the 49 others skip at once.
+        start = time.perf_counter()
+        tasks = [asyncio.create_task(store.get("k")) for _ in range(50)]
+        done_at = []
+        for task in asyncio.as_completed(tasks):
+            assert await task is None
+            done_at.append(time.perf_counter() - start)
+        assert sum(t < 0.01 for t in done_at) == 49
+        assert not store.available
+    finally:
+        await store.aclose()
