@@ -121,6 +121,45 @@ def build_serdes_plain(payloads: Payloads) -> ASGIApp:
     return app
 
 
+def build_gzip_middleware(payloads: Payloads) -> ASGIApp:
+    from starlette.middleware.gzip import GZipMiddleware
+
+    app = _fastapi_app(payloads)
+    app.add_middleware(GZipMiddleware)  # its defaults: gzip level 9 above 500 bytes
+    return app
+
+
+def build_starlette_compress(payloads: Payloads) -> ASGIApp:
+    from starlette_compress import CompressMiddleware
+
+    app = _fastapi_app(payloads)
+    app.add_middleware(CompressMiddleware)  # its defaults: level 4 for zstd, br and gzip
+    return app
+
+
+def build_serdes_level4(payloads: Payloads) -> ASGIApp:
+    from fastapi_serdes import Compression, SerdesMiddleware, SerdesRoute
+
+    app = _fastapi_app(payloads, route_class=SerdesRoute)
+    levels = {"zstd": 4, "br": 4, "gzip": 4}
+    app.add_middleware(SerdesMiddleware, compression=Compression(levels=levels))
+    return app
+
+
+def build_serdes_nocompress(payloads: Payloads) -> ASGIApp:
+    from fastapi_serdes import SerdesMiddleware, SerdesRoute
+
+    app = _fastapi_app(payloads, route_class=SerdesRoute)
+    app.add_middleware(SerdesMiddleware, compression=None)
+    return app
+
+
+def build_serdes_route(payloads: Payloads) -> ASGIApp:
+    from fastapi_serdes import SerdesRoute
+
+    return _fastapi_app(payloads, route_class=SerdesRoute)
+
+
 def contenders() -> dict[str, Contender]:
     """Every known contender by name, in report order."""
     serdes = ("fastapi_serdes:SerdesMiddleware", "fastapi_serdes:SerdesRoute")
@@ -133,13 +172,53 @@ def contenders() -> dict[str, Contender]:
             "stock app + msgpack_asgi.MessagePackMiddleware (JSON transcoded)",
             ("msgpack_asgi:MessagePackMiddleware",),
         ),
-        Contender("serdes", build_serdes, MSGPACK, "SerdesMiddleware + SerdesRoute", serdes),
+        Contender(
+            "serdes",
+            build_serdes,
+            MSGPACK,
+            "SerdesMiddleware (default compression) + SerdesRoute",
+            serdes,
+        ),
         Contender(
             "serdes-plain",
             build_serdes_plain,
             MSGPACK,
             "stock routes (APIRoute) behind SerdesMiddleware",
             serdes[:1],
+        ),
+        Contender(
+            "gzip-middleware",
+            build_gzip_middleware,
+            None,
+            "stock app + Starlette GZipMiddleware (gzip-9 above 500 B)",
+        ),
+        Contender(
+            "starlette-compress",
+            build_starlette_compress,
+            None,
+            "stock app + starlette_compress.CompressMiddleware (level 4)",
+            ("starlette_compress:CompressMiddleware",),
+        ),
+        Contender(
+            "serdes-level4",
+            build_serdes_level4,
+            MSGPACK,
+            "serdes with Compression(levels=4 for zstd, br, gzip)",
+            ("fastapi_serdes:Compression",),
+        ),
+        Contender(
+            "serdes-nocompress",
+            build_serdes_nocompress,
+            MSGPACK,
+            "serdes with compression=None",
+            serdes,
+        ),
+        Contender(
+            "serdes-route",
+            build_serdes_route,
+            MSGPACK,
+            "SerdesRoute alone, no middleware",
+            serdes[1:],
         ),
     ]
     return {c.name: c for c in known}

@@ -13,7 +13,18 @@ from benchmarks.payloads import LARGE_COUNT, MEDIUM_COUNT
 from benchmarks.suite import SuiteResult
 
 _USERS = {"small": 1, "medium": MEDIUM_COUNT, "large": LARGE_COUNT}
-_PACKAGES = ("fastapi", "starlette", "pydantic", "orjson", "msgpack", "ormsgpack", "msgpack-asgi")
+_PACKAGES = (
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "orjson",
+    "msgpack",
+    "ormsgpack",
+    "msgpack-asgi",
+    "starlette-compress",
+    "brotli",
+    "zstandard",
+)
 
 
 def _version(package: str) -> str:

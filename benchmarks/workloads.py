@@ -15,6 +15,7 @@ import orjson
 from pydantic import TypeAdapter
 
 from benchmarks.apps import JSON, Contender
+from benchmarks.compression_workloads import build_compression_workloads
 from benchmarks.harness import Entry, Request, Response, Workload, WrongResponse, make_request
 from benchmarks.payloads import Ack, Payloads, User, to_wire
 
@@ -160,4 +161,5 @@ def build_workloads(available: Mapping[str, Contender], payloads: Payloads) -> l
             "POST msgpack medium", "msgpack", _POST_MSGPACK_PLAN, post, available, "msgpack-asgi"
         )
     )
+    workloads.extend(build_compression_workloads(available, payloads))
     return workloads

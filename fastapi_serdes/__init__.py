@@ -2,6 +2,8 @@
 
 from ._types import Codec
 from .codecs import JSONCodec, MsgPackCodec
+from .compression import Compression
+from .compression_layer import no_compression
 from .middleware import SerdesMiddleware
 from .problems import DecodeError, EncodeError, ProblemError, SerdesError
 from .route import SerdesResponse, SerdesRoute
@@ -14,6 +16,7 @@ __all__ = [
     "ALL",
     "SCOPE_KEY",
     "Codec",
+    "Compression",
     "DecodeError",
     "EncodeError",
     "JSONCodec",
@@ -28,5 +31,6 @@ __all__ = [
     "SerdesSettings",
     "Views",
     "__version__",
+    "no_compression",
     "selection",
 ]

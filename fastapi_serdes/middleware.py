@@ -9,6 +9,11 @@ Per request it parses ``Accept`` once (results are memoised per header value) an
 - a complete ``application/json`` response is transcoded to the client's codec
   (``Vary: Accept`` added); streaming responses, bodiless ones, ``HEAD`` and anything that is
   not JSON pass through untouched.
+
+With ``compression`` on (the default) it also compresses responses and decodes compressed request
+bodies, for every route: one ``send`` wrapper outermost (it compresses what the transcoder
+produced) and one ``receive`` wrapper innermost (the transcoder and ``SerdesRoute`` read decoded
+bytes, with ``Content-Encoding`` and ``Content-Length`` removed from the scope's headers).
 """
 
 from __future__ import annotations
@@ -21,6 +26,14 @@ import orjson
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
+from .compression import Compression
+from .compression_layer import CompressingSend, CompressionLayer, add_vary, not_acceptable_encoding
+from .decompression import (
+    DecompressedBody,
+    request_coding,
+    strip_encoding_headers,
+    unsupported_encoding,
+)
 from .negotiation import parse_media_type
 from .problems import DecodeError, EncodeError, ProblemError
 from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
@@ -39,7 +52,12 @@ class SerdesMiddleware:
         codecs: the codecs offered, in server order (default: JSON, then MessagePack).
         on_not_acceptable: ``"problem"`` (406, the default) or ``"default"`` (answer in the
             default format) when the client accepts none of the offered media types.
-        max_body_size: the largest request body read, in bytes (default 1 MiB).
+        max_body_size: the largest request body read, in bytes (default 1 MiB); for a
+            compressed request body, the size after decompression.
+        compression: a :class:`~fastapi_serdes.Compression` (codings, levels, minimum size,
+            media types); ``True`` (the default) for ``Compression()``, which offers every
+            coding whose library is installed; ``None`` or ``False`` to switch response
+            compression and request decompression off.
 
     Every setting can be overridden by a ``FASTAPI_SERDES_*`` environment variable.
     """
@@ -51,11 +69,15 @@ class SerdesMiddleware:
         codecs: Sequence[Codec] | None = None,
         on_not_acceptable: str | None = None,
         max_body_size: int | None = None,
+        compression: Compression | bool | None = True,
     ) -> None:
         self.app = app
         self.settings = SerdesSettings.from_kwargs(
             codecs=codecs, on_not_acceptable=on_not_acceptable, max_body_size=max_body_size
         )
+        resolved = Compression.from_environ(compression)
+        self.compression = resolved
+        self._layer = CompressionLayer(resolved) if resolved is not None else None
         self._negotiated: dict[bytes | None, Negotiated] = {}
         self._json = JSONCodec()  # reads plain routes' JSON for transcoding
 
@@ -75,6 +97,8 @@ class SerdesMiddleware:
             return
         accept: bytes | None = None
         content_type: bytes | None = None
+        accept_encoding: bytes | None = None
+        content_encoding: bytes | None = None
         several_accept = False
         for name, value in scope["headers"]:
             if name == b"accept":
@@ -85,8 +109,34 @@ class SerdesMiddleware:
                     several_accept = True
             elif name == b"content-type":
                 content_type = value
+            elif name == b"accept-encoding":
+                accept_encoding = (
+                    value if accept_encoding is None else accept_encoding + b", " + value
+                )
+            elif name == b"content-encoding":
+                content_encoding = value
         negotiated = self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
         scope[SCOPE_KEY] = negotiated
+        body: DecompressedBody | None = None
+        layer = self._layer
+        if layer is not None:
+            choice = layer.choose(accept_encoding)
+            if choice is None:
+                await _answer(not_acceptable_encoding(layer.offers), send, b"Accept-Encoding")
+                return
+            send = CompressingSend(send, scope, choice, layer).send
+            if content_encoding is not None:
+                coding = request_coding(content_encoding)
+                if coding not in layer.encoders and coding != "identity":
+                    problem = unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
+                    await _answer(problem, send, None)
+                    return
+                if coding != "identity":
+                    assert coding is not None
+                    length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
+                    body = DecompressedBody(receive, coding, self.settings.max_body_size, length)
+                    strip_encoding_headers(scope)
+                    receive = body.receive
         transcoder: _BodyTranscoder | None = None
         # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
         # decision is parse_media_type's.
@@ -95,16 +145,28 @@ class SerdesMiddleware:
             if transcoder is not None:
                 receive = transcoder.receive
         codec = negotiated.codec
+        outer_send = send
+        if body is not None:
+            send = body.guard(send)
         if transcoder is None and (
             codec is None or JSON_MEDIA_TYPE in codec.media_types or scope["method"] == "HEAD"
         ):
-            await self.app(scope, receive, _vary_on_json(send))
+            send = _vary_on_json(send)
+        else:
+            if scope["method"] == "HEAD":
+                # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
+                negotiated = Negotiated(None, None, negotiated.settings)
+            send = _Responder(send, negotiated, transcoder, self._json).send
+        if body is None:
+            await self.app(scope, receive, send)
             return
-        if scope["method"] == "HEAD":
-            # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
-            negotiated = Negotiated(None, None, negotiated.settings)
-        responder = _Responder(send, negotiated, transcoder, self._json)
-        await self.app(scope, receive, responder.send)
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            # A plain route may let the decoding problem (raised from receive) escape.
+            if body.problem is None or body.answered:
+                raise
+            await body.answer(outer_send)
 
     def _negotiate_once(self, accept: bytes | None) -> Negotiated:
         # Several Accept lines joined: rare, not worth a cache entry.
@@ -136,6 +198,14 @@ class SerdesMiddleware:
         return transcoder
 
 
+async def _answer(problem: ProblemError, send: Send, vary: bytes | None) -> None:
+    """Answer with ``problem`` before the app runs."""
+    response = problem.to_response()
+    if vary is not None:
+        response.raw_headers = add_vary(response.raw_headers, vary)
+    await response({"type": "http"}, _no_receive, send)
+
+
 def _vary_on_json(send: Send) -> Send:
     """Add ``Vary: Accept`` to JSON responses: their format was negotiated."""
 
@@ -158,14 +228,7 @@ def _is_json(content_type: bytes) -> bool:
 
 
 def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    for i, (name, value) in enumerate(headers):
-        if name == b"vary":
-            tokens = [t.strip().lower() for t in value.split(b",")]
-            if b"accept" not in tokens and b"*" not in tokens:
-                headers[i] = (name, value + b", Accept")
-            return headers
-    headers.append((b"vary", b"Accept"))
-    return headers
+    return add_vary(headers, b"Accept")
 
 
 class _BodyTranscoder:

@@ -27,6 +27,8 @@ PROBLEM_TYPES: Mapping[str, tuple[int, str]] = {
     "body-too-large": (413, "Request Body Too Large"),
     "validation-failed": (422, "Request Validation Failed"),
     "encode-failed": (500, "Response Encoding Failed"),
+    "not-acceptable-encoding": (406, "No Acceptable Content Coding"),
+    "unsupported-content-encoding": (415, "Unsupported Content Coding"),
     "invalid-selection": (400, "Invalid View or Field Selection"),
 }
 

@@ -9,6 +9,7 @@ def test_exported_members() -> None:
         "ALL",
         "SCOPE_KEY",
         "Codec",
+        "Compression",
         "DecodeError",
         "EncodeError",
         "JSONCodec",
@@ -23,6 +24,7 @@ def test_exported_members() -> None:
         "Selection",
         "Views",
         "__version__",
+        "no_compression",
         "selection",
     }
     for name in fastapi_serdes.__all__:

@@ -21,7 +21,7 @@ async def test_json_is_the_default(client: httpx.AsyncClient) -> None:
     res = await client.get("/api/items/1")
     assert res.status_code == 200
     assert res.headers["content-type"] == "application/json"
-    assert res.headers["vary"] == "Accept"
+    assert res.headers["vary"] == "Accept, Accept-Encoding"
     assert res.json() == {
         "id": 1,
         "name": "widget",
@@ -38,7 +38,7 @@ async def test_msgpack_answers_with_the_alias_the_client_matched(
     res = await client.get("/api/items/1", headers={"accept": media_type})
     assert res.status_code == 200
     assert res.headers["content-type"] == media_type
-    assert res.headers["vary"] == "Accept"
+    assert res.headers["vary"] == "Accept, Accept-Encoding"
     json_res = await client.get("/api/items/1")
     assert msgpack.unpackb(res.content) == json_res.json()
 
@@ -64,7 +64,7 @@ async def test_lists_and_dict_returns_are_validated_and_encoded(
 async def test_not_acceptable(client: httpx.AsyncClient, accept: str, status: int) -> None:
     res = await client.get("/api/items/1", headers={"accept": accept})
     assert res.status_code == status
-    assert res.headers["vary"] == "Accept"
+    assert res.headers["vary"] == "Accept, Accept-Encoding"
     if status == 406:
         problem = res.json()
         assert res.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,320 @@
+"""The per-request side of response compression: choose a coding, wrap ``send``.
+
+:class:`CompressionLayer` is built once per middleware from a
+:class:`~fastapi_serdes.compression.Compression`; per request it picks a content coding from
+``Accept-Encoding`` (memoised per header value) and, per response, either passes the messages
+through or compresses them. The response start is held back only until the first body message:
+a single body is compressed whole (``Content-Length`` set to the bytes sent), a streaming one is
+compressed chunk by chunk with a flush after each, so a client can decode every chunk as it
+arrives and memory stays per chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import anyio.to_thread
+from starlette.requests import Request
+
+from ._types import Message, Scope, Send
+from .compression import Compression, has_no_transform, is_compressible, variant_etag
+from .encoders import Encoder, StreamEncoder, build_encoders
+from .negotiation import choose_encoding, parse_accept_encoding
+from .problems import ProblemError
+
+#: Scope key a route sets (through the ``no_compression`` dependency) to keep its responses
+#: uncompressed, e.g. when they mix secrets with attacker-controlled input (BREACH).
+NO_COMPRESSION_SCOPE_KEY: Final = "fastapi_serdes.no_compression"
+
+_MEMO_SIZE: Final = 256
+_NO_BODY_STATUSES: Final = frozenset({204, 205, 304})
+_Compress = Callable[[bytes], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What one ``Accept-Encoding`` value allows.
+
+    Attributes:
+        encoder: the encoder to use, or None to answer with identity.
+        identity_ok: whether identity is acceptable (if not, small bodies are compressed too).
+    """
+
+    encoder: Encoder | None
+    identity_ok: bool
+
+
+def no_compression(request: Request) -> None:
+    """FastAPI dependency that keeps a route's responses uncompressed.
+
+    Use it per route (``dependencies=[Depends(no_compression)]``) or per router, for responses
+    that mix secrets with attacker-controlled input (BREACH, RFC 9110 §17.6). Request bodies are
+    still decompressed.
+    """
+    request.scope[NO_COMPRESSION_SCOPE_KEY] = True
+
+
+def not_acceptable_encoding(offers: str) -> ProblemError:
+    """406 for an ``Accept-Encoding`` that refuses identity and every coding on offer."""
+    return ProblemError.of(
+        "not-acceptable-encoding",
+        "Accept-Encoding refuses identity and every coding on offer; accept one of 'available' "
+        "or identity.",
+        available=[c.strip() for c in offers.split(",") if c.strip()],
+    )
+
+
+class CompressionLayer:
+    """Response compression for one middleware: settings, encoders and memo tables."""
+
+    __slots__ = ("_choices", "_compressible", "_vary", "encoders", "minimum_size", "settings")
+
+    def __init__(self, settings: Compression) -> None:
+        self.settings = settings
+        self.minimum_size = settings.minimum_size
+        self.encoders = build_encoders(settings)
+        self._choices: dict[bytes | None, Choice | None] = {}
+        self._compressible: dict[bytes, bool] = {}
+        self._vary: dict[bytes, bytes] = {}
+
+    def vary_with_encoding(self, vary: bytes) -> bytes:
+        """A ``Vary`` value with ``Accept-Encoding`` added (``vary`` itself if already covered)."""
+        joined = self._vary.get(vary)
+        if joined is None:
+            headers = add_vary([(b"vary", vary)], b"Accept-Encoding")
+            joined = vary if headers[0][1] == vary else headers[0][1]
+            if len(self._vary) >= _MEMO_SIZE:
+                self._vary.clear()
+            self._vary[vary] = joined
+        return joined
+
+    @property
+    def offers(self) -> str:
+        """The offered codings, for ``Accept-Encoding`` response headers."""
+        return ", ".join(self.encoders)
+
+    def choose(self, accept_encoding: bytes | None) -> Choice | None:
+        """The coding for an ``Accept-Encoding`` value; None when nothing is acceptable (406)."""
+        choices = self._choices
+        if accept_encoding in choices:
+            return choices[accept_encoding]
+        text = accept_encoding.decode("latin-1") if accept_encoding is not None else None
+        coding = choose_encoding(text, self.encoders)
+        if coding is None:
+            choice = None
+        else:
+            identity_ok = True
+            if text is not None:
+                weights = parse_accept_encoding(text)
+                identity_q = weights.get("identity", weights.get("*", 1.0))
+                identity_ok = identity_q > 0
+            choice = Choice(self.encoders.get(coding), identity_ok)
+        if len(choices) >= _MEMO_SIZE:
+            choices.clear()
+        choices[accept_encoding] = choice
+        return choice
+
+    def compressible(self, content_type: bytes) -> bool:
+        """The content-type policy, memoised per header value."""
+        known = self._compressible.get(content_type)
+        if known is None:
+            known = is_compressible(content_type.decode("latin-1"), self.settings.media_types)
+            if len(self._compressible) >= _MEMO_SIZE:
+                self._compressible.clear()
+            self._compressible[content_type] = known
+        return known
+
+
+class CompressingSend:
+    """Per-request ``send`` wrapper that compresses the response when the rules allow."""
+
+    __slots__ = ("_choice", "_downstream", "_layer", "_passing", "_scope", "_start", "_stream")
+
+    def __init__(self, send: Send, scope: Scope, choice: Choice, layer: CompressionLayer) -> None:
+        self._downstream = send
+        self._scope = scope
+        self._choice = choice
+        self._layer = layer
+        self._passing = False
+        self._start: Message | None = None
+        self._stream: StreamEncoder | None = None
+
+    async def send(self, message: Message) -> None:
+        if self._passing:
+            await self._downstream(message)
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self._hold(message):
+                # Whether and how to compress depends on the first body message.
+                self._start = message
+            else:
+                self._passing = True
+                await self._downstream(message)
+        elif kind == "http.response.body":
+            if self._stream is not None:
+                await self._on_stream_body(message)
+            else:
+                await self._on_first_body(message)
+        else:
+            # pathsend, zerocopysend (the server sends a file itself) or anything else: never
+            # compressed; release the held start untouched and step aside.
+            await self._release()
+            await self._downstream(message)
+
+    async def _release(self) -> None:
+        self._passing = True
+        start, self._start = self._start, None
+        if start is not None:
+            await self._downstream(start)
+
+    def _hold(self, message: Message) -> bool:
+        """Adjust the start's headers; True to hold it back until the first body message."""
+        status = message["status"]
+        content_type = content_length = cache_control = vary = None
+        untouchable = status == 206
+        headers = message.get("headers", ())
+        for name, value in headers:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"vary":
+                vary = value
+            elif name == b"cache-control":
+                cache_control = value
+            elif name in (b"content-encoding", b"content-range"):
+                untouchable = True
+        scope = self._scope
+        layer = self._layer
+        if (
+            untouchable
+            or scope.get(NO_COMPRESSION_SCOPE_KEY)
+            or (cache_control is not None and has_no_transform(cache_control.decode("latin-1")))
+            or (status == 304 and content_type is not None and not layer.compressible(content_type))
+        ):
+            return False
+        if status not in _NO_BODY_STATUSES:
+            if content_type is None or not layer.compressible(content_type):
+                return False
+        elif status != 304:  # 204 / 205 have no representation
+            return False
+        # Could have been compressed: Vary on every such response, the 304 included (its 200
+        # had it), compressed or not.
+        if not isinstance(headers, list):
+            headers = list(headers)
+        message["headers"] = headers
+        if vary is None:
+            headers.append((b"vary", b"Accept-Encoding"))
+        else:
+            joined = layer.vary_with_encoding(vary)
+            if joined is not vary:
+                headers[headers.index((b"vary", vary))] = (b"vary", joined)
+        choice = self._choice
+        encoder = choice.encoder
+        if (
+            encoder is None
+            or status == 304
+            or (
+                content_length is not None
+                and choice.identity_ok
+                and content_length.isdigit()
+                and int(content_length) < layer.minimum_size
+            )
+        ):
+            return False
+        if scope["method"] == "HEAD":
+            # No body to compress: send the headers GET would get. Its compressed length is not
+            # known without compressing, and HEAD may leave Content-Length out (RFC 9110 §9.3.2).
+            message["headers"] = _encoded_headers(headers, encoder.coding, None)
+            return False
+        return True
+
+    async def _on_first_body(self, message: Message) -> None:
+        start = self._start
+        if start is None:  # a body without a start: not ours to fix
+            await self._release()
+            await self._downstream(message)
+            return
+        body: bytes = message.get("body", b"")
+        more_body = message.get("more_body", False)
+        encoder = self._choice.encoder
+        assert encoder is not None  # a start is held only with an encoder
+        layer = self._layer
+        if not more_body:
+            identity_ok = self._choice.identity_ok
+            if identity_ok and len(body) < layer.minimum_size:
+                await self._release()
+                await self._downstream(message)
+                return
+            compressed = await self._run(encoder.compress, body)
+            if identity_ok and len(compressed) >= len(body):
+                await self._release()  # incompressible: the identity bytes are smaller
+                await self._downstream(message)
+                return
+            start["headers"] = _encoded_headers(start["headers"], encoder.coding, len(compressed))
+            await self._release()
+            await self._downstream({"type": "http.response.body", "body": compressed})
+            return
+        self._stream = stream = encoder.stream()
+        start["headers"] = _encoded_headers(start["headers"], encoder.coding, None)
+        self._start = None
+        await self._downstream(start)
+        await self._downstream(
+            {
+                "type": "http.response.body",
+                "body": await self._run(stream.chunk, body),
+                "more_body": True,
+            }
+        )
+
+    async def _on_stream_body(self, message: Message) -> None:
+        stream = self._stream
+        assert stream is not None
+        body: bytes = message.get("body", b"")
+        if message.get("more_body", False):
+            out = await self._run(stream.chunk, body)
+            await self._downstream({"type": "http.response.body", "body": out, "more_body": True})
+        else:
+            out = await self._run(stream.finish, body)
+            self._passing = True  # trailers, if any, follow untouched
+            await self._downstream({"type": "http.response.body", "body": out})
+
+    async def _run(self, compress: _Compress, data: bytes) -> bytes:
+        if len(data) >= self._layer.settings.thread_minimum_size:
+            # Compressing half a megabyte with brotli takes milliseconds: do it off the event
+            # loop so concurrent requests are not held up (the codecs release the GIL).
+            return await anyio.to_thread.run_sync(compress, data)
+        return compress(data)
+
+
+def _encoded_headers(
+    headers: list[tuple[bytes, bytes]], coding: str, length: int | None
+) -> list[tuple[bytes, bytes]]:
+    """Headers of the ``coding`` variant: Content-Encoding, a distinct ETag, the new length."""
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name == b"content-length":
+            continue
+        if name == b"etag":
+            value = variant_etag(value, coding)
+        out.append((name, value))
+    out.append((b"content-encoding", coding.encode("ascii")))
+    if length is not None:
+        out.append((b"content-length", str(length).encode("ascii")))
+    return out
+
+
+def add_vary(headers: list[tuple[bytes, bytes]], token: bytes) -> list[tuple[bytes, bytes]]:
+    """Add ``token`` to the ``Vary`` header (creating it), unless listed already or ``*``."""
+    lowered = token.lower()
+    for i, (name, value) in enumerate(headers):
+        if name == b"vary":
+            tokens = [t.strip().lower() for t in value.split(b",")]
+            if lowered not in tokens and b"*" not in tokens:
+                headers[i] = (name, value + b", " + token)
+            return headers
+    headers.append((b"vary", token))
+    return headers

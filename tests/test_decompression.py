@@ -1,0 +1,262 @@
+"""Compressed request bodies: decoded before decoding, the limit on the decoded size, bombs, 415."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+import zlib
+from typing import Any
+
+import brotli
+import msgpack
+import orjson
+import pytest
+import zstandard
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel
+
+from fastapi_serdes import Compression, SerdesMiddleware, SerdesRoute
+from fastapi_serdes.decompression import CHUNK_SIZE, _ZstdFrames, new_decoder, request_coding
+from tests.asgi_driver import call
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 1024 * 1024
+BOMB_SIZE = 256 * 1024 * 1024
+
+
+class Item(BaseModel):
+    id: int
+    name: str
+
+
+def build(**kwargs: Any) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware, max_body_size=LIMIT, **kwargs)
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.post("/items")
+    async def create(items: list[Item]) -> dict[str, int]:
+        return {"count": len(items)}
+
+    app.include_router(router, prefix="/serdes")
+
+    @app.post("/plain")
+    async def plain(items: list[Item]) -> dict[str, int]:
+        return {"count": len(items)}
+
+    @app.post("/raw")
+    async def raw(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        return {"size": len(body), "headers": sorted(request.headers.keys())}
+
+    return app
+
+
+APP = build()
+ITEMS = [{"id": i, "name": f"item number {i}"} for i in range(3000)]
+JSON = orjson.dumps(ITEMS)
+MSGPACK = msgpack.packb(ITEMS)
+
+
+def compress(coding: str, data: bytes) -> bytes:
+    if coding == "gzip":
+        return gzip.compress(data)
+    if coding == "br":
+        return bytes(brotli.compress(data))
+    return bytes(zstandard.ZstdCompressor().compress(data))
+
+
+def chunked(data: bytes, size: int = 1000) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd", "x-gzip"])
+@pytest.mark.parametrize("path", ["/serdes/items", "/plain"])
+@pytest.mark.parametrize("media_type", ["application/json", "application/msgpack"])
+async def test_compressed_bodies_reach_every_route(coding: str, path: str, media_type: str) -> None:
+    data = JSON if media_type == "application/json" else MSGPACK
+    wire = compress("gzip" if coding == "x-gzip" else coding, data)
+    headers = [
+        ("content-type", media_type),
+        ("content-encoding", coding.upper()),
+        ("content-length", str(len(wire))),
+    ]
+    sent = await call(APP, path, method="POST", headers=headers, body=chunked(wire))
+    assert sent.status == 200, sent.body
+    assert orjson.loads(sent.body) == {"count": len(ITEMS)}
+
+
+async def test_route_sees_no_encoding_headers() -> None:
+    wire = compress("br", JSON)
+    headers = [("content-encoding", "br"), ("content-length", str(len(wire)))]
+    sent = await call(APP, "/raw", method="POST", headers=headers, body=[wire])
+    assert orjson.loads(sent.body) == {"size": len(JSON), "headers": []}
+
+
+async def test_identity_content_encoding_is_accepted() -> None:
+    headers = [("content-type", "application/json"), ("content-encoding", "identity")]
+    sent = await call(APP, "/plain", method="POST", headers=headers, body=[JSON])
+    assert sent.status == 200
+
+
+@pytest.mark.parametrize("coding", ["deflate", "compress", "gzip, br", "lz4"])
+async def test_unknown_coding_is_415(coding: str) -> None:
+    headers = [("content-type", "application/json"), ("content-encoding", coding)]
+    sent = await call(APP, "/plain", method="POST", headers=headers, body=[JSON])
+    assert sent.status == 415
+    assert sent.header("accept-encoding") == "zstd, br, gzip"
+    assert sent.header("accept") is None
+    problem = orjson.loads(sent.body)
+    assert problem["type"].endswith("/unsupported-content-encoding")
+    assert problem["supported"] == ["zstd", "br", "gzip"]
+
+
+async def test_coding_not_offered_is_415() -> None:
+    app = build(compression=Compression(codings=("gzip",)))
+    headers = [("content-type", "application/json"), ("content-encoding", "br")]
+    sent = await call(app, "/plain", method="POST", headers=headers, body=[compress("br", JSON)])
+    assert sent.status == 415
+    assert sent.header("accept-encoding") == "gzip"
+
+
+async def test_compression_off_leaves_bodies_alone() -> None:
+    app = build(compression=None)
+    headers = [("content-type", "application/json"), ("content-encoding", "gzip")]
+    sent = await call(app, "/raw", method="POST", headers=headers, body=[b"xyz"])
+    assert orjson.loads(sent.body)["size"] == 3
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+@pytest.mark.parametrize("path", ["/serdes/items", "/plain", "/raw"])
+@pytest.mark.parametrize("how", ["truncated", "corrupt", "trailing"])
+async def test_bad_compressed_body_is_400(coding: str, path: str, how: str) -> None:
+    wire = compress(coding, JSON)
+    if how == "truncated":
+        wire = wire[: len(wire) // 2]
+    elif how == "corrupt":
+        wire = wire[:10] + bytes(b ^ 0x5A for b in wire[10:40]) + wire[40:]
+    else:
+        wire += b"garbage!"
+    headers = [("content-type", "application/json"), ("content-encoding", coding)]
+    sent = await call(APP, path, method="POST", headers=headers, body=chunked(wire))
+    assert sent.status == 400, (sent.status, sent.body[:200])
+    assert sent.header("content-type") == "application/problem+json"
+    assert orjson.loads(sent.body)["type"].endswith("/malformed-body")
+
+
+@pytest.fixture(scope="module")
+def bombs() -> dict[str, bytes]:
+    """Bodies of a few hundred bytes to a few hundred KB that expand to 256 MiB of zeros."""
+    zeros = bytes(1 << 20)
+    # gzip: several members are one valid gzip body; deflate cannot beat about 1000:1.
+    member = zlib.compress(zeros, 9, wbits=31)
+    br = brotli.Compressor(quality=3, lgwin=24)
+    br_bomb = b"".join([br.process(zeros) for _ in range(256)] + [br.finish()])
+    zstd = zstandard.ZstdCompressor(level=1).compressobj()
+    zstd_bomb = b"".join([zstd.compress(zeros) for _ in range(256)] + [zstd.flush()])
+    return {"gzip": member * 256, "br": br_bomb, "zstd": zstd_bomb}
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+@pytest.mark.parametrize("path", ["/serdes/items", "/plain", "/raw"])
+async def test_bomb_is_413_with_memory_bounded(
+    bombs: dict[str, bytes], coding: str, path: str
+) -> None:
+    bomb = bombs[coding]
+    assert len(bomb) < LIMIT
+    headers = [("content-type", "application/json"), ("content-encoding", coding)]
+    tracemalloc.start()
+    try:
+        sent = await call(APP, path, method="POST", headers=headers, body=chunked(bomb, 65536))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sent.status == 413
+    assert orjson.loads(sent.body)["type"].endswith("/body-too-large")
+    # The bomb itself is in memory already; what decoding adds stays under twice the limit.
+    assert peak < 2 * LIMIT, peak
+
+
+async def test_declared_compressed_length_over_the_limit_is_413_at_once() -> None:
+    headers = [("content-encoding", "gzip"), ("content-length", str(LIMIT + 1))]
+    sent = await call(APP, "/raw", method="POST", headers=headers, body=[b""])
+    assert sent.status == 413
+
+
+async def test_endless_empty_blocks_are_cut_by_the_raw_limit() -> None:
+    # A valid gzip stream of empty stored blocks decodes to nothing, forever.
+    head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # a gzip header, then deflate
+    empty_block = b"\x00\x00\x00\xff\xff"  # stored, not final, length 0
+    decoder = zlib.decompressobj(31)
+    assert decoder.decompress(head + empty_block * 100) == b""
+    assert not decoder.eof
+    blocks = [empty_block * 13_000] * 20  # 1.3 MB that decode to nothing
+    headers = [("content-encoding", "gzip")]
+    sent = await call(APP, "/raw", method="POST", headers=headers, body=[head, *blocks])
+    assert sent.status == 413
+
+
+# --- the decoders on their own ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_decoders_bound_each_read(coding: str, bombs: dict[str, bytes]) -> None:
+    decoder = new_decoder(coding)
+    decoder.feed(bombs[coding][:4096])
+    for _ in range(20):
+        out = decoder.read(CHUNK_SIZE)
+        assert 0 < len(out) <= CHUNK_SIZE + 64 * 1024  # brotli may overshoot by a block
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_decoders_round_trip_byte_by_byte(coding: str) -> None:
+    data = JSON[:5000]
+    decoder = new_decoder(coding)
+    out = []
+    for byte in compress(coding, data):
+        decoder.feed(bytes([byte]))
+        while chunk := decoder.read(100):
+            out.append(chunk)
+    assert b"".join(out) == data
+    assert decoder.finished()
+
+
+def test_gzip_members_are_concatenated() -> None:
+    decoder = new_decoder("gzip")
+    decoder.feed(gzip.compress(b"abc") + gzip.compress(b"def"))
+    assert b"".join(iter(lambda: decoder.read(2), b"")) == b"abcdef"
+    assert decoder.finished()
+
+
+def test_zstd_frames_follow_skippable_frames_and_checksums() -> None:
+    compressor = zstandard.ZstdCompressor(write_checksum=True, write_content_size=False)
+    skippable = b"\x50\x2a\x4d\x18" + (3).to_bytes(4, "little") + b"xyz"
+    first, empty = compressor.compress(b"hello" * 1000), compressor.compress(b"")
+    data = skippable + first + empty
+    frames = _ZstdFrames()
+    for i, byte in enumerate(data):
+        assert frames.complete() == (i in (0, len(skippable), len(data) - len(empty)))
+        frames.feed(bytes([byte]))
+    assert frames.complete()
+    decoder = new_decoder("zstd")
+    decoder.feed(data)
+    assert b"".join(iter(lambda: decoder.read(CHUNK_SIZE), b"")) == b"hello" * 1000
+    assert decoder.finished()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"gzip", "gzip"),
+        (b"X-GZIP", "gzip"),
+        (b" br ", "br"),
+        (b"identity", "identity"),
+        (b"", "identity"),
+        (b"identity, zstd", "zstd"),
+        (b"gzip, br", None),
+        (b"lz4", "lz4"),
+    ],
+)
+def test_request_coding(value: bytes, expected: str | None) -> None:
+    assert request_coding(value) == expected
