@@ -1,11 +1,14 @@
 """fastapi-serdes: format negotiation, views, caching, compression and telemetry for FastAPI."""
 
-from ._types import Codec
+from ._types import Codec, Store
+from .cache import cached
 from .codecs import JSONCodec, MsgPackCodec
 from .compression import Compression
 from .compression_layer import no_compression
+from .memory_store import MemoryStore
 from .middleware import SerdesMiddleware
 from .problems import DecodeError, EncodeError, ProblemError, SerdesError
+from .response_cache import ResponseCache, invalidate
 from .route import SerdesResponse, SerdesRoute
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings
 from .views import ALL, Selection, Views, selection
@@ -20,17 +23,22 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "JSONCodec",
+    "MemoryStore",
     "MsgPackCodec",
     "Negotiated",
     "ProblemError",
+    "ResponseCache",
     "Selection",
     "SerdesError",
     "SerdesMiddleware",
     "SerdesResponse",
     "SerdesRoute",
     "SerdesSettings",
+    "Store",
     "Views",
     "__version__",
+    "cached",
+    "invalidate",
     "no_compression",
     "selection",
 ]

@@ -213,9 +213,12 @@ def path_tag(scope: dict[str, Any] | Any) -> str:
     return f"path:{scope.get('root_path', '')}{scope['path']}"
 
 
-def storable_response(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+def storable_response(
+    status: int, headers: Sequence[tuple[bytes, bytes]], *, per_principal: bool = False
+) -> bool:
     """RFC 9111 §3 for a shared cache: a final 200 without ``Set-Cookie``, ``no-store``,
-    ``private`` or ``Vary: *`` (we also never store 206, 304 or errors)."""
+    ``private`` or ``Vary: *`` (we also never store 206, 304 or errors). ``private`` is allowed
+    for entries keyed per principal: each holds one user's responses only."""
     if status != 200:
         return False
     for name, value in headers:
@@ -223,7 +226,7 @@ def storable_response(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bo
             return False
         if name == b"cache-control":
             directives = cache_control(value.decode("latin-1"))
-            if "no-store" in directives or "private" in directives:
+            if "no-store" in directives or ("private" in directives and not per_principal):
                 return False
         if name == b"vary" and any(t.strip() == b"*" for t in value.split(b",")):
             return False

@@ -24,18 +24,26 @@ from typing import Any
 
 import orjson
 
-from ._types import ASGIApp, Codec, Message, Receive, Scope, Send
+from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
-from .compression_layer import CompressingSend, CompressionLayer, add_vary, not_acceptable_encoding
+from .compression_layer import (
+    Choice,
+    CompressingSend,
+    CompressionLayer,
+    add_vary,
+    not_acceptable_encoding,
+)
 from .decompression import (
     DecompressedBody,
     request_coding,
     strip_encoding_headers,
     unsupported_encoding,
 )
+from .memory_store import MemoryStore
 from .negotiation import parse_media_type
 from .problems import DecodeError, EncodeError, ProblemError
+from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
 from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 
@@ -58,6 +66,10 @@ class SerdesMiddleware:
             media types); ``True`` (the default) for ``Compression()``, which offers every
             coding whose library is installed; ``None`` or ``False`` to switch response
             compression and request decompression off.
+        cache: where the response cache keeps what routes decorated with ``@cached`` answer:
+            a :class:`~fastapi_serdes.Store` (e.g. ``RedisStore``), a ``ResponseCache``, or
+            ``True`` (the default) for an in-process ``MemoryStore``; ``None``/``False`` for no
+            response cache (ETags and 304s stay).
 
     Every setting can be overridden by a ``FASTAPI_SERDES_*`` environment variable.
     """
@@ -70,6 +82,7 @@ class SerdesMiddleware:
         on_not_acceptable: str | None = None,
         max_body_size: int | None = None,
         compression: Compression | bool | None = True,
+        cache: Store | ResponseCache | bool | None = True,
     ) -> None:
         self.app = app
         self.settings = SerdesSettings.from_kwargs(
@@ -78,6 +91,7 @@ class SerdesMiddleware:
         resolved = Compression.from_environ(compression)
         self.compression = resolved
         self._layer = CompressionLayer(resolved) if resolved is not None else None
+        self.cache = _response_cache(cache)
         self._negotiated: dict[bytes | None, Negotiated] = {}
         self._json = JSONCodec()  # reads plain routes' JSON for transcoding
 
@@ -117,13 +131,52 @@ class SerdesMiddleware:
                 content_encoding = value
         negotiated = self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
         scope[SCOPE_KEY] = negotiated
-        body: DecompressedBody | None = None
         layer = self._layer
+        choice: Choice | None = None
         if layer is not None:
             choice = layer.choose(accept_encoding)
             if choice is None:
                 await _answer(not_acceptable_encoding(layer.offers), send, b"Accept-Encoding")
                 return
+        body_headers = (content_type, content_encoding)
+        cache = self.cache
+        if cache is None:
+            await self._serve(scope, receive, send, negotiated, choice, body_headers)
+            return
+        scope[RESPONSE_CACHE_SCOPE_KEY] = cache
+        if choice is None or choice.encoder is None:
+            codings: tuple[str, ...] = ("identity",)
+        elif choice.identity_ok:
+            codings = (choice.encoder.coding, "identity")
+        else:
+            codings = (choice.encoder.coding,)
+
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            await self._serve(scope, receive, send, negotiated, choice, body_headers)
+
+        # The cache answers from its store when it can; otherwise it runs the rest of the
+        # middleware and stores what is sent (after compression: one variant per coding).
+        await cache.handle(
+            scope, receive, send, serve, media_type=negotiated.media_type, codings=codings
+        )
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        negotiated: Negotiated,
+        choice: Choice | None,
+        body_headers: tuple[bytes | None, bytes | None],
+    ) -> None:
+        """Compression, request decompression, transcoding for plain routes, then the app.
+
+        ``body_headers`` are the request's Content-Type and Content-Encoding.
+        """
+        content_type, content_encoding = body_headers
+        body: DecompressedBody | None = None
+        layer = self._layer
+        if layer is not None and choice is not None:
             send = CompressingSend(send, scope, choice, layer).send
             if content_encoding is not None:
                 coding = request_coding(content_encoding)
@@ -196,6 +249,18 @@ class SerdesMiddleware:
         scope["headers"] = headers
         scope[TRANSCODER_SCOPE_KEY] = transcoder
         return transcoder
+
+
+def _response_cache(cache: Store | ResponseCache | bool | None) -> ResponseCache | None:
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return ResponseCache(MemoryStore())
+    if isinstance(cache, ResponseCache):
+        return cache
+    if isinstance(cache, Store):
+        return ResponseCache(cache)
+    raise TypeError(f"cache must be a Store, a ResponseCache, True or None, got {cache!r}")
 
 
 async def _answer(problem: ProblemError, send: Send, vary: bytes | None) -> None:

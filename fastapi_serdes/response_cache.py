@@ -160,7 +160,12 @@ class ResponseCache:
                     self._learn(scope, policy)
                     headers = list(message.get("headers", ()))
                     status = message["status"]
-                    if store and scope["method"] == "GET" and storable_response(status, headers):
+                    per_principal = policy.key is not None
+                    if (
+                        store
+                        and scope["method"] == "GET"
+                        and storable_response(status, headers, per_principal=per_principal)
+                    ):
                         start = message
                         outcome = b"fwd=miss; stored"
                     else:

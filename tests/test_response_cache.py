@@ -1,0 +1,326 @@
+"""The response cache end to end: hits skip the app, keys never mix users or variants."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgpack
+import pytest
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel
+
+from fastapi_serdes import (
+    ALL,
+    MemoryStore,
+    SerdesMiddleware,
+    SerdesRoute,
+    Views,
+    cached,
+    invalidate,
+)
+from fastapi_serdes.redis_store import RedisStore
+
+pytestmark = pytest.mark.anyio
+
+
+class Item(BaseModel):
+    id: int
+    name: str
+    blurb: str = "x" * 2000  # above the compression threshold
+
+
+item_views = Views(Item, minimal=["id"], detailed=ALL, default="detailed")
+
+
+def user_of(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return auth.removeprefix("Bearer ") or None
+
+
+def build(store: Any = True, **cache_kwargs: Any) -> tuple[FastAPI, dict[str, int]]:
+    calls: dict[str, int] = {}
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware, cache=store)
+    router = APIRouter(route_class=SerdesRoute)
+
+    def count(name: str) -> int:
+        calls[name] = calls.get(name, 0) + 1
+        return calls[name]
+
+    @router.get("/items/{item_id}")
+    @cached(60, tags=lambda r: [f"item:{r.path_params['item_id']}"])
+    @item_views
+    async def get_item(item_id: int) -> Item:
+        count("item")
+        await asyncio.sleep(0.01)  # long enough for concurrent requests to overlap
+        return Item(id=item_id, name=f"v{calls['item']}")
+
+    @router.put("/items/{item_id}")
+    async def put_item(item_id: int) -> Item:
+        return Item(id=item_id, name="new")
+
+    @router.post("/items/{item_id}/touch")
+    async def touch(item_id: int, request: Request) -> dict[str, int]:
+        return {"deleted": await invalidate(request, tags=[f"item:{item_id}"])}
+
+    @router.get("/me")
+    @cached(60, key=user_of)
+    async def me(request: Request) -> dict[str, str]:
+        count("me")
+        return {"user": user_of(request) or "anonymous"}
+
+    @router.get("/shared")
+    @cached(60)
+    async def shared(request: Request) -> dict[str, Any]:
+        count("shared")
+        return {"n": calls["shared"]}
+
+    @router.get("/cookie")
+    @cached(60)
+    async def cookie(response: Response) -> dict[str, int]:
+        response.set_cookie("session", "secret")
+        return {"n": count("cookie")}
+
+    @router.get("/private")
+    @cached(60)
+    async def private(response: Response) -> dict[str, int]:
+        response.headers["cache-control"] = "private"
+        return {"n": count("private")}
+
+    @router.get("/lang")
+    @cached(60, vary=["accept-language"])
+    async def lang(request: Request) -> dict[str, str]:
+        count("lang")
+        return {"lang": request.headers.get("accept-language", "")}
+
+    @router.get("/missing")
+    @cached(60)
+    async def missing() -> dict[str, int]:
+        count("missing")
+        from fastapi_serdes import ProblemError
+
+        raise ProblemError(404)
+
+    app.include_router(router)
+    return app, calls
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def setup() -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, int]]]:
+    app, calls = build()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield c, calls
+
+
+async def test_hit_skips_the_endpoint(setup: tuple[httpx.AsyncClient, dict[str, int]]) -> None:
+    client, calls = setup
+    first = await client.get("/items/1")
+    assert first.headers["cache-status"] == "fastapi-serdes; fwd=miss; stored"
+    second = await client.get("/items/1")
+    assert second.headers["cache-status"] == "fastapi-serdes; hit"
+    assert second.json() == first.json()
+    assert second.headers["etag"] == first.headers["etag"]
+    assert int(second.headers["age"]) >= 0
+    assert second.headers["cache-control"] == "public, max-age=60"
+    assert calls["item"] == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({}, {"accept": "application/msgpack"}),
+        ({}, {"accept-encoding": "identity"}),
+        ({"accept-encoding": "gzip"}, {"accept-encoding": "br"}),
+    ],
+)
+async def test_variants_have_their_own_entries(
+    setup: tuple[httpx.AsyncClient, dict[str, int]],
+    first: dict[str, str],
+    second: dict[str, str],
+) -> None:
+    client, _ = setup
+    a = await client.get("/items/2", headers=first)
+    b = await client.get("/items/2", headers=second)
+    assert b.headers["cache-status"].endswith("stored")
+    assert a.headers.get("content-type") and b.headers.get("content-type")  # noqa: PT018
+    again = await client.get("/items/2", headers=second)
+    assert again.headers["cache-status"] == "fastapi-serdes; hit"
+    assert again.headers.get("content-encoding") == b.headers.get("content-encoding")
+    assert again.content == b.content
+    if second.get("accept") == "application/msgpack":
+        assert msgpack.unpackb(again.content)["id"] == 2
+
+
+async def test_views_and_query_are_in_the_key(
+    setup: tuple[httpx.AsyncClient, dict[str, int]],
+) -> None:
+    client, _ = setup
+    full = await client.get("/items/3")
+    minimal = await client.get("/items/3?view=minimal")
+    assert minimal.json() == {"id": 3}
+    assert (await client.get("/items/3?view=minimal")).json() == {"id": 3}
+    assert (await client.get("/items/3")).json() == full.json()
+
+
+async def test_credentialed_requests_never_touch_a_shared_entry(
+    setup: tuple[httpx.AsyncClient, dict[str, int]],
+) -> None:
+    client, calls = setup
+    await client.get("/shared")
+    await client.get("/shared")
+    assert calls["shared"] == 1
+    res = await client.get("/shared", headers={"authorization": "Bearer alice"})
+    assert res.json() == {"n": 2}  # not served alice the anonymous entry
+    assert "cache-status" not in res.headers or "hit" not in res.headers["cache-status"]
+    res = await client.get("/shared", headers={"cookie": "session=bob"})
+    assert res.json() == {"n": 3}
+    assert (await client.get("/shared")).json() == {"n": 1}  # and alice was not stored
+
+
+async def test_per_principal_entries(setup: tuple[httpx.AsyncClient, dict[str, int]]) -> None:
+    client, calls = setup
+    alice = {"authorization": "Bearer alice"}
+    bob = {"authorization": "Bearer bob"}
+    assert (await client.get("/me", headers=alice)).json() == {"user": "alice"}
+    assert (await client.get("/me", headers=bob)).json() == {"user": "bob"}
+    hit = await client.get("/me", headers=alice)
+    assert hit.json() == {"user": "alice"}
+    assert hit.headers["cache-status"] == "fastapi-serdes; hit"
+    assert hit.headers["cache-control"] == "private, max-age=60"
+    assert (await client.get("/me", headers=bob)).json() == {"user": "bob"}
+    assert calls["me"] == 2
+
+
+@pytest.mark.parametrize("path", ["/cookie", "/private", "/missing"])
+async def test_unstorable_responses(
+    setup: tuple[httpx.AsyncClient, dict[str, int]], path: str
+) -> None:
+    client, calls = setup
+    await client.get(path)
+    res = await client.get(path)
+    assert "hit" not in res.headers.get("cache-status", "")
+    assert calls[path.strip("/")] == 2
+
+
+async def test_declared_vary_headers(setup: tuple[httpx.AsyncClient, dict[str, int]]) -> None:
+    client, calls = setup
+    fr = await client.get("/lang", headers={"accept-language": "fr"})
+    de = await client.get("/lang", headers={"accept-language": "de"})
+    assert fr.json() == {"lang": "fr"}
+    assert de.json() == {"lang": "de"}
+    assert (await client.get("/lang", headers={"accept-language": "fr"})).json() == {"lang": "fr"}
+    assert "accept-language" in fr.headers["vary"].lower()
+    assert calls["lang"] == 2
+
+
+async def test_unsafe_methods_invalidate_the_path(
+    setup: tuple[httpx.AsyncClient, dict[str, int]],
+) -> None:
+    client, calls = setup
+    await client.get("/items/4")
+    await client.put("/items/4")
+    res = await client.get("/items/4")
+    assert res.headers["cache-status"].endswith("stored")
+    assert calls["item"] == 2
+
+
+async def test_tag_invalidation(setup: tuple[httpx.AsyncClient, dict[str, int]]) -> None:
+    client, calls = setup
+    await client.get("/items/5")
+    await client.get("/items/5?view=minimal")
+    res = await client.post("/items/5/touch")
+    assert res.json() == {"deleted": 2}
+    await client.get("/items/5")
+    assert calls["item"] == 3
+
+
+async def test_request_cache_control(setup: tuple[httpx.AsyncClient, dict[str, int]]) -> None:
+    client, calls = setup
+    await client.get("/items/6")
+    res = await client.get("/items/6", headers={"cache-control": "no-cache"})
+    assert calls["item"] == 2  # revalidated at the origin
+    assert res.headers["cache-status"].endswith("stored")
+    await client.get("/items/7", headers={"cache-control": "no-store"})
+    res = await client.get("/items/7")
+    assert res.headers["cache-status"].endswith("stored")  # the no-store answer was not kept
+
+
+async def test_304_and_head_from_the_cache(
+    setup: tuple[httpx.AsyncClient, dict[str, int]],
+) -> None:
+    client, calls = setup
+    first = await client.get("/items/8")
+    res = await client.get("/items/8", headers={"if-none-match": first.headers["etag"]})
+    assert res.status_code == 304
+    assert res.content == b""
+    assert res.headers["etag"] == first.headers["etag"]
+    head = await client.head("/items/8")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["cache-status"] == "fastapi-serdes; hit"
+    assert calls["item"] == 1
+
+
+async def test_concurrent_cold_requests_compute_once() -> None:
+    app, calls = build()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        responses = await asyncio.gather(*(c.get("/items/9") for _ in range(200)))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1
+    assert calls["item"] == 1
+
+
+class FailingStore(MemoryStore):
+    async def get(self, key: str) -> bytes | None:
+        raise ConnectionError("down")
+
+    async def set(self, key: str, value: bytes, *, ttl: float, tags: Any = ()) -> None:
+        raise ConnectionError("down")
+
+
+async def test_a_failing_store_serves_uncached(caplog: pytest.LogCaptureFixture) -> None:
+    app, calls = build(FailingStore())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for _ in range(3):
+            assert (await c.get("/items/10")).status_code == 200
+    assert calls["item"] == 3
+
+
+def test_cache_setting_is_validated() -> None:
+    with pytest.raises(TypeError, match="cache must be"):
+        SerdesMiddleware(FastAPI(), cache="redis://")  # type: ignore[arg-type]
+
+
+@pytest.mark.redis
+async def test_replicas_share_entries_through_redis() -> None:
+    prefix = f"fastapi-serdes-test-{os.getpid()}-{id(object())}:"
+    stores = [RedisStore("redis://127.0.0.1:6379/0", prefix=prefix) for _ in range(2)]
+    try:
+        (app1, calls1), (app2, calls2) = build(stores[0]), build(stores[1])
+        t1, t2 = httpx.ASGITransport(app=app1), httpx.ASGITransport(app=app2)
+        async with (
+            httpx.AsyncClient(transport=t1, base_url="http://t") as c1,
+            httpx.AsyncClient(transport=t2, base_url="http://t") as c2,
+        ):
+            first = await c1.get("/items/11")
+            await c2.get("/items/11")  # replica 2 learns the path (a miss: its own call)
+            await c1.put("/items/11")  # invalidates in Redis, for both replicas
+            again = await c1.get("/items/11")
+            hit = await c2.get("/items/11")
+            assert hit.headers["cache-status"] == "fastapi-serdes; hit"
+            assert hit.json() == again.json() != first.json()
+            assert calls1["item"] == 2
+            assert calls2["item"] == 1
+    finally:
+        for store in stores:
+            await store.invalidate(["path:/items/11"])
+            await store.aclose()
