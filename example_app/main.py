@@ -5,6 +5,7 @@ Two lines make this service speak JSON and MessagePack: ``SerdesMiddleware`` aro
 plain FastAPI app.
 """
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from example_app.database import prepare_database, resolve_db_path
 from example_app.routers import health, users, videos
-from fastapi_serdes import SerdesMiddleware
+from fastapi_serdes import SerdesMiddleware, Store
 
 
 @asynccontextmanager
@@ -22,6 +23,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Seeding blocks for a fraction of a second; keep it off the event loop anyway.
     await run_in_threadpool(prepare_database, app.state.db_path)
     yield
+
+
+def response_store() -> Store | bool:
+    """Where cached responses live: Redis when ``$REDIS_URL`` is set (every replica shares it),
+    else in this process (the embedded default: nothing to install)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return True
+    from fastapi_serdes.redis_store import RedisStore
+
+    return RedisStore(url)
 
 
 def create_app(db_path: str | None = None) -> FastAPI:
@@ -39,7 +51,7 @@ def create_app(db_path: str | None = None) -> FastAPI:
     """
     app = FastAPI(title="fastapi-serdes example: video platform", version="1.0", lifespan=lifespan)
     app.state.db_path = resolve_db_path(db_path)
-    app.add_middleware(SerdesMiddleware)
+    app.add_middleware(SerdesMiddleware, cache=response_store())
     app.include_router(users.router)
     app.include_router(videos.router)
     app.include_router(health.router)

@@ -10,6 +10,7 @@ endpoints (JSONL, SSE) and routes with a non-JSON ``response_class`` keep FastAP
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import logging
@@ -284,8 +285,16 @@ def _build_plan(
         options={k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"},
         settings=settings,
         views=views,
-        cache=getattr(route.endpoint, "__serdes_cache__", None),
+        cache=_cache_policy(route, views),
     )
+
+
+def _cache_policy(route: Any, views: BoundViews | None) -> CachePolicy | None:
+    """The route's cache policy; with views, ``Prefer`` joins its Vary (it picks a view)."""
+    policy: CachePolicy | None = getattr(route.endpoint, "__serdes_cache__", None)
+    if policy is None or views is None or "prefer" in policy.vary:
+        return policy
+    return dataclasses.replace(policy, vary=(*policy.vary, "prefer"))
 
 
 def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
@@ -505,8 +514,15 @@ def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -
         scope[TAGS_SCOPE_KEY] = list(policy.tags(request))
     if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
         headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
+    present = {
+        token.strip().lower()
+        for key, value in headers
+        if key == b"vary"
+        for token in value.decode("latin-1").split(",")
+    }
     for name in policy.vary:
-        headers.append((b"vary", name.encode("latin-1")))
+        if name not in present:
+            headers.append((b"vary", name.encode("latin-1")))
 
 
 def _prefers_minimal(prefer: str) -> bool:

@@ -171,6 +171,20 @@ async def test_views_and_query_are_in_the_key(
     assert (await client.get("/items/3")).json() == full.json()
 
 
+async def test_prefer_picks_its_own_entry(
+    setup: tuple[httpx.AsyncClient, dict[str, int]],
+) -> None:
+    client, _ = setup
+    assert set((await client.get("/items/12")).json()) == {"id", "name", "blurb"}
+    res = await client.get("/items/12", headers={"prefer": "return=minimal"})
+    assert res.json() == {"id": 12}
+    assert res.headers["preference-applied"] == "return=minimal"
+    again = await client.get("/items/12", headers={"prefer": "return=minimal"})
+    assert again.headers["cache-status"] == "fastapi-serdes; hit"
+    assert again.json() == {"id": 12}
+    assert [t.strip() for t in again.headers["vary"].split(",")].count("Prefer") == 1
+
+
 async def test_credentialed_requests_never_touch_a_shared_entry(
     setup: tuple[httpx.AsyncClient, dict[str, int]],
 ) -> None:

@@ -11,7 +11,7 @@ from example_app.database import Connection, contains_pattern, placeholders
 from example_app.models import USER_VIEWS, User, UserCreate, UserPage, VideoSummary
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
 from example_app.projection import SelectionParam, partial, select_list, wants
-from fastapi_serdes import ProblemError, Selection, SerdesRoute
+from fastapi_serdes import ProblemError, Selection, SerdesRoute, cached
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=SerdesRoute)
 
@@ -32,6 +32,7 @@ RECENT_VIDEOS = 5
 
 # --8<-- [start:list_users]
 @router.get("")
+@cached(30)
 @USER_VIEWS
 def list_users(
     conn: Connection,
@@ -60,6 +61,7 @@ def list_users(
 
 
 @router.get("/{user_id}")
+@cached(60)
 @USER_VIEWS
 def get_user(user_id: int, conn: Connection, sel: SelectionParam) -> User:
     """One user; 404 problem details when there is none with this id."""

@@ -14,7 +14,7 @@ from example_app.database import Connection, contains_pattern, placeholders
 from example_app.models import VIDEO_VIEWS, Video, VideoPage, VideoStatus
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
 from example_app.projection import SelectionParam, partial, select_list, wants
-from fastapi_serdes import ProblemError, Selection, SerdesRoute
+from fastapi_serdes import ProblemError, Selection, SerdesRoute, cached
 
 router = APIRouter(prefix="/videos", tags=["videos"], route_class=SerdesRoute)
 
@@ -34,6 +34,7 @@ COLUMNS = (
 
 
 @router.get("")
+@cached(30)
 @VIDEO_VIEWS
 def list_videos(
     conn: Connection,
@@ -73,6 +74,7 @@ def list_videos(
 
 
 @router.get("/{video_id}")
+@cached(60)
 @VIDEO_VIEWS
 def get_video(video_id: int, conn: Connection, sel: SelectionParam) -> Video:
     """One video; 404 problem details when there is none with this id."""
