@@ -221,4 +221,7 @@ def contenders() -> dict[str, Contender]:
             serdes[1:],
         ),
     ]
+    from benchmarks.cache_workloads import CACHE_CONTENDERS
+
+    known.extend(CACHE_CONTENDERS)
     return {c.name: c for c in known}

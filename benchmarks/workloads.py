@@ -15,6 +15,7 @@ import orjson
 from pydantic import TypeAdapter
 
 from benchmarks.apps import JSON, Contender
+from benchmarks.cache_workloads import build_cache_workloads
 from benchmarks.compression_workloads import build_compression_workloads
 from benchmarks.harness import Entry, Request, Response, Workload, WrongResponse, make_request
 from benchmarks.payloads import Ack, Payloads, User, to_wire
@@ -162,4 +163,5 @@ def build_workloads(available: Mapping[str, Contender], payloads: Payloads) -> l
         )
     )
     workloads.extend(build_compression_workloads(available, payloads))
+    workloads.extend(build_cache_workloads(available, payloads))
     return workloads

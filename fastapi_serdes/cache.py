@@ -31,7 +31,7 @@ CACHE_SCOPE_KEY: Final = "fastapi_serdes.cache"
 TAGS_SCOPE_KEY: Final = "fastapi_serdes.cache_tags"
 #: Stored entries start with this; a new release that changes the layout changes it, so an old
 #: entry is a miss, never a misread.
-ENTRY_FORMAT: Final = b"FSE1"
+ENTRY_FORMAT: Final = b"FSE2"
 
 F = TypeVar("F", bound=Callable[..., Any])
 KeyFunction = Callable[[Request], str | None]
@@ -132,7 +132,7 @@ class Entry:
     """A stored response: identity or one content coding of it."""
 
     status: int
-    headers: list[tuple[bytes, bytes]]
+    headers: Sequence[tuple[bytes, bytes]]
     body: bytes
     etag: str
     stored_at: float
@@ -146,34 +146,33 @@ class Entry:
         return now - self.stored_at < self.ttl
 
     def dumps(self) -> bytes:
-        """Serialise for a store: a format tag then MessagePack (never pickle)."""
-        packed: bytes = msgpack.packb(
-            [self.status, self.headers, self.body, self.etag, self.stored_at, self.ttl, self.tags],
+        """Serialise for a store: format tag, metadata length, MessagePack metadata, then the
+        body as it is (never pickle). The body is not packed, so reading an entry copies it once.
+        """
+        meta: bytes = msgpack.packb(
+            [self.status, self.headers, self.etag, self.stored_at, self.ttl, self.tags],
             use_bin_type=True,
         )
-        return ENTRY_FORMAT + packed
+        return b"".join((ENTRY_FORMAT, len(meta).to_bytes(4, "big"), meta, self.body))
 
     @classmethod
     def loads(cls, data: bytes) -> Entry | None:
         """Read an entry; None for anything else (another format, corrupt bytes)."""
-        if not data.startswith(ENTRY_FORMAT):
+        if data[:4] != ENTRY_FORMAT or len(data) < 8:
             return None
+        end = 8 + int.from_bytes(data[4:8], "big")
         try:
-            status, headers, body, etag, stored_at, ttl, tags = msgpack.unpackb(
-                data[len(ENTRY_FORMAT) :], raw=False, strict_map_key=True
+            status, headers, etag, stored_at, ttl, tags = msgpack.unpackb(
+                data[8:end], raw=False, use_list=False
             )
-            entry = cls(
-                status=int(status),
-                headers=[(bytes(k), bytes(v)) for k, v in headers],
-                body=bytes(body),
-                etag=str(etag),
-                stored_at=float(stored_at),
-                ttl=float(ttl),
-                tags=[str(t) for t in tags],
-            )
+            if len(data) < end or not all(
+                type(k) is bytes and type(v) is bytes for k, v in headers
+            ):
+                return None
+            return cls(int(status), list(headers), data[end:], str(etag), float(stored_at),
+                       float(ttl), list(tags))  # fmt: skip
         except (ValueError, TypeError, msgpack.UnpackException):
             return None
-        return entry
 
 
 def request_key(
@@ -191,7 +190,9 @@ def request_key(
     """
     headers = scope["headers"]
     host = next((v for k, v in headers if k == b"host"), b"")
-    query = b"&".join(sorted(scope.get("query_string", b"").split(b"&")))
+    query = scope.get("query_string", b"")
+    if b"&" in query:
+        query = b"&".join(sorted(query.split(b"&")))
     parts = [
         b"v1",
         host,

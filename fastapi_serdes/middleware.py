@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store
+from .cache import Entry
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
 from .compression_layer import (
@@ -157,8 +158,24 @@ class SerdesMiddleware:
         # The cache answers from its store when it can; otherwise it runs the rest of the
         # middleware and stores what is sent (after compression: one variant per coding).
         await cache.handle(
-            scope, receive, send, serve, media_type=negotiated.media_type, codings=codings
+            scope,
+            receive,
+            send,
+            serve,
+            media_type=negotiated.media_type,
+            codings=codings,
+            uncompressed_ok=self._uncompressed_ok,
         )
+
+    def _uncompressed_ok(self, entry: Entry) -> bool:
+        """Whether compression would have left this stored identity response alone."""
+        layer = self._layer
+        if layer is None:
+            return True
+        if len(entry.body) < layer.settings.minimum_size:
+            return True
+        content_type = next((v for k, v in entry.headers if k == b"content-type"), None)
+        return content_type is None or not layer.compressible(content_type)
 
     async def _serve(
         self,

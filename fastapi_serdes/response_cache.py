@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Final
 
 from ._types import ASGIApp, Message, Receive, Scope, Send, Store
@@ -36,11 +37,7 @@ _NOT_MODIFIED_HEADERS: Final = frozenset(
     {b"etag", b"vary", b"cache-control", b"expires", b"content-location", b"date"}
 )
 CACHE_STATUS_NAME: Final = "fastapi-serdes"
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    values = [v for k, v in scope["headers"] if k == name]
-    return b", ".join(values).decode("latin-1") if values else None
+_HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
 
 
 class ResponseCache:
@@ -90,11 +87,14 @@ class ResponseCache:
         *,
         media_type: str | None,
         codings: tuple[str, ...],
+        uncompressed_ok: Callable[[Entry], bool] = lambda entry: True,
     ) -> None:
         """Serve a GET/HEAD from the store, or run ``app`` and store what it sends.
 
         ``codings`` are the content codings this request could be answered with, the preferred
         first (what the compression layer would choose, then identity when acceptable).
+        ``uncompressed_ok`` says whether a stored identity entry may answer a client that
+        prefers a coding: only when compression would have left it alone (a small body).
         """
         method = scope["method"]
         if method in _UNSAFE_METHODS:
@@ -103,7 +103,15 @@ class ResponseCache:
         if method not in ("GET", "HEAD"):
             await app(scope, receive, send)
             return
-        directives = cache_control(_header(scope, b"cache-control"))
+        # One pass over the headers for everything the lookup needs.
+        request_cc: bytes | None = None
+        if_none_match: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"cache-control":
+                request_cc = value
+            elif name == b"if-none-match":
+                if_none_match = value
+        directives = cache_control(request_cc.decode("latin-1")) if request_cc else {}
         policy = self.policy_for(scope)
         if policy is not None:
             usable, principal = self._principal(scope, policy)
@@ -118,8 +126,11 @@ class ResponseCache:
                         principal=principal,
                     )
                     entry = await self._get(key)
+                    if coding == "identity" and coding != codings[0] and entry is not None:
+                        entry = entry if uncompressed_ok(entry) else None
                     if entry is not None and entry.fresh(now):
-                        await self._serve(scope, send, entry, now)
+                        inm = if_none_match.decode("latin-1") if if_none_match else None
+                        await self._serve(scope, send, entry, now, inm)
                         return
         store = "no-store" not in directives
         await app(scope, receive, self._capturing(scope, send, media_type, store))
@@ -132,13 +143,15 @@ class ResponseCache:
             return None
         return Entry.loads(data) if data is not None else None
 
-    async def _serve(self, scope: Scope, send: Send, entry: Entry, now: float) -> None:
+    async def _serve(
+        self, scope: Scope, send: Send, entry: Entry, now: float, if_none_match: str | None
+    ) -> None:
         headers = list(entry.headers)
         headers.append((b"age", str(entry.age(now)).encode("latin-1")))
-        headers.append((b"cache-status", f"{CACHE_STATUS_NAME}; hit".encode("latin-1")))
-        if none_match(_header(scope, b"if-none-match"), entry.etag):
+        headers.append(_HIT)
+        if if_none_match is not None and none_match(if_none_match, entry.etag):
             keep = [(k, v) for k, v in headers if k in _NOT_MODIFIED_HEADERS]
-            keep.append((b"cache-status", f"{CACHE_STATUS_NAME}; hit".encode("latin-1")))
+            keep.append(_HIT)
             await send({"type": "http.response.start", "status": 304, "headers": keep})
             await send({"type": "http.response.body", "body": b""})
             return

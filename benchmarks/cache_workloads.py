@@ -1,0 +1,236 @@
+"""Cache and views workloads: response-cache hits against fastapi-cache2 and Litestar, views.
+
+Cache hits: every contender caches ``GET /users/{size}`` for an hour; the check request before
+timing fills the cache, so every timed request is a hit (and is checked to decode to the
+payload). ``stock`` (no cache) is the baseline. Views: one SerdesRoute serving
+``?view=minimal|detailed`` and ``?fields=`` against FastAPI's static ``response_model_include``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import brotli
+import orjson
+from fastapi import APIRouter, FastAPI
+from pydantic import TypeAdapter
+from starlette.types import ASGIApp
+
+from benchmarks.apps import JSON, Contender
+from benchmarks.harness import Entry, Response, Workload, WrongResponse, make_request
+from benchmarks.payloads import Payloads, User
+
+_PATHS = {"small": "/users/small", "medium": "/users/medium", "large": "/users/large"}
+_MINIMAL = ("id", "username")
+
+
+def _cached_routes(router: APIRouter, payloads: Payloads, decorate: Callable[[Any], Any]) -> None:
+    @router.get("/users/small")
+    @decorate
+    async def users_small() -> User:
+        return payloads.small
+
+    @router.get("/users/medium")
+    @decorate
+    async def users_medium() -> list[User]:
+        return payloads.medium
+
+    @router.get("/users/large")
+    @decorate
+    async def users_large() -> list[User]:
+        return payloads.large
+
+
+def build_serdes_cached(payloads: Payloads) -> ASGIApp:
+    from fastapi_serdes import Compression, SerdesMiddleware, SerdesRoute, cached
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    router = APIRouter(route_class=SerdesRoute)
+    _cached_routes(router, payloads, cached(3600))
+    app.include_router(router)
+    levels = {"zstd": 4, "br": 4, "gzip": 4}  # the peers' level, for the compressed workload
+    app.add_middleware(SerdesMiddleware, compression=Compression(levels=levels))
+    return app
+
+
+def build_fastapi_cache2(payloads: Payloads) -> ASGIApp:
+    from fastapi_cache import FastAPICache
+    from fastapi_cache.backends.inmemory import InMemoryBackend
+    from fastapi_cache.decorator import cache
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    router = APIRouter()
+    _cached_routes(router, payloads, cache(expire=3600))
+    app.include_router(router)
+    FastAPICache.init(InMemoryBackend(), prefix="bench")
+    return app
+
+
+def build_litestar_cached(payloads: Payloads) -> ASGIApp:
+    from litestar import Litestar, get
+
+    @get("/users/small", cache=3600)
+    async def users_small() -> User:
+        return payloads.small
+
+    @get("/users/medium", cache=3600)
+    async def users_medium() -> list[User]:
+        return payloads.medium
+
+    @get("/users/large", cache=3600)
+    async def users_large() -> list[User]:
+        return payloads.large
+
+    app: ASGIApp = Litestar([users_small, users_medium, users_large], openapi_config=None)
+    return app
+
+
+def build_stock_include(payloads: Payloads) -> ASGIApp:
+    """What FastAPI users have today for a minimal shape: a static ``response_model_include``."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get(
+        "/users/medium",
+        response_model=list[User],
+        response_model_include={"__all__": set(_MINIMAL)},  # type: ignore[dict-item]
+    )
+    async def users_medium() -> list[User]:
+        return payloads.medium
+
+    return app
+
+
+def build_serdes_views(payloads: Payloads) -> ASGIApp:
+    from fastapi_serdes import ALL, SerdesMiddleware, SerdesRoute, Views
+
+    views = Views(User, minimal=list(_MINIMAL), detailed=ALL, default="detailed")
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/users/medium")
+    @views
+    async def users_medium() -> list[User]:
+        return payloads.medium
+
+    app.include_router(router)
+    app.add_middleware(SerdesMiddleware, compression=None)
+    return app
+
+
+CACHE_CONTENDERS = [
+    Contender(
+        "serdes-cached",
+        build_serdes_cached,
+        None,
+        "SerdesMiddleware + SerdesRoute + @cached(3600), in-process MemoryStore",
+        ("fastapi_serdes:cached",),
+    ),
+    Contender(
+        "fastapi-cache2",
+        build_fastapi_cache2,
+        None,
+        "stock app + fastapi-cache2 @cache(expire=3600), InMemoryBackend",
+        ("fastapi_cache:FastAPICache",),
+    ),
+    Contender(
+        "litestar-cached",
+        build_litestar_cached,
+        None,
+        "Litestar with cache=3600 on the handlers (its default memory store)",
+        ("litestar:Litestar",),
+    ),
+    Contender("stock-include", build_stock_include, None, "FastAPI response_model_include"),
+    Contender(
+        "serdes-views",
+        build_serdes_views,
+        None,
+        "SerdesRoute with Views(User, minimal=[id, username], detailed=ALL)",
+        ("fastapi_serdes:Views",),
+    ),
+]
+
+
+def _decode(coding: str | None, body: bytes) -> bytes:
+    if coding is None:
+        return body
+    if coding == "br":
+        return bytes(brotli.decompress(body))
+    if coding == "gzip":
+        return gzip.decompress(body)
+    raise WrongResponse(f"unexpected coding {coding!r}")
+
+
+def _check(expected: Any, coding: str | None = None) -> Callable[[Response], None]:
+    def check(response: Response) -> None:
+        if response.status != 200:
+            raise WrongResponse(f"status {response.status}: {response.body[:200]!r}")
+        if response.header("content-encoding") != coding:
+            raise WrongResponse(f"content-encoding {response.header('content-encoding')!r}")
+        if orjson.loads(_decode(coding, response.body)) != expected:
+            raise WrongResponse("the body differs from the expected payload")
+
+    return check
+
+
+def build_cache_workloads(available: Mapping[str, Contender], payloads: Payloads) -> list[Workload]:
+    """Cache hits per size, the compressed hit, and the views workloads."""
+    workloads: list[Workload] = []
+    for size in ("small", "medium", "large"):
+        value = payloads.by_size(size)
+        adapter: TypeAdapter[Any] = TypeAdapter(User if size == "small" else list[User])
+        expected = orjson.loads(adapter.dump_json(value))
+        entries = [
+            Entry(name, name, make_request("GET", _PATHS[size], {"accept": JSON}), _check(expected))
+            for name in ("stock", "fastapi-cache2", "litestar-cached", "serdes-cached")
+            if name in available
+        ]
+        workloads.append(
+            Workload(f"cache hit {size}", tuple(entries), baseline="stock", peer="litestar-cached")
+        )
+    medium = orjson.loads(TypeAdapter(list[User]).dump_json(payloads.medium))
+    br = {"accept": JSON, "accept-encoding": "br"}
+    entries = [
+        Entry(
+            "stock",
+            "stock",
+            make_request("GET", _PATHS["medium"], {"accept": JSON}),
+            _check(medium),
+        ),
+        Entry(
+            "st-compress br-4",
+            "starlette-compress",
+            make_request("GET", _PATHS["medium"], br),
+            _check(medium, "br"),
+        ),
+        Entry(
+            "serdes-cached br-4",
+            "serdes-cached",
+            make_request("GET", _PATHS["medium"], br),
+            _check(medium, "br"),
+        ),
+    ]
+    entries = [e for e in entries if e.contender in available]
+    workloads.append(
+        Workload("cache hit br-4 medium", tuple(entries), "stock", peer="st-compress br-4")
+    )
+    minimal = [{k: u[k] for k in _MINIMAL} for u in medium]
+    ids = [{"id": u["id"]} for u in medium]
+
+    def view(label: str, contender: str, query: str, expected: Any) -> Entry:
+        request = make_request("GET", "/users/medium" + query, {"accept": JSON})
+        return Entry(label, contender, request, _check(expected))
+
+    entries = [
+        view("detailed", "serdes-views", "?view=detailed", medium),
+        view("static include", "stock-include", "", minimal),
+        view("view=minimal", "serdes-views", "?view=minimal", minimal),
+        view("fields=id,username", "serdes-views", "?fields=id,username", minimal),
+        view("fields=id", "serdes-views", "?fields=id", ids),
+    ]
+    entries = [e for e in entries if e.contender in available]
+    workloads.append(
+        Workload("views medium", tuple(entries), baseline="detailed", peer="static include")
+    )
+    return workloads
