@@ -224,4 +224,7 @@ def contenders() -> dict[str, Contender]:
     from benchmarks.cache_workloads import CACHE_CONTENDERS
 
     known.extend(CACHE_CONTENDERS)
+    from benchmarks.telemetry_workloads import TELEMETRY_CONTENDERS
+
+    known.extend(TELEMETRY_CONTENDERS)
     return {c.name: c for c in known}

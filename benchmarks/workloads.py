@@ -19,6 +19,7 @@ from benchmarks.cache_workloads import build_cache_workloads
 from benchmarks.compression_workloads import build_compression_workloads
 from benchmarks.harness import Entry, Request, Response, Workload, WrongResponse, make_request
 from benchmarks.payloads import Ack, Payloads, User, to_wire
+from benchmarks.telemetry_workloads import build_telemetry_workloads
 
 Codec = Literal["json", "msgpack"]
 SIZES = ("small", "medium", "large")
@@ -164,4 +165,5 @@ def build_workloads(available: Mapping[str, Contender], payloads: Payloads) -> l
     )
     workloads.extend(build_compression_workloads(available, payloads))
     workloads.extend(build_cache_workloads(available, payloads))
+    workloads.extend(build_telemetry_workloads(available, payloads))
     return workloads

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from example_app import telemetry
 from example_app.database import prepare_database, resolve_db_path
 from example_app.routers import health, users, videos
 from fastapi_serdes import SerdesMiddleware, Store
@@ -23,6 +24,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Seeding blocks for a fraction of a second; keep it off the event loop anyway.
     await run_in_threadpool(prepare_database, app.state.db_path)
     yield
+    app.state.observability.shutdown()  # flush the exporters
 
 
 def response_store() -> Store | bool:
@@ -49,12 +51,20 @@ def create_app(db_path: str | None = None) -> FastAPI:
     Returns:
         The ASGI application.
     """
-    app = FastAPI(title="fastapi-serdes example: video platform", version="1.0", lifespan=lifespan)
+    observability = telemetry.setup()  # $EXAMPLE_OTEL: none, console or otlp
+    app = FastAPI(
+        title="fastapi-serdes example: video platform",
+        version="1.0",
+        lifespan=lifespan,
+        telemetry=observability.fastapi,  # FastAPI's server span; the library's spans nest in it
+    )
     app.state.db_path = resolve_db_path(db_path)
-    app.add_middleware(SerdesMiddleware, cache=response_store())
+    app.state.observability = observability
+    app.add_middleware(SerdesMiddleware, cache=response_store(), telemetry=observability.telemetry)
     app.include_router(users.router)
     app.include_router(videos.router)
     app.include_router(health.router)
+    app.include_router(telemetry.router)
     return app
 
 

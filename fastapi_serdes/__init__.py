@@ -11,6 +11,7 @@ from .problems import DecodeError, EncodeError, ProblemError, SerdesError
 from .response_cache import ResponseCache, invalidate
 from .route import SerdesResponse, SerdesRoute
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings
+from .telemetry import Telemetry
 from .views import ALL, Selection, Views, selection
 
 __version__ = "0.1.0"
@@ -35,6 +36,7 @@ __all__ = [
     "SerdesRoute",
     "SerdesSettings",
     "Store",
+    "Telemetry",
     "Views",
     "__version__",
     "cached",

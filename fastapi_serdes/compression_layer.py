@@ -11,6 +11,7 @@ arrives and memory stays per chunk.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -23,6 +24,8 @@ from .compression import Compression, has_no_transform, is_compressible, variant
 from .encoders import Encoder, StreamEncoder, build_encoders
 from .negotiation import choose_encoding, parse_accept_encoding
 from .problems import ProblemError
+from .spans import CompressTrace, route_of
+from .telemetry import Recorder
 
 #: Scope key a route sets (through the ``no_compression`` dependency) to keep its responses
 #: uncompressed, e.g. when they mix secrets with attacker-controlled input (BREACH).
@@ -130,10 +133,29 @@ class CompressionLayer:
 class CompressingSend:
     """Per-request ``send`` wrapper that compresses the response when the rules allow."""
 
-    __slots__ = ("_choice", "_downstream", "_layer", "_passing", "_scope", "_start", "_stream")
+    __slots__ = (
+        "_choice",
+        "_downstream",
+        "_layer",
+        "_passing",
+        "_recorder",
+        "_scope",
+        "_start",
+        "_stream",
+        "_trace",
+    )
 
-    def __init__(self, send: Send, scope: Scope, choice: Choice, layer: CompressionLayer) -> None:
+    def __init__(
+        self,
+        send: Send,
+        scope: Scope,
+        choice: Choice,
+        layer: CompressionLayer,
+        recorder: Recorder | None = None,
+    ) -> None:
         self._downstream = send
+        self._recorder = recorder
+        self._trace: CompressTrace | None = None
         self._scope = scope
         self._choice = choice
         self._layer = layer
@@ -249,7 +271,9 @@ class CompressingSend:
                 await self._release()
                 await self._downstream(message)
                 return
+            self._begin_trace(encoder, start, streaming=False)
             compressed = await self._run(encoder.compress, body)
+            self._end_trace()
             if identity_ok and len(compressed) >= len(body):
                 await self._release()  # incompressible: the identity bytes are smaller
                 await self._downstream(message)
@@ -259,6 +283,7 @@ class CompressingSend:
             await self._downstream({"type": "http.response.body", "body": compressed})
             return
         self._stream = stream = encoder.stream()
+        self._begin_trace(encoder, start, streaming=True)
         start["headers"] = _encoded_headers(start["headers"], encoder.coding, None)
         self._start = None
         await self._downstream(start)
@@ -279,15 +304,49 @@ class CompressingSend:
             await self._downstream({"type": "http.response.body", "body": out, "more_body": True})
         else:
             out = await self._run(stream.finish, body)
+            self._end_trace()
             self._passing = True  # trailers, if any, follow untouched
             await self._downstream({"type": "http.response.body", "body": out})
 
     async def _run(self, compress: _Compress, data: bytes) -> bytes:
+        trace = self._trace
+        if trace is None:
+            return await self._compress(compress, data)
+        started = time.perf_counter()
+        try:
+            out = await self._compress(compress, data)
+        except BaseException as exc:
+            self._trace = None
+            trace.fail(exc)
+            raise
+        trace.add(time.perf_counter() - started, len(data), len(out))
+        return out
+
+    async def _compress(self, compress: _Compress, data: bytes) -> bytes:
         if len(data) >= self._layer.settings.thread_minimum_size:
             # Compressing half a megabyte with brotli takes milliseconds: do it off the event
             # loop so concurrent requests are not held up (the codecs release the GIL).
             return await anyio.to_thread.run_sync(compress, data)
         return compress(data)
+
+    def _begin_trace(self, encoder: Encoder, start: Message, *, streaming: bool) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        content_type = next((v for n, v in start["headers"] if n == b"content-type"), None)
+        self._trace = CompressTrace(
+            recorder,
+            coding=encoder.coding,
+            level=getattr(encoder, "level", None),
+            content_type=content_type,
+            route=route_of(self._scope),
+            streaming=streaming,
+        )
+
+    def _end_trace(self) -> None:
+        trace, self._trace = self._trace, None
+        if trace is not None:
+            trace.finish()
 
 
 def _encoded_headers(

@@ -47,6 +47,7 @@ from .problems import DecodeError, EncodeError, ProblemError
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
 from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
+from .telemetry import Recorder, Telemetry
 
 _ACCEPT_CACHE_SIZE = 256
 logger = logging.getLogger("fastapi_serdes")
@@ -71,6 +72,9 @@ class SerdesMiddleware:
             a :class:`~fastapi_serdes.Store` (e.g. ``RedisStore``), a ``ResponseCache``, or
             ``True`` (the default) for an in-process ``MemoryStore``; ``None``/``False`` for no
             response cache (ETags and 304s stay).
+        telemetry: a :class:`~fastapi_serdes.Telemetry` (providers to use); ``True`` (the
+            default) for the global OpenTelemetry providers, recorded only once an SDK is
+            configured; ``False`` for no spans and no metrics at all.
 
     Every setting can be overridden by a ``FASTAPI_SERDES_*`` environment variable.
     """
@@ -84,11 +88,16 @@ class SerdesMiddleware:
         max_body_size: int | None = None,
         compression: Compression | bool | None = True,
         cache: Store | ResponseCache | bool | None = True,
+        telemetry: Telemetry | bool | None = True,
     ) -> None:
         self.app = app
         self.settings = SerdesSettings.from_kwargs(
-            codecs=codecs, on_not_acceptable=on_not_acceptable, max_body_size=max_body_size
+            codecs=codecs,
+            on_not_acceptable=on_not_acceptable,
+            max_body_size=max_body_size,
+            telemetry=telemetry,
         )
+        self._telemetry = self.settings.telemetry
         resolved = Compression.from_environ(compression)
         self.compression = resolved
         self._layer = CompressionLayer(resolved) if resolved is not None else None
@@ -132,17 +141,20 @@ class SerdesMiddleware:
                 content_encoding = value
         negotiated = self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
         scope[SCOPE_KEY] = negotiated
+        telemetry = self._telemetry
+        recorder = telemetry.active() if telemetry is not None else None
         layer = self._layer
         choice: Choice | None = None
         if layer is not None:
             choice = layer.choose(accept_encoding)
             if choice is None:
-                await _answer(not_acceptable_encoding(layer.offers), send, b"Accept-Encoding")
+                problem = not_acceptable_encoding(layer.offers)
+                await _answer(problem, send, b"Accept-Encoding", recorder)
                 return
         body_headers = (content_type, content_encoding)
         cache = self.cache
         if cache is None:
-            await self._serve(scope, receive, send, negotiated, choice, body_headers)
+            await self._serve(scope, receive, send, negotiated, choice, body_headers, recorder)
             return
         scope[RESPONSE_CACHE_SCOPE_KEY] = cache
         if choice is None or choice.encoder is None:
@@ -153,7 +165,7 @@ class SerdesMiddleware:
             codings = (choice.encoder.coding,)
 
         async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-            await self._serve(scope, receive, send, negotiated, choice, body_headers)
+            await self._serve(scope, receive, send, negotiated, choice, body_headers, recorder)
 
         # The cache answers from its store when it can; otherwise it runs the rest of the
         # middleware and stores what is sent (after compression: one variant per coding).
@@ -165,6 +177,7 @@ class SerdesMiddleware:
             media_type=negotiated.media_type,
             codings=codings,
             uncompressed_ok=self._uncompressed_ok,
+            recorder=recorder,
         )
 
     def _uncompressed_ok(self, entry: Entry) -> bool:
@@ -185,6 +198,7 @@ class SerdesMiddleware:
         negotiated: Negotiated,
         choice: Choice | None,
         body_headers: tuple[bytes | None, bytes | None],
+        recorder: Recorder | None = None,
     ) -> None:
         """Compression, request decompression, transcoding for plain routes, then the app.
 
@@ -194,12 +208,12 @@ class SerdesMiddleware:
         body: DecompressedBody | None = None
         layer = self._layer
         if layer is not None and choice is not None:
-            send = CompressingSend(send, scope, choice, layer).send
+            send = CompressingSend(send, scope, choice, layer, recorder).send
             if content_encoding is not None:
                 coding = request_coding(content_encoding)
                 if coding not in layer.encoders and coding != "identity":
                     problem = unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
-                    await _answer(problem, send, None)
+                    await _answer(problem, send, None, recorder)
                     return
                 if coding != "identity":
                     assert coding is not None
@@ -280,8 +294,12 @@ def _response_cache(cache: Store | ResponseCache | bool | None) -> ResponseCache
     raise TypeError(f"cache must be a Store, a ResponseCache, True or None, got {cache!r}")
 
 
-async def _answer(problem: ProblemError, send: Send, vary: bytes | None) -> None:
+async def _answer(
+    problem: ProblemError, send: Send, vary: bytes | None, recorder: Recorder | None
+) -> None:
     """Answer with ``problem`` before the app runs."""
+    if recorder is not None:
+        recorder.problem(problem.status, problem.type, None)
     response = problem.to_response()
     if vary is not None:
         response.raw_headers = add_vary(response.raw_headers, vary)

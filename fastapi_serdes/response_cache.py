@@ -28,6 +28,8 @@ from .cache import (
     request_key,
     storable_response,
 )
+from .spans import route_of
+from .telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
 
 logger = logging.getLogger("fastapi_serdes")
 
@@ -56,12 +58,18 @@ class ResponseCache:
         self.max_paths = max_paths
         # (root_path, path) -> the policy its route declared. Learned from responses.
         self._paths: OrderedDict[tuple[str, str], CachePolicy] = OrderedDict()
+        # id(policy) -> its route's template, for telemetry; policies live as long as the app.
+        self._routes: dict[int, str] = {}
 
     def policy_for(self, scope: Scope) -> CachePolicy | None:
         """The cache policy of the route that answered this path before, if any."""
         return self._paths.get((scope.get("root_path", ""), scope["path"]))
 
     def _learn(self, scope: Scope, policy: CachePolicy) -> None:
+        route = route_of(scope)
+        if route is not None and len(self._routes) < self.max_paths:
+            # The route template labels lookups of later requests (the app has not run yet).
+            self._routes[id(policy)] = route
         key = (scope.get("root_path", ""), scope["path"])
         self._paths[key] = policy
         self._paths.move_to_end(key)
@@ -88,6 +96,7 @@ class ResponseCache:
         media_type: str | None,
         codings: tuple[str, ...],
         uncompressed_ok: Callable[[Entry], bool] = lambda entry: True,
+        recorder: Recorder | None = None,
     ) -> None:
         """Serve a GET/HEAD from the store, or run ``app`` and store what it sends.
 
@@ -95,6 +104,7 @@ class ResponseCache:
         first (what the compression layer would choose, then identity when acceptable).
         ``uncompressed_ok`` says whether a stored identity entry may answer a client that
         prefers a coding: only when compression would have left it alone (a small body).
+        ``recorder`` traces and counts the lookup (None: telemetry off).
         """
         method = scope["method"]
         if method in _UNSAFE_METHODS:
@@ -116,6 +126,10 @@ class ResponseCache:
         if policy is not None:
             usable, principal = self._principal(scope, policy)
             if usable and "no-cache" not in directives:
+                span, labels, result = None, None, CACHE_MISS
+                if recorder is not None:
+                    route = self._routes.get(id(policy))
+                    span, labels = recorder.start_cache(self.store, media_type, route)
                 now = monotonic_now()
                 for coding in codings:
                     key = request_key(
@@ -129,9 +143,15 @@ class ResponseCache:
                     if coding == "identity" and coding != codings[0] and entry is not None:
                         entry = entry if uncompressed_ok(entry) else None
                     if entry is not None and entry.fresh(now):
+                        if recorder is not None and labels is not None:
+                            recorder.end_cache(span, CACHE_HIT, labels)
                         inm = if_none_match.decode("latin-1") if if_none_match else None
                         await self._serve(scope, send, entry, now, inm)
                         return
+                    if entry is not None:
+                        result = CACHE_STALE
+                if recorder is not None and labels is not None:
+                    recorder.end_cache(span, result, labels)
         store = "no-store" not in directives
         await app(scope, receive, self._capturing(scope, send, media_type, store))
 

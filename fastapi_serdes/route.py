@@ -45,6 +45,8 @@ from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
+from .spans import decode_span, encode_span, route_of, type_name
+from .telemetry import ROUTE_SCOPE_KEY, Recorder
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views
 
 # FastAPI >= 0.160 builds included routes as "effective contexts" of the original route; older
@@ -155,6 +157,10 @@ class _Plan:
     views: BoundViews | None = None
     cache: CachePolicy | None = None
     flights: SingleFlight = field(default_factory=lambda: SingleFlight())
+    # For telemetry: the route template, and the names of the response and body models.
+    route: str | None = None
+    model_name: str | None = None
+    body_name: str | None = None
 
 
 class SerdesRoute(APIRoute):
@@ -286,6 +292,9 @@ def _build_plan(
         settings=settings,
         views=views,
         cache=_cache_policy(route, views),
+        route=route.path,
+        model_name=type_name(response_model) if response_model is not None else None,
+        body_name=type_name(route.body_field.field_info.annotation) if route.body_field else None,
     )
 
 
@@ -313,7 +322,10 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
     accept_cache: dict[str | None, Negotiated] = {}
 
     async def produce(
-        request: Request, negotiated: Negotiated, options: Mapping[str, Any]
+        request: Request,
+        negotiated: Negotiated,
+        options: Mapping[str, Any],
+        recorder: Recorder | None,
     ) -> Response | _Produced:
         """Decode, solve dependencies, run the endpoint, encode: one request's work."""
         scope = request.scope
@@ -321,7 +333,7 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
         assert codec is not None
         body: Any = PydanticUndefined
         if body_field is not None:
-            body = await _request_body(request, negotiated.settings, body_adapter)
+            body = await _request_body(request, negotiated.settings, body_adapter, recorder, plan)
         solved = await solve_dependencies(
             request=request,
             dependant=dependant,
@@ -340,8 +352,20 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 raw.background = solved.background_tasks
             return raw
         code = solved.response.status_code or status_code or 200
-        allowed = is_body_allowed_for_status_code(code)
-        content = _encode(plan, codec, raw, options) if allowed else b""
+        if not is_body_allowed_for_status_code(code):
+            content = b""
+        elif recorder is None:
+            content = _encode(plan, codec, raw, options)
+        else:
+            content = encode_span(
+                recorder,
+                lambda: _encode(plan, codec, raw, options),
+                media_type=negotiated.media_type,
+                codec=codec,
+                model=plan.model_name,
+                selection=scope.get(SELECTION_SCOPE_KEY),
+                route=plan.route,
+            )
         return _Produced(code, content, list(solved.response.headers.raw), solved.background_tasks)
 
     async def app(request: Request) -> Response:
@@ -354,7 +378,13 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 negotiated = negotiate(accept, plan.settings)
                 if len(accept_cache) < 64:
                     accept_cache[accept] = negotiated
+        telemetry = negotiated.settings.telemetry
+        recorder = telemetry.active() if telemetry is not None else None
+        if recorder is not None:
+            scope[ROUTE_SCOPE_KEY] = plan.route
         if negotiated.codec is None:
+            if recorder is not None:
+                recorder.problem(406, "not-acceptable", plan.route)
             return not_acceptable(negotiated.settings)
         try:
             view_headers: list[tuple[bytes, bytes]] = []
@@ -363,15 +393,17 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 options, view_headers = _select_view(plan, request)
             flight = _flight_key(plan, request, negotiated)
             if flight is None:
-                produced = await produce(request, negotiated, options)
+                produced = await produce(request, negotiated, options, recorder)
             else:
                 produced = await plan.flights.run(
-                    flight, lambda: produce(request, negotiated, options), _shareable
+                    flight, lambda: produce(request, negotiated, options, recorder), _shareable
                 )
             if isinstance(produced, Response):
                 return produced
             return _respond(plan, request, negotiated, produced, view_headers)
         except ProblemError as exc:
+            if recorder is not None:
+                recorder.problem(exc.status, exc.type, plan.route)
             response = exc.to_response()
             response.raw_headers.append(_VARY_ACCEPT)
             return response
@@ -448,7 +480,11 @@ def _flight_key(plan: _Plan, request: Request, negotiated: Negotiated) -> str | 
 
 
 async def _request_body(
-    request: Request, settings: SerdesSettings, adapter: TypeAdapter[Any] | None
+    request: Request,
+    settings: SerdesSettings,
+    adapter: TypeAdapter[Any] | None,
+    recorder: Recorder | None = None,
+    plan: _Plan | None = None,
 ) -> Any:
     scope = request.scope
     transcoder = scope.get(TRANSCODER_SCOPE_KEY)
@@ -464,7 +500,17 @@ async def _request_body(
     if not data:
         return PydanticUndefined
     codec = find_codec(settings, content_type)
-    return decode_body(codec, data, adapter)
+    if recorder is None:
+        return decode_body(codec, data, adapter)
+    return decode_span(
+        recorder,
+        lambda: decode_body(codec, data, adapter),
+        content_type=content_type,
+        codec=codec,
+        model=plan.body_name if plan is not None else None,
+        size=len(data),
+        route=plan.route if plan is not None else None,
+    )
 
 
 def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
@@ -623,12 +669,23 @@ class SerdesResponse(Response):
             options={},
             settings=negotiated.settings,
         )
+        telemetry = negotiated.settings.telemetry
+        recorder = telemetry.active() if telemetry is not None else None
         try:
-            body = (
-                _encode(plan, codec, self.content)
-                if is_body_allowed_for_status_code(self.status_code)
-                else b""
-            )
+            if not is_body_allowed_for_status_code(self.status_code):
+                body = b""
+            elif recorder is None:
+                body = _encode(plan, codec, self.content)
+            else:
+                body = encode_span(
+                    recorder,
+                    lambda: _encode(plan, codec, self.content),
+                    media_type=negotiated.media_type,
+                    codec=codec,
+                    model=type_name(self._model) if self._model is not None else None,
+                    selection=None,
+                    route=route_of(scope),
+                )
         except ProblemError as exc:
             await exc.to_response()(scope, receive, send)
             return

@@ -1,9 +1,10 @@
 """Settings shared by ``SerdesMiddleware`` and ``SerdesRoute``: keyword arguments, validated once.
 
 Operators override settings without a code change through environment variables:
-``FASTAPI_SERDES_ON_NOT_ACCEPTABLE`` and ``FASTAPI_SERDES_MAX_BODY_SIZE`` (e.g. ``4194304``). The
-environment wins over the keyword arguments, so a deployment can tune what the code chose;
-``codecs`` is code, not configuration, and has no variable.
+``FASTAPI_SERDES_ON_NOT_ACCEPTABLE``, ``FASTAPI_SERDES_MAX_BODY_SIZE`` (e.g. ``4194304``) and
+``FASTAPI_SERDES_TELEMETRY`` (``off`` switches spans and metrics off). The environment wins over
+the keyword arguments, so a deployment can tune what the code chose; ``codecs`` is code, not
+configuration, and has no variable.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from typing import Any, Final, Literal
 from ._types import Codec
 from .codecs import default_codecs
 from .negotiation import choose_media_type
+from .telemetry import Telemetry, telemetry_setting
 
 ENV_PREFIX: Final = "FASTAPI_SERDES_"
 NOT_ACCEPTABLE_CHOICES: Final = ("problem", "default")
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+_OFF: Final = frozenset({"0", "false", "off", "no"})
+_ON: Final = frozenset({"1", "true", "on", "yes"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +36,14 @@ class SerdesSettings:
         on_not_acceptable: ``"problem"`` answers 406 problem+json when no offered media type is
             acceptable; ``"default"`` answers in the default format instead (RFC 9110 allows both).
         max_body_size: the largest request body read, in bytes (413 past it).
+        telemetry: where spans and metrics go, or None when they are off.
     """
 
     codecs: tuple[Codec, ...] = field(default_factory=default_codecs)
     on_not_acceptable: Literal["problem", "default"] = "problem"
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    # Holds the per-app recorder state: compared by identity, never by value.
+    telemetry: Telemetry | None = field(default_factory=Telemetry, compare=False)
     # Derived: media type -> codec, and the offers in server order.
     by_media_type: Mapping[str, Codec] = field(init=False, repr=False, compare=False)
     offers: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -81,9 +88,14 @@ class SerdesSettings:
         codecs: Sequence[Codec] | None = None,
         on_not_acceptable: str | None = None,
         max_body_size: int | None = None,
+        telemetry: Telemetry | bool | None = True,
         environ: Mapping[str, str] | None = None,
     ) -> SerdesSettings:
-        """Validate keyword arguments, then apply ``FASTAPI_SERDES_*`` environment overrides."""
+        """Validate keyword arguments, then apply ``FASTAPI_SERDES_*`` environment overrides.
+
+        ``telemetry`` is a :class:`~fastapi_serdes.Telemetry`, True (the global providers) or
+        False / None (off).
+        """
         env = os.environ if environ is None else environ
         kwargs: dict[str, Any] = {}
         from_env: dict[str, str] = {}  # parameter -> the variable that set it
@@ -93,6 +105,17 @@ class SerdesSettings:
             kwargs["on_not_acceptable"] = on_not_acceptable
         if max_body_size is not None:
             kwargs["max_body_size"] = max_body_size
+        kwargs["telemetry"] = telemetry_setting(telemetry)
+        if (value := env.get(ENV_PREFIX + "TELEMETRY")) is not None:
+            flag = value.strip().lower()
+            if flag not in _OFF | _ON:
+                raise ValueError(
+                    f"environment variable {ENV_PREFIX}TELEMETRY={value!r}: use on or off"
+                )
+            if flag in _OFF:
+                kwargs["telemetry"] = None
+            elif kwargs["telemetry"] is None:
+                kwargs["telemetry"] = Telemetry()
         if (value := env.get(ENV_PREFIX + "ON_NOT_ACCEPTABLE")) is not None:
             kwargs["on_not_acceptable"] = value.strip().lower()
             from_env["on_not_acceptable"] = f"{ENV_PREFIX}ON_NOT_ACCEPTABLE={value!r}"

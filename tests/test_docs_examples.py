@@ -497,3 +497,96 @@ async def test_problem_handler_renders_problem_error_in_plain_routes() -> None:
         "instance": "/orders/42",
         "order_id": 42,
     }
+
+
+# caching.py
+
+
+@pytest.fixture
+def caching() -> FastAPI:
+    app: FastAPI = load("caching")["create_app"](True)
+    return app
+
+
+@pytest.mark.anyio
+async def test_caching_hit_after_miss(caching: FastAPI) -> None:
+    calls = caching.state.calls
+    async with client(caching) as c:
+        miss = await c.get("/articles/1")
+        hit = await c.get("/articles/1")
+        packed = await c.get("/articles/1", headers={"Accept": MSGPACK})
+        not_modified = await c.get("/articles/1", headers={"If-None-Match": miss.headers["etag"]})
+        revalidated = await c.get("/articles/1", headers={"Cache-Control": "no-cache"})
+    assert miss.headers["cache-status"] == "fastapi-serdes; fwd=miss; stored"
+    assert "age" not in miss.headers
+    assert hit.headers["cache-status"] == "fastapi-serdes; hit"
+    assert hit.headers["age"] == "0"
+    assert hit.headers["cache-control"] == "public, max-age=60"
+    assert hit.headers["etag"] == miss.headers["etag"]
+    assert hit.content == miss.content == b'{"title":"Hello","body":"First post.","id":1}'
+    # Another media type is another entry; a 304 and a no-cache request as the page says.
+    assert packed.headers["cache-status"] == "fastapi-serdes; fwd=miss; stored"
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified.headers["cache-status"] == "fastapi-serdes; hit"
+    assert revalidated.headers["cache-status"] == "fastapi-serdes; fwd=miss; stored"
+    assert calls["get"] == 3  # the miss, MessagePack, the no-cache request
+
+
+@pytest.mark.anyio
+async def test_caching_invalidation(caching: FastAPI) -> None:
+    calls = caching.state.calls
+    async with client(caching) as c:
+        await c.get("/articles")
+        await c.get("/articles/1")
+        assert (await c.get("/articles")).headers["cache-status"] == "fastapi-serdes; hit"
+        put = await c.put("/articles/1", json={"title": "Hello again", "body": "Edited."})
+        item = await c.get("/articles/1")
+        listing = await c.get("/articles")
+    assert put.status_code == 200
+    # The PUT dropped its own path; invalidate(request, tags=["articles"]) dropped the list.
+    assert item.headers["cache-status"] == "fastapi-serdes; fwd=miss; stored"
+    assert item.json()["title"] == "Hello again"
+    assert listing.headers["cache-status"] == "fastapi-serdes; fwd=miss; stored"
+    assert listing.json()[0]["title"] == "Hello again"
+    assert calls == {"get": 2, "list": 2, "drafts": 0}
+
+
+@pytest.mark.anyio
+async def test_caching_never_stores_errors_or_credentialed_requests(caching: FastAPI) -> None:
+    calls = caching.state.calls
+    async with client(caching) as c:
+        for _ in range(2):
+            missing = await c.get("/articles/9")
+        await c.get("/articles/1")
+        credentialed = await c.get("/articles/1", headers={"Authorization": "Bearer ann"})
+    assert missing.status_code == 404
+    assert "cache-status" not in missing.headers
+    assert "cache-status" not in credentialed.headers  # not served the shared entry
+    assert "cache-control" not in credentialed.headers
+    assert calls["get"] == 4
+
+
+@pytest.mark.anyio
+async def test_caching_per_principal_entries(caching: FastAPI) -> None:
+    calls = caching.state.calls
+    ann, bob = {"Authorization": "Bearer ann"}, {"Authorization": "Bearer bob"}
+    async with client(caching) as c:
+        first = await c.get("/articles/drafts/mine", headers=ann)
+        other = await c.get("/articles/drafts/mine", headers=bob)
+        again = await c.get("/articles/drafts/mine", headers=ann)
+    assert first.json() == again.json() == {"author": "ann"}
+    assert other.json() == {"author": "bob"}
+    assert again.headers["cache-status"] == "fastapi-serdes; hit"
+    assert again.headers["cache-control"] == "private, max-age=30"
+    assert calls["drafts"] == 2
+
+
+def test_caching_example_reads_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    namespace = load("caching")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert namespace["response_store"]() is True
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    store = namespace["response_store"]()
+    assert type(store).__name__ == "RedisStore"
+    assert store.timeout == 0.05

@@ -25,6 +25,7 @@ def test_exported_members() -> None:
         "SerdesRoute",
         "SerdesSettings",
         "Store",
+        "Telemetry",
         "Views",
         "__version__",
         "cached",

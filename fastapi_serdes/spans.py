@@ -1,0 +1,173 @@
+"""Per-operation span helpers: what ``SerdesRoute`` and ``SerdesMiddleware`` call when recording.
+
+Called only with a :class:`~fastapi_serdes.telemetry.Recorder` (telemetry on); the names they
+use are in :mod:`fastapi_serdes.telemetry`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+from .telemetry import (
+    ATTR_BYTES_IN,
+    ATTR_BYTES_OUT,
+    ATTR_CODEC,
+    ATTR_CODING,
+    ATTR_FIELD_COUNT,
+    ATTR_LEVEL,
+    ATTR_MEDIA_TYPE,
+    ATTR_MODEL,
+    ATTR_RATIO,
+    ATTR_ROUTE,
+    ATTR_STREAMING,
+    ATTR_VIEW,
+    ROUTE_SCOPE_KEY,
+    SPAN_COMPRESS,
+    SPAN_DECODE,
+    SPAN_ENCODE,
+    Attributes,
+    Recorder,
+)
+
+_DOTTED: Final = re.compile(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)")
+T = TypeVar("T")
+
+
+def route_of(scope: Mapping[str, Any]) -> str | None:
+    """The route template that answered (``/users/{user_id}``), once routing has happened.
+
+    ``SerdesRoute`` says it; for other routes it is the matched route's path, which misses the
+    prefix of an included router on FastAPI releases that route through the original route.
+    """
+    path = scope.get(ROUTE_SCOPE_KEY)
+    if path is None:
+        path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else None
+
+
+def media_type_of(content_type: bytes | str | None) -> str | None:
+    """The media type of a ``Content-Type`` value, parameters dropped (a bounded label)."""
+    if content_type is None:
+        return None
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def type_name(tp: Any) -> str:
+    """A short name for a model or type annotation: ``User``, ``list[User]``."""
+    if isinstance(tp, type) and not getattr(tp, "__args__", None):
+        return tp.__name__
+    return _DOTTED.sub(r"\1", str(tp))
+
+
+def codec_name(codec: object) -> str:
+    """A codec's short name (``json``, ``msgpack``), else its class name."""
+    name = getattr(codec, "name", None)
+    return name if isinstance(name, str) else type(codec).__name__
+
+
+def encode_span(
+    recorder: Recorder,
+    call: Callable[[], bytes],
+    *,
+    media_type: str | None,
+    codec: object,
+    model: str | None,
+    selection: Any,
+    route: str | None,
+) -> bytes:
+    """Run an encode in a ``serdes.encode`` span; ``selection`` is the client's view choice."""
+    attributes: Attributes = {ATTR_CODEC: codec_name(codec)}
+    labels: Attributes = {}
+    if media_type is not None:
+        attributes[ATTR_MEDIA_TYPE] = labels[ATTR_MEDIA_TYPE] = media_type
+    if route is not None:
+        attributes[ATTR_ROUTE] = labels[ATTR_ROUTE] = route
+    if model is not None:
+        attributes[ATTR_MODEL] = model
+    if selection is not None:
+        view = getattr(selection, "view", None)
+        if view is not None:
+            attributes[ATTR_VIEW] = view
+        paths = getattr(selection, "paths", None)
+        if paths is not None:
+            attributes[ATTR_FIELD_COUNT] = len(paths)
+    return recorder.measure(SPAN_ENCODE, call, attributes, labels)
+
+
+def decode_span(
+    recorder: Recorder,
+    call: Callable[[], T],
+    *,
+    content_type: str | None,
+    codec: object,
+    model: str | None,
+    size: int,
+    route: str | None,
+) -> T:
+    """Run a request body decode in a ``serdes.decode`` span."""
+    attributes: Attributes = {ATTR_CODEC: codec_name(codec), ATTR_BYTES_IN: size}
+    labels: Attributes = {}
+    media_type = media_type_of(content_type)
+    if media_type is not None:
+        attributes[ATTR_MEDIA_TYPE] = labels[ATTR_MEDIA_TYPE] = media_type
+    if route is not None:
+        attributes[ATTR_ROUTE] = labels[ATTR_ROUTE] = route
+    if model is not None:
+        attributes[ATTR_MODEL] = model
+    return recorder.measure(SPAN_DECODE, call, attributes, labels)
+
+
+class CompressTrace:
+    """One response's compression: a ``serdes.compress`` span from the first compressed byte to
+    the last (a streaming response's span ends with its last chunk), and its measurements."""
+
+    __slots__ = ("_labels", "_recorder", "_span", "seconds", "size_in", "size_out")
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        *,
+        coding: str,
+        level: int | None,
+        content_type: bytes | None,
+        route: str | None,
+        streaming: bool,
+    ) -> None:
+        labels: Attributes = {ATTR_CODING: coding}
+        media_type = media_type_of(content_type)
+        if media_type is not None:
+            labels[ATTR_MEDIA_TYPE] = media_type
+        if route is not None:
+            labels[ATTR_ROUTE] = route
+        attributes: Attributes = {**labels, ATTR_STREAMING: streaming}
+        if level is not None:
+            attributes[ATTR_LEVEL] = level
+        self._recorder = recorder
+        self._labels = labels
+        self._span = recorder.start(SPAN_COMPRESS, attributes)
+        self.seconds = 0.0
+        self.size_in = 0
+        self.size_out = 0
+
+    def add(self, seconds: float, size_in: int, size_out: int) -> None:
+        """Account for one compressed chunk (or the whole body)."""
+        self.seconds += seconds
+        self.size_in += size_in
+        self.size_out += size_out
+
+    def finish(self) -> None:
+        """End the span with the byte counts and ratio; record the metrics."""
+        size_in, size_out = self.size_in, self.size_out
+        attributes: Attributes = {ATTR_BYTES_IN: size_in, ATTR_BYTES_OUT: size_out}
+        if size_in:
+            attributes[ATTR_RATIO] = round(size_out / size_in, 4)
+        self._recorder.end(self._span, attributes)
+        self._recorder.compressed(self.seconds, size_in, size_out, self._labels)
+
+    def fail(self, exc: BaseException) -> None:
+        """End the span as failed (an encoder raised)."""
+        self._recorder.fail(self._span, exc)

@@ -1,0 +1,391 @@
+"""OpenTelemetry: every span, attribute and metric name, and the recorder the hot path calls.
+
+With an OpenTelemetry SDK configured (globally, or providers passed to :class:`Telemetry`), every
+decode, encode, compression and cache lookup is an ``INTERNAL`` span, a child of the current span
+(FastAPI's or the ASGI instrumentation's server span; the library never starts a server span of
+its own), and feeds the histograms and counters named below.
+
+When nobody listens the library does not even create no-op spans: :meth:`Telemetry.active`
+returns None and the hot path skips everything after one check. A global provider set *after*
+the app was built is picked up: while none is configured, the global providers are looked up
+again at most once a second.
+
+Telemetry never fails a request: whatever a span processor or an instrument raises is caught
+and logged once. Attributes never carry request headers (``Authorization``, cookies), cache
+keys or body content; error messages are the library's own, which never echo input.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Span, Status, StatusCode
+from pydantic import ValidationError
+
+from .problems import DecodeError, EncodeError, ProblemError
+
+logger = logging.getLogger("fastapi_serdes")
+
+#: The instrumentation scope name of every span and instrument.
+INSTRUMENTATION_NAME: Final = "fastapi_serdes"
+
+# Span names.
+SPAN_DECODE: Final = "serdes.decode"
+SPAN_ENCODE: Final = "serdes.encode"
+SPAN_COMPRESS: Final = "serdes.compress"
+SPAN_CACHE: Final = "serdes.cache"
+
+# Attribute names (spans and metrics).
+ATTR_ROUTE: Final = "http.route"
+ATTR_STATUS: Final = "http.response.status_code"
+ATTR_MEDIA_TYPE: Final = "serdes.media_type"
+ATTR_CODEC: Final = "serdes.codec"
+ATTR_MODEL: Final = "serdes.model"
+ATTR_VIEW: Final = "serdes.view"
+ATTR_FIELD_COUNT: Final = "serdes.field_count"
+ATTR_BYTES_IN: Final = "serdes.bytes_in"
+ATTR_BYTES_OUT: Final = "serdes.bytes_out"
+ATTR_CODING: Final = "serdes.compress.coding"
+ATTR_LEVEL: Final = "serdes.compress.level"
+ATTR_RATIO: Final = "serdes.compress.ratio"
+ATTR_STREAMING: Final = "serdes.compress.streaming"
+ATTR_CACHE_RESULT: Final = "serdes.cache.result"
+ATTR_CACHE_STORE: Final = "serdes.cache.store"
+ATTR_PROBLEM: Final = "serdes.problem"
+
+#: Values of :data:`ATTR_CACHE_RESULT`.
+CACHE_HIT: Final = "hit"
+CACHE_MISS: Final = "miss"
+CACHE_STALE: Final = "stale"
+
+# Metric instrument names.
+METRIC_DECODE_DURATION: Final = "serdes.decode.duration"
+METRIC_ENCODE_DURATION: Final = "serdes.encode.duration"
+METRIC_COMPRESS_DURATION: Final = "serdes.compress.duration"
+METRIC_DECODE_SIZE: Final = "serdes.decode.body.size"
+METRIC_ENCODE_SIZE: Final = "serdes.encode.body.size"
+METRIC_COMPRESS_SIZE: Final = "serdes.compress.body.size"
+METRIC_COMPRESS_RATIO: Final = "serdes.compress.ratio"
+METRIC_CACHE_LOOKUPS: Final = "serdes.cache.lookups"
+METRIC_PROBLEMS: Final = "serdes.problems"
+
+#: Statuses counted by :data:`METRIC_PROBLEMS`: refused negotiation and oversized bodies.
+COUNTED_STATUSES: Final = frozenset({406, 413, 415})
+
+_RECHECK_SECONDS: Final = 1.0
+# The API's stand-ins until an SDK provider is set globally (FastAPI tests for them the same way:
+# the API has no public "is configured" query).
+_DEFERRED: Final = frozenset(
+    {
+        ("opentelemetry.trace", "ProxyTracerProvider"),
+        ("opentelemetry.metrics._internal", "_ProxyMeterProvider"),
+    }
+)
+
+Attributes = dict[str, str | int | float | bool]
+T = TypeVar("T")
+
+
+def _deferred(provider: object) -> bool:
+    cls = type(provider)
+    return (cls.__module__, cls.__name__) in _DEFERRED
+
+
+class Telemetry:
+    """Where spans and metrics go: ``SerdesMiddleware(telemetry=Telemetry(...))``.
+
+    ``telemetry=True`` (the default) means ``Telemetry()``: the global providers.
+    ``telemetry=False`` switches every span and measurement off.
+
+    Args:
+        tracer_provider: the provider of the spans (default: the global one).
+        meter_provider: the provider of the histograms and counters (default: the global one).
+        tracing: False for metrics without spans.
+        metrics: False for spans without metrics.
+    """
+
+    __slots__ = (
+        "_meter_provider",
+        "_next_check",
+        "_recorder",
+        "_settled",
+        "_tracer_provider",
+        "metrics",
+        "tracing",
+    )
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        tracing: bool = True,
+        metrics: bool = True,
+    ) -> None:
+        for name, value in (("tracing", tracing), ("metrics", metrics)):
+            if not isinstance(value, bool):
+                raise TypeError(f"Telemetry {name} must be True or False, got {value!r}")
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self.tracing = tracing
+        self.metrics = metrics
+        self._recorder: Recorder | None = None
+        self._settled = not tracing and not metrics
+        self._next_check = 0.0
+
+    def __repr__(self) -> str:
+        return f"Telemetry(tracing={self.tracing}, metrics={self.metrics})"
+
+    def active(self) -> Recorder | None:
+        """The recorder to use for this request; None when nobody listens (the fast path)."""
+        if self._settled:
+            return self._recorder
+        now = time.monotonic()
+        if now >= self._next_check:
+            # A global provider can be set once, at any time: look again, but not per request.
+            self._next_check = now + _RECHECK_SECONDS
+            self._resolve()
+        return self._recorder
+
+    def _resolve(self) -> None:
+        from . import __version__
+
+        settled = True
+        tracer: trace.Tracer | None = None
+        meter: metrics.Meter | None = None
+        if self.tracing:
+            tracer_provider = self._tracer_provider or trace.get_tracer_provider()
+            if _deferred(tracer_provider):
+                settled = False
+            elif not isinstance(tracer_provider, trace.NoOpTracerProvider):
+                tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+                if isinstance(tracer, trace.NoOpTracer):  # e.g. OTEL_SDK_DISABLED=true
+                    tracer = None
+        if self.metrics:
+            meter_provider = self._meter_provider or metrics.get_meter_provider()
+            if _deferred(meter_provider):
+                settled = False
+            elif not isinstance(meter_provider, metrics.NoOpMeterProvider):
+                meter = meter_provider.get_meter(INSTRUMENTATION_NAME, __version__)
+                if isinstance(meter, metrics.NoOpMeter):
+                    meter = None
+        current = self._recorder
+        if current is None or current.tracer is not tracer or current.meter is not meter:
+            self._recorder = Recorder(tracer, meter) if tracer or meter else None
+        self._settled = settled
+
+
+def telemetry_setting(value: Telemetry | bool | None) -> Telemetry | None:
+    """A ``telemetry=`` keyword: a :class:`Telemetry`, True for the global providers, or off."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Telemetry()
+    if isinstance(value, Telemetry):
+        return value
+    raise TypeError(f"telemetry must be a Telemetry, True, False or None, got {value!r}")
+
+
+class Recorder:
+    """Spans and instruments for one :class:`Telemetry`, once something listens."""
+
+    __slots__ = (
+        "_cache_lookups",
+        "_compress_duration",
+        "_compress_ratio",
+        "_compress_size",
+        "_decode_duration",
+        "_decode_size",
+        "_encode_duration",
+        "_encode_size",
+        "_problems",
+        "_warned",
+        "meter",
+        "tracer",
+    )
+
+    def __init__(self, tracer: trace.Tracer | None, meter: metrics.Meter | None) -> None:
+        self.tracer = tracer
+        self.meter = meter
+        self._warned = False
+        instruments: list[Any] = [None] * 9
+        if meter is not None:
+            seconds, size, ratio = "s", "By", "1"
+            instruments = [
+                meter.create_histogram(METRIC_DECODE_DURATION, seconds, "Request body decoding"),
+                meter.create_histogram(METRIC_ENCODE_DURATION, seconds, "Response encoding"),
+                meter.create_histogram(METRIC_COMPRESS_DURATION, seconds, "Compression CPU time"),
+                meter.create_histogram(METRIC_DECODE_SIZE, size, "Request bodies decoded"),
+                meter.create_histogram(METRIC_ENCODE_SIZE, size, "Response bodies encoded"),
+                meter.create_histogram(METRIC_COMPRESS_SIZE, size, "Compressed response bodies"),
+                meter.create_histogram(METRIC_COMPRESS_RATIO, ratio, "Compressed / identity"),
+                meter.create_counter(METRIC_CACHE_LOOKUPS, "{lookup}", "Response cache lookups"),
+                meter.create_counter(METRIC_PROBLEMS, "{response}", "406, 413 and 415 answers"),
+            ]
+        (
+            self._decode_duration,
+            self._encode_duration,
+            self._compress_duration,
+            self._decode_size,
+            self._encode_size,
+            self._compress_size,
+            self._compress_ratio,
+            self._cache_lookups,
+            self._problems,
+        ) = instruments
+
+    def _failed(self) -> None:
+        # Telemetry must not fail a request; say so once, not on every request.
+        if not self._warned:
+            self._warned = True
+            logger.warning("fastapi-serdes: telemetry failed; requests go on", exc_info=True)
+
+    def start(self, name: str, attributes: Attributes) -> Span | None:
+        """Start a child span of the current span; None without tracing or when starting fails."""
+        tracer = self.tracer
+        if tracer is None:
+            return None
+        try:
+            return tracer.start_span(name, attributes=attributes)
+        except Exception:
+            self._failed()
+            return None
+
+    def end(self, span: Span | None, attributes: Mapping[str, Any] | None = None) -> None:
+        """Set the final attributes and end ``span`` (nothing when it is None)."""
+        if span is None:
+            return
+        try:
+            if attributes:
+                span.set_attributes(attributes)
+            span.end()
+        except Exception:
+            self._failed()
+
+    def fail(self, span: Span | None, exc: BaseException) -> None:
+        """Mark ``span`` failed with a message that never echoes input, and end it."""
+        if span is None:
+            return
+        try:
+            message = safe_message(exc)
+            span.set_status(Status(StatusCode.ERROR, message))
+            # The traceback's frames, without the exception's own text (it may hold input).
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            span.record_exception(
+                exc,
+                attributes={
+                    "exception.message": message,
+                    "exception.stacktrace": frames + type(exc).__qualname__,
+                },
+            )
+            if isinstance(exc, ProblemError):
+                span.set_attribute(ATTR_STATUS, exc.status)
+            span.end()
+        except Exception:
+            self._failed()
+
+    def measure(
+        self,
+        name: str,
+        call: Callable[[], T],
+        attributes: Attributes,
+        labels: Attributes,
+    ) -> T:
+        """Run ``call`` (a decode or an encode) in a span, and record its duration and size.
+
+        ``labels`` are the metric attributes (route, media type); ``call``'s result is bytes
+        for an encode, and the decode's size is in ``attributes`` already.
+        """
+        span = self.start(name, attributes)
+        started = time.perf_counter()
+        try:
+            result = call()
+        except BaseException as exc:
+            self.fail(span, exc)
+            raise
+        elapsed = time.perf_counter() - started
+        if name == SPAN_ENCODE:
+            size = len(result) if isinstance(result, bytes) else 0
+            self.end(span, {ATTR_BYTES_OUT: size})
+            self._record(self._encode_duration, elapsed, labels)
+            self._record(self._encode_size, size, labels)
+        else:
+            self.end(span)
+            self._record(self._decode_duration, elapsed, labels)
+            size_in = attributes.get(ATTR_BYTES_IN, 0)
+            self._record(self._decode_size, size_in if isinstance(size_in, int) else 0, labels)
+        return result
+
+    def compressed(self, seconds: float, size_in: int, size_out: int, labels: Attributes) -> None:
+        """Record one compressed response (the CPU time spent compressing, summed over chunks)."""
+        self._record(self._compress_duration, seconds, labels)
+        self._record(self._compress_size, size_out, labels)
+        if size_in:
+            self._record(self._compress_ratio, size_out / size_in, labels)
+
+    def start_cache(
+        self, store: object, media_type: str | None, route: str | None
+    ) -> tuple[Span | None, Attributes]:
+        """Start a ``serdes.cache`` lookup span; returns it with the metric attributes."""
+        labels: Attributes = {ATTR_CACHE_STORE: type(store).__name__}
+        if media_type is not None:
+            labels[ATTR_MEDIA_TYPE] = media_type
+        if route is not None:
+            labels[ATTR_ROUTE] = route
+        return self.start(SPAN_CACHE, labels), labels
+
+    def end_cache(self, span: Span | None, result: str, labels: Attributes) -> None:
+        """End a lookup span and count it: ``result`` is ``hit``, ``miss`` or ``stale``."""
+        self.end(span, {ATTR_CACHE_RESULT: result})
+        self._add(self._cache_lookups, {**labels, ATTR_CACHE_RESULT: result})
+
+    def problem(self, status: int, problem_type: str, route: str | None) -> None:
+        """Count a 406, 413 or 415 answer (other statuses are not counted).
+
+        ``problem_type`` is the problem's ``type`` URI; its last segment is the label.
+        """
+        if status not in COUNTED_STATUSES:
+            return
+        labels: Attributes = {ATTR_STATUS: status, ATTR_PROBLEM: problem_type.rsplit("/", 1)[-1]}
+        if route is not None:
+            labels[ATTR_ROUTE] = route
+        self._add(self._problems, labels)
+
+    def _record(self, instrument: Any, value: float, labels: Attributes) -> None:
+        if instrument is None:
+            return
+        try:
+            instrument.record(value, labels)
+        except Exception:
+            self._failed()
+
+    def _add(self, instrument: Any, labels: Attributes) -> None:
+        if instrument is None:
+            return
+        try:
+            instrument.add(1, labels)
+        except Exception:
+            self._failed()
+
+
+def safe_message(exc: BaseException) -> str:
+    """An error's description for telemetry: the library's own messages, never input values.
+
+    Problem, decode and encode messages are written not to echo the request or response
+    (they locate the problem); anything else, a pydantic error included, is named by type.
+    """
+    if isinstance(exc, ProblemError | DecodeError | EncodeError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return f"{exc.error_count()} validation error(s) for {exc.title}"
+    return type(exc).__qualname__
+
+
+#: Scope key where ``SerdesRoute`` leaves its full route template (router prefixes included) for
+#: the middleware's compression and cache telemetry; set only while telemetry records.
+ROUTE_SCOPE_KEY: Final = "fastapi_serdes.route"
