@@ -43,21 +43,40 @@ def etag_for(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
+_CODING_SUFFIXES: Final = ('-gzip"', '-br"', '-zstd"')
+
+
 def _opaque(tag: str) -> str:
-    """The opaque part of an entity tag, for weak comparison (``W/"x"`` and ``"x"`` match)."""
+    """The comparable part of an entity tag: weak comparison (``W/"x"`` and ``"x"`` match), and
+    a content coding's variant matches its identity tag (``"x-br"`` and ``"x"``): they name the
+    same content, and the compression layer derives one from the other."""
     tag = tag.strip()
-    return tag[2:] if tag[:2] in ("W/", "w/") else tag
+    if tag[:2] in ("W/", "w/"):
+        tag = tag[2:]
+    for suffix in _CODING_SUFFIXES:
+        if tag.endswith(suffix):
+            return tag[: -len(suffix)] + '"'
+    return tag
+
+
+def matching_tag(if_none_match: str | None, etag: str) -> str | None:
+    """The client's entity tag in ``If-None-Match`` that matches ``etag`` (``etag`` for ``*``),
+    or None: RFC 9110 §13.1.2 weak comparison, lists, ``*``, coding variants."""
+    if if_none_match is None:
+        return None
+    wanted = _opaque(etag)
+    for member in split_list(if_none_match):
+        member = member.strip()
+        if member == "*":
+            return etag
+        if _opaque(member) == wanted:
+            return member
+    return None
 
 
 def none_match(if_none_match: str | None, etag: str) -> bool:
-    """Whether ``If-None-Match`` matches ``etag``: weak comparison, lists, ``*`` (RFC 9110)."""
-    if if_none_match is None:
-        return False
-    members = split_list(if_none_match)
-    if any(m.strip() == "*" for m in members):
-        return True
-    wanted = _opaque(etag)
-    return any(_opaque(m) == wanted for m in members)
+    """Whether ``If-None-Match`` matches ``etag`` (see :func:`matching_tag`)."""
+    return matching_tag(if_none_match, etag) is not None
 
 
 def cache_control(value: str | None) -> dict[str, str | None]:

@@ -136,6 +136,7 @@ class CompressingSend:
     __slots__ = (
         "_choice",
         "_downstream",
+        "_head",
         "_layer",
         "_passing",
         "_recorder",
@@ -157,6 +158,8 @@ class CompressingSend:
         self._recorder = recorder
         self._trace: CompressTrace | None = None
         self._scope = scope
+        # Read now: SerdesRoute answers HEAD as GET (it sets the method while it runs).
+        self._head = scope["method"] == "HEAD"
         self._choice = choice
         self._layer = layer
         self._passing = False
@@ -247,7 +250,7 @@ class CompressingSend:
             )
         ):
             return False
-        if scope["method"] == "HEAD":
+        if self._head:
             # No body to compress: send the headers GET would get. Its compressed length is not
             # known without compressing, and HEAD may leave Content-Length out (RFC 9110 §9.3.2).
             message["headers"] = _encoded_headers(headers, encoder.coding, None)

@@ -76,7 +76,9 @@ class SerdesMiddleware:
             default) for the global OpenTelemetry providers, recorded only once an SDK is
             configured; ``False`` for no spans and no metrics at all.
 
-    Every setting can be overridden by a ``FASTAPI_SERDES_*`` environment variable.
+    ``on_not_acceptable``, ``max_body_size``, compression and telemetry can be overridden by
+    ``FASTAPI_SERDES_*`` environment variables (see the settings how-to); ``codecs`` and ``cache``
+    are code, not configuration.
     """
 
     def __init__(

@@ -183,6 +183,9 @@ class ResponseCache:
         """A send that stores the response when its route marked it cacheable."""
         start: Message | None = None
         chunks: list[bytes] = []
+        # Read now: SerdesRoute answers HEAD as GET and sets the method while it runs; a HEAD
+        # response has no body and must never be stored as the GET one.
+        is_get = scope["method"] == "GET"
 
         async def capture(message: Message) -> None:
             nonlocal start
@@ -196,8 +199,9 @@ class ResponseCache:
                     per_principal = policy.key is not None
                     if (
                         store
-                        and scope["method"] == "GET"
+                        and is_get
                         and storable_response(status, headers, per_principal=per_principal)
+                        and self._principal(scope, policy)[0]
                     ):
                         start = message
                         outcome = b"fwd=miss; stored"

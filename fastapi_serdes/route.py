@@ -38,7 +38,7 @@ from .cache import (
     CachePolicy,
     SingleFlight,
     etag_for,
-    none_match,
+    matching_tag,
     request_key,
 )
 from .negotiation import split_list
@@ -445,7 +445,13 @@ def _respond(
         extra.append((b"etag", etag.encode("latin-1")))
         if plan.cache is not None:
             _mark_cacheable(plan.cache, request, extra)
-        if none_match(header(scope, b"if-none-match"), etag):
+        theirs = matching_tag(header(scope, b"if-none-match"), etag)
+        if theirs is not None:
+            # The client's own tag: for a compressed variant it is the "-<coding>" one its
+            # cached 200 carried, which the identity ETag computed here is not.
+            if theirs != etag and theirs.startswith('"'):
+                extra = [(k, v) for k, v in extra if k != b"etag"]
+                extra.append((b"etag", theirs.encode("latin-1")))
             return _not_modified(extra, produced.background)
     response = Response(
         content,

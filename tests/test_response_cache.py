@@ -59,6 +59,10 @@ def build(store: Any = True, **cache_kwargs: Any) -> tuple[FastAPI, dict[str, in
         await asyncio.sleep(0.01)  # long enough for concurrent requests to overlap
         return Item(id=item_id, name=f"v{calls['item']}")
 
+    @router.get("/stable")
+    async def stable() -> Item:
+        return Item(id=0, name="same every time")
+
     @router.put("/items/{item_id}")
     async def put_item(item_id: int) -> Item:
         return Item(id=item_id, name="new")
@@ -338,3 +342,43 @@ async def test_replicas_share_entries_through_redis() -> None:
         for store in stores:
             await store.invalidate(["path:/items/11"])
             await store.aclose()
+
+
+async def test_head_first_never_stores_an_empty_body() -> None:
+    app, _ = build()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        head = await c.head("/items/20")
+        assert head.status_code == 200
+        assert head.content == b""
+        get = await c.get("/items/20")
+        assert get.json()["id"] == 20
+        again = await c.get("/items/20")
+        assert again.headers["cache-status"] == "fastapi-serdes; hit"
+        assert again.content == get.content
+
+
+async def test_key_function_returning_none_is_not_reported_stored(
+    setup: tuple[httpx.AsyncClient, dict[str, int]],
+) -> None:
+    client, calls = setup
+    res = await client.get("/me")  # no Authorization: user_of returns None
+    assert res.headers.get("cache-status", "fastapi-serdes; fwd=miss") == "fastapi-serdes; fwd=miss"
+    await client.get("/me")
+    assert calls["me"] == 2
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+async def test_304_for_the_tag_of_a_compressed_variant(coding: str) -> None:
+    app, _ = build(store=None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        first = await c.get("/stable", headers={"accept-encoding": coding})
+        tag = first.headers["etag"]
+        assert tag.endswith(f'-{coding}"')
+        res = await c.get("/stable", headers={"accept-encoding": coding, "if-none-match": tag})
+        assert res.status_code == 304
+        assert res.headers["etag"] == tag
+        identity = (await c.get("/stable", headers={"accept-encoding": "identity"})).headers
+        assert identity["etag"] == tag.replace(f"-{coding}", "")
+        res = await c.get("/stable", headers={"accept-encoding": coding,
+                                              "if-none-match": identity["etag"]})  # fmt: skip
+        assert res.status_code == 304
