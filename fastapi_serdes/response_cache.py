@@ -65,7 +65,8 @@ class ResponseCache:
         """The cache policy of the route that answered this path before, if any."""
         return self._paths.get((scope.get("root_path", ""), scope["path"]))
 
-    def _learn(self, scope: Scope, policy: CachePolicy) -> None:
+    def learn(self, scope: Scope, policy: CachePolicy) -> None:
+        """Remember that this path's route caches with ``policy`` (SerdesRoute tells us)."""
         route = route_of(scope)
         if route is not None and len(self._routes) < self.max_paths:
             # The route template labels lookups of later requests (the app has not run yet).
@@ -113,6 +114,7 @@ class ResponseCache:
         if method not in ("GET", "HEAD"):
             await app(scope, receive, send)
             return
+        policy = self.policy_for(scope)
         # One pass over the headers for everything the lookup needs.
         request_cc: bytes | None = None
         if_none_match: bytes | None = None
@@ -122,7 +124,6 @@ class ResponseCache:
             elif name == b"if-none-match":
                 if_none_match = value
         directives = cache_control(request_cc.decode("latin-1")) if request_cc else {}
-        policy = self.policy_for(scope)
         if policy is not None:
             usable, principal = self._principal(scope, policy)
             if usable and "no-cache" not in directives:
@@ -193,7 +194,7 @@ class ResponseCache:
             if kind == "http.response.start":
                 policy = scope.get(CACHE_SCOPE_KEY)
                 if isinstance(policy, CachePolicy):
-                    self._learn(scope, policy)
+                    self.learn(scope, policy)
                     headers = list(message.get("headers", ()))
                     status = message["status"]
                     per_principal = policy.key is not None

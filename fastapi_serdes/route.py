@@ -44,6 +44,7 @@ from .cache import (
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
+from .response_cache import RESPONSE_CACHE_SCOPE_KEY
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .spans import decode_span, encode_span, route_of, type_name
 from .telemetry import ROUTE_SCOPE_KEY, Recorder
@@ -453,13 +454,29 @@ def _respond(
                 extra = [(k, v) for k, v in extra if k != b"etag"]
                 extra.append((b"etag", theirs.encode("latin-1")))
             return _not_modified(extra, produced.background)
-    response = Response(
-        content,
-        status_code=code,
-        media_type=negotiated.media_type if allowed else None,
-        background=produced.background,
-    )
-    response.raw_headers.extend(extra)
+    return _fast_response(content, code, negotiated.media_type if allowed else None, extra,
+                          produced.background)  # fmt: skip
+
+
+def _fast_response(
+    content: bytes,
+    status: int,
+    media_type: str | None,
+    headers: list[tuple[bytes, bytes]],
+    background: Any,
+) -> Response:
+    """A ``Response`` with its headers set directly: Starlette's ``__init__`` re-derives
+    Content-Length and Content-Type through several checks this route has already made."""
+    response = Response.__new__(Response)
+    response.status_code = status
+    response.background = background
+    response.body = content
+    raw: list[tuple[bytes, bytes]] = []
+    if media_type is not None:
+        raw.append((b"content-length", str(len(content)).encode("latin-1")))
+        raw.append((b"content-type", media_type.encode("latin-1")))
+    raw.extend(headers)
+    response.raw_headers = raw
     return response
 
 
@@ -562,6 +579,10 @@ def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -
     if policy.key is None and any(k in (b"authorization", b"cookie") for k, _ in scope["headers"]):
         return  # a shared entry never holds what a credentialed request got
     scope[CACHE_SCOPE_KEY] = policy
+    cache = scope.get(RESPONSE_CACHE_SCOPE_KEY)
+    if cache is not None:
+        # The middleware looks up (and stores) only the paths it knows are cacheable.
+        cache.learn(scope, policy)
     if policy.tags is not None:
         scope[TAGS_SCOPE_KEY] = list(policy.tags(request))
     if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
