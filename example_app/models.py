@@ -171,37 +171,42 @@ class Health(BaseModel):
 
 
 # The views of the routes that return users and videos (alone, in pages, or just created).
+#: The columns of ``users`` and ``videos``: each a model field of the same name, and together
+#: the ``standard`` view (what one row holds; ``detailed`` adds nested data from other tables).
+USER_COLUMNS = (
+    "id",
+    "username",
+    "display_name",
+    "email",
+    "bio",
+    "country",
+    "created_at",
+    "follower_count",
+    "verified",
+)
+VIDEO_COLUMNS = (
+    "id",
+    "owner_id",
+    "title",
+    "description",
+    "duration_seconds",
+    "view_count",
+    "like_ratio",
+    "published_at",
+    "status",
+    "resolution",
+)
+
 USER_VIEWS = Views(
     User,
     minimal=["id", "username", "display_name"],
-    standard=[
-        "id",
-        "username",
-        "display_name",
-        "email",
-        "bio",
-        "country",
-        "created_at",
-        "follower_count",
-        "verified",
-    ],
+    standard=list(USER_COLUMNS),
     detailed=ALL,
 )
 
 VIDEO_VIEWS = Views(
     Video,
     minimal=["id", "title"],
-    standard=[
-        "id",
-        "owner_id",
-        "title",
-        "description",
-        "duration_seconds",
-        "view_count",
-        "like_ratio",
-        "published_at",
-        "status",
-        "resolution",
-    ],
+    standard=list(VIDEO_COLUMNS),
     detailed=ALL,
 )

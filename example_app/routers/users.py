@@ -8,24 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from example_app.database import Connection, contains_pattern, placeholders
-from example_app.models import USER_VIEWS, User, UserCreate, UserPage, VideoSummary
+from example_app.models import USER_COLUMNS, USER_VIEWS, User, UserCreate, UserPage, VideoSummary
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
 from example_app.projection import SelectionParam, partial, select_list, wants
 from fastapi_serdes import ProblemError, Selection, SerdesRoute, cached
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=SerdesRoute)
 
-COLUMNS = (
-    "id",
-    "username",
-    "display_name",
-    "email",
-    "bio",
-    "country",
-    "created_at",
-    "follower_count",
-    "verified",
-)
+COLUMNS = USER_COLUMNS
 """The columns of ``users``, each a ``User`` field of the same name."""
 RECENT_VIDEOS = 5
 

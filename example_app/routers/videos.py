@@ -11,25 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from example_app.database import Connection, contains_pattern, placeholders
-from example_app.models import VIDEO_VIEWS, Video, VideoPage, VideoStatus
+from example_app.models import VIDEO_COLUMNS, VIDEO_VIEWS, Video, VideoPage, VideoStatus
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
 from example_app.projection import SelectionParam, partial, select_list, wants
 from fastapi_serdes import ProblemError, Selection, SerdesRoute, cached
 
 router = APIRouter(prefix="/videos", tags=["videos"], route_class=SerdesRoute)
 
-COLUMNS = (
-    "id",
-    "owner_id",
-    "title",
-    "description",
-    "duration_seconds",
-    "view_count",
-    "like_ratio",
-    "published_at",
-    "status",
-    "resolution",
-)
+COLUMNS = VIDEO_COLUMNS
 """The columns of ``videos``, each a ``Video`` field of the same name."""
 
 
