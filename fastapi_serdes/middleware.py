@@ -47,6 +47,7 @@ from .problems import DecodeError, EncodeError, ProblemError
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
 from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
+from .spans import decode_span, encode_span
 from .telemetry import Recorder, Telemetry
 
 _ACCEPT_CACHE_SIZE = 256
@@ -229,6 +230,7 @@ class SerdesMiddleware:
         if content_type is not None and not content_type.startswith(b"application/json"):
             transcoder = self._transcoder(scope, receive, content_type)
             if transcoder is not None:
+                transcoder.recorder = recorder
                 receive = transcoder.receive
         codec = negotiated.codec
         outer_send = send
@@ -242,7 +244,9 @@ class SerdesMiddleware:
             if scope["method"] == "HEAD":
                 # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
                 negotiated = Negotiated(None, None, negotiated.settings)
-            send = _Responder(send, negotiated, transcoder, self._json).send
+            responder = _Responder(send, negotiated, transcoder, self._json)
+            responder.recorder = recorder
+            send = responder.send
         if body is None:
             await self.app(scope, receive, send)
             return
@@ -344,6 +348,7 @@ class _BodyTranscoder:
         "content_type",
         "problem",
         "raw_receive",
+        "recorder",
     )
 
     def __init__(
@@ -359,6 +364,7 @@ class _BodyTranscoder:
         self.content_length = content_length
         self.codec = codec
         self.problem: ProblemError | None = None
+        self.recorder: Recorder | None = None  # telemetry of the transcoding decode
         self._done = False
         self._limit = settings.max_body_size
 
@@ -370,7 +376,20 @@ class _BodyTranscoder:
         try:
             data = await read_body(self.raw_receive, self._limit, self.content_length)
             if data:
-                body = _to_json(decode_body(self.codec, data))
+                recorder = self.recorder
+                if recorder is None:
+                    body = _to_json(decode_body(self.codec, data))
+                else:
+                    decoded = decode_span(
+                        recorder,
+                        lambda: decode_body(self.codec, data),
+                        content_type=self.content_type,
+                        codec=self.codec,
+                        model=None,
+                        size=len(data),
+                        route=None,
+                    )
+                    body = _to_json(decoded)
         except ProblemError as exc:
             # The route sees an empty body; the responder answers with this problem instead.
             self.problem = exc
@@ -396,6 +415,7 @@ class _Responder:
         "_json",
         "buffered",
         "negotiated",
+        "recorder",
         "send",
         "start",
         "transcoder",
@@ -417,6 +437,7 @@ class _Responder:
         self.start: Message | None = None
         self.transcoding = False
         self.buffered: list[bytes] = []
+        self.recorder: Recorder | None = None  # telemetry of the transcoding encode
 
     async def _send(self, message: Message) -> None:
         kind = message["type"]
@@ -480,7 +501,21 @@ class _Responder:
         try:
             # Read with the JSON codec, not orjson alone: it keeps integers past 64 bits exact
             # (then refused by MessagePack with a located message) instead of making floats.
-            body = codec.encode(self._json.decode(data)) if data else b""
+            value = self._json.decode(data) if data else None
+            if not data:
+                body = b""
+            elif self.recorder is None:
+                body = codec.encode(value)
+            else:
+                body = encode_span(
+                    self.recorder,
+                    lambda: codec.encode(value),
+                    media_type=self.negotiated.media_type,
+                    codec=codec,
+                    model=None,
+                    selection=None,
+                    route=None,
+                )
         except (DecodeError, EncodeError) as exc:
             logger.error("fastapi-serdes: cannot transcode a plain route's response: %s", exc)
             problem = encode_failed(str(exc))

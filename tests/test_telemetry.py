@@ -115,6 +115,20 @@ async def test_decode_span_for_a_msgpack_body(otel: Otel) -> None:
 
 
 @pytest.mark.anyio
+async def test_plain_route_transcoding_has_decode_and_encode_spans(otel: Otel) -> None:
+    app = build_app(telemetry=otel.telemetry(), compression=None)
+    body = msgpack.packb({"id": 3, "name": "w"})
+    headers = {"content-type": "application/msgpack", "accept": "application/msgpack"}
+    response = await request(app, "POST", "/plain", content=body, headers=headers)
+    assert response.status_code == 200
+    assert msgpack.unpackb(response.content)["name"] == "w"
+    (decode,) = otel.spans("serdes.decode")
+    assert dict(decode.attributes or {})["serdes.bytes_in"] == len(body)
+    (encode,) = otel.spans("serdes.encode")
+    assert dict(encode.attributes or {})["serdes.media_type"] == "application/msgpack"
+
+
+@pytest.mark.anyio
 async def test_route_without_middleware_records_too(otel: Otel) -> None:
     app = build_app(middleware=False, telemetry=otel.telemetry())
     response = await request(app, "GET", "/api/items?limit=2")
