@@ -63,6 +63,7 @@ logger = logging.getLogger("fastapi_serdes")
 TRANSCODER_SCOPE_KEY = "fastapi_serdes.transcoder"
 
 _VARY_ACCEPT = (b"vary", b"Accept")
+_VARY_ACCEPT_PREFER = (b"vary", b"Accept, Prefer")
 
 
 def not_acceptable(settings: SerdesSettings) -> Response:
@@ -440,7 +441,9 @@ def _respond(
     scope = request.scope
     code, content = produced.status, produced.content
     allowed = is_body_allowed_for_status_code(code)
-    extra = [_VARY_ACCEPT, *view_headers, *produced.headers]
+    # One Vary line: Accept always, Prefer when a view can be picked by it.
+    extra = [_VARY_ACCEPT_PREFER if plan.views is not None else _VARY_ACCEPT, *view_headers]
+    extra.extend(produced.headers)
     if code == 200 and scope["method"] in ("GET", "HEAD"):
         etag = etag_for(content)
         extra.append((b"etag", etag.encode("latin-1")))
@@ -555,7 +558,7 @@ def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tu
     if chosen.view in views.compact_views:
         options["exclude_none"] = True
     applied = chosen.view if chosen.paths is None or chosen.view else "fields"
-    headers = [(b"vary", b"Prefer"), (b"serdes-view", str(applied).encode("latin-1"))]
+    headers = [(b"serdes-view", str(applied).encode("latin-1"))]
     if preferred:
         headers.append((b"preference-applied", b"return=minimal"))
     return options, headers
@@ -587,15 +590,14 @@ def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -
         scope[TAGS_SCOPE_KEY] = list(policy.tags(request))
     if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
         headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
-    present = {
-        token.strip().lower()
-        for key, value in headers
-        if key == b"vary"
-        for token in value.decode("latin-1").split(",")
-    }
-    for name in policy.vary:
-        if name not in present:
-            headers.append((b"vary", name.encode("latin-1")))
+    for i, (key, value) in enumerate(headers):
+        if key == b"vary":  # the route's own Vary line: add the declared headers to it
+            present = {t.strip().lower() for t in value.decode("latin-1").split(",")}
+            missing = [name for name in policy.vary if name not in present]
+            if missing:
+                joined = ", ".join([value.decode("latin-1"), *missing])
+                headers[i] = (b"vary", joined.encode("latin-1"))
+            return
 
 
 def _prefers_minimal(prefer: str) -> bool:
