@@ -10,13 +10,14 @@ endpoints (JSONL, SSE) and routes with a non-JSON ``response_class`` keep FastAP
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import inspect
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, cast
 
 from fastapi import params
 from fastapi.datastructures import DefaultPlaceholder
@@ -31,16 +32,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
-from ._types import Codec, Message, Receive, Scope, Send
+from ._types import Codec, Message, Receive, Scope, Send, Store
 from .cache import (
     CACHE_SCOPE_KEY,
     TAGS_SCOPE_KEY,
     CachePolicy,
+    Entry,
     SingleFlight,
     etag_for,
     matching_tag,
     request_key,
 )
+from .memory_store import MemoryStore
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
@@ -397,9 +400,16 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
             if flight is None:
                 produced = await produce(request, negotiated, options, recorder)
             else:
-                produced = await plan.flights.run(
-                    flight, lambda: produce(request, negotiated, options, recorder), _shareable
-                )
+                store = _shared_store(request.scope)
+
+                async def compute() -> Response | _Produced:
+                    work = produce(request, negotiated, options, recorder)
+                    if store is None:
+                        return await work
+                    # Many replicas: a short lock in the shared store makes it once per cluster.
+                    return await _once_per_cluster(store, flight, work)
+
+                produced = await plan.flights.run(flight, compute, _shareable)
             if isinstance(produced, Response):
                 return produced
             return _respond(plan, request, negotiated, produced, view_headers)
@@ -421,6 +431,51 @@ class _Produced:
     content: bytes
     headers: list[tuple[bytes, bytes]]
     background: Any = None
+
+
+def _shared_store(scope: Scope) -> Store | None:
+    """The response cache's store when replicas share it (not an in-process one)."""
+    cache = scope.get(RESPONSE_CACHE_SCOPE_KEY)
+    store = getattr(cache, "store", None)
+    if store is None or isinstance(store, MemoryStore):
+        return None
+    return cast(Store, store)
+
+
+_LOCK_TTL: Final = 5.0
+_POLL_INTERVAL: Final = 0.02
+
+
+async def _once_per_cluster(
+    store: Store, key: str, work: Coroutine[Any, Any, Response | _Produced]
+) -> Response | _Produced:
+    """Run ``work`` unless another replica holds the lock for ``key``; then wait for its result.
+
+    The leader publishes what it produced under ``flight:<key>`` for a few seconds. A follower
+    polls for it and takes over as soon as the lock is free again (the leader failed, or its
+    result could not be published). A failing store answers ``acquire`` with True (fail-open):
+    every replica computes, as it would without Redis.
+    """
+    lock, published = f"lock:{key}", f"flight:{key}"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _LOCK_TTL
+    while not await store.acquire(lock, _LOCK_TTL):
+        await asyncio.sleep(_POLL_INTERVAL)
+        data = await store.get(published)
+        theirs = Entry.loads(data) if data is not None else None
+        if theirs is not None:
+            work.close()  # never started: nothing to clean up
+            return _Produced(theirs.status, theirs.body, list(theirs.headers))
+        if loop.time() > deadline:
+            return await work
+    try:
+        result = await work
+        if isinstance(result, _Produced):
+            entry = Entry(result.status, result.headers, result.content, "", 0.0, _LOCK_TTL)
+            await store.set(published, entry.dumps(), ttl=_LOCK_TTL)
+        return result
+    finally:
+        await store.release(lock)
 
 
 def _shareable(result: Response | _Produced) -> Response | _Produced | None:

@@ -382,3 +382,25 @@ async def test_304_for_the_tag_of_a_compressed_variant(coding: str) -> None:
         res = await c.get("/stable", headers={"accept-encoding": coding,
                                               "if-none-match": identity["etag"]})  # fmt: skip
         assert res.status_code == 304
+
+
+@pytest.mark.redis
+async def test_concurrent_cold_requests_compute_once_per_cluster() -> None:
+    prefix = f"fastapi-serdes-test-{os.getpid()}-{id(object())}:"
+    stores = [RedisStore("redis://127.0.0.1:6379/0", prefix=prefix) for _ in range(2)]
+    try:
+        (app1, calls1), (app2, calls2) = build(stores[0]), build(stores[1])
+        t1, t2 = httpx.ASGITransport(app=app1), httpx.ASGITransport(app=app2)
+        async with (
+            httpx.AsyncClient(transport=t1, base_url="http://t") as c1,
+            httpx.AsyncClient(transport=t2, base_url="http://t") as c2,
+        ):
+            requests = [c.get("/items/30") for c in (c1, c2) for _ in range(20)]
+            responses = await asyncio.gather(*requests)
+        assert {r.status_code for r in responses} == {200}
+        assert len({r.json()["name"] for r in responses}) == 1
+        assert calls1.get("item", 0) + calls2.get("item", 0) == 1
+    finally:
+        for store in stores:
+            await store.invalidate(["path:/items/30"])
+            await store.aclose()
