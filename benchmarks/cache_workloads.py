@@ -15,7 +15,7 @@ from typing import Any
 import brotli
 import orjson
 from fastapi import APIRouter, FastAPI
-from pydantic import TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from starlette.types import ASGIApp
 
 from benchmarks.apps import JSON, Contender
@@ -121,7 +121,47 @@ def build_serdes_views(payloads: Payloads) -> ASGIApp:
     return app
 
 
+class FrozenBatch(BaseModel):
+    """A frozen request body: what ``reuse_validated_bodies`` accepts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    users: list[User]
+
+
+def _batch_app(serdes: bool, reuse: bool) -> ASGIApp:
+    from fastapi_serdes import SerdesMiddleware, SerdesRoute, reuse_validated_bodies
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    router = APIRouter(route_class=SerdesRoute) if serdes else APIRouter()
+
+    async def batch(body: FrozenBatch) -> dict[str, int]:
+        return {"count": len(body.users)}
+
+    endpoint = reuse_validated_bodies()(batch) if reuse else batch
+    router.post("/batch")(endpoint)
+    app.include_router(router)
+    if serdes:
+        app.add_middleware(SerdesMiddleware)
+    return app
+
+
 CACHE_CONTENDERS = [
+    Contender("stock-batch", lambda p: _batch_app(False, False), None, "FastAPI, frozen body"),
+    Contender(
+        "serdes-batch",
+        lambda p: _batch_app(True, False),
+        None,
+        "SerdesRoute, frozen body",
+        ("fastapi_serdes:reuse_validated_bodies",),
+    ),
+    Contender(
+        "serdes-reuse",
+        lambda p: _batch_app(True, True),
+        None,
+        "SerdesRoute + @reuse_validated_bodies()",
+        ("fastapi_serdes:reuse_validated_bodies",),
+    ),
     Contender(
         "serdes-cached",
         build_serdes_cached,
@@ -216,6 +256,20 @@ def build_cache_workloads(available: Mapping[str, Contender], payloads: Payloads
     entries = [e for e in entries if e.contender in available]
     workloads.append(
         Workload("cache hit br-4 medium", tuple(entries), "stock", peer="st-compress br-4")
+    )
+    body = orjson.dumps({"users": medium})
+    entries = [
+        Entry(
+            name,
+            name,
+            make_request("POST", "/batch", {"content-type": JSON, "accept": JSON}, body),
+            _check({"count": len(medium)}),
+        )
+        for name in ("stock-batch", "serdes-batch", "serdes-reuse")
+        if name in available
+    ]
+    workloads.append(
+        Workload("POST same body medium", tuple(entries), "stock-batch", peer="serdes-batch")
     )
     minimal = [{k: u[k] for k in _MINIMAL} for u in medium]
     ids = [{"id": u["id"]} for u in medium]

@@ -1,7 +1,7 @@
 """fastapi-serdes: format negotiation, views, caching, compression and telemetry for FastAPI."""
 
 from ._types import Codec, Store
-from .cache import cached
+from .cache import cached, reuse_validated_bodies
 from .codecs import JSONCodec, MsgPackCodec
 from .compression import Compression
 from .compression_layer import no_compression
@@ -42,5 +42,6 @@ __all__ = [
     "cached",
     "invalidate",
     "no_compression",
+    "reuse_validated_bodies",
     "selection",
 ]

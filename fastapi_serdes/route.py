@@ -39,6 +39,7 @@ from .cache import (
     CachePolicy,
     Entry,
     SingleFlight,
+    ValidatedBodies,
     etag_for,
     matching_tag,
     request_key,
@@ -166,6 +167,7 @@ class _Plan:
     route: str | None = None
     model_name: str | None = None
     body_name: str | None = None
+    bodies: ValidatedBodies | None = None
 
 
 class SerdesRoute(APIRoute):
@@ -300,6 +302,7 @@ def _build_plan(
         route=route.path,
         model_name=type_name(response_model) if response_model is not None else None,
         body_name=type_name(route.body_field.field_info.annotation) if route.body_field else None,
+        bodies=_validated_bodies(route),
     )
 
 
@@ -581,17 +584,48 @@ async def _request_body(
     if not data:
         return PydanticUndefined
     codec = find_codec(settings, content_type)
+    bodies = plan.bodies if plan is not None and adapter is not None else None
+    reuse_key = ValidatedBodies.key(content_type, data) if bodies is not None else None
+    if reuse_key is not None:
+        assert bodies is not None
+        known = bodies.get(reuse_key)
+        if known is not None:
+            return known
     if recorder is None:
-        return decode_body(codec, data, adapter)
-    return decode_span(
-        recorder,
-        lambda: decode_body(codec, data, adapter),
-        content_type=content_type,
-        codec=codec,
-        model=plan.body_name if plan is not None else None,
-        size=len(data),
-        route=plan.route if plan is not None else None,
-    )
+        value = decode_body(codec, data, adapter)
+    else:
+        value = decode_span(
+            recorder,
+            lambda: decode_body(codec, data, adapter),
+            content_type=content_type,
+            codec=codec,
+            model=plan.body_name if plan is not None else None,
+            size=len(data),
+            route=plan.route if plan is not None else None,
+        )
+    if reuse_key is not None:
+        assert bodies is not None
+        bodies.put(reuse_key, value)
+    return value
+
+
+def _validated_bodies(route: Any) -> ValidatedBodies | None:
+    """The route's reuse cache when it opted in; its body must be one frozen model."""
+    max_entries = getattr(route.endpoint, "__serdes_body_reuse__", None)
+    if max_entries is None:
+        return None
+    field = route.body_field
+    model = field.field_info.annotation if field is not None else None
+    if route._embed_body_fields or not (
+        isinstance(model, type)
+        and issubclass(model, BaseModel)
+        and model.model_config.get("frozen")
+    ):
+        raise TypeError(
+            f"reuse_validated_bodies() on {route.path!r} needs a single body parameter whose type "
+            f"is a frozen pydantic model (model_config = ConfigDict(frozen=True)), got {model!r}"
+        )
+    return ValidatedBodies(max_entries)
 
 
 def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:

@@ -31,6 +31,7 @@ def test_exported_members() -> None:
         "cached",
         "invalidate",
         "no_compression",
+        "reuse_validated_bodies",
         "selection",
     }
     for name in fastapi_serdes.__all__:
