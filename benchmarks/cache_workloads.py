@@ -55,6 +55,29 @@ def build_serdes_cached(payloads: Payloads) -> ASGIApp:
     return app
 
 
+def build_serdes_fragments(payloads: Payloads) -> ASGIApp:
+    from fastapi_serdes import SerdesMiddleware, SerdesRoute, cached_fragments
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    router = APIRouter(route_class=SerdesRoute)
+    # The payload never changes: every item's version stays the same, only the list is joined.
+    fragments = cached_fragments(lambda user: user.id)
+
+    @router.get("/users/medium")
+    @fragments
+    async def users_medium() -> list[User]:
+        return payloads.medium
+
+    @router.get("/users/large")
+    @fragments
+    async def users_large() -> list[User]:
+        return payloads.large
+
+    app.include_router(router)
+    app.add_middleware(SerdesMiddleware)
+    return app
+
+
 def build_fastapi_cache2(payloads: Payloads) -> ASGIApp:
     from fastapi_cache import FastAPICache
     from fastapi_cache.backends.inmemory import InMemoryBackend
@@ -147,6 +170,13 @@ def _batch_app(serdes: bool, reuse: bool) -> ASGIApp:
 
 
 CACHE_CONTENDERS = [
+    Contender(
+        "serdes-fragments",
+        build_serdes_fragments,
+        None,
+        "SerdesMiddleware + SerdesRoute + @cached_fragments(lambda user: user.id)",
+        ("fastapi_serdes:cached_fragments",),
+    ),
     Contender("stock-batch", lambda p: _batch_app(False, False), None, "FastAPI, frozen body"),
     Contender(
         "serdes-batch",
@@ -257,6 +287,17 @@ def build_cache_workloads(available: Mapping[str, Contender], payloads: Payloads
     workloads.append(
         Workload("cache hit br-4 medium", tuple(entries), "stock", peer="st-compress br-4")
     )
+    for size in ("medium", "large"):
+        value = payloads.by_size(size)
+        expected = orjson.loads(TypeAdapter(list[User]).dump_json(value))
+        entries = [
+            Entry(name, name, make_request("GET", _PATHS[size], {"accept": JSON}), _check(expected))
+            for name in ("stock", "serdes", "serdes-fragments")
+            if name in available
+        ]
+        workloads.append(
+            Workload(f"fragments {size}", tuple(entries), baseline="stock", peer="serdes")
+        )
     body = orjson.dumps({"users": medium})
     entries = [
         Entry(

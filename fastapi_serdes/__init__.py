@@ -5,6 +5,7 @@ from .cache import cached, reuse_validated_bodies
 from .codecs import JSONCodec, MsgPackCodec
 from .compression import Compression
 from .compression_layer import no_compression
+from .fragments import cached_fragments
 from .memory_store import MemoryStore
 from .middleware import SerdesMiddleware
 from .problems import DecodeError, EncodeError, ProblemError, SerdesError
@@ -40,6 +41,7 @@ __all__ = [
     "Views",
     "__version__",
     "cached",
+    "cached_fragments",
     "invalidate",
     "no_compression",
     "reuse_validated_bodies",

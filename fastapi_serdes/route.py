@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import inspect
 import logging
+import typing
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, cast
@@ -44,6 +45,7 @@ from .cache import (
     matching_tag,
     request_key,
 )
+from .fragments import Fragments
 from .memory_store import MemoryStore
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses
@@ -168,6 +170,7 @@ class _Plan:
     model_name: str | None = None
     body_name: str | None = None
     bodies: ValidatedBodies | None = None
+    fragments: Fragments | None = None
 
 
 class SerdesRoute(APIRoute):
@@ -303,6 +306,7 @@ def _build_plan(
         model_name=type_name(response_model) if response_model is not None else None,
         body_name=type_name(route.body_field.field_info.annotation) if route.body_field else None,
         bodies=_validated_bodies(route),
+        fragments=_fragments(route, response_model),
     )
 
 
@@ -609,6 +613,21 @@ async def _request_body(
     return value
 
 
+def _fragments(route: Any, response_model: Any) -> Fragments | None:
+    """The route's fragment cache when it declared one; its response must be a list."""
+    declared = getattr(route.endpoint, "__serdes_fragments__", None)
+    if declared is None:
+        return None
+    version, max_bytes = declared
+    args = typing.get_args(response_model)
+    if typing.get_origin(response_model) is not list or len(args) != 1:
+        raise TypeError(
+            f"cached_fragments() on {route.path!r} needs a list response (list[Item]), "
+            f"got {response_model!r}"
+        )
+    return Fragments(version, args[0], max_bytes)
+
+
 def _validated_bodies(route: Any) -> ValidatedBodies | None:
     """The route's reuse cache when it opted in; its body must be one frozen model."""
     max_entries = getattr(route.endpoint, "__serdes_body_reuse__", None)
@@ -707,8 +726,13 @@ def _encode(plan: _Plan, codec: Codec, raw: Any, options: Mapping[str, Any] | No
             value = adapter.validate_python(raw, from_attributes=True)
         except ValidationError as exc:
             raise ResponseValidationError(errors=exc.errors(include_url=False), body=raw) from None
+    opts = plan.options if options is None else options
     try:
-        return codec.encode(value, adapter, plan.options if options is None else options)
+        if plan.fragments is not None and isinstance(value, list):
+            joined = plan.fragments.encode(value, codec, opts)
+            if joined is not None:
+                return joined
+        return codec.encode(value, adapter, opts)
     except EncodeError as exc:
         logger.error("fastapi-serdes: refusing to encode a response: %s", exc)
         raise encode_failed(str(exc)) from None

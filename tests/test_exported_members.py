@@ -29,6 +29,7 @@ def test_exported_members() -> None:
         "Views",
         "__version__",
         "cached",
+        "cached_fragments",
         "invalidate",
         "no_compression",
         "reuse_validated_bodies",

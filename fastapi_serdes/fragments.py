@@ -1,0 +1,134 @@
+"""Fragment caching: a list response re-encodes only the items whose version changed.
+
+A route whose items carry a version (an id plus ``updated_at``, a revision number, or a key the
+user computes) declares it with :func:`cached_fragments`. Each item's encoded bytes are kept in a
+bounded in-process LRU keyed by (codec, media type, dump options, version), so an item is not
+encoded again until its version changes; the list's bytes are the items' bytes joined (a JSON
+array, a MessagePack array header). Only top-level list responses are assembled this way, in
+JSON and MessagePack; anything else is encoded whole.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Final, TypeVar
+
+from pydantic import TypeAdapter
+
+from ._types import Codec
+from .codecs import JSON_MEDIA_TYPE, MSGPACK_MEDIA_TYPES
+
+F = TypeVar("F", bound=Callable[..., Any])
+Version = Callable[[Any], Hashable]
+
+DEFAULT_MAX_BYTES: Final = 16 * 1024 * 1024
+_ENTRY_OVERHEAD: Final = 200  # key tuple, OrderedDict node, bytes header: a conservative charge
+
+
+def cached_fragments(version: Version, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Callable[[F], F]:
+    """Encode each item of a list response once per version (``SerdesRoute`` endpoints).
+
+    Args:
+        version: gives an item's version, e.g. ``lambda video: (video.id, video.updated_at)``.
+            Two items with the same version must serialise to the same bytes.
+        max_bytes: the most encoded bytes kept (least recently used out).
+
+    Raises:
+        ValueError: ``max_bytes`` is not a positive int, or ``version`` is not callable.
+    """
+    if not callable(version):
+        raise ValueError(f"version must be a callable item -> hashable, got {version!r}")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+
+    def decorate(endpoint: F) -> F:
+        endpoint.__serdes_fragments__ = (version, max_bytes)  # type: ignore[attr-defined]
+        return endpoint
+
+    return decorate
+
+
+class Fragments:
+    """The per-route fragment store: encoded items by version, bounded in bytes."""
+
+    __slots__ = ("_entries", "_size", "item_adapter", "max_bytes", "version")
+
+    def __init__(self, version: Version, item_type: Any, max_bytes: int) -> None:
+        self.version = version
+        self.item_adapter: TypeAdapter[Any] = TypeAdapter(item_type)
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes charged now (encoded bytes plus a fixed overhead per entry)."""
+        return self._size
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _get(self, key: Hashable) -> bytes | None:
+        data = self._entries.get(key)
+        if data is not None:
+            self._entries.move_to_end(key)
+        return data
+
+    def _put(self, key: Hashable, data: bytes) -> None:
+        cost = len(data) + _ENTRY_OVERHEAD
+        if cost > self.max_bytes:
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._size -= len(old) + _ENTRY_OVERHEAD
+        self._entries[key] = data
+        self._size += cost
+        while self._size > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._size -= len(evicted) + _ENTRY_OVERHEAD
+
+    def encode(
+        self, items: Sequence[Any], codec: Codec, options: Mapping[str, Any]
+    ) -> bytes | None:
+        """The list's bytes from its items' fragments; None when this codec cannot be joined."""
+        media_type = codec.media_types[0]
+        if media_type != JSON_MEDIA_TYPE and media_type not in MSGPACK_MEDIA_TYPES:
+            return None
+        item_options = _item_options(options)
+        if item_options is None:
+            return None
+        context = (media_type, repr(sorted(item_options.items())))
+        adapter = self.item_adapter
+        parts: list[bytes] = []
+        for item in items:
+            key = (context, self.version(item))
+            data = self._get(key)
+            if data is None:
+                data = codec.encode(item, adapter, item_options)
+                self._put(key, data)
+            parts.append(data)
+        if media_type == JSON_MEDIA_TYPE:
+            return b"[" + b",".join(parts) + b"]"
+        return _msgpack_array_header(len(parts)) + b"".join(parts)
+
+
+def _item_options(options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The dump options for one item of a list: ``include``/``exclude`` under ``__all__``."""
+    out = dict(options)
+    for name in ("include", "exclude"):
+        tree = out.get(name)
+        if tree is None:
+            continue
+        if not isinstance(tree, Mapping) or set(tree) != {"__all__"}:
+            return None  # per-index selections: not a per-item shape
+        out[name] = tree["__all__"]
+    return out
+
+
+def _msgpack_array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 2**16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
