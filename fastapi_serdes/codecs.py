@@ -29,6 +29,7 @@ import ormsgpack
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json, to_jsonable_python
 
+from .plain_models import Check, plain_checker
 from .policy import describe, has_json_only_serialization, json_null_markers, walk
 from .problems import DecodeError, EncodeError
 
@@ -205,6 +206,32 @@ class MsgPackCodec:
         self.max_container_length = max_container_length
         # adapter -> whether its type has JSON-only serialisation settings (see _json_mode).
         self._json_modes: dict[TypeAdapter[Any], bool] = {}
+        # adapter -> the plain-model check of its type, None when it is never plain.
+        self._plains: dict[TypeAdapter[Any], Check | None] = {}
+
+    def _plain(self, adapter: TypeAdapter[Any]) -> Check | None:
+        """The plain-model check for ``adapter``'s type (see :mod:`.plain_models`), memoised."""
+        try:
+            return self._plains[adapter]
+        except KeyError:
+            pass
+        check = plain_checker(getattr(adapter, "_type", Any))
+        if len(self._plains) >= _MARKER_CACHE_SIZE:
+            self._plains.clear()
+        self._plains[adapter] = check
+        return check
+
+    def _pack_plain(self, value: Any) -> bytes | None:
+        """Pack plain models straight from their fields; None to take the general path."""
+        try:
+            data: bytes = ormsgpack.packb(value, default=_jsonable, option=_PLAIN_OPTIONS)
+        except (ValueError, TypeError, ormsgpack.MsgpackEncodeError):
+            return None  # e.g. an integer past 64 bits: the general path locates and refuses it
+        if self.may_hide_non_finite(data):
+            found = walk(value, ints=False)
+            if found is not None:
+                raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: {describe(found)}")
+        return data
 
     def _json_mode(self, adapter: TypeAdapter[Any]) -> bool:
         """Whether ``adapter`` must dump in JSON mode to give what the JSON codec gives.
@@ -239,6 +266,12 @@ class MsgPackCodec:
         """
         opts = options or {}
         json_mode = adapter is not None and self._json_mode(adapter)
+        if adapter is not None and not json_mode and opts.keys() <= {"by_alias"}:
+            plain = self._plain(adapter)
+            if plain is not None and plain(value):
+                packed = self._pack_plain(value)
+                if packed is not None:
+                    return packed
         try:
             if adapter is None:
                 obj = value
@@ -320,6 +353,7 @@ class MsgPackCodec:
 
 
 _PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z
+_PLAIN_OPTIONS: Final = ormsgpack.OPT_UTC_Z | ormsgpack.OPT_SERIALIZE_PYDANTIC
 _F64_TAIL_INF: Final = b"\xf0" + bytes(6)
 _F64_TAIL_NAN: Final = b"\xf8" + bytes(6)
 # 0xcb (float64) then nan, -nan, inf, -inf as Python produces them.
