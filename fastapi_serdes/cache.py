@@ -229,6 +229,27 @@ def request_key(
     return hashlib.sha256(b"\x00".join(parts)).hexdigest()
 
 
+#: What a 304 carries of the 200 it stands for (RFC 9110 §15.4.5).
+NOT_MODIFIED_HEADERS: Final = frozenset(
+    {b"etag", b"vary", b"cache-control", b"expires", b"content-location", b"date"}
+)
+
+
+def credentialed(scope: dict[str, Any] | Any) -> bool:
+    """Whether the request carries credentials (``Authorization`` or ``Cookie``)."""
+    return any(k == b"authorization" or k == b"cookie" for k, _ in scope["headers"])
+
+
+def principal_of(policy: CachePolicy, request: Request) -> tuple[bool, str | None]:
+    """(may this request use the cache, its principal). A shared entry never serves or holds
+    what a credentialed request gets; with the route's key function, each principal has its own
+    entries, and a key function answering None keeps the request out of the cache."""
+    if policy.key is None:
+        return not credentialed(request.scope), None
+    principal = policy.key(request)
+    return principal is not None, principal
+
+
 def path_tag(scope: dict[str, Any] | Any) -> str:
     """The tag every entry of a path carries, so unsafe methods on it can invalidate them."""
     return f"path:{scope.get('root_path', '')}{scope['path']}"
@@ -256,7 +277,7 @@ def storable_response(
     return True
 
 
-def monotonic_now() -> float:
+def wall_clock() -> float:
     """Wall-clock seconds: entries are shared across processes, so not a monotonic clock."""
     return time.time()
 

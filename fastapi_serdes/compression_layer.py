@@ -22,7 +22,7 @@ from starlette.requests import Request
 from ._types import Message, Scope, Send
 from .compression import Compression, has_no_transform, is_compressible, variant_etag
 from .encoders import Encoder, StreamEncoder, build_encoders
-from .negotiation import choose_encoding, parse_accept_encoding
+from .negotiation import add_vary, choose_encoding, parse_accept_encoding
 from .problems import ProblemError
 from .spans import CompressTrace, route_of
 from .telemetry import Recorder
@@ -367,16 +367,3 @@ def _encoded_headers(
     if length is not None:
         out.append((b"content-length", str(length).encode("ascii")))
     return out
-
-
-def add_vary(headers: list[tuple[bytes, bytes]], token: bytes) -> list[tuple[bytes, bytes]]:
-    """Add ``token`` to the ``Vary`` header (creating it), unless listed already or ``*``."""
-    lowered = token.lower()
-    for i, (name, value) in enumerate(headers):
-        if name == b"vary":
-            tokens = [t.strip().lower() for t in value.split(b",")]
-            if lowered not in tokens and b"*" not in tokens:
-                headers[i] = (name, value + b", " + token)
-            return headers
-    headers.append((b"vary", token))
-    return headers

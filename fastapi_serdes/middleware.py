@@ -32,7 +32,6 @@ from .compression_layer import (
     Choice,
     CompressingSend,
     CompressionLayer,
-    add_vary,
     not_acceptable_encoding,
 )
 from .decompression import (
@@ -42,7 +41,7 @@ from .decompression import (
     unsupported_encoding,
 )
 from .memory_store import MemoryStore
-from .negotiation import parse_media_type
+from .negotiation import add_vary, parse_media_type
 from .problems import DecodeError, EncodeError, ProblemError
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
 from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body

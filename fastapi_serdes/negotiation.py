@@ -265,3 +265,16 @@ def choose_encoding(accept_encoding: str | None, offers: Iterable[str]) -> str |
     if best is not None:
         return best
     return None
+
+
+def add_vary(headers: list[tuple[bytes, bytes]], token: bytes) -> list[tuple[bytes, bytes]]:
+    """Add ``token`` to the ``Vary`` header (creating it), unless listed already or ``*``."""
+    lowered = token.lower()
+    for i, (name, value) in enumerate(headers):
+        if name == b"vary":
+            tokens = [t.strip().lower() for t in value.split(b",")]
+            if lowered not in tokens and b"*" not in tokens:
+                headers[i] = (name, value + b", " + token)
+            return headers
+    headers.append((b"vary", token))
+    return headers

@@ -15,18 +15,22 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
+from starlette.requests import Request
+
 from ._types import ASGIApp, Message, Receive, Scope, Send, Store
 from .cache import (
     CACHE_SCOPE_KEY,
+    NOT_MODIFIED_HEADERS,
     TAGS_SCOPE_KEY,
     CachePolicy,
     Entry,
     cache_control,
-    monotonic_now,
     none_match,
     path_tag,
+    principal_of,
     request_key,
     storable_response,
+    wall_clock,
 )
 from .spans import route_of
 from .telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
@@ -35,9 +39,6 @@ logger = logging.getLogger("fastapi_serdes")
 
 DEFAULT_MAX_PATHS: Final = 10_000
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_NOT_MODIFIED_HEADERS: Final = frozenset(
-    {b"etag", b"vary", b"cache-control", b"expires", b"content-location", b"date"}
-)
 CACHE_STATUS_NAME: Final = "fastapi-serdes"
 _HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
 
@@ -78,14 +79,7 @@ class ResponseCache:
             self._paths.popitem(last=False)
 
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
-        """(may use the cache, principal): credentials need the route's key function."""
-        credentialed = any(k in (b"authorization", b"cookie") for k, _ in scope["headers"])
-        if policy.key is None:
-            return not credentialed, None
-        from starlette.requests import Request
-
-        principal = policy.key(Request(scope))
-        return principal is not None, principal
+        return principal_of(policy, Request(scope))
 
     async def handle(
         self,
@@ -131,7 +125,7 @@ class ResponseCache:
                 if recorder is not None:
                     route = self._routes.get(id(policy))
                     span, labels = recorder.start_cache(self.store, media_type, route)
-                now = monotonic_now()
+                now = wall_clock()
                 for coding in codings:
                     key = request_key(
                         scope,
@@ -171,7 +165,7 @@ class ResponseCache:
         headers.append((b"age", str(entry.age(now)).encode("latin-1")))
         headers.append(_HIT)
         if if_none_match is not None and none_match(if_none_match, entry.etag):
-            keep = [(k, v) for k, v in headers if k in _NOT_MODIFIED_HEADERS]
+            keep = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS]
             keep.append(_HIT)
             await send({"type": "http.response.start", "status": 304, "headers": keep})
             await send({"type": "http.response.body", "body": b""})
@@ -238,7 +232,7 @@ class ResponseCache:
             principal=principal,
         )
         tags = [path_tag(scope), *scope.get(TAGS_SCOPE_KEY, ())]
-        entry = Entry(start["status"], headers, body, etag, monotonic_now(), policy.ttl, tags)
+        entry = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags)
         try:
             await self.store.set(key, entry.dumps(), ttl=policy.ttl, tags=tags)
         except Exception:

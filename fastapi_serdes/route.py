@@ -36,18 +36,21 @@ from starlette.routing import Match
 from ._types import Codec, Message, Receive, Scope, Send, Store
 from .cache import (
     CACHE_SCOPE_KEY,
+    NOT_MODIFIED_HEADERS,
     TAGS_SCOPE_KEY,
     CachePolicy,
     Entry,
     SingleFlight,
     ValidatedBodies,
+    credentialed,
     etag_for,
     matching_tag,
+    principal_of,
     request_key,
 )
 from .fragments import Fragments
 from .memory_store import MemoryStore
-from .negotiation import split_list
+from .negotiation import add_vary, split_list
 from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY
@@ -551,12 +554,8 @@ def _flight_key(plan: _Plan, request: Request, negotiated: Negotiated) -> str | 
     scope = request.scope
     if policy is None or scope["method"] != "GET":
         return None
-    principal = None
-    if policy.key is not None:
-        principal = policy.key(request)
-        if principal is None:
-            return None
-    elif any(k in (b"authorization", b"cookie") for k, _ in scope["headers"]):
+    usable, principal = principal_of(policy, request)
+    if not usable:
         return None
     return request_key(
         scope,
@@ -672,22 +671,17 @@ def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tu
     return options, headers
 
 
-_NOT_MODIFIED_HEADERS = frozenset(
-    {b"etag", b"vary", b"cache-control", b"expires", b"content-location", b"date"}
-)
-
-
 def _not_modified(headers: list[tuple[bytes, bytes]], background: Any) -> Response:
     """304: what the 200 would have carried among ETag, Vary, Cache-Control... and no body."""
     response = Response(status_code=304, background=background)
-    response.raw_headers = [(k, v) for k, v in headers if k in _NOT_MODIFIED_HEADERS]
+    response.raw_headers = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS]
     return response
 
 
 def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -> None:
     """Tell SerdesMiddleware this response may be stored, with its policy and tags."""
     scope = request.scope
-    if policy.key is None and any(k in (b"authorization", b"cookie") for k, _ in scope["headers"]):
+    if policy.key is None and credentialed(scope):
         return  # a shared entry never holds what a credentialed request got
     scope[CACHE_SCOPE_KEY] = policy
     cache = scope.get(RESPONSE_CACHE_SCOPE_KEY)
@@ -698,14 +692,8 @@ def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -
         scope[TAGS_SCOPE_KEY] = list(policy.tags(request))
     if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
         headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
-    for i, (key, value) in enumerate(headers):
-        if key == b"vary":  # the route's own Vary line: add the declared headers to it
-            present = {t.strip().lower() for t in value.decode("latin-1").split(",")}
-            missing = [name for name in policy.vary if name not in present]
-            if missing:
-                joined = ", ".join([value.decode("latin-1"), *missing])
-                headers[i] = (b"vary", joined.encode("latin-1"))
-            return
+    for name in policy.vary:  # onto the route's own Vary line
+        add_vary(headers, name.encode("latin-1"))
 
 
 def _prefers_minimal(prefer: str) -> bool:

@@ -402,3 +402,22 @@ def test_parsers_never_raise(value: str) -> None:
     assert choose_encoding(value, CODINGS) in (*CODINGS, "identity", None)
     result = parse_media_type(value)
     assert result is None or "/" in result[0]
+
+
+@pytest.mark.parametrize(
+    ("headers", "token", "expected"),
+    [
+        ([], b"Accept", [(b"vary", b"Accept")]),
+        ([(b"vary", b"Prefer")], b"Accept", [(b"vary", b"Prefer, Accept")]),
+        ([(b"vary", b"accept")], b"Accept", [(b"vary", b"accept")]),
+        ([(b"vary", b"*")], b"Accept", [(b"vary", b"*")]),
+        ([(b"etag", b'"x"')], b"Accept", [(b"etag", b'"x"'), (b"vary", b"Accept")]),
+    ],
+    ids=["created", "appended", "case-insensitive", "star", "other-headers"],
+)
+def test_add_vary(
+    headers: list[tuple[bytes, bytes]], token: bytes, expected: list[tuple[bytes, bytes]]
+) -> None:
+    from fastapi_serdes.negotiation import add_vary
+
+    assert add_vary(list(headers), token) == expected
