@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -318,8 +319,9 @@ def test_cache_setting_is_validated() -> None:
         SerdesMiddleware(FastAPI(), cache="redis://")  # type: ignore[arg-type]
 
 
-@pytest.mark.redis
-async def test_replicas_share_entries_through_redis() -> None:
+@asynccontextmanager
+async def two_replicas(path: str) -> AsyncIterator[Any]:
+    """Two apps sharing one Redis (a fresh key prefix), with a client and call counts each."""
     prefix = f"fastapi-serdes-test-{os.getpid()}-{id(object())}:"
     stores = [RedisStore("redis://127.0.0.1:6379/0", prefix=prefix) for _ in range(2)]
     try:
@@ -329,19 +331,25 @@ async def test_replicas_share_entries_through_redis() -> None:
             httpx.AsyncClient(transport=t1, base_url="http://t") as c1,
             httpx.AsyncClient(transport=t2, base_url="http://t") as c2,
         ):
-            first = await c1.get("/items/11")
-            await c2.get("/items/11")  # replica 2 learns the path (a miss: its own call)
-            await c1.put("/items/11")  # invalidates in Redis, for both replicas
-            again = await c1.get("/items/11")
-            hit = await c2.get("/items/11")
-            assert hit.headers["cache-status"] == "fastapi-serdes; hit"
-            assert hit.json() == again.json() != first.json()
-            assert calls1["item"] == 2
-            assert calls2["item"] == 1
+            yield (c1, calls1), (c2, calls2)
     finally:
         for store in stores:
-            await store.invalidate(["path:/items/11"])
+            await store.invalidate([f"path:{path}"])
             await store.aclose()
+
+
+@pytest.mark.redis
+async def test_replicas_share_entries_through_redis() -> None:
+    async with two_replicas("/items/11") as ((c1, calls1), (c2, calls2)):
+        first = await c1.get("/items/11")
+        await c2.get("/items/11")  # replica 2 learns the path (a miss: its own call)
+        await c1.put("/items/11")  # invalidates in Redis, for both replicas
+        again = await c1.get("/items/11")
+        hit = await c2.get("/items/11")
+        assert hit.headers["cache-status"] == "fastapi-serdes; hit"
+        assert hit.json() == again.json() != first.json()
+        assert calls1["item"] == 2
+        assert calls2["item"] == 1
 
 
 async def test_head_first_never_stores_an_empty_body() -> None:
@@ -386,21 +394,9 @@ async def test_304_for_the_tag_of_a_compressed_variant(coding: str) -> None:
 
 @pytest.mark.redis
 async def test_concurrent_cold_requests_compute_once_per_cluster() -> None:
-    prefix = f"fastapi-serdes-test-{os.getpid()}-{id(object())}:"
-    stores = [RedisStore("redis://127.0.0.1:6379/0", prefix=prefix) for _ in range(2)]
-    try:
-        (app1, calls1), (app2, calls2) = build(stores[0]), build(stores[1])
-        t1, t2 = httpx.ASGITransport(app=app1), httpx.ASGITransport(app=app2)
-        async with (
-            httpx.AsyncClient(transport=t1, base_url="http://t") as c1,
-            httpx.AsyncClient(transport=t2, base_url="http://t") as c2,
-        ):
-            requests = [c.get("/items/30") for c in (c1, c2) for _ in range(20)]
-            responses = await asyncio.gather(*requests)
-        assert {r.status_code for r in responses} == {200}
-        assert len({r.json()["name"] for r in responses}) == 1
-        assert calls1.get("item", 0) + calls2.get("item", 0) == 1
-    finally:
-        for store in stores:
-            await store.invalidate(["path:/items/30"])
-            await store.aclose()
+    async with two_replicas("/items/30") as ((c1, calls1), (c2, calls2)):
+        requests = [c.get("/items/30") for c in (c1, c2) for _ in range(20)]
+        responses = await asyncio.gather(*requests)
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.json()["name"] for r in responses}) == 1
+    assert calls1.get("item", 0) + calls2.get("item", 0) == 1
