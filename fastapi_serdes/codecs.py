@@ -21,15 +21,16 @@ A codec is usable outside HTTP, e.g. to put a model on a queue::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 import msgpack
+import orjson
 import ormsgpack
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json, to_jsonable_python
 
-from .plain_models import Check, plain_checker
+from .plain_models import PlainPlan, plain_plan
 from .policy import describe, has_json_only_serialization, json_null_markers, walk
 from .problems import DecodeError, EncodeError
 
@@ -50,6 +51,26 @@ JSON_MAX_DEPTH: Final = 200
 MSGPACK_MAX_DEPTH: Final = 1024
 
 _MARKER_CACHE_SIZE: Final = 512
+_T = TypeVar("_T")
+
+
+def _memoised(
+    table: dict[TypeAdapter[Any], _T], adapter: TypeAdapter[Any], compute: Callable[[], _T]
+) -> _T:
+    """``table[adapter]``, computed once per adapter (the table is bounded)."""
+    try:
+        return table[adapter]
+    except KeyError:
+        pass
+    value = compute()
+    if len(table) >= _MARKER_CACHE_SIZE:
+        table.clear()
+    table[adapter] = value
+    return value
+
+
+def _plan_of(adapter: TypeAdapter[Any]) -> PlainPlan | None:
+    return plain_plan(getattr(adapter, "_type", Any))
 
 
 class JSONCodec:
@@ -66,6 +87,8 @@ class JSONCodec:
     def __init__(self) -> None:
         # adapter -> the byte patterns that may hide a NaN written as null (see policy.py).
         self._markers: dict[TypeAdapter[Any], tuple[bytes, ...] | None] = {}
+        # adapter -> (its plain plan, orjson's default hook), or None when it is not plain.
+        self._plains: dict[TypeAdapter[Any], tuple[PlainPlan, Callable[[Any], Any]] | None] = {}
 
     def encode(
         self,
@@ -83,6 +106,10 @@ class JSONCodec:
                 pydantic cannot serialise.
         """
         opts = options or {}
+        if adapter is not None and opts.keys() <= {"by_alias"}:
+            data = self._write_plain(value, adapter)
+            if data is not None:
+                return data
         try:
             if adapter is None:
                 data = to_json(value, inf_nan_mode="null")
@@ -103,20 +130,29 @@ class JSONCodec:
                 raise
             raise EncodeError(f"{JSON_MEDIA_TYPE}: cannot encode the value: {exc}") from exc
 
+    def _write_plain(self, value: Any, adapter: TypeAdapter[Any]) -> bytes | None:
+        """orjson straight from the models' fields (see :mod:`.plain_models`); None to take
+        pydantic's path (not plain, a subclass instance, a NaN to locate, a 2**64 integer...)."""
+        plain = _memoised(self._plains, adapter, lambda: _json_plain(adapter))
+        if plain is None:
+            return None
+        plan, hook = plain
+        try:
+            data = orjson.dumps(value, default=hook, option=orjson.OPT_UTC_Z)
+        except (TypeError, ValueError):  # JSONEncodeError is a TypeError
+            return None
+        if plan.loose_floats and b"null" in data and walk(value, ints=False) is not None:
+            return None
+        return data
+
     def _markers_for(
         self, adapter: TypeAdapter[Any], options: Mapping[str, Any]
     ) -> tuple[bytes, ...] | None:
         if options.get("by_alias") is False or "include" in options or "exclude" in options:
             return None
-        try:
-            return self._markers[adapter]
-        except KeyError:
-            pass
-        markers = json_null_markers(getattr(adapter, "_type", Any))
-        if len(self._markers) >= _MARKER_CACHE_SIZE:
-            self._markers.clear()
-        self._markers[adapter] = markers
-        return markers
+        return _memoised(
+            self._markers, adapter, lambda: json_null_markers(getattr(adapter, "_type", Any))
+        )
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
         """Decode JSON bytes into plain objects, or validate them into ``adapter``'s type.
@@ -154,6 +190,13 @@ _FOLD_DIGITS: Final = bytes.maketrans(b"123456789+E", b"0000000000e")
 # A 3-digit exponent right after a digit (``1e400``, ``2.5E+308``), a 19-digit run (an integer
 # that may pass 64 bits), or a NaN / Infinity literal. Text like "jane1234" does not match.
 _SUSPECT_NUMBERS: Final = (b"0" * 19, b"0e000", b"NaN", b"Infinity")
+
+
+def _json_plain(adapter: TypeAdapter[Any]) -> tuple[PlainPlan, Callable[[Any], Any]] | None:
+    plan = _plan_of(adapter)
+    if plan is None or not plan.json_ok:
+        return None
+    return plan, plan.hook(to_jsonable_python)
 
 
 def _contains_any(data: bytes, needles: tuple[bytes, ...]) -> bool:
@@ -206,31 +249,21 @@ class MsgPackCodec:
         self.max_container_length = max_container_length
         # adapter -> whether its type has JSON-only serialisation settings (see _json_mode).
         self._json_modes: dict[TypeAdapter[Any], bool] = {}
-        # adapter -> the plain-model check of its type, None when it is never plain.
-        self._plains: dict[TypeAdapter[Any], Check | None] = {}
+        # adapter -> ormsgpack's default hook for its plain type, None when it is not plain.
+        self._plains: dict[TypeAdapter[Any], Callable[[Any], Any] | None] = {}
 
-    def _plain(self, adapter: TypeAdapter[Any]) -> Check | None:
-        """The plain-model check for ``adapter``'s type (see :mod:`.plain_models`), memoised."""
+    def _pack_plain(self, value: Any, adapter: TypeAdapter[Any]) -> bytes | None:
+        """Pack straight from the models' fields (see :mod:`.plain_models`); None to take
+        pydantic's path (not plain, a subclass instance, a NaN to locate, a 2**64 integer...)."""
+        hook = _memoised(self._plains, adapter, lambda: _msgpack_hook(adapter))
+        if hook is None:
+            return None
         try:
-            return self._plains[adapter]
-        except KeyError:
-            pass
-        check = plain_checker(getattr(adapter, "_type", Any))
-        if len(self._plains) >= _MARKER_CACHE_SIZE:
-            self._plains.clear()
-        self._plains[adapter] = check
-        return check
-
-    def _pack_plain(self, value: Any) -> bytes | None:
-        """Pack plain models straight from their fields; None to take the general path."""
-        try:
-            data: bytes = ormsgpack.packb(value, default=_jsonable, option=_PLAIN_OPTIONS)
+            data: bytes = ormsgpack.packb(value, default=hook, option=_PACK_OPTIONS)
         except (ValueError, TypeError, ormsgpack.MsgpackEncodeError):
-            return None  # e.g. an integer past 64 bits: the general path locates and refuses it
-        if self.may_hide_non_finite(data):
-            found = walk(value, ints=False)
-            if found is not None:
-                raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: {describe(found)}")
+            return None
+        if self.may_hide_non_finite(data) and walk(value, ints=False) is not None:
+            return None
         return data
 
     def _json_mode(self, adapter: TypeAdapter[Any]) -> bool:
@@ -239,15 +272,9 @@ class MsgPackCodec:
         Python mode is faster, but settings such as ``ser_json_timedelta="float"`` and
         serializers with ``when_used="json"`` only apply in JSON mode.
         """
-        try:
-            return self._json_modes[adapter]
-        except KeyError:
-            pass
-        needed = has_json_only_serialization(adapter.core_schema)
-        if len(self._json_modes) >= _MARKER_CACHE_SIZE:
-            self._json_modes.clear()
-        self._json_modes[adapter] = needed
-        return needed
+        return _memoised(
+            self._json_modes, adapter, lambda: has_json_only_serialization(adapter.core_schema)
+        )
 
     def encode(
         self,
@@ -267,11 +294,9 @@ class MsgPackCodec:
         opts = options or {}
         json_mode = adapter is not None and self._json_mode(adapter)
         if adapter is not None and not json_mode and opts.keys() <= {"by_alias"}:
-            plain = self._plain(adapter)
-            if plain is not None and plain(value):
-                packed = self._pack_plain(value)
-                if packed is not None:
-                    return packed
+            packed = self._pack_plain(value, adapter)
+            if packed is not None:
+                return packed
         try:
             if adapter is None:
                 obj = value
@@ -353,7 +378,6 @@ class MsgPackCodec:
 
 
 _PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z
-_PLAIN_OPTIONS: Final = ormsgpack.OPT_UTC_Z | ormsgpack.OPT_SERIALIZE_PYDANTIC
 _F64_TAIL_INF: Final = b"\xf0" + bytes(6)
 _F64_TAIL_NAN: Final = b"\xf8" + bytes(6)
 # 0xcb (float64) then nan, -nan, inf, -inf as Python produces them.
@@ -367,6 +391,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return list(value)
     return to_jsonable_python(value)
+
+
+def _msgpack_hook(adapter: TypeAdapter[Any]) -> Callable[[Any], Any] | None:
+    plan = _plan_of(adapter)
+    return plan.hook(_jsonable) if plan is not None else None
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:

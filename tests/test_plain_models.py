@@ -1,4 +1,4 @@
-"""The MessagePack fast path packs plain models natively, with pydantic's exact output."""
+"""The fast paths write plain models from their fields (orjson, ormsgpack) as pydantic would."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 import msgpack
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,7 +25,7 @@ from pydantic import (
 )
 
 from fastapi_serdes import EncodeError, JSONCodec, MsgPackCodec
-from fastapi_serdes.plain_models import plain_checker
+from fastapi_serdes.plain_models import plain_plan
 
 
 class Color(enum.Enum):
@@ -72,19 +74,51 @@ USER = User(
 
 def test_plain_models_pack_like_pydantic() -> None:
     adapter = TypeAdapter(list[User])
-    assert plain_checker(list[User]) is not None
+    plan = plain_plan(list[User])
+    assert plan is not None
+    assert plan.floats == {User: (), Address: ("lat",)}
+    assert plan.loose_floats  # scores: dict[str, float]
     packed = MsgPackCodec().encode([USER, USER], adapter)
     assert msgpack.unpackb(packed) == orjson.loads(JSONCodec().encode([USER, USER], adapter))
 
 
-def test_a_subclass_instance_never_leaks_its_extra_fields() -> None:
+def test_plain_models_write_pydantics_exact_json() -> None:
+    adapter = TypeAdapter(list[User])
+    assert JSONCodec().encode([USER, USER], adapter) == adapter.dump_json([USER, USER])
+
+
+@pytest.mark.parametrize("codec", [JSONCodec(), MsgPackCodec()], ids=["json", "msgpack"])
+def test_a_subclass_instance_never_leaks_its_extra_fields(codec: JSONCodec | MsgPackCodec) -> None:
     adapter = TypeAdapter(list[User])
     leaky = WithSecret(**USER.model_dump())
-    packed = MsgPackCodec().encode([leaky], adapter)
-    assert "password" not in msgpack.unpackb(packed)[0]
-    check = plain_checker(list[User])
-    assert check is not None
-    assert not check([leaky])
+    data = codec.encode([leaky, USER], adapter)
+    decoded = orjson.loads(data) if isinstance(codec, JSONCodec) else msgpack.unpackb(data)
+    assert "password" not in decoded[0]
+    assert decoded[0] == decoded[1]
+
+
+class Parent(BaseModel):
+    a: int
+
+
+class Child(Parent):
+    secret: str = "s"
+
+
+class Holder(BaseModel):
+    parent: Parent
+    child: Child
+
+
+def test_a_type_reaching_a_class_and_its_subclass_is_not_plain() -> None:
+    # A Child in the ``parent`` field is written with Parent's fields only: the hook could not
+    # tell, so such types always go through pydantic.
+    assert plain_plan(Holder) is None
+    value = Holder(parent=Child(a=1), child=Child(a=2))
+    for codec in (JSONCodec(), MsgPackCodec()):
+        data = codec.encode(value, TypeAdapter(Holder))
+        decoded = orjson.loads(data) if isinstance(codec, JSONCodec) else msgpack.unpackb(data)
+        assert decoded["parent"] == {"a": 1}
 
 
 class Aliased(BaseModel):
@@ -148,7 +182,21 @@ class Loose(BaseModel):
     ],
 )
 def test_not_plain_types_take_the_general_path(tp: Any) -> None:
-    assert plain_checker(tp) is None
+    assert plain_plan(tp) is None
+
+
+class BytesAsBase64(BaseModel):
+    model_config = ConfigDict(ser_json_bytes="base64")
+    data: bytes
+
+
+def test_json_only_settings_keep_json_on_pydantics_path() -> None:
+    plan = plain_plan(BytesAsBase64)
+    assert plan is not None
+    assert not plan.json_ok
+    value = BytesAsBase64(data=b"hi")
+    adapter = TypeAdapter(BytesAsBase64)
+    assert JSONCodec().encode(value, adapter) == adapter.dump_json(value) == b'{"data":"aGk="}'
 
 
 @pytest.mark.parametrize(
@@ -168,18 +216,119 @@ def test_general_path_output_still_matches_json(value: BaseModel, tp: Any) -> No
     assert msgpack.unpackb(packed) == expected
 
 
-def test_the_value_policy_holds_on_the_fast_path() -> None:
-    bad = Address(city="x", lat=float("nan"))
-    with pytest.raises(EncodeError, match="/0/lat"):
-        MsgPackCodec().encode([bad], TypeAdapter(list[Address]))
+@pytest.mark.parametrize("codec", [JSONCodec(), MsgPackCodec()], ids=["json", "msgpack"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_the_value_policy_holds_on_the_fast_path(
+    codec: JSONCodec | MsgPackCodec, bad: float
+) -> None:
+    good = Address(city="y", lat=1.0)
+    with pytest.raises(EncodeError, match="/1/lat"):
+        codec.encode([good, Address(city="x", lat=bad)], TypeAdapter(list[Address]))
+    # A float outside a model field (dict[str, float]) is found by the walk.
+    loose = USER.model_copy(update={"scores": {"a": 1.0, "b": bad}})
+    with pytest.raises(EncodeError, match="/scores/b"):
+        codec.encode(loose, TypeAdapter(User))
+
+
+def test_integers_past_64_bits_leave_the_fast_path() -> None:
     big = USER.model_copy(update={"id": 2**64})
     with pytest.raises(EncodeError, match="/id"):
         MsgPackCodec().encode(big, TypeAdapter(User))
+    # JSON writes them exactly, as pydantic does.
+    assert JSONCodec().encode(big, TypeAdapter(User)) == TypeAdapter(User).dump_json(big)
 
 
-def test_unions_dispatch_on_the_exact_class() -> None:
-    check = plain_checker(Address | User | None)
-    assert check is not None
-    assert check(None)
-    assert check(USER)
-    assert not check(WithSecret(**USER.model_dump()))
+def test_unions_reach_every_member() -> None:
+    plan = plain_plan(Address | User | None)
+    assert plan is not None
+    assert set(plan.floats) == {Address, User}
+    adapter = TypeAdapter(Address | User | None)
+    for value in (None, USER, Address(city="z", lat=2.5)):
+        assert JSONCodec().encode(value, adapter) == adapter.dump_json(value)
+    leaky = WithSecret(**USER.model_dump())
+    assert b"password" not in JSONCodec().encode(leaky, adapter)
+
+
+class Tree(BaseModel):
+    name: str
+    weight: float | None = None
+    children: list[Tree] = []
+
+
+def test_recursive_models_are_plain() -> None:
+    plan = plain_plan(Tree)
+    assert plan is not None
+    assert plan.floats == {Tree: ("weight",)}
+    assert not plan.loose_floats
+    tree = Tree(name="a", children=[Tree(name="b", weight=1.5, children=[Tree(name="c")])])
+    assert JSONCodec().encode(tree, TypeAdapter(Tree)) == tree.model_dump_json().encode()
+    bad = Tree(name="a", children=[Tree(name="b", children=[Tree(name="c", weight=1e400)])])
+    with pytest.raises(EncodeError, match="/children/0/children/0/weight"):
+        JSONCodec().encode(bad, TypeAdapter(Tree))
+
+
+# What orjson writes must be byte for byte what pydantic writes, for every scalar a plain model
+# can hold; where orjson refuses a value (a lone surrogate, 2**64, a time with a timezone) the
+# codec falls back to pydantic, so the output is still pydantic's.
+class Scalars(BaseModel):
+    text: str
+    number: int
+    ratio: float | None
+    flag: bool
+    when: datetime.datetime
+    day: datetime.date
+    wait: datetime.timedelta
+    key: uuid.UUID
+    price: Decimal
+    color: Color
+    blob: bytes
+    names: set[str]
+    table: dict[str, list[int]]
+
+
+_ZONES = st.sampled_from(
+    [None, datetime.UTC, datetime.timezone(datetime.timedelta(hours=-3, minutes=-30))]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.builds(
+        Scalars,
+        text=st.text(),
+        number=st.integers(min_value=-(2**70), max_value=2**70),
+        ratio=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        flag=st.booleans(),
+        when=st.datetimes(timezones=_ZONES),
+        day=st.dates(),
+        wait=st.timedeltas(),
+        key=st.uuids(),
+        price=st.decimals(allow_nan=False, allow_infinity=False),
+        color=st.sampled_from(Color),
+        blob=st.text().map(str.encode),
+        names=st.sets(st.text(max_size=3), max_size=3),
+        table=st.dictionaries(st.text(max_size=3), st.lists(st.integers(), max_size=3)),
+    )
+)
+def test_the_json_fast_path_writes_pydantics_bytes(value: Scalars) -> None:
+    plan = plain_plan(list[Scalars])
+    assert plan is not None
+    assert plan.json_ok  # the fast path really runs
+    adapter = TypeAdapter(list[Scalars])
+    assert JSONCodec().encode([value], adapter) == adapter.dump_json([value])
+
+
+class Clock(BaseModel):
+    at: datetime.time
+
+
+def test_times_are_written_by_pydantic() -> None:
+    # orjson 3.13 writes time(0, 0, 0, 10000) as "00:00:00.10000": JSON leaves them to pydantic.
+    plan = plain_plan(Clock)
+    assert plan is not None
+    assert not plan.json_ok
+    value = Clock(at=datetime.time(0, 0, 0, 10000))
+    assert JSONCodec().encode(value, TypeAdapter(Clock)) == b'{"at":"00:00:00.010000"}'
+    assert msgpack.unpackb(MsgPackCodec().encode(value, TypeAdapter(Clock))) == {
+        "at": "00:00:00.010000"
+    }
