@@ -43,10 +43,22 @@ class Choice:
     Attributes:
         encoder: the encoder to use, or None to answer with identity.
         identity_ok: whether identity is acceptable (if not, small bodies are compressed too).
+        codings: the codings a response may carry, preferred first (for the response cache).
     """
 
     encoder: Encoder | None
     identity_ok: bool
+    codings: tuple[str, ...] = ("identity",)
+
+    @classmethod
+    def of(cls, encoder: Encoder | None, identity_ok: bool) -> Choice:
+        if encoder is None:
+            codings: tuple[str, ...] = ("identity",)
+        elif identity_ok:
+            codings = (encoder.coding, "identity")
+        else:
+            codings = (encoder.coding,)
+        return cls(encoder, identity_ok, codings)
 
 
 def no_compression(request: Request) -> None:
@@ -72,7 +84,15 @@ def not_acceptable_encoding(offers: str) -> ProblemError:
 class CompressionLayer:
     """Response compression for one middleware: settings, encoders and memo tables."""
 
-    __slots__ = ("_choices", "_compressible", "_vary", "encoders", "minimum_size", "settings")
+    __slots__ = (
+        "_choices",
+        "_compressible",
+        "_json",
+        "_vary",
+        "encoders",
+        "minimum_size",
+        "settings",
+    )
 
     def __init__(self, settings: Compression) -> None:
         self.settings = settings
@@ -80,17 +100,26 @@ class CompressionLayer:
         self.encoders = build_encoders(settings)
         self._choices: dict[bytes | None, Choice | None] = {}
         self._compressible: dict[bytes, bool] = {}
-        self._vary: dict[bytes, bytes] = {}
+        self._vary: dict[tuple[bytes | None, bool, bool], bytes] = {}
+        self._json: dict[bytes, bool] = {}
 
-    def vary_with_encoding(self, vary: bytes) -> bytes:
-        """A ``Vary`` value with ``Accept-Encoding`` added (``vary`` itself if already covered)."""
-        joined = self._vary.get(vary)
+    def vary_adding(self, vary: bytes | None, accept: bool, encoding: bool) -> bytes:
+        """A ``Vary`` value with ``Accept`` and/or ``Accept-Encoding`` added (``vary`` itself,
+        the same object, when it lists them already)."""
+        key = (vary, accept, encoding)
+        joined = self._vary.get(key)
         if joined is None:
-            headers = add_vary([(b"vary", vary)], b"Accept-Encoding")
-            joined = vary if headers[0][1] == vary else headers[0][1]
+            headers = [(b"vary", vary)] if vary is not None else []
+            if accept:
+                add_vary(headers, b"Accept")
+            if encoding:
+                add_vary(headers, b"Accept-Encoding")
+            joined = headers[0][1]
+            if joined == vary:
+                joined = vary
             if len(self._vary) >= _MEMO_SIZE:
                 self._vary.clear()
-            self._vary[vary] = joined
+            self._vary[key] = joined
         return joined
 
     @property
@@ -113,11 +142,21 @@ class CompressionLayer:
                 weights = parse_accept_encoding(text)
                 identity_q = weights.get("identity", weights.get("*", 1.0))
                 identity_ok = identity_q > 0
-            choice = Choice(self.encoders.get(coding), identity_ok)
+            choice = Choice.of(self.encoders.get(coding), identity_ok)
         if len(choices) >= _MEMO_SIZE:
             choices.clear()
         choices[accept_encoding] = choice
         return choice
+
+    def is_json(self, content_type: bytes) -> bool:
+        """Whether a Content-Type value is ``application/json``, memoised per header value."""
+        known = self._json.get(content_type)
+        if known is None:
+            known = content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+            if len(self._json) >= _MEMO_SIZE:
+                self._json.clear()
+            self._json[content_type] = known
+        return known
 
     def compressible(self, content_type: bytes) -> bool:
         """The content-type policy, memoised per header value."""
@@ -212,31 +251,32 @@ class CompressingSend:
                 cache_control = value
             elif name in (b"content-encoding", b"content-range"):
                 untouchable = True
-        scope = self._scope
         layer = self._layer
-        if (
+        compressible = content_type is not None and layer.compressible(content_type)
+        # Whether this response could have been compressed: then Vary: Accept-Encoding on it,
+        # the 304 included (its 200 had it), compressed or not.
+        could = not (
             untouchable
-            or scope.get(NO_COMPRESSION_SCOPE_KEY)
+            or self._scope.get(NO_COMPRESSION_SCOPE_KEY)
             or (cache_control is not None and has_no_transform(cache_control.decode("latin-1")))
-            or (status == 304 and content_type is not None and not layer.compressible(content_type))
-        ):
-            return False
-        if status not in _NO_BODY_STATUSES:
-            if content_type is None or not layer.compressible(content_type):
-                return False
-        elif status != 304:  # 204 / 205 have no representation
-            return False
-        # Could have been compressed: Vary on every such response, the 304 included (its 200
-        # had it), compressed or not.
-        if not isinstance(headers, list):
-            headers = list(headers)
-        message["headers"] = headers
-        if vary is None:
-            headers.append((b"vary", b"Accept-Encoding"))
-        else:
-            joined = layer.vary_with_encoding(vary)
-            if joined is not vary:
+        ) and (
+            compressible
+            if status not in _NO_BODY_STATUSES
+            else status == 304 and (content_type is None or compressible)
+        )
+        # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
+        accept = content_type is not None and layer.is_json(content_type)
+        if could or accept:
+            if not isinstance(headers, list):
+                headers = list(headers)
+            message["headers"] = headers
+            joined = layer.vary_adding(vary, accept, could)
+            if vary is None:
+                headers.append((b"vary", joined))
+            elif joined is not vary:
                 headers[headers.index((b"vary", vary))] = (b"vary", joined)
+        if not could:
+            return False
         choice = self._choice
         encoder = choice.encoder
         if (

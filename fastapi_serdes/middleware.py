@@ -52,6 +52,7 @@ from .telemetry import Recorder, Telemetry
 _ACCEPT_CACHE_SIZE = 256
 logger = logging.getLogger("fastapi_serdes")
 _NO_BODY_STATUSES = frozenset({204, 205, 304})
+_IDENTITY = ("identity",)
 
 
 class SerdesMiddleware:
@@ -153,63 +154,32 @@ class SerdesMiddleware:
                 problem = not_acceptable_encoding(layer.offers)
                 await _answer(problem, send, b"Accept-Encoding", recorder)
                 return
-        body_headers = (content_type, content_encoding)
         cache = self.cache
-        if cache is None:
-            await self._serve(scope, receive, send, negotiated, choice, body_headers, recorder)
-            return
-        scope[RESPONSE_CACHE_SCOPE_KEY] = cache
-        if choice is None or choice.encoder is None:
-            codings: tuple[str, ...] = ("identity",)
-        elif choice.identity_ok:
-            codings = (choice.encoder.coding, "identity")
-        else:
-            codings = (choice.encoder.coding,)
-
-        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-            await self._serve(scope, receive, send, negotiated, choice, body_headers, recorder)
-
-        # The cache answers from its store when it can; otherwise it runs the rest of the
-        # middleware and stores what is sent (after compression: one variant per coding).
-        await cache.handle(
-            scope,
-            receive,
-            send,
-            serve,
-            media_type=negotiated.media_type,
-            codings=codings,
-            uncompressed_ok=self._uncompressed_ok,
-            recorder=recorder,
-        )
-
-    def _uncompressed_ok(self, entry: Entry) -> bool:
-        """Whether compression would have left this stored identity response alone."""
-        layer = self._layer
-        if layer is None:
-            return True
-        if len(entry.body) < layer.settings.minimum_size:
-            return True
-        content_type = next((v for k, v in entry.headers if k == b"content-type"), None)
-        return content_type is None or not layer.compressible(content_type)
-
-    async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        negotiated: Negotiated,
-        choice: Choice | None,
-        body_headers: tuple[bytes | None, bytes | None],
-        recorder: Recorder | None = None,
-    ) -> None:
-        """Compression, request decompression, transcoding for plain routes, then the app.
-
-        ``body_headers`` are the request's Content-Type and Content-Encoding.
-        """
-        content_type, content_encoding = body_headers
+        if cache is not None:
+            scope[RESPONSE_CACHE_SCOPE_KEY] = cache
+            # The cache answers from its store when it can; otherwise the rest of the
+            # middleware runs and the cache stores what is sent (after compression: one
+            # variant per coding).
+            policy = cache.lookup_policy(scope)
+            if policy is not None and await cache.answer(
+                scope,
+                send,
+                policy,
+                media_type=negotiated.media_type,
+                codings=choice.codings if choice is not None else _IDENTITY,
+                uncompressed_ok=self._uncompressed_ok,
+                recorder=recorder,
+            ):
+                return
+            send = cache.wrap(scope, send, negotiated.media_type)
+        # Then compression, request decompression, transcoding for plain routes, and the app.
         body: DecompressedBody | None = None
         layer = self._layer
+        # JSON responses get Vary: Accept (a plain route's JSON too: its format was
+        # negotiated); the compression layer adds it with its own Vary when it runs.
+        vary_json = True
         if layer is not None and choice is not None:
+            vary_json = False
             send = CompressingSend(send, scope, choice, layer, recorder).send
             if content_encoding is not None:
                 coding = request_coding(content_encoding)
@@ -238,7 +208,8 @@ class SerdesMiddleware:
         if transcoder is None and (
             codec is None or JSON_MEDIA_TYPE in codec.media_types or scope["method"] == "HEAD"
         ):
-            send = _vary_on_json(send)
+            if vary_json:
+                send = _vary_on_json(send)
         else:
             if scope["method"] == "HEAD":
                 # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
@@ -256,6 +227,16 @@ class SerdesMiddleware:
             if body.problem is None or body.answered:
                 raise
             await body.answer(outer_send)
+
+    def _uncompressed_ok(self, entry: Entry) -> bool:
+        """Whether compression would have left this stored identity response alone."""
+        layer = self._layer
+        if layer is None:
+            return True
+        if len(entry.body) < layer.settings.minimum_size:
+            return True
+        content_type = next((v for k, v in entry.headers if k == b"content-type"), None)
+        return content_type is None or not layer.compressible(content_type)
 
     def _negotiate_once(self, accept: bytes | None) -> Negotiated:
         # Several Accept lines joined: rare, not worth a cache entry.

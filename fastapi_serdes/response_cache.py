@@ -95,60 +95,113 @@ class ResponseCache:
     ) -> None:
         """Serve a GET/HEAD from the store, or run ``app`` and store what it sends.
 
+        The arguments are :meth:`prepare`'s.
+        """
+        wrapped = await self.prepare(
+            scope,
+            send,
+            media_type=media_type,
+            codings=codings,
+            uncompressed_ok=uncompressed_ok,
+            recorder=recorder,
+        )
+        if wrapped is not None:
+            await app(scope, receive, wrapped)
+
+    async def prepare(
+        self,
+        scope: Scope,
+        send: Send,
+        *,
+        media_type: str | None,
+        codings: tuple[str, ...],
+        uncompressed_ok: Callable[[Entry], bool] = lambda entry: True,
+        recorder: Recorder | None = None,
+    ) -> Send | None:
+        """Answer a GET/HEAD from the store (None: answered), or return the ``send`` to run
+        the app with (see :meth:`wrap`). The keyword arguments are :meth:`answer`'s."""
+        policy = self.lookup_policy(scope)
+        if policy is not None and await self.answer(
+            scope,
+            send,
+            policy,
+            media_type=media_type,
+            codings=codings,
+            uncompressed_ok=uncompressed_ok,
+            recorder=recorder,
+        ):
+            return None
+        return self.wrap(scope, send, media_type)
+
+    def lookup_policy(self, scope: Scope) -> CachePolicy | None:
+        """The policy to look this request up with: a GET/HEAD of a path known cacheable."""
+        method = scope["method"]
+        if method != "GET" and method != "HEAD":
+            return None
+        return self._paths.get((scope.get("root_path", ""), scope["path"]))
+
+    def wrap(self, scope: Scope, send: Send, media_type: str | None) -> Send:
+        """The ``send`` to run the app with: it stores a response its route marked cacheable
+        (GET), or invalidates the path after an unsafe method succeeded."""
+        method = scope["method"]
+        if method == "GET" or method == "HEAD":
+            return _Capture(self, scope, send, media_type).send
+        if method in _UNSAFE_METHODS:
+            return self._invalidating(scope, send)
+        return send
+
+    async def answer(
+        self,
+        scope: Scope,
+        send: Send,
+        policy: CachePolicy,
+        *,
+        media_type: str | None,
+        codings: tuple[str, ...],
+        uncompressed_ok: Callable[[Entry], bool] = lambda entry: True,
+        recorder: Recorder | None = None,
+    ) -> bool:
+        """Answer from the store; False when nothing fresh is stored (or may not be used).
+
         ``codings`` are the content codings this request could be answered with, the preferred
         first (what the compression layer would choose, then identity when acceptable).
         ``uncompressed_ok`` says whether a stored identity entry may answer a client that
         prefers a coding: only when compression would have left it alone (a small body).
         ``recorder`` traces and counts the lookup (None: telemetry off).
         """
-        method = scope["method"]
-        if method in _UNSAFE_METHODS:
-            await app(scope, receive, self._invalidating(scope, send))
-            return
-        if method not in ("GET", "HEAD"):
-            await app(scope, receive, send)
-            return
-        policy = self.policy_for(scope)
-        # One pass over the headers for everything the lookup needs.
-        request_cc: bytes | None = None
-        if_none_match: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"cache-control":
-                request_cc = value
-            elif name == b"if-none-match":
-                if_none_match = value
-        directives = cache_control(request_cc.decode("latin-1")) if request_cc else {}
-        if policy is not None:
-            usable, principal = self._principal(scope, policy)
-            if usable and "no-cache" not in directives:
-                span, labels, result = None, None, CACHE_MISS
-                if recorder is not None:
-                    route = self._routes.get(id(policy))
-                    span, labels = recorder.start_cache(self.store, media_type, route)
-                now = wall_clock()
-                for coding in codings:
-                    key = request_key(
-                        scope,
-                        media_type=media_type,
-                        coding=coding,
-                        vary=policy.vary,
-                        principal=principal,
-                    )
-                    entry = await self._get(key)
-                    if coding == "identity" and coding != codings[0] and entry is not None:
-                        entry = entry if uncompressed_ok(entry) else None
-                    if entry is not None and entry.fresh(now):
-                        if recorder is not None and labels is not None:
-                            recorder.end_cache(span, CACHE_HIT, labels)
-                        inm = if_none_match.decode("latin-1") if if_none_match else None
-                        await self._serve(scope, send, entry, now, inm)
-                        return
-                    if entry is not None:
-                        result = CACHE_STALE
+        request_cc, if_none_match = _cache_headers(scope)
+        if request_cc is not None and "no-cache" in cache_control(request_cc.decode("latin-1")):
+            return False
+        usable, principal = self._principal(scope, policy)
+        if not usable:
+            return False
+        span, labels, result = None, None, CACHE_MISS
+        if recorder is not None:
+            route = self._routes.get(id(policy))
+            span, labels = recorder.start_cache(self.store, media_type, route)
+        now = wall_clock()
+        for coding in codings:
+            key = request_key(
+                scope,
+                media_type=media_type,
+                coding=coding,
+                vary=policy.vary,
+                principal=principal,
+            )
+            entry = await self._get(key)
+            if coding == "identity" and coding != codings[0] and entry is not None:
+                entry = entry if uncompressed_ok(entry) else None
+            if entry is not None and entry.fresh(now):
                 if recorder is not None and labels is not None:
-                    recorder.end_cache(span, result, labels)
-        store = "no-store" not in directives
-        await app(scope, receive, self._capturing(scope, send, media_type, store))
+                    recorder.end_cache(span, CACHE_HIT, labels)
+                inm = if_none_match.decode("latin-1") if if_none_match else None
+                await self._serve(scope, send, entry, now, inm)
+                return True
+            if entry is not None:
+                result = CACHE_STALE
+        if recorder is not None and labels is not None:
+            recorder.end_cache(span, result, labels)
+        return False
 
     async def _get(self, key: str) -> Entry | None:
         try:
@@ -173,46 +226,6 @@ class ResponseCache:
         await send({"type": "http.response.start", "status": entry.status, "headers": headers})
         body = b"" if scope["method"] == "HEAD" else entry.body
         await send({"type": "http.response.body", "body": body})
-
-    def _capturing(self, scope: Scope, send: Send, media_type: str | None, store: bool) -> Send:
-        """A send that stores the response when its route marked it cacheable."""
-        start: Message | None = None
-        chunks: list[bytes] = []
-        # Read now: SerdesRoute answers HEAD as GET and sets the method while it runs; a HEAD
-        # response has no body and must never be stored as the GET one.
-        is_get = scope["method"] == "GET"
-
-        async def capture(message: Message) -> None:
-            nonlocal start
-            kind = message["type"]
-            if kind == "http.response.start":
-                policy = scope.get(CACHE_SCOPE_KEY)
-                if isinstance(policy, CachePolicy):
-                    self.learn(scope, policy)
-                    headers = list(message.get("headers", ()))
-                    status = message["status"]
-                    per_principal = policy.key is not None
-                    if (
-                        store
-                        and is_get
-                        and storable_response(status, headers, per_principal=per_principal)
-                        and self._principal(scope, policy)[0]
-                    ):
-                        start = message
-                        outcome = b"fwd=miss; stored"
-                    else:
-                        outcome = b"fwd=miss"
-                    headers.append((b"cache-status", CACHE_STATUS_NAME.encode() + b"; " + outcome))
-                    message["headers"] = headers
-            elif kind == "http.response.body" and start is not None:
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    await send(message)
-                    await self._store(scope, start, b"".join(chunks), media_type)
-                    return
-            await send(message)
-
-        return capture
 
     async def _store(
         self, scope: Scope, start: Message, body: bytes, media_type: str | None
@@ -271,3 +284,96 @@ async def invalidate(request: object, *, tags: list[str]) -> int:
 
 #: Where SerdesMiddleware leaves its ResponseCache, for :func:`invalidate`.
 RESPONSE_CACHE_SCOPE_KEY: Final = "fastapi_serdes.response_cache"
+
+
+def _cache_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
+    """The request's Cache-Control and If-None-Match, in one pass over the headers."""
+    request_cc: bytes | None = None
+    if_none_match: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"cache-control":
+            request_cc = value
+        elif name == b"if-none-match":
+            if_none_match = value
+    return request_cc, if_none_match
+
+
+class _Capture:
+    """The ``send`` of a GET/HEAD: stores the response when its route marked it cacheable.
+
+    Passes everything through untouched (one attribute test per message) otherwise.
+    """
+
+    __slots__ = (
+        "cache",
+        "chunks",
+        "downstream",
+        "is_get",
+        "media_type",
+        "passing",
+        "scope",
+        "start",
+    )
+
+    def __init__(self, cache: ResponseCache, scope: Scope, send: Send, media_type: str | None):
+        self.cache = cache
+        self.scope = scope
+        self.downstream = send
+        self.media_type = media_type
+        # Read now: SerdesRoute answers HEAD as GET and sets the method while it runs; a HEAD
+        # response has no body and must never be stored as the GET one.
+        self.is_get = scope["method"] == "GET"
+        self.passing = False
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        if self.passing:
+            await self.downstream(message)
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            scope = self.scope
+            policy = scope.get(CACHE_SCOPE_KEY)
+            if not isinstance(policy, CachePolicy):
+                self.passing = True
+            else:
+                cache = self.cache
+                cache.learn(scope, policy)
+                headers = list(message.get("headers", ()))
+                request_cc = _cache_headers(scope)[0]
+                if (
+                    self.is_get
+                    and not (
+                        request_cc and "no-store" in cache_control(request_cc.decode("latin-1"))
+                    )
+                    and storable_response(
+                        message["status"], headers, per_principal=policy.key is not None
+                    )
+                    and cache._principal(scope, policy)[0]
+                ):
+                    self.start = message
+                    outcome = b"fwd=miss; stored"
+                else:
+                    self.passing = True
+                    outcome = b"fwd=miss"
+                headers.append((b"cache-status", _CACHE_STATUS_PREFIX + outcome))
+                message["headers"] = headers
+        elif kind == "http.response.body" and self.start is not None:
+            self.chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self.downstream(message)
+                start, self.start = self.start, None
+                self.passing = True
+                body = b"".join(self.chunks)
+                await self.cache._store(self.scope, start, body, self.media_type)
+                return
+        await self.downstream(message)
+
+
+def _no_store(scope: Scope) -> bool:
+    request_cc = _cache_headers(scope)[0]
+    return request_cc is not None and "no-store" in cache_control(request_cc.decode("latin-1"))
+
+
+_CACHE_STATUS_PREFIX: Final = CACHE_STATUS_NAME.encode("latin-1") + b"; "
