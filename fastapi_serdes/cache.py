@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar, cast
+from typing import Any, ClassVar, Final, TypeVar, cast
 
 import msgpack
 from starlette.requests import Request
@@ -102,6 +102,13 @@ class CachePolicy:
     cache_control: str | None = None
 
 
+class CachedRoutes:
+    """Whether any endpoint of this process was decorated with :func:`cached` (then, and only
+    then, responses are captured for the response cache and unsafe methods invalidate)."""
+
+    declared: ClassVar[bool] = False
+
+
 def cached(
     ttl: float,
     *,
@@ -142,6 +149,7 @@ def cached(
 
     def decorate(endpoint: F) -> F:
         endpoint.__serdes_cache__ = policy  # type: ignore[attr-defined]
+        CachedRoutes.declared = True
         return endpoint
 
     return decorate

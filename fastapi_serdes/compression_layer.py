@@ -12,9 +12,9 @@ arrives and memory stays per chunk.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -205,28 +205,29 @@ class CompressingSend:
         self._start: Message | None = None
         self._stream: StreamEncoder | None = None
 
-    async def send(self, message: Message) -> None:
+    # A plain function returning an awaitable: what passes through costs no coroutine of its own.
+    def send(self, message: Message) -> Awaitable[None]:
         if self._passing:
-            await self._downstream(message)
-            return
+            return self._downstream(message)
         kind = message["type"]
         if kind == "http.response.start":
             if self._hold(message):
                 # Whether and how to compress depends on the first body message.
                 self._start = message
-            else:
-                self._passing = True
-                await self._downstream(message)
-        elif kind == "http.response.body":
+                return _DONE
+            self._passing = True
+            return self._downstream(message)
+        if kind == "http.response.body":
             if self._stream is not None:
-                await self._on_stream_body(message)
-            else:
-                await self._on_first_body(message)
-        else:
-            # pathsend, zerocopysend (the server sends a file itself) or anything else: never
-            # compressed; release the held start untouched and step aside.
-            await self._release()
-            await self._downstream(message)
+                return self._on_stream_body(message)
+            return self._on_first_body(message)
+        # pathsend, zerocopysend (the server sends a file itself) or anything else: never
+        # compressed; release the held start untouched and step aside.
+        return self._release_then(message)
+
+    async def _release_then(self, message: Message) -> None:
+        await self._release()
+        await self._downstream(message)
 
     async def _release(self) -> None:
         self._passing = True
@@ -390,6 +391,18 @@ class CompressingSend:
         trace, self._trace = self._trace, None
         if trace is not None:
             trace.finish()
+
+
+class _Done:
+    """An awaitable that is already complete (a held message sends nothing yet)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        yield from ()
+
+
+_DONE: Final = _Done()
 
 
 def _encoded_headers(

@@ -19,7 +19,7 @@ bytes, with ``Content-Encoding`` and ``Content-Length`` removed from the scope's
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import orjson
@@ -142,7 +142,11 @@ class SerdesMiddleware:
                 )
             elif name == b"content-encoding":
                 content_encoding = value
-        negotiated = self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
+        negotiated = self._negotiated.get(accept) if not several_accept else None
+        if negotiated is None:
+            negotiated = (
+                self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
+            )
         scope[SCOPE_KEY] = negotiated
         telemetry = self._telemetry
         recorder = telemetry.active() if telemetry is not None else None
@@ -295,15 +299,16 @@ async def _answer(
 def _vary_on_json(send: Send) -> Send:
     """Add ``Vary: Accept`` to JSON responses: their format was negotiated."""
 
-    async def send_with_vary(message: Message) -> None:
+    # A plain function returning the downstream awaitable: no coroutine of its own per message.
+    def send_with_vary(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
             headers = message.get("headers", ())
             for name, value in headers:
                 if name == b"content-type":
-                    if _is_json(value):
+                    if value == b"application/json" or _is_json(value):
                         message["headers"] = _add_vary(list(headers))
                     break
-        await send(message)
+        return send(message)
 
     return send_with_vary
 

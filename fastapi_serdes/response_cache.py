@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from starlette.requests import Request
@@ -22,6 +22,7 @@ from .cache import (
     CACHE_SCOPE_KEY,
     NOT_MODIFIED_HEADERS,
     TAGS_SCOPE_KEY,
+    CachedRoutes,
     CachePolicy,
     Entry,
     cache_control,
@@ -143,6 +144,8 @@ class ResponseCache:
     def wrap(self, scope: Scope, send: Send, media_type: str | None) -> Send:
         """The ``send`` to run the app with: it stores a response its route marked cacheable
         (GET), or invalidates the path after an unsafe method succeeded."""
+        if not CachedRoutes.declared:
+            return send  # no route of this process caches: nothing to store or invalidate
         method = scope["method"]
         if method == "GET" or method == "HEAD":
             return _Capture(self, scope, send, media_type).send
@@ -327,10 +330,10 @@ class _Capture:
         self.start: Message | None = None
         self.chunks: list[bytes] = []
 
-    async def send(self, message: Message) -> None:
+    # A plain function returning the downstream awaitable: no coroutine of its own per message.
+    def send(self, message: Message) -> Awaitable[None]:
         if self.passing:
-            await self.downstream(message)
-            return
+            return self.downstream(message)
         kind = message["type"]
         if kind == "http.response.start":
             scope = self.scope
@@ -362,13 +365,15 @@ class _Capture:
         elif kind == "http.response.body" and self.start is not None:
             self.chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                await self.downstream(message)
-                start, self.start = self.start, None
-                self.passing = True
-                body = b"".join(self.chunks)
-                await self.cache._store(self.scope, start, body, self.media_type)
-                return
+                return self._last(message)
+        return self.downstream(message)
+
+    async def _last(self, message: Message) -> None:
         await self.downstream(message)
+        start, self.start = self.start, None
+        self.passing = True
+        assert start is not None
+        await self.cache._store(self.scope, start, b"".join(self.chunks), self.media_type)
 
 
 def _no_store(scope: Scope) -> bool:

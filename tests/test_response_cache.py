@@ -400,3 +400,42 @@ async def test_concurrent_cold_requests_compute_once_per_cluster() -> None:
     assert {r.status_code for r in responses} == {200}
     assert len({r.json()["name"] for r in responses}) == 1
     assert calls1.get("item", 0) + calls2.get("item", 0) == 1
+
+
+async def test_a_process_without_cached_routes_captures_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Until @cached decorates an endpoint, the middleware neither captures GETs nor
+    # invalidates after unsafe methods: the store is never touched.
+    from fastapi_serdes.cache import CachedRoutes
+
+    touched: list[str] = []
+
+    class WatchedStore(MemoryStore):
+        async def get(self, key: str) -> bytes | None:
+            touched.append("get")
+            return await super().get(key)
+
+        async def set(self, key: str, value: bytes, *, ttl: float, tags: Any = ()) -> None:
+            touched.append("set")
+            await super().set(key, value, ttl=ttl, tags=tags)
+
+        async def invalidate(self, tags: Any) -> int:
+            touched.append("invalidate")
+            return await super().invalidate(tags)
+
+    app, _ = build(WatchedStore())
+    monkeypatch.setattr(CachedRoutes, "declared", False)  # as if build() had declared none
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for _ in range(2):
+            response = await c.get("/stable")
+            assert response.status_code == 200
+            assert "cache-status" not in response.headers
+        assert (await c.put("/items/1")).status_code == 200
+    assert touched == []
+    # Once a route is declared cacheable, the same app captures and invalidates again.
+    monkeypatch.setattr(CachedRoutes, "declared", True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        await c.get("/items/1")
+        await c.put("/items/1")
+    assert touched == ["set", "invalidate"]
