@@ -55,18 +55,28 @@ _T = TypeVar("_T")
 
 
 def _memoised(
-    table: dict[TypeAdapter[Any], _T], adapter: TypeAdapter[Any], compute: Callable[[], _T]
+    table: dict[TypeAdapter[Any], _T],
+    adapter: TypeAdapter[Any],
+    compute: Callable[[TypeAdapter[Any]], _T],
 ) -> _T:
-    """``table[adapter]``, computed once per adapter (the table is bounded)."""
+    """``compute(adapter)``, once per adapter (the table is bounded)."""
     try:
         return table[adapter]
     except KeyError:
         pass
-    value = compute()
+    value = compute(adapter)
     if len(table) >= _MARKER_CACHE_SIZE:
         table.clear()
     table[adapter] = value
     return value
+
+
+def _null_markers(adapter: TypeAdapter[Any]) -> tuple[bytes, ...] | None:
+    return json_null_markers(getattr(adapter, "_type", Any))
+
+
+def _has_json_only_serialization(adapter: TypeAdapter[Any]) -> bool:
+    return has_json_only_serialization(adapter.core_schema)
 
 
 def _plan_of(adapter: TypeAdapter[Any]) -> PlainPlan | None:
@@ -133,7 +143,7 @@ class JSONCodec:
     def _write_plain(self, value: Any, adapter: TypeAdapter[Any]) -> bytes | None:
         """orjson straight from the models' fields (see :mod:`.plain_models`); None to take
         pydantic's path (not plain, a subclass instance, a NaN to locate, a 2**64 integer...)."""
-        plain = _memoised(self._plains, adapter, lambda: _json_plain(adapter))
+        plain = _memoised(self._plains, adapter, _json_plain)
         if plain is None:
             return None
         plan, hook = plain
@@ -150,9 +160,7 @@ class JSONCodec:
     ) -> tuple[bytes, ...] | None:
         if options.get("by_alias") is False or "include" in options or "exclude" in options:
             return None
-        return _memoised(
-            self._markers, adapter, lambda: json_null_markers(getattr(adapter, "_type", Any))
-        )
+        return _memoised(self._markers, adapter, _null_markers)
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
         """Decode JSON bytes into plain objects, or validate them into ``adapter``'s type.
@@ -255,7 +263,7 @@ class MsgPackCodec:
     def _pack_plain(self, value: Any, adapter: TypeAdapter[Any]) -> bytes | None:
         """Pack straight from the models' fields (see :mod:`.plain_models`); None to take
         pydantic's path (not plain, a subclass instance, a NaN to locate, a 2**64 integer...)."""
-        hook = _memoised(self._plains, adapter, lambda: _msgpack_hook(adapter))
+        hook = _memoised(self._plains, adapter, _msgpack_hook)
         if hook is None:
             return None
         try:
@@ -272,9 +280,7 @@ class MsgPackCodec:
         Python mode is faster, but settings such as ``ser_json_timedelta="float"`` and
         serializers with ``when_used="json"`` only apply in JSON mode.
         """
-        return _memoised(
-            self._json_modes, adapter, lambda: has_json_only_serialization(adapter.core_schema)
-        )
+        return _memoised(self._json_modes, adapter, _has_json_only_serialization)
 
     def encode(
         self,

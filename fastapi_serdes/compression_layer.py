@@ -22,7 +22,7 @@ from starlette.requests import Request
 from ._types import Message, Scope, Send
 from .compression import Compression, has_no_transform, is_compressible, variant_etag
 from .encoders import Encoder, StreamEncoder, build_encoders
-from .negotiation import add_vary, choose_encoding, parse_accept_encoding
+from .negotiation import add_vary, choose_encoding, is_json_content_type, parse_accept_encoding
 from .problems import ProblemError
 from .spans import CompressTrace, route_of
 from .telemetry import Recorder
@@ -48,7 +48,7 @@ class Choice:
 
     encoder: Encoder | None
     identity_ok: bool
-    codings: tuple[str, ...] = ("identity",)
+    codings: tuple[str, ...]
 
     @classmethod
     def of(cls, encoder: Encoder | None, identity_ok: bool) -> Choice:
@@ -152,7 +152,7 @@ class CompressionLayer:
         """Whether a Content-Type value is ``application/json``, memoised per header value."""
         known = self._json.get(content_type)
         if known is None:
-            known = content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+            known = is_json_content_type(content_type)
             if len(self._json) >= _MEMO_SIZE:
                 self._json.clear()
             self._json[content_type] = known

@@ -41,7 +41,7 @@ from .decompression import (
     unsupported_encoding,
 )
 from .memory_store import MemoryStore
-from .negotiation import add_vary, parse_media_type
+from .negotiation import add_vary, is_json_content_type, parse_media_type
 from .problems import DecodeError, EncodeError, ProblemError
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
 from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
@@ -305,17 +305,12 @@ def _vary_on_json(send: Send) -> Send:
             headers = message.get("headers", ())
             for name, value in headers:
                 if name == b"content-type":
-                    if value == b"application/json" or _is_json(value):
+                    if value == b"application/json" or is_json_content_type(value):
                         message["headers"] = _add_vary(list(headers))
                     break
         return send(message)
 
     return send_with_vary
-
-
-def _is_json(content_type: bytes) -> bool:
-    """Whether a Content-Type value is ``application/json`` (any parameters, any case)."""
-    return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
 def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -439,7 +434,7 @@ class _Responder:
                 self.transcoding = True
                 return
             headers = message.get("headers", ())
-            if any(n == b"content-type" and _is_json(v) for n, v in headers):
+            if any(n == b"content-type" and is_json_content_type(v) for n, v in headers):
                 message["headers"] = _add_vary(list(headers))
             await self._downstream(message)
             return
@@ -465,7 +460,7 @@ class _Responder:
                 content_type = value
             elif name == b"content-encoding":
                 return False
-        return content_type is not None and _is_json(content_type)
+        return content_type is not None and is_json_content_type(content_type)
 
     async def _flush_untouched(self) -> None:
         start, self.start = self.start, None

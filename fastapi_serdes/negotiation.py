@@ -267,6 +267,11 @@ def choose_encoding(accept_encoding: str | None, offers: Iterable[str]) -> str |
     return None
 
 
+def is_json_content_type(content_type: bytes) -> bool:
+    """Whether a Content-Type value is ``application/json`` (any parameters, any case)."""
+    return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+
+
 def add_vary(headers: list[tuple[bytes, bytes]], token: bytes) -> list[tuple[bytes, bytes]]:
     """Add ``token`` to the ``Vary`` header (creating it), unless listed already or ``*``."""
     lowered = token.lower()

@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, PlainSerializer, RootModel, WrapSerializer
 
+from .policy import is_optional_float
+
 _SCALARS = (
     str,
     int,
@@ -151,14 +153,6 @@ def _compile(tp: Any, floats: dict[type, tuple[str, ...]], state: dict[str, bool
     raise _NotPlainError
 
 
-def _is_optional_float(annotation: Any) -> bool:
-    if annotation is float:
-        return True
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        return [a for a in typing.get_args(annotation) if a is not type(None)] == [float]
-    return False
-
-
 def _model(
     model: type[BaseModel], floats: dict[type, tuple[str, ...]], state: dict[str, bool]
 ) -> None:
@@ -186,7 +180,7 @@ def _model(
             raise _NotPlainError
         if any(isinstance(m, PlainSerializer | WrapSerializer) for m in info.metadata):
             raise _NotPlainError
-        if _is_optional_float(info.annotation):
+        if is_optional_float(info.annotation):
             direct.append(name)
         else:
             _compile(info.annotation, floats, state)

@@ -117,7 +117,8 @@ def json_null_markers(tp: Any) -> tuple[bytes, ...] | None:
 _NO_FLOATS = (str, bytes, bytearray, bool, int, type(None))
 
 
-def _is_optional_float(ann: Any) -> bool:
+def is_optional_float(ann: Any) -> bool:
+    """Whether an annotation is ``float`` or ``float | None``."""
     if ann is float:
         return True
     if typing.get_origin(ann) in (Union, types.UnionType):
@@ -151,14 +152,14 @@ def _collect_markers(tp: Any, markers: set[bytes], seen: set[type]) -> bool:
         for name, info in tp.model_fields.items():
             if any(isinstance(m, PlainSerializer | WrapSerializer) for m in info.metadata):
                 return False
-            if _is_optional_float(info.annotation):
+            if is_optional_float(info.annotation):
                 # Written by field name or by alias, depending on by_alias: watch for both.
                 for key in {name, info.serialization_alias or info.alias or name}:
                     markers.add(f'"{key}":null'.encode())
             elif not _collect_markers(info.annotation, markers, seen):
                 return False
         for name, computed in tp.model_computed_fields.items():
-            if _is_optional_float(computed.return_type):
+            if is_optional_float(computed.return_type):
                 for key in {name, computed.alias or name}:
                     markers.add(f'"{key}":null'.encode())
             elif not _collect_markers(computed.return_type, markers, seen):

@@ -17,7 +17,7 @@ from typing import Final
 
 from starlette.requests import Request
 
-from ._types import ASGIApp, Message, Receive, Scope, Send, Store
+from ._types import Message, Scope, Send, Store
 from .cache import (
     CACHE_SCOPE_KEY,
     NOT_MODIFIED_HEADERS,
@@ -63,10 +63,6 @@ class ResponseCache:
         # id(policy) -> its route's template, for telemetry; policies live as long as the app.
         self._routes: dict[int, str] = {}
 
-    def policy_for(self, scope: Scope) -> CachePolicy | None:
-        """The cache policy of the route that answered this path before, if any."""
-        return self._paths.get((scope.get("root_path", ""), scope["path"]))
-
     def learn(self, scope: Scope, policy: CachePolicy) -> None:
         """Remember that this path's route caches with ``policy`` (SerdesRoute tells us)."""
         route = route_of(scope)
@@ -81,58 +77,6 @@ class ResponseCache:
 
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
         return principal_of(policy, Request(scope))
-
-    async def handle(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        app: ASGIApp,
-        *,
-        media_type: str | None,
-        codings: tuple[str, ...],
-        uncompressed_ok: Callable[[Entry], bool] = lambda entry: True,
-        recorder: Recorder | None = None,
-    ) -> None:
-        """Serve a GET/HEAD from the store, or run ``app`` and store what it sends.
-
-        The arguments are :meth:`prepare`'s.
-        """
-        wrapped = await self.prepare(
-            scope,
-            send,
-            media_type=media_type,
-            codings=codings,
-            uncompressed_ok=uncompressed_ok,
-            recorder=recorder,
-        )
-        if wrapped is not None:
-            await app(scope, receive, wrapped)
-
-    async def prepare(
-        self,
-        scope: Scope,
-        send: Send,
-        *,
-        media_type: str | None,
-        codings: tuple[str, ...],
-        uncompressed_ok: Callable[[Entry], bool] = lambda entry: True,
-        recorder: Recorder | None = None,
-    ) -> Send | None:
-        """Answer a GET/HEAD from the store (None: answered), or return the ``send`` to run
-        the app with (see :meth:`wrap`). The keyword arguments are :meth:`answer`'s."""
-        policy = self.lookup_policy(scope)
-        if policy is not None and await self.answer(
-            scope,
-            send,
-            policy,
-            media_type=media_type,
-            codings=codings,
-            uncompressed_ok=uncompressed_ok,
-            recorder=recorder,
-        ):
-            return None
-        return self.wrap(scope, send, media_type)
 
     def lookup_policy(self, scope: Scope) -> CachePolicy | None:
         """The policy to look this request up with: a GET/HEAD of a path known cacheable."""
@@ -341,8 +285,8 @@ class _Capture:
             if not isinstance(policy, CachePolicy):
                 self.passing = True
             else:
+                # (SerdesRoute told the cache this path is cacheable when it marked it.)
                 cache = self.cache
-                cache.learn(scope, policy)
                 headers = list(message.get("headers", ()))
                 request_cc = _cache_headers(scope)[0]
                 if (

@@ -80,14 +80,7 @@ def encode_span(
     route: str | None,
 ) -> bytes:
     """Run an encode in a ``serdes.encode`` span; ``selection`` is the client's view choice."""
-    attributes: Attributes = {ATTR_CODEC: codec_name(codec)}
-    labels: Attributes = {}
-    if media_type is not None:
-        attributes[ATTR_MEDIA_TYPE] = labels[ATTR_MEDIA_TYPE] = media_type
-    if route is not None:
-        attributes[ATTR_ROUTE] = labels[ATTR_ROUTE] = route
-    if model is not None:
-        attributes[ATTR_MODEL] = model
+    attributes, labels = _codec_attributes(codec, media_type, route, model)
     if selection is not None:
         view = getattr(selection, "view", None)
         if view is not None:
@@ -109,16 +102,24 @@ def decode_span(
     route: str | None,
 ) -> T:
     """Run a request body decode in a ``serdes.decode`` span."""
-    attributes: Attributes = {ATTR_CODEC: codec_name(codec), ATTR_BYTES_IN: size}
+    attributes, labels = _codec_attributes(codec, media_type_of(content_type), route, model)
+    attributes[ATTR_BYTES_IN] = size
+    return recorder.measure(SPAN_DECODE, call, attributes, labels)
+
+
+def _codec_attributes(
+    codec: object, media_type: str | None, route: str | None, model: str | None
+) -> tuple[Attributes, Attributes]:
+    """The span attributes and metric labels an encode and a decode share."""
+    attributes: Attributes = {ATTR_CODEC: codec_name(codec)}
     labels: Attributes = {}
-    media_type = media_type_of(content_type)
     if media_type is not None:
         attributes[ATTR_MEDIA_TYPE] = labels[ATTR_MEDIA_TYPE] = media_type
     if route is not None:
         attributes[ATTR_ROUTE] = labels[ATTR_ROUTE] = route
     if model is not None:
         attributes[ATTR_MODEL] = model
-    return recorder.measure(SPAN_DECODE, call, attributes, labels)
+    return attributes, labels
 
 
 class CompressTrace:
