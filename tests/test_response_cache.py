@@ -323,7 +323,9 @@ def test_cache_setting_is_validated() -> None:
 async def two_replicas(path: str) -> AsyncIterator[Any]:
     """Two apps sharing one Redis (a fresh key prefix), with a client and call counts each."""
     prefix = f"fastapi-serdes-test-{os.getpid()}-{id(object())}:"
-    stores = [RedisStore("redis://127.0.0.1:6379/0", prefix=prefix) for _ in range(2)]
+    # A generous timeout: these tests are about sharing, not about a slow Redis (40 concurrent
+    # cold calls on a loaded CI machine can pass the 50 ms default and open the circuit).
+    stores = [RedisStore("redis://127.0.0.1:6379/0", prefix=prefix, timeout=2.0) for _ in range(2)]
     try:
         (app1, calls1), (app2, calls2) = build(stores[0]), build(stores[1])
         t1, t2 = httpx.ASGITransport(app=app1), httpx.ASGITransport(app=app2)
