@@ -21,6 +21,7 @@ A codec is usable outside HTTP, e.g. to put a model on a queue::
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
@@ -30,8 +31,9 @@ import ormsgpack
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json, to_jsonable_python
 
+from .number_checks import NumberCheck, number_check
 from .plain_models import PlainPlan, plain_plan
-from .policy import describe, has_json_only_serialization, json_null_markers, walk
+from .policy import Problem, describe, has_json_only_serialization, json_null_markers, walk
 from .problems import DecodeError, EncodeError
 
 JSON_MEDIA_TYPE: Final = "application/json"
@@ -97,6 +99,8 @@ class JSONCodec:
     def __init__(self) -> None:
         # adapter -> the byte patterns that may hide a NaN written as null (see policy.py).
         self._markers: dict[TypeAdapter[Any], tuple[bytes, ...] | None] = {}
+        # adapter -> the number check of its type (see number_checks.py), None if not checkable.
+        self._checks: dict[TypeAdapter[Any], NumberCheck | None] = {}
         # adapter -> (its plain plan, orjson's default hook), or None when it is not plain.
         self._plains: dict[TypeAdapter[Any], tuple[PlainPlan, Callable[[Any], Any]] | None] = {}
 
@@ -169,28 +173,31 @@ class JSONCodec:
             DecodeError: malformed JSON or a number outside the value policy.
             pydantic.ValidationError: the data does not fit the type.
         """
-        # Folding every digit to 0 makes suspicious numbers findable with a few substring tests:
-        # a body with none of _SUSPECT_NUMBERS holds no number outside the policy, and
-        # pydantic-core validates it straight from the bytes.
-        folded = data.translate(_FOLD_DIGITS)
-        suspect = _contains_any(folded, _SUSPECT_NUMBERS)
-        if adapter is not None and not suspect and not data.startswith(b"\xef\xbb\xbf"):
-            try:
-                return adapter.validate_json(data)
-            except ValidationError as exc:
-                _raise_if_malformed(exc)
-                raise
         if data.startswith(b"\xef\xbb\xbf"):
             raise DecodeError("Invalid JSON: a UTF-8 byte order mark (BOM) is not allowed")
+        if adapter is None:
+            obj = _parse(data)
+            if _may_hold_bad_numbers(data):
+                _refuse_bad_numbers(obj)
+            return obj
+        check = _memoised(self._checks, adapter, _number_check)
+        if check is None:
+            # The type lets numbers reach places its declaration does not show: screen the bytes.
+            if _may_hold_bad_numbers(data):
+                _refuse_bad_numbers(_parse(data))
+        elif _holds(data, b"NaN", b"N") or _holds(data, b"Infinity", b"I"):
+            # Not JSON anywhere, even in a key the model ignores (the check would not see it).
+            _refuse_bad_numbers(_parse(data))
         try:
-            obj = from_json(data, allow_inf_nan=False)
-        except ValueError as exc:
-            raise DecodeError(f"Invalid JSON: {_json_reason(exc)}") from None
-        if suspect:
-            found = walk(obj)
-            if found is not None:
-                raise DecodeError(f"Invalid JSON number at {describe(found)}")
-        return obj if adapter is None else adapter.validate_python(obj)
+            value = adapter.validate_json(data)
+        except ValidationError as exc:
+            _raise_if_malformed(exc)
+            if check is not None and _may_hold_bad_numbers(data):
+                _refuse_bad_numbers(_parse(data))  # a 400 rather than the 422 it caused
+            raise
+        if check is not None:
+            _check_numbers(data, value, check)
+        return value
 
 
 # Digits and "+" fold to "0", "E" to "e": 1E+400 reads 0e0000.
@@ -198,6 +205,64 @@ _FOLD_DIGITS: Final = bytes.maketrans(b"123456789+E", b"0000000000e")
 # A 3-digit exponent right after a digit (``1e400``, ``2.5E+308``), a 19-digit run (an integer
 # that may pass 64 bits), or a NaN / Infinity literal. Text like "jane1234" does not match.
 _SUSPECT_NUMBERS: Final = (b"0" * 19, b"0e000", b"NaN", b"Infinity")
+
+
+def _number_check(adapter: TypeAdapter[Any]) -> NumberCheck | None:
+    return number_check(getattr(adapter, "_type", Any))
+
+
+def _parse(data: bytes) -> Any:
+    """The body as Python objects; ``NaN`` and ``Infinity`` are syntax errors here."""
+    try:
+        return from_json(data, allow_inf_nan=False)
+    except ValueError as exc:
+        raise DecodeError(f"Invalid JSON: {_json_reason(exc)}") from None
+
+
+def _may_hold_bad_numbers(data: bytes) -> bool:
+    # Folding every digit to 0 makes suspicious numbers findable with a few substring tests:
+    # a body with none of _SUSPECT_NUMBERS holds no number outside the policy.
+    return _contains_any(data.translate(_FOLD_DIGITS), _SUSPECT_NUMBERS)
+
+
+def _refuse_bad_numbers(obj: Any) -> None:
+    found = walk(obj)
+    if found is not None:
+        raise DecodeError(f"Invalid JSON number at {describe(found)}")
+
+
+def _run_check(check: NumberCheck, value: Any, *, big: bool) -> Problem | None:
+    try:
+        return check(value, big)
+    except Exception:  # an after-validator returned something unexpected: nothing to say
+        return None
+
+
+def _check_numbers(data: bytes, value: Any, check: NumberCheck) -> None:
+    """Refuse a validated ``value`` that holds a number outside the policy (see
+    :mod:`.number_checks`); the bytes decide only when the value cannot."""
+    try:
+        if check(value, True) is None:
+            return
+    except Exception:  # an after-validator returned something unexpected: trust the bytes
+        pass
+    if _may_hold_bad_numbers(data):
+        _refuse_bad_numbers(_parse(data))  # located by the body's own keys
+    found = _run_check(check, value, big=False)  # e.g. "nan" read into a float field
+    if found is not None:
+        raise DecodeError(f"Invalid JSON number at {describe(found)}")
+
+
+def _holds(data: bytes, literal: bytes, first: bytes) -> bool:
+    """``literal in data``, at memchr speed while ``first`` (its first byte) is rare."""
+    start = data.find(first)
+    for _ in range(32):
+        if start < 0:
+            return False
+        if data.startswith(literal, start):
+            return True
+        start = data.find(first, start + 1)
+    return start >= 0 and data.find(literal, start) >= 0
 
 
 def _json_plain(adapter: TypeAdapter[Any]) -> tuple[PlainPlan, Callable[[Any], Any]] | None:
@@ -257,6 +322,8 @@ class MsgPackCodec:
         self.max_container_length = max_container_length
         # adapter -> whether its type has JSON-only serialisation settings (see _json_mode).
         self._json_modes: dict[TypeAdapter[Any], bool] = {}
+        # adapter -> the number check of its type (see number_checks.py), None if not checkable.
+        self._checks: dict[TypeAdapter[Any], NumberCheck | None] = {}
         # adapter -> ormsgpack's default hook for its plain type, None when it is not plain.
         self._plains: dict[TypeAdapter[Any], Callable[[Any], Any] | None] = {}
 
@@ -350,9 +417,28 @@ class MsgPackCodec:
             DecodeError: malformed MessagePack, a limit exceeded, or a non-finite float.
             pydantic.ValidationError: the data does not fit the type.
         """
+        obj = _unpack_exact(data) if len(data) <= self.max_container_length else _NOT_READ
+        if obj is _NOT_READ:
+            obj = self._unpack(data)
+        if _may_hold_non_finite(data):
+            found = walk(obj)
+            if found is not None:
+                raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
+        if adapter is None:
+            return obj
+        value = adapter.validate_python(obj)
+        # pydantic reads the strings "nan" and "inf" into float fields: look at the numbers.
+        check = _memoised(self._checks, adapter, _number_check)
+        found = _run_check(check, value, big=False) if check is not None else None
+        if found is not None:
+            raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
+        return value
+
+    def _unpack(self, data: bytes) -> Any:
+        """msgpack's unpacker, with every limit this codec documents."""
         limit = min(self.max_container_length, len(data))
         try:
-            obj = msgpack.unpackb(
+            return msgpack.unpackb(
                 data,
                 raw=False,
                 strict_map_key=True,
@@ -376,11 +462,34 @@ class MsgPackCodec:
             raise DecodeError("Invalid MessagePack: a string is not valid UTF-8") from None
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise DecodeError(f"Invalid MessagePack: {_msgpack_reason(exc)}") from None
-        if _may_hold_non_finite(data):
-            found = walk(obj)
-            if found is not None:
-                raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
-        return obj if adapter is None else adapter.validate_python(obj)
+
+
+_NOT_READ: Final = object()
+
+
+def _unpack_exact(data: bytes) -> Any:
+    """ormsgpack's reading of ``data`` when ``data`` is exactly one value, else ``_NOT_READ``.
+
+    ormsgpack reads twice as fast as msgpack and shares the map keys it reads, which makes
+    pydantic's validation of the result faster too. But it ignores trailing bytes, so the body
+    is read as the first item of a two-item array whose second item is a secret of this process:
+    the second item is the secret only when the body ended exactly where its value did (a
+    client cannot append what it does not know). ormsgpack refuses extension types, non-string
+    keys and nesting deeper than msgpack allows; the caller sends only bodies too short to hold
+    a container longer than the limit. Anything ormsgpack refuses is left to msgpack, which
+    decides with its limits and says why.
+    """
+    try:
+        pair = ormsgpack.unpackb(b"\x92" + data + _SENTINEL)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return _NOT_READ
+    if pair[1] != _SENTINEL_VALUE:
+        return _NOT_READ  # trailing bytes, or a truncated body that took in the sentinel
+    return pair[0]
+
+
+_SENTINEL_VALUE: Final = secrets.token_bytes(16)
+_SENTINEL: Final = b"\xc4\x10" + _SENTINEL_VALUE  # bin 8 of 16 bytes
 
 
 _PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z

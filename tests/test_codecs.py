@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import msgpack
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
@@ -525,6 +525,47 @@ def test_msgpack_timestamp_ext_decodes_to_an_aware_datetime() -> None:
 def test_msgpack_decodes_bin_and_64_bit_integers() -> None:
     data = msgpack.packb([b"\x00\xff", 2**64 - 1, -(2**63), 1.5], use_bin_type=True)
     assert MsgPackCodec().decode(data) == [b"\x00\xff", 2**64 - 1, -(2**63), 1.5]
+
+
+_MSGPACK_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False, width=32)
+    | st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_MSGPACK_VALUES, single_float=st.booleans(), trailing=st.binary(max_size=20))
+def test_msgpack_decode_reads_what_msgpack_reads_and_refuses_trailing_bytes(
+    value: Any, single_float: bool, trailing: bytes
+) -> None:
+    try:
+        data = msgpack.packb(value, use_bin_type=True, use_single_float=single_float)
+    except OverflowError:  # a double past float32's range
+        data = msgpack.packb(value, use_bin_type=True)
+    expected = msgpack.unpackb(data, raw=False)
+    assert MsgPackCodec().decode(data) == expected
+    if trailing:
+        with pytest.raises(DecodeError, match="MessagePack"):
+            MsgPackCodec().decode(data + trailing)
+
+
+@pytest.mark.parametrize(
+    "trailing",
+    [b"\xc4\x10" + bytes(16), b"\xc4\x10", b"\xc0", b"\x92", msgpack.packb(b"x" * 16)],
+    ids=["bin16", "bin-header", "nil", "array-header", "bin16-value"],
+)
+def test_msgpack_trailing_bytes_shaped_like_a_bin_value_are_refused(trailing: bytes) -> None:
+    with pytest.raises(DecodeError, match="trailing bytes"):
+        MsgPackCodec().decode(msgpack.packb({"a": [1, 2]}) + trailing)
 
 
 def test_msgpack_finite_float_that_looks_like_nan_prefix() -> None:
