@@ -168,6 +168,61 @@ class CompressionLayer:
             self._compressible[content_type] = known
         return known
 
+    def mark_vary(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
+        """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
+        Accept`` to JSON; return whether it could be compressed, and its Content-Length."""
+        status = start["status"]
+        content_type = content_length = cache_control = vary = None
+        untouchable = status == 206
+        headers = start.get("headers", ())
+        for name, value in headers:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"vary":
+                vary = value
+            elif name == b"cache-control":
+                cache_control = value
+            elif name in (b"content-encoding", b"content-range"):
+                untouchable = True
+        compressible = content_type is not None and self.compressible(content_type)
+        # Whether this response could have been compressed: then Vary: Accept-Encoding on it,
+        # the 304 included (its 200 had it), compressed or not.
+        could = not (
+            untouchable
+            or scope.get(NO_COMPRESSION_SCOPE_KEY)
+            or (cache_control is not None and has_no_transform(cache_control.decode("latin-1")))
+        ) and (
+            compressible
+            if status not in _NO_BODY_STATUSES
+            else status == 304 and (content_type is None or compressible)
+        )
+        # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
+        accept = content_type is not None and self.is_json(content_type)
+        if could or accept:
+            if not isinstance(headers, list):
+                headers = list(headers)
+            start["headers"] = headers
+            joined = self.vary_adding(vary, accept, could)
+            if vary is None:
+                headers.append((b"vary", joined))
+            elif joined is not vary:
+                headers[headers.index((b"vary", vary))] = (b"vary", joined)
+        return could, content_length
+
+
+def vary_only(send: Send, scope: Scope, layer: CompressionLayer) -> Send:
+    """The ``send`` for a request only identity can answer (no ``Accept-Encoding``, or only
+    ``identity``): nothing to compress, the ``Vary`` headers to add all the same."""
+
+    def send_vary(message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            layer.mark_vary(message, scope)
+        return send(message)
+
+    return send_vary
+
 
 class CompressingSend:
     """Per-request ``send`` wrapper that compresses the response when the rules allow."""
@@ -237,47 +292,11 @@ class CompressingSend:
 
     def _hold(self, message: Message) -> bool:
         """Adjust the start's headers; True to hold it back until the first body message."""
-        status = message["status"]
-        content_type = content_length = cache_control = vary = None
-        untouchable = status == 206
-        headers = message.get("headers", ())
-        for name, value in headers:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                content_length = value
-            elif name == b"vary":
-                vary = value
-            elif name == b"cache-control":
-                cache_control = value
-            elif name in (b"content-encoding", b"content-range"):
-                untouchable = True
         layer = self._layer
-        compressible = content_type is not None and layer.compressible(content_type)
-        # Whether this response could have been compressed: then Vary: Accept-Encoding on it,
-        # the 304 included (its 200 had it), compressed or not.
-        could = not (
-            untouchable
-            or self._scope.get(NO_COMPRESSION_SCOPE_KEY)
-            or (cache_control is not None and has_no_transform(cache_control.decode("latin-1")))
-        ) and (
-            compressible
-            if status not in _NO_BODY_STATUSES
-            else status == 304 and (content_type is None or compressible)
-        )
-        # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
-        accept = content_type is not None and layer.is_json(content_type)
-        if could or accept:
-            if not isinstance(headers, list):
-                headers = list(headers)
-            message["headers"] = headers
-            joined = layer.vary_adding(vary, accept, could)
-            if vary is None:
-                headers.append((b"vary", joined))
-            elif joined is not vary:
-                headers[headers.index((b"vary", vary))] = (b"vary", joined)
+        could, content_length = layer.mark_vary(message, self._scope)
         if not could:
             return False
+        status = message["status"]
         choice = self._choice
         encoder = choice.encoder
         if (
@@ -294,7 +313,7 @@ class CompressingSend:
         if self._head:
             # No body to compress: send the headers GET would get. Its compressed length is not
             # known without compressing, and HEAD may leave Content-Length out (RFC 9110 §9.3.2).
-            message["headers"] = _encoded_headers(headers, encoder.coding, None)
+            message["headers"] = _encoded_headers(message["headers"], encoder.coding, None)
             return False
         return True
 

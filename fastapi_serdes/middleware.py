@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store
-from .cache import Entry
+from .cache import CachedRoutes, Entry
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
 from .compression_layer import (
@@ -33,6 +33,7 @@ from .compression_layer import (
     CompressingSend,
     CompressionLayer,
     not_acceptable_encoding,
+    vary_only,
 )
 from .decompression import (
     DecompressedBody,
@@ -47,7 +48,7 @@ from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
 from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 from .spans import decode_span, encode_span
-from .telemetry import Recorder, Telemetry
+from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
 
 _ACCEPT_CACHE_SIZE = 256
 logger = logging.getLogger("fastapi_serdes")
@@ -150,6 +151,7 @@ class SerdesMiddleware:
         scope[SCOPE_KEY] = negotiated
         telemetry = self._telemetry
         recorder = telemetry.active() if telemetry is not None else None
+        scope[RECORDER_SCOPE_KEY] = recorder
         layer = self._layer
         choice: Choice | None = None
         if layer is not None:
@@ -164,7 +166,7 @@ class SerdesMiddleware:
             # The cache answers from its store when it can; otherwise the rest of the
             # middleware runs and the cache stores what is sent (after compression: one
             # variant per coding).
-            policy = cache.lookup_policy(scope)
+            policy = cache.lookup_policy(scope) if cache.learned else None
             if policy is not None and await cache.answer(
                 scope,
                 send,
@@ -175,7 +177,8 @@ class SerdesMiddleware:
                 recorder=recorder,
             ):
                 return
-            send = cache.wrap(scope, send, negotiated.media_type)
+            if CachedRoutes.declared:  # else nothing to store or invalidate (no call at all)
+                send = cache.wrap(scope, send, negotiated.media_type)
         # Then compression, request decompression, transcoding for plain routes, and the app.
         body: DecompressedBody | None = None
         layer = self._layer
@@ -184,7 +187,10 @@ class SerdesMiddleware:
         vary_json = True
         if layer is not None and choice is not None:
             vary_json = False
-            send = CompressingSend(send, scope, choice, layer, recorder).send
+            if choice.encoder is None:
+                send = vary_only(send, scope, layer)
+            else:
+                send = CompressingSend(send, scope, choice, layer, recorder).send
             if content_encoding is not None:
                 coding = request_coding(content_encoding)
                 if coding not in layer.encoders and coding != "identity":

@@ -60,6 +60,8 @@ class ResponseCache:
         self.max_paths = max_paths
         # (root_path, path) -> the policy its route declared. Learned from responses.
         self._paths: OrderedDict[tuple[str, str], CachePolicy] = OrderedDict()
+        #: Whether any path was learned: until then no request needs a lookup.
+        self.learned = False
         # id(policy) -> its route's template, for telemetry; policies live as long as the app.
         self._routes: dict[int, str] = {}
 
@@ -70,6 +72,7 @@ class ResponseCache:
             # The route template labels lookups of later requests (the app has not run yet).
             self._routes[id(policy)] = route
         key = (scope.get("root_path", ""), scope["path"])
+        self.learned = True
         self._paths[key] = policy
         self._paths.move_to_end(key)
         if len(self._paths) > self.max_paths:

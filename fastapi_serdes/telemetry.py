@@ -389,3 +389,6 @@ def safe_message(exc: BaseException) -> str:
 #: Scope key where ``SerdesRoute`` leaves its full route template (router prefixes included) for
 #: the middleware's compression and cache telemetry; set only while telemetry records.
 ROUTE_SCOPE_KEY: Final = "fastapi_serdes.route"
+#: The recorder SerdesMiddleware chose for this request (None: nobody listens), so SerdesRoute
+#: does not ask again.
+RECORDER_SCOPE_KEY: Final = "fastapi_serdes.recorder"

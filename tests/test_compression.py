@@ -297,6 +297,27 @@ async def test_compression_off() -> None:
     assert refused.status == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "vary"),
+    [
+        ("/body?size=5000", "Accept, Accept-Encoding"),
+        ("/body?size=5000&ct=text/plain", "Accept-Encoding"),
+        ("/body?ct=image/png", None),
+        ("/headers?name=cache-control&value=public, no-transform", "Accept"),
+        ("/secret", "Accept"),
+    ],
+)
+@pytest.mark.parametrize("accept_encoding", [None, "identity"], ids=["absent", "identity"])
+async def test_identity_only_requests_get_the_same_vary(
+    path: str, vary: str | None, accept_encoding: str | None
+) -> None:
+    headers = [("accept-encoding", accept_encoding)] if accept_encoding is not None else []
+    sent = await call(APP, path, headers=headers)
+    assert sent.status == 200
+    assert sent.header("content-encoding") is None
+    assert sent.header("vary") == vary
+
+
 # --- what is never touched -------------------------------------------------------------------
 
 
