@@ -166,7 +166,7 @@ class SerdesMiddleware:
             # The cache answers from its store when it can; otherwise the rest of the
             # middleware runs and the cache stores what is sent (after compression: one
             # variant per coding).
-            policy = cache.lookup_policy(scope) if cache.learned else None
+            policy = cache.lookup_policy(scope) if cache.paths else None
             if policy is not None and await cache.answer(
                 scope,
                 send,

@@ -43,12 +43,11 @@ from pydantic.functional_validators import (
     WrapValidator,
 )
 
-from .policy import INT_MAX, INT_MIN, Problem, number_problem
+from .policy import INT_MAX, INT_MIN, INT_REASON, Problem, number_problem
 
 #: ``check(value, big)``: the first number of a validated value outside the policy, or None.
 NumberCheck = Callable[[Any, bool], Problem | None]
 
-INT_REASON = "integer outside the 64-bit range [-2**63, 2**64-1]"
 BIG_FLOAT_REASON = "a float of magnitude 2**63 or more (perhaps an integer past 64 bits)"
 _BIG = float(2**63)
 

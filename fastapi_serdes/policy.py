@@ -32,6 +32,8 @@ from .problems import json_pointer
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
+INT_REASON = "integer outside the 64-bit range [-2**63, 2**64-1]"
+
 #: Where a bad value sits and why: (location, reason).
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -48,7 +50,7 @@ def number_problem(value: Any, *, ints: bool = True) -> str | None:
         and not isinstance(value, bool)
         and not INT_MIN <= value <= INT_MAX
     ):
-        return "integer outside the 64-bit range [-2**63, 2**64-1]"
+        return INT_REASON
     return None
 
 

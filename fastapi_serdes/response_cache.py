@@ -58,10 +58,9 @@ class ResponseCache:
             raise ValueError(f"max_paths must be a positive int, got {max_paths!r}")
         self.store = store
         self.max_paths = max_paths
-        # (root_path, path) -> the policy its route declared. Learned from responses.
-        self._paths: OrderedDict[tuple[str, str], CachePolicy] = OrderedDict()
-        #: Whether any path was learned: until then no request needs a lookup.
-        self.learned = False
+        #: (root_path, path) -> the policy its route declared, learned from responses; empty
+        #: until a cacheable route has answered (then no request needs a lookup).
+        self.paths: OrderedDict[tuple[str, str], CachePolicy] = OrderedDict()
         # id(policy) -> its route's template, for telemetry; policies live as long as the app.
         self._routes: dict[int, str] = {}
 
@@ -72,11 +71,10 @@ class ResponseCache:
             # The route template labels lookups of later requests (the app has not run yet).
             self._routes[id(policy)] = route
         key = (scope.get("root_path", ""), scope["path"])
-        self.learned = True
-        self._paths[key] = policy
-        self._paths.move_to_end(key)
-        if len(self._paths) > self.max_paths:
-            self._paths.popitem(last=False)
+        self.paths[key] = policy
+        self.paths.move_to_end(key)
+        if len(self.paths) > self.max_paths:
+            self.paths.popitem(last=False)
 
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
         return principal_of(policy, Request(scope))
@@ -86,7 +84,7 @@ class ResponseCache:
         method = scope["method"]
         if method != "GET" and method != "HEAD":
             return None
-        return self._paths.get((scope.get("root_path", ""), scope["path"]))
+        return self.paths.get((scope.get("root_path", ""), scope["path"]))
 
     def wrap(self, scope: Scope, send: Send, media_type: str | None) -> Send:
         """The ``send`` to run the app with: it stores a response its route marked cacheable

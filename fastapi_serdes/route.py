@@ -56,7 +56,7 @@ from .problems import DecodeError, EncodeError, ProblemError, validation_problem
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .spans import decode_span, encode_span, route_of, type_name
-from .telemetry import RECORDER_SCOPE_KEY, ROUTE_SCOPE_KEY, Recorder
+from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views
 
 # FastAPI >= 0.160 builds included routes as "effective contexts" of the original route; older
@@ -70,7 +70,6 @@ logger = logging.getLogger("fastapi_serdes")
 #: Scope key of the body transcoder ``SerdesMiddleware`` installs for MessagePack request
 #: bodies (plain routes read JSON through it; ``SerdesRoute`` reads the raw bytes).
 TRANSCODER_SCOPE_KEY = "fastapi_serdes.transcoder"
-_UNSET: Any = object()
 
 _VARY_ACCEPT = (b"vary", b"Accept")
 _VARY_ACCEPT_PREFER = (b"vary", b"Accept, Prefer")
@@ -394,10 +393,7 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 negotiated = negotiate(accept, plan.settings)
                 if len(accept_cache) < 64:
                     accept_cache[accept] = negotiated
-        recorder: Recorder | None = scope.get(RECORDER_SCOPE_KEY, _UNSET)
-        if recorder is _UNSET:  # no SerdesMiddleware in front
-            telemetry = negotiated.settings.telemetry
-            recorder = telemetry.active() if telemetry is not None else None
+        recorder = request_recorder(scope, negotiated.settings.telemetry)
         if recorder is not None:
             scope[ROUTE_SCOPE_KEY] = plan.route
         if negotiated.codec is None:
@@ -802,8 +798,7 @@ class SerdesResponse(Response):
             options={},
             settings=negotiated.settings,
         )
-        telemetry = negotiated.settings.telemetry
-        recorder = telemetry.active() if telemetry is not None else None
+        recorder = request_recorder(scope, negotiated.settings.telemetry)
         try:
             if not is_body_allowed_for_status_code(self.status_code):
                 body = b""

@@ -392,3 +392,12 @@ ROUTE_SCOPE_KEY: Final = "fastapi_serdes.route"
 #: The recorder SerdesMiddleware chose for this request (None: nobody listens), so SerdesRoute
 #: does not ask again.
 RECORDER_SCOPE_KEY: Final = "fastapi_serdes.recorder"
+_UNSET: Final[Any] = object()
+
+
+def request_recorder(scope: Mapping[str, Any], telemetry: Telemetry | None) -> Recorder | None:
+    """The recorder for this request: the one SerdesMiddleware chose, else ``telemetry``'s."""
+    recorder: Recorder | None = scope.get(RECORDER_SCOPE_KEY, _UNSET)
+    if recorder is _UNSET:  # no SerdesMiddleware in front
+        recorder = telemetry.active() if telemetry is not None else None
+    return recorder
