@@ -420,16 +420,23 @@ class MsgPackCodec:
         obj = _unpack_exact(data) if len(data) <= self.max_container_length else _NOT_READ
         if obj is _NOT_READ:
             obj = self._unpack(data)
-        if _may_hold_non_finite(data):
-            found = walk(obj)
-            if found is not None:
-                raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
         if adapter is None:
+            _refuse_non_finite(data, obj)
             return obj
-        value = adapter.validate_python(obj)
-        # pydantic reads the strings "nan" and "inf" into float fields: look at the numbers.
         check = _memoised(self._checks, adapter, _number_check)
-        found = _run_check(check, value, big=False) if check is not None else None
+        if check is None:
+            # The type lets numbers reach places its declaration does not show: screen the bytes.
+            _refuse_non_finite(data, obj)
+            return adapter.validate_python(obj)
+        try:
+            value = adapter.validate_python(obj)
+        except ValidationError:
+            _refuse_non_finite(data, obj)  # a 400 rather than the 422 it caused
+            raise
+        # The check sees every number the type keeps, the strings "nan" and "inf" pydantic reads
+        # into float fields included. (MessagePack holds no integer past 64 bits; a non-finite
+        # float under a key the type ignores is dropped with the key, as in JSON.)
+        found = _run_check(check, value, big=False)
         if found is not None:
             raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
         return value
@@ -480,7 +487,7 @@ def _unpack_exact(data: bytes) -> Any:
     decides with its limits and says why.
     """
     try:
-        pair = ormsgpack.unpackb(b"\x92" + data + _SENTINEL)
+        pair = ormsgpack.unpackb(b"".join((b"\x92", data, _SENTINEL)))
     except (ValueError, TypeError, OverflowError, RecursionError):
         return _NOT_READ
     if pair[1] != _SENTINEL_VALUE:
@@ -515,6 +522,13 @@ def _msgpack_hook(adapter: TypeAdapter[Any]) -> Callable[[Any], Any] | None:
 
 def _refuse_ext(code: int, data: bytes) -> Any:
     raise DecodeError(f"Invalid MessagePack: extension type {code} is not accepted")
+
+
+def _refuse_non_finite(data: bytes, obj: Any) -> None:
+    if _may_hold_non_finite(data):
+        found = walk(obj)
+        if found is not None:
+            raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
 
 
 def _may_hold_non_finite(data: bytes) -> bool:

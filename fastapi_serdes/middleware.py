@@ -402,7 +402,6 @@ class _Responder:
         "buffered",
         "negotiated",
         "recorder",
-        "send",
         "start",
         "transcoder",
         "transcoding",
@@ -415,7 +414,6 @@ class _Responder:
         transcoder: _BodyTranscoder | None,
         json_codec: JSONCodec,
     ) -> None:
-        self.send = self._send
         self._json = json_codec
         self._downstream = send
         self.negotiated = negotiated
@@ -425,7 +423,7 @@ class _Responder:
         self.buffered: list[bytes] = []
         self.recorder: Recorder | None = None  # telemetry of the transcoding encode
 
-    async def _send(self, message: Message) -> None:
+    async def send(self, message: Message) -> None:
         kind = message["type"]
         transcoder = self.transcoder
         if transcoder is not None and transcoder.problem is not None:

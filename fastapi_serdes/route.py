@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from . import young_gc
 from ._types import Codec, Message, Receive, Scope, Send, Store
 from .cache import (
     CACHE_SCOPE_KEY,
@@ -50,7 +51,7 @@ from .cache import (
 )
 from .fragments import Fragments
 from .memory_store import MemoryStore
-from .negotiation import add_vary, split_list
+from .negotiation import add_vary, parse_media_type, split_list
 from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import DecodeError, EncodeError, ProblemError, validation_problem
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY
@@ -97,10 +98,14 @@ def encode_failed(reason: str) -> ProblemError:
 
 def find_codec(settings: SerdesSettings, content_type: str | None) -> Codec:
     """The codec for a request ``Content-Type``, or a 415 problem listing what is supported."""
-    from .negotiation import parse_media_type
-
-    parsed = parse_media_type(content_type) if content_type else None
-    codec = settings.by_media_type.get(parsed[0]) if parsed else None
+    if content_type is None:
+        codec = None
+    else:
+        # Most requests send exactly an offered type: a lowercase type with no parameters.
+        codec = settings.by_media_type.get(content_type)
+        if codec is None:
+            parsed = parse_media_type(content_type)
+            codec = settings.by_media_type.get(parsed[0]) if parsed else None
     if codec is None:
         detail = (
             f"Content-Type {content_type!r} is not supported"
@@ -148,6 +153,7 @@ def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = No
     Malformed input is a 400 problem, a validation failure a 422 problem located under
     ``/body``; neither echoes the input back.
     """
+    paused = young_gc.pause(len(data))
     try:
         return codec.decode(data, adapter)
     except DecodeError as exc:
@@ -155,6 +161,9 @@ def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = No
     except ValidationError as exc:
         errors = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
         raise validation_problem(errors) from None
+    finally:
+        if paused:
+            young_gc.resume()
 
 
 @dataclass(slots=True)

@@ -412,3 +412,39 @@ def test_msgpack_non_finite_strings_read_into_float_fields_are_refused(text: str
     assert (
         codec.decode(msgpack.packb([{"id": 1, "name": text, "score": 2.5}]), USERS)[0].name == text
     )
+
+
+@pytest.mark.parametrize(
+    ("user", "location"),
+    [
+        ({"id": 1, "name": "a", "score": math.nan}, "/0/score: NaN"),
+        ({"id": 1, "name": "a", "score": -math.inf}, "/0/score: -infinity"),
+        ({"id": math.inf, "name": "a", "score": 1.0}, "/0/id: infinity"),
+        ({"id": 1, "name": math.nan, "score": 1.0}, "/0/name: NaN"),
+    ],
+    ids=["nan-in-float", "-inf-in-float", "inf-in-int", "nan-in-str"],
+)
+def test_msgpack_non_finite_floats_in_typed_fields_are_400s(
+    user: dict[str, Any], location: str
+) -> None:
+    # Found by the check after validation, or (when validation fails on them) by the walk:
+    # a 400 either way, never the 422 pydantic would make of an infinite id.
+    with pytest.raises(DecodeError, match="Invalid MessagePack value at") as info:
+        MsgPackCodec().decode(msgpack.packb([user]), USERS)
+    assert location in str(info.value)
+
+
+def test_msgpack_non_finite_float_under_an_ignored_key_is_dropped_with_it() -> None:
+    data = msgpack.packb([{"id": 1, "name": "a", "score": 1.0, "ignored": math.nan}])
+    [user] = MsgPackCodec().decode(data, USERS)
+    assert user.score == 1.0
+    assert "ignored" not in user.__dict__
+
+
+@pytest.mark.parametrize("adapter", [None, TypeAdapter(Any), TypeAdapter(Loose)], ids=str)
+def test_msgpack_non_finite_floats_anywhere_in_unchecked_bodies_are_400s(
+    adapter: TypeAdapter[Any] | None,
+) -> None:
+    data = msgpack.packb({"id": 1, "extra": [1.0, math.inf]})
+    with pytest.raises(DecodeError, match="/extra/1: infinity"):
+        MsgPackCodec().decode(data, adapter)
