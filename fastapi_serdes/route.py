@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Final, cast
 
 from fastapi import params
 from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import solve_dependencies
 from fastapi.exceptions import ResponseValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse
@@ -322,6 +323,25 @@ def _build_plan(
     )
 
 
+def _declares_only_a_body(dependant: Dependant) -> bool:
+    """Whether FastAPI's solver would only hand the endpoint its body (if any).
+
+    True when the endpoint (with its router's and app's dependencies) declares no dependency,
+    no path, query, header or cookie parameter and no special argument (``Request``,
+    ``Response``, ``BackgroundTasks``, ``SecurityScopes``...). Read from the dependant's fields
+    by suffix, so a kind of parameter a later FastAPI adds keeps the endpoint on the solver.
+    """
+    if dependant.dependencies or len(dependant.body_params) > 1:
+        return False
+    for item in dataclasses.fields(dependant):
+        value = getattr(dependant, item.name, None)
+        if item.name.endswith("_param_name") and value is not None:
+            return False
+        if item.name.endswith("_params") and item.name != "body_params" and value:
+            return False
+    return True
+
+
 def _cache_policy(route: Any, views: BoundViews | None) -> CachePolicy | None:
     """The route's cache policy; with views, ``Prefer`` joins its Vary (it picks a view)."""
     policy: CachePolicy | None = getattr(route.endpoint, "__serdes_cache__", None)
@@ -331,7 +351,7 @@ def _cache_policy(route: Any, views: BoundViews | None) -> CachePolicy | None:
 
 
 def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
-    dependant = route.dependant
+    dependant: Dependant = route.dependant
     body_field = route.body_field
     embed = route._embed_body_fields
     # A single, non-embedded body is validated straight from the request bytes by the codec
@@ -344,6 +364,13 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
     status_code = route.status_code
     is_coroutine = _is_coroutine(dependant.call)
     accept_cache: dict[str | None, Negotiated] = {}
+    # An endpoint that takes nothing but (at most) the body we validate is called directly.
+    bare = _declares_only_a_body(dependant) and (body_field is None or body_adapter is not None)
+    # Otherwise FastAPI's solver gets the dependant without that body (it would validate the
+    # validated value again: after-validators twice) and the endpoint gets our value.
+    solver_dependant = dependant
+    if body_adapter is not None and [p.name for p in dependant.body_params] == [body_field.name]:
+        solver_dependant = dataclasses.replace(dependant, body_params=[])
 
     async def produce(
         request: Request,
@@ -358,24 +385,41 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
         body: Any = PydanticUndefined
         if body_field is not None:
             body = await _request_body(request, negotiated.settings, body_adapter, recorder, plan)
-        solved = await solve_dependencies(
-            request=request,
-            dependant=dependant,
-            body=body,
-            dependency_overrides_provider=overrides,
-            async_exit_stack=scope["fastapi_inner_astack"],
-            embed_body_fields=embed,
-        )
-        if solved.errors:
-            raise validation_problem(solved.errors)
+        sub_response: Response | None = None
+        background: Any = None
+        if bare and (body_field is None or body is not PydanticUndefined):
+            # Nothing for FastAPI's solver to do: no dependency, parameter or special argument,
+            # and a body already validated (it would validate it a second time).
+            values = {} if body_field is None else {body_field.name: body}
+        else:
+            ours = body is not PydanticUndefined and solver_dependant is not dependant
+            solved = await solve_dependencies(
+                request=request,
+                dependant=solver_dependant if ours else dependant,
+                body=body,
+                dependency_overrides_provider=overrides,
+                async_exit_stack=scope["fastapi_inner_astack"],
+                embed_body_fields=embed,
+            )
+            if solved.errors:
+                raise validation_problem(solved.errors)
+            values = solved.values
+            if ours:
+                values[body_field.name] = body
+            sub_response = solved.response
+            background = solved.background_tasks
         raw = await run_endpoint_function(
-            dependant=dependant, values=solved.values, is_coroutine=is_coroutine
+            dependant=dependant, values=values, is_coroutine=is_coroutine
         )
         if isinstance(raw, Response):
             if raw.background is None:
-                raw.background = solved.background_tasks
+                raw.background = background
             return raw
-        code = solved.response.status_code or status_code or 200
+        headers: list[tuple[bytes, bytes]] = []
+        code = status_code or 200
+        if sub_response is not None:  # the endpoint may have set both
+            headers = list(sub_response.headers.raw)
+            code = sub_response.status_code or code
         if not is_body_allowed_for_status_code(code):
             content = b""
         elif recorder is None:
@@ -390,7 +434,7 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 selection=scope.get(SELECTION_SCOPE_KEY),
                 route=plan.route,
             )
-        return _Produced(code, content, list(solved.response.headers.raw), solved.background_tasks)
+        return _Produced(code, content, headers, background)
 
     async def app(request: Request) -> Response:
         scope = request.scope
