@@ -101,7 +101,7 @@ class CompressionLayer:
         self._choices: dict[bytes | None, Choice | None] = {}
         self._compressible: dict[bytes, bool] = {}
         self._vary: dict[tuple[bytes | None, bool, bool], bytes] = {}
-        self._json: dict[bytes, bool] = {}
+        self._json: dict[bytes, tuple[bool, bool]] = {}
 
     def vary_adding(self, vary: bytes | None, accept: bool, encoding: bool) -> bytes:
         """A ``Vary`` value with ``Accept`` and/or ``Accept-Encoding`` added (``vary`` itself,
@@ -148,11 +148,11 @@ class CompressionLayer:
         choices[accept_encoding] = choice
         return choice
 
-    def is_json(self, content_type: bytes) -> bool:
-        """Whether a Content-Type value is ``application/json``, memoised per header value."""
+    def _kind(self, content_type: bytes) -> tuple[bool, bool]:
+        """(compressible, JSON) for a Content-Type value, memoised per header value."""
         known = self._json.get(content_type)
         if known is None:
-            known = is_json_content_type(content_type)
+            known = (self.compressible(content_type), is_json_content_type(content_type))
             if len(self._json) >= _MEMO_SIZE:
                 self._json.clear()
             self._json[content_type] = known
@@ -186,7 +186,9 @@ class CompressionLayer:
                 cache_control = value
             elif name in (b"content-encoding", b"content-range"):
                 untouchable = True
-        compressible = content_type is not None and self.compressible(content_type)
+        compressible = accept = False
+        if content_type is not None:
+            compressible, accept = self._json.get(content_type) or self._kind(content_type)
         # Whether this response could have been compressed: then Vary: Accept-Encoding on it,
         # the 304 included (its 200 had it), compressed or not.
         could = not (
@@ -199,12 +201,11 @@ class CompressionLayer:
             else status == 304 and (content_type is None or compressible)
         )
         # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
-        accept = content_type is not None and self.is_json(content_type)
         if could or accept:
             if not isinstance(headers, list):
                 headers = list(headers)
             start["headers"] = headers
-            joined = self.vary_adding(vary, accept, could)
+            joined = self._vary.get((vary, accept, could)) or self.vary_adding(vary, accept, could)
             if vary is None:
                 headers.append((b"vary", joined))
             elif joined is not vary:
