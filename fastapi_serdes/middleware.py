@@ -50,7 +50,9 @@ from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 from .spans import decode_span, encode_span
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
 
-_ACCEPT_CACHE_SIZE = 256
+# Results memoised per header value (Accept, Content-Type): clients choose the values, so the
+# memos are bounded and cleared when full.
+_HEADER_MEMO_SIZE = 256
 logger = logging.getLogger("fastapi_serdes")
 _NO_BODY_STATUSES = frozenset({204, 205, 304})
 _IDENTITY = ("identity",)
@@ -107,6 +109,8 @@ class SerdesMiddleware:
         self._layer = CompressionLayer(resolved) if resolved is not None else None
         self.cache = _response_cache(cache)
         self._negotiated: dict[bytes | None, Negotiated] = {}
+        # Content-Type value -> the non-JSON codec whose bodies plain routes get as JSON.
+        self._body_codecs: dict[bytes, Codec | None] = {}
         self._json = JSONCodec()  # reads plain routes' JSON for transcoding
 
     def _negotiate(self, accept: bytes | None) -> Negotiated:
@@ -114,7 +118,7 @@ class SerdesMiddleware:
         if negotiated is None:
             text = accept.decode("latin-1") if accept is not None else None
             negotiated = negotiate(text, self.settings)
-            if len(self._negotiated) >= _ACCEPT_CACHE_SIZE:
+            if len(self._negotiated) >= _HEADER_MEMO_SIZE:
                 self._negotiated.clear()
             self._negotiated[accept] = negotiated
         return negotiated
@@ -256,11 +260,18 @@ class SerdesMiddleware:
     def _transcoder(
         self, scope: Scope, receive: Receive, content_type: bytes
     ) -> _BodyTranscoder | None:
-        parsed = parse_media_type(content_type.decode("latin-1"))
-        if parsed is None:
-            return None
-        codec = self.settings.by_media_type.get(parsed[0])
-        if codec is None or JSON_MEDIA_TYPE in codec.media_types:
+        known = self._body_codecs
+        if content_type in known:
+            codec = known[content_type]
+        else:
+            parsed = parse_media_type(content_type.decode("latin-1"))
+            codec = self.settings.by_media_type.get(parsed[0]) if parsed is not None else None
+            if codec is not None and JSON_MEDIA_TYPE in codec.media_types:
+                codec = None
+            if len(known) >= _HEADER_MEMO_SIZE:
+                known.clear()
+            known[content_type] = codec
+        if codec is None:
             return None
         content_length = None
         headers: list[tuple[bytes, bytes]] = []
