@@ -85,10 +85,11 @@ class CompressionLayer:
     """Response compression for one middleware: settings, encoders and memo tables."""
 
     __slots__ = (
-        "_choices",
         "_compressible",
         "_json",
+        "_shapes",
         "_vary",
+        "choices",
         "encoders",
         "minimum_size",
         "settings",
@@ -98,10 +99,11 @@ class CompressionLayer:
         self.settings = settings
         self.minimum_size = settings.minimum_size
         self.encoders = build_encoders(settings)
-        self._choices: dict[bytes | None, Choice | None] = {}
+        self.choices: dict[bytes | None, Choice | None] = {}
         self._compressible: dict[bytes, bool] = {}
         self._vary: dict[tuple[bytes | None, bool, bool], bytes] = {}
         self._json: dict[bytes, tuple[bool, bool]] = {}
+        self._shapes: dict[tuple[int, bytes], tuple[bool, tuple[bytes, bytes] | None]] = {}
 
     def vary_adding(self, vary: bytes | None, accept: bool, encoding: bool) -> bytes:
         """A ``Vary`` value with ``Accept`` and/or ``Accept-Encoding`` added (``vary`` itself,
@@ -129,7 +131,7 @@ class CompressionLayer:
 
     def choose(self, accept_encoding: bytes | None) -> Choice | None:
         """The coding for an ``Accept-Encoding`` value; None when nothing is acceptable (406)."""
-        choices = self._choices
+        choices = self.choices
         if accept_encoding in choices:
             return choices[accept_encoding]
         text = accept_encoding.decode("latin-1") if accept_encoding is not None else None
@@ -147,6 +149,17 @@ class CompressionLayer:
             choices.clear()
         choices[accept_encoding] = choice
         return choice
+
+    def _shape(self, key: tuple[int, bytes]) -> tuple[bool, tuple[bytes, bytes] | None]:
+        """mark_vary's answer for a response of this status and Content-Type alone."""
+        start: Message = {"status": key[0], "headers": [(b"content-type", key[1])]}
+        could, _ = self.mark_vary(start, {})
+        added = start["headers"][1] if len(start["headers"]) > 1 else None
+        known = (could, added)
+        if len(self._shapes) >= _MEMO_SIZE:
+            self._shapes.clear()
+        self._shapes[key] = known
+        return known
 
     def _kind(self, content_type: bytes) -> tuple[bool, bool]:
         """(compressible, JSON) for a Content-Type value, memoised per header value."""
@@ -171,10 +184,20 @@ class CompressionLayer:
     def mark_vary(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
         """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
         Accept`` to JSON; return whether it could be compressed, and its Content-Length."""
+        headers = start.get("headers", ())
+        if len(headers) == 2 and type(headers) is list and not scope.get(NO_COMPRESSION_SCOPE_KEY):
+            # Starlette's usual shape, Content-Length then Content-Type and nothing else: the
+            # answer depends on the status and the type only, and is memoised for them.
+            (name, content_length), (second, content_type) = headers
+            if name == b"content-length" and second == b"content-type":
+                key = (start["status"], content_type)
+                known = self._shapes.get(key) or self._shape(key)
+                if known[1] is not None:
+                    headers.append(known[1])
+                return known[0], content_length
         status = start["status"]
         content_type = content_length = cache_control = vary = None
         untouchable = status == 206
-        headers = start.get("headers", ())
         for name, value in headers:
             if name == b"content-type":
                 content_type = value

@@ -155,11 +155,12 @@ class SerdesMiddleware:
         scope[SCOPE_KEY] = negotiated
         telemetry = self._telemetry
         recorder = telemetry.active() if telemetry is not None else None
-        scope[RECORDER_SCOPE_KEY] = recorder
+        if recorder is not None:
+            scope[RECORDER_SCOPE_KEY] = recorder
         layer = self._layer
         choice: Choice | None = None
         if layer is not None:
-            choice = layer.choose(accept_encoding)
+            choice = layer.choices.get(accept_encoding) or layer.choose(accept_encoding)
             if choice is None:
                 problem = not_acceptable_encoding(layer.offers)
                 await _answer(problem, send, b"Accept-Encoding", recorder)

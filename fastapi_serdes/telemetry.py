@@ -389,15 +389,15 @@ def safe_message(exc: BaseException) -> str:
 #: Scope key where ``SerdesRoute`` leaves its full route template (router prefixes included) for
 #: the middleware's compression and cache telemetry; set only while telemetry records.
 ROUTE_SCOPE_KEY: Final = "fastapi_serdes.route"
-#: The recorder SerdesMiddleware chose for this request (None: nobody listens), so SerdesRoute
-#: does not ask again.
+#: The recorder SerdesMiddleware chose for this request, so SerdesRoute does not ask again. Set
+#: only when someone listens: plain routes then find nothing more in their scope, and without a
+#: listener asking again is cheap.
 RECORDER_SCOPE_KEY: Final = "fastapi_serdes.recorder"
-_UNSET: Final[Any] = object()
 
 
 def request_recorder(scope: Mapping[str, Any], telemetry: Telemetry | None) -> Recorder | None:
     """The recorder for this request: the one SerdesMiddleware chose, else ``telemetry``'s."""
-    recorder: Recorder | None = scope.get(RECORDER_SCOPE_KEY, _UNSET)
-    if recorder is _UNSET:  # no SerdesMiddleware in front
-        recorder = telemetry.active() if telemetry is not None else None
+    recorder: Recorder | None = scope.get(RECORDER_SCOPE_KEY)
+    if recorder is None and telemetry is not None:
+        recorder = telemetry.active()
     return recorder

@@ -25,6 +25,7 @@ from fastapi_serdes.compression import (
     is_compressible,
     variant_etag,
 )
+from fastapi_serdes.compression_layer import NO_COMPRESSION_SCOPE_KEY, CompressionLayer
 from tests.asgi_driver import call, decode
 
 pytestmark = pytest.mark.anyio
@@ -530,3 +531,36 @@ async def test_large_body_does_not_stall_the_event_loop() -> None:
     # Small requests kept being served while brotli-11 worked on the big body in a thread.
     assert len(latencies) > 3
     assert max(latencies) < compress_time / 4, (max(latencies), compress_time)
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 206, 304, 404])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        b"application/json",
+        b"application/problem+json",
+        b"application/msgpack",
+        b"text/html; charset=utf-8",
+        b"image/png",
+        b"application/vnd.api+json",
+    ],
+)
+@pytest.mark.parametrize("no_compression_scope", [False, True])
+def test_the_memoised_vary_of_starlettes_header_shape_matches_the_general_rules(
+    status: int, content_type: bytes, no_compression_scope: bool
+) -> None:
+    # Content-Length then Content-Type (Starlette's order) takes the memoised shortcut; the
+    # other order takes the general path. Both must mark the response alike, twice in a row.
+    layer = CompressionLayer(Compression())
+    scope: dict[str, Any] = {NO_COMPRESSION_SCOPE_KEY: True} if no_compression_scope else {}
+    for _ in range(2):
+        short = {
+            "status": status,
+            "headers": [(b"content-length", b"9"), (b"content-type", content_type)],
+        }
+        general = {
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", b"9")],
+        }
+        assert layer.mark_vary(short, scope) == layer.mark_vary(general, scope)
+        assert dict(short["headers"]) == dict(general["headers"])
