@@ -33,7 +33,7 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import AnyUrl, BaseModel, RootModel
 from pydantic.functional_validators import (
@@ -50,6 +50,9 @@ NumberCheck = Callable[[Any, bool], Problem | None]
 
 BIG_FLOAT_REASON = "a float of magnitude 2**63 or more (perhaps an integer past 64 bits)"
 _BIG = float(2**63)
+# CPython stores ints in this range in one 30-bit digit, and compares such ints fastest.
+_SMALL_MIN: Final = -(2**30)
+_SMALL_MAX: Final = 2**30 - 1
 
 # Types a number in the body can never silently become: pydantic either refuses the number
 # (422) or the type holds no number. Checked before int (bool and IntEnum subclass int).
@@ -255,7 +258,7 @@ def _index(container: Any, item: Any) -> int:
 
 
 # The constants the generated functions read, bound as defaults: local loads are the cheapest.
-_LOCALS = "_MIN=_MIN, _MAX=_MAX, _BIG=_BIG, _NBIG=_NBIG, _INT=_INT, _float=_float, _index=_index"
+_LOCALS = "_BIG=_BIG, _NBIG=_NBIG, _INT=_INT, _float=_float, _index=_index"
 
 
 def _float_reason(value: float, big: bool) -> str | None:
@@ -276,8 +279,6 @@ class _Generator:
         self.live = live
         self.names = itertools.count()
         self.namespace: dict[str, Any] = {
-            "_MIN": INT_MIN,
-            "_MAX": INT_MAX,
             "_BIG": _BIG,
             "_NBIG": -_BIG,
             "_INT": INT_REASON,
@@ -317,7 +318,12 @@ class _Generator:
         pad = "    " * depth
         kind = node[0]
         if kind == "int":
-            out.append(f"{pad}if not _MIN <= {var} <= _MAX: return ({loc}, _INT)")
+            # Literal bounds, and first the range CPython compares fastest (one-digit ints):
+            # about twice as fast as comparing every value with two names bound to big ints.
+            out.append(
+                f"{pad}if not {_SMALL_MIN} <= {var} <= {_SMALL_MAX} "
+                f"and not {INT_MIN!r} <= {var} <= {INT_MAX!r}: return ({loc}, _INT)"
+            )
         elif kind == "float":
             out.append(f"{pad}if not _NBIG < {var} < _BIG:")
             out.append(f"{pad}    r = _float({var}, big)")
