@@ -44,8 +44,9 @@ from .decompression import (
 from .memory_store import MemoryStore
 from .negotiation import add_vary, is_json_content_type, parse_media_type
 from .problems import DecodeError, EncodeError, ProblemError
+from .request_body import TRANSCODER_SCOPE_KEY, decode_body, read_body
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
-from .route import TRANSCODER_SCOPE_KEY, decode_body, encode_failed, read_body
+from .route import encode_failed
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 from .spans import decode_span, encode_span
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry

@@ -34,7 +34,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
-from . import young_gc
 from ._types import Codec, Message, Receive, Scope, Send, Store
 from .cache import (
     CACHE_SCOPE_KEY,
@@ -52,12 +51,13 @@ from .cache import (
 )
 from .fragments import Fragments
 from .memory_store import MemoryStore
-from .negotiation import add_vary, parse_media_type, split_list
+from .negotiation import add_vary, split_list
 from .openapi import operation_extra, problem_responses, selection_responses
-from .problems import DecodeError, EncodeError, ProblemError, validation_problem
+from .problems import EncodeError, ProblemError, validation_problem
+from .request_body import read_request_body
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
-from .spans import decode_span, encode_span, route_of, type_name
+from .spans import encode_span, route_of, type_name
 from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views
 
@@ -68,10 +68,6 @@ _effective_route_context_var: Any = getattr(
 )
 
 logger = logging.getLogger("fastapi_serdes")
-
-#: Scope key of the body transcoder ``SerdesMiddleware`` installs for MessagePack request
-#: bodies (plain routes read JSON through it; ``SerdesRoute`` reads the raw bytes).
-TRANSCODER_SCOPE_KEY = "fastapi_serdes.transcoder"
 
 _VARY_ACCEPT = (b"vary", b"Accept")
 _VARY_ACCEPT_PREFER = (b"vary", b"Accept, Prefer")
@@ -95,76 +91,6 @@ def encode_failed(reason: str) -> ProblemError:
     ``reason`` is the codec's :class:`EncodeError` message: it names the codec and the field.
     """
     return ProblemError.of("encode-failed", f"The response could not be encoded: {reason}")
-
-
-def find_codec(settings: SerdesSettings, content_type: str | None) -> Codec:
-    """The codec for a request ``Content-Type``, or a 415 problem listing what is supported."""
-    if content_type is None:
-        codec = None
-    else:
-        # Most requests send exactly an offered type: a lowercase type with no parameters.
-        codec = settings.by_media_type.get(content_type)
-        if codec is None:
-            parsed = parse_media_type(content_type)
-            codec = settings.by_media_type.get(parsed[0]) if parsed else None
-    if codec is None:
-        detail = (
-            f"Content-Type {content_type!r} is not supported"
-            if content_type
-            else "A request body needs a Content-Type"
-        )
-        raise ProblemError.of(
-            "unsupported-media-type",
-            f"{detail}; send one of 'supported'.",
-            headers={"Accept": ", ".join(settings.offers)},
-            supported=list(settings.offers),
-        )
-    return codec
-
-
-async def read_body(receive: Receive, limit: int, content_length: str | None) -> bytes:
-    """Read a whole request body, stopping with 413 as soon as it passes ``limit`` bytes."""
-    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ProblemError:
-    return ProblemError.of(
-        "body-too-large", f"The request body is larger than the {limit} bytes this server reads."
-    )
-
-
-def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
-    """Decode request bytes with ``codec`` (validating into ``adapter``'s type when given).
-
-    Malformed input is a 400 problem, a validation failure a 422 problem located under
-    ``/body``; neither echoes the input back.
-    """
-    paused = young_gc.pause(len(data))
-    try:
-        return codec.decode(data, adapter)
-    except DecodeError as exc:
-        raise ProblemError.of("malformed-body", str(exc)) from None
-    except ValidationError as exc:
-        errors = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
-        raise validation_problem(errors) from None
-    finally:
-        if paused:
-            young_gc.resume()
 
 
 @dataclass(slots=True)
@@ -384,7 +310,15 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
         assert codec is not None
         body: Any = PydanticUndefined
         if body_field is not None:
-            body = await _request_body(request, negotiated.settings, body_adapter, recorder, plan)
+            body = await read_request_body(
+                request,
+                negotiated.settings,
+                body_adapter,
+                recorder,
+                bodies=plan.bodies if body_adapter is not None else None,
+                body_name=plan.body_name,
+                route=plan.route,
+            )
         sub_response: Response | None = None
         background: Any = None
         if bare and (body_field is None or body is not PydanticUndefined):
@@ -616,52 +550,6 @@ def _flight_key(plan: _Plan, request: Request, negotiated: Negotiated) -> str | 
         vary=policy.vary,
         principal=principal,
     )
-
-
-async def _request_body(
-    request: Request,
-    settings: SerdesSettings,
-    adapter: TypeAdapter[Any] | None,
-    recorder: Recorder | None = None,
-    plan: _Plan | None = None,
-) -> Any:
-    scope = request.scope
-    transcoder = scope.get(TRANSCODER_SCOPE_KEY)
-    if transcoder is not None:
-        # The middleware rewrote the headers for plain routes; read what the client sent.
-        receive, content_type = transcoder.raw_receive, transcoder.content_type
-        content_length = transcoder.content_length
-    else:
-        receive = request.receive
-        content_type = header(scope, b"content-type")
-        content_length = header(scope, b"content-length")
-    data = await read_body(receive, settings.max_body_size, content_length)
-    if not data:
-        return PydanticUndefined
-    codec = find_codec(settings, content_type)
-    bodies = plan.bodies if plan is not None and adapter is not None else None
-    reuse_key = ValidatedBodies.key(content_type, data) if bodies is not None else None
-    if reuse_key is not None:
-        assert bodies is not None
-        known = bodies.get(reuse_key)
-        if known is not None:
-            return known
-    if recorder is None:
-        value = decode_body(codec, data, adapter)
-    else:
-        value = decode_span(
-            recorder,
-            lambda: decode_body(codec, data, adapter),
-            content_type=content_type,
-            codec=codec,
-            model=plan.body_name if plan is not None else None,
-            size=len(data),
-            route=plan.route if plan is not None else None,
-        )
-    if reuse_key is not None:
-        assert bodies is not None
-        bodies.put(reuse_key, value)
-    return value
 
 
 def _fragments(route: Any, response_model: Any) -> Fragments | None:
