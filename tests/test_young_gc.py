@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Iterator
 
+import httpx
+import msgpack
+import orjson
 import pytest
 
 from fastapi_serdes import young_gc
 from fastapi_serdes.young_gc import BYTES_PER_OBJECT, MIN_SIZE
+from tests.conftest import build_app
 
 
 @pytest.fixture
@@ -107,3 +112,31 @@ def test_never_touches_a_collector_the_application_turned_off(
     assert collections[before:] == []
     assert gc.isenabled() is (off == "threshold-0")
     assert keep
+
+
+@pytest.mark.anyio
+async def test_collection_is_back_on_after_every_kind_of_body() -> None:
+    # Good, malformed, invalid and oversized bodies, concurrently, through SerdesRoute and the
+    # middleware's transcoding for a plain route: collection is on again after each of them.
+    assert gc.isenabled()
+    big_name = "x" * 6000  # past young_gc.MIN_SIZE, so the decode pauses collection
+    item = {"id": 1, "name": big_name}
+    bodies = [
+        ("/api/items", "application/json", orjson.dumps(item), 201),
+        ("/api/items", "application/msgpack", msgpack.packb(item), 201),
+        ("/api/items", "application/json", orjson.dumps(item)[:-1], 400),
+        ("/api/items", "application/json", orjson.dumps({"id": "x", "name": big_name}), 422),
+        ("/api/items", "application/msgpack", msgpack.packb(item) + b"\x00", 400),
+        ("/api/items", "application/json", b'{"id": 1, "name": "' + b"y" * 2_000_000 + b'"}', 413),
+        ("/plain", "application/msgpack", msgpack.packb(item), 200),
+    ]
+    transport = httpx.ASGITransport(app=build_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+
+        async def post(path: str, content_type: str, body: bytes) -> int:
+            res = await client.post(path, content=body, headers={"content-type": content_type})
+            return res.status_code
+
+        statuses = await asyncio.gather(*(post(p, t, b) for p, t, b, _ in bodies * 3))
+    assert statuses == [status for *_, status in bodies] * 3
+    assert gc.isenabled()
