@@ -9,8 +9,9 @@ from .fragments import cached_fragments
 from .memory_store import MemoryStore
 from .middleware import SerdesMiddleware
 from .problems import DecodeError, EncodeError, ProblemError, SerdesError
+from .response import SerdesResponse
 from .response_cache import ResponseCache, invalidate
-from .route import SerdesResponse, SerdesRoute
+from .route import SerdesRoute
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings
 from .telemetry import Telemetry
 from .views import ALL, Selection, Views, selection

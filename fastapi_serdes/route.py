@@ -57,7 +57,7 @@ from .problems import EncodeError, ProblemError, validation_problem
 from .request_body import read_request_body
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
-from .spans import encode_span, route_of, type_name
+from .spans import encode_span, type_name
 from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views
 
@@ -69,7 +69,8 @@ _effective_route_context_var: Any = getattr(
 
 logger = logging.getLogger("fastapi_serdes")
 
-_VARY_ACCEPT = (b"vary", b"Accept")
+#: The Vary header of a response whose format was negotiated.
+VARY_ACCEPT: Final = (b"vary", b"Accept")
 _VARY_ACCEPT_PREFER = (b"vary", b"Accept, Prefer")
 
 
@@ -81,7 +82,7 @@ def not_acceptable(settings: SerdesSettings) -> Response:
         available=list(settings.offers),
     )
     response = problem.to_response()
-    response.raw_headers.append(_VARY_ACCEPT)
+    response.raw_headers.append(VARY_ACCEPT)
     return response
 
 
@@ -413,7 +414,7 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
             if recorder is not None:
                 recorder.problem(exc.status, exc.type, plan.route)
             response = exc.to_response()
-            response.raw_headers.append(_VARY_ACCEPT)
+            response.raw_headers.append(VARY_ACCEPT)
             return response
 
     return app
@@ -493,7 +494,7 @@ def _respond(
     code, content = produced.status, produced.content
     allowed = is_body_allowed_for_status_code(code)
     # One Vary line: Accept always, Prefer when a view can be picked by it.
-    extra = [_VARY_ACCEPT_PREFER if plan.views is not None else _VARY_ACCEPT, *view_headers]
+    extra = [_VARY_ACCEPT_PREFER if plan.views is not None else VARY_ACCEPT, *view_headers]
     extra.extend(produced.headers)
     if code == 200 and scope["method"] in ("GET", "HEAD"):
         etag = etag_for(content)
@@ -646,21 +647,40 @@ def _prefers_minimal(prefer: str) -> bool:
 
 
 def _encode(plan: _Plan, codec: Codec, raw: Any, options: Mapping[str, Any] | None = None) -> bytes:
+    return encode_value(
+        codec,
+        raw,
+        plan.adapter,
+        plan.options if options is None else options,
+        model=plan.model,
+        fragments=plan.fragments,
+    )
+
+
+def encode_value(
+    codec: Codec,
+    raw: Any,
+    adapter: TypeAdapter[Any] | None,
+    options: Mapping[str, Any],
+    *,
+    model: type[BaseModel] | None = None,
+    fragments: Fragments | None = None,
+) -> bytes:
+    """A response value validated into ``adapter``'s type (instances of ``model`` are trusted)
+    and encoded; a value the codec refuses is logged and becomes a 500 problem."""
     value = raw
-    adapter = plan.adapter
-    if adapter is not None and (plan.model is None or type(raw) is not plan.model):
+    if adapter is not None and (model is None or type(raw) is not model):
         # Trust instances of the response model (FastAPI validated them); validate the rest.
         try:
             value = adapter.validate_python(raw, from_attributes=True)
         except ValidationError as exc:
             raise ResponseValidationError(errors=exc.errors(include_url=False), body=raw) from None
-    opts = plan.options if options is None else options
     try:
-        if plan.fragments is not None and isinstance(value, list):
-            joined = plan.fragments.encode(value, codec, opts)
+        if fragments is not None and isinstance(value, list):
+            joined = fragments.encode(value, codec, options)
             if joined is not None:
                 return joined
-        return codec.encode(value, adapter, opts)
+        return codec.encode(value, adapter, options)
     except EncodeError as exc:
         logger.error("fastapi-serdes: refusing to encode a response: %s", exc)
         raise encode_failed(str(exc)) from None
@@ -683,87 +703,3 @@ def _is_coroutine(call: Any) -> bool:
     if inspect.isclass(call):
         return False
     return inspect.iscoroutinefunction(getattr(call, "__call__", None))  # noqa: B004
-
-
-class SerdesResponse(Response):
-    """A response an endpoint returns explicitly, encoded in the negotiated codec when sent.
-
-    Example::
-
-        @router.post("/users", status_code=201)
-        async def create(user: UserIn) -> SerdesResponse:
-            return SerdesResponse(stored, status_code=201, headers={"Location": "/users/7"})
-
-    Args:
-        content: the value to encode (a model, a list, a dict...).
-        status_code: the HTTP status.
-        headers: extra headers.
-        model: the type to validate and serialize ``content`` as (optional).
-        background: a background task.
-        settings: used only when no ``SerdesMiddleware`` negotiated already.
-    """
-
-    def __init__(
-        self,
-        content: Any,
-        status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
-        *,
-        model: Any = None,
-        background: Any = None,
-        settings: SerdesSettings | None = None,
-    ) -> None:
-        self.content = content
-        self.status_code = status_code
-        self.background = background
-        self.body = b""
-        self._model = model
-        self._settings = settings
-        self.init_headers(headers)
-
-    def render(self, content: Any) -> bytes:
-        return b""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        negotiated: Negotiated | None = scope.get(SCOPE_KEY)
-        if negotiated is None:
-            settings = self._settings or SerdesSettings.from_kwargs()
-            negotiated = negotiate(header(scope, b"accept"), settings)
-        codec = negotiated.codec
-        if codec is None:
-            await not_acceptable(negotiated.settings)(scope, receive, send)
-            return
-        plan = _Plan(
-            adapter=TypeAdapter(self._model) if self._model is not None else None,
-            model=None,
-            options={},
-            settings=negotiated.settings,
-        )
-        recorder = request_recorder(scope, negotiated.settings.telemetry)
-        try:
-            if not is_body_allowed_for_status_code(self.status_code):
-                body = b""
-            elif recorder is None:
-                body = _encode(plan, codec, self.content)
-            else:
-                body = encode_span(
-                    recorder,
-                    lambda: _encode(plan, codec, self.content),
-                    media_type=negotiated.media_type,
-                    codec=codec,
-                    model=type_name(self._model) if self._model is not None else None,
-                    selection=None,
-                    route=route_of(scope),
-                )
-        except ProblemError as exc:
-            await exc.to_response()(scope, receive, send)
-            return
-        self.body = body
-        self.raw_headers = [
-            (k, v) for k, v in self.raw_headers if k not in (b"content-length", b"content-type")
-        ]
-        self.raw_headers.append((b"content-type", str(negotiated.media_type).encode("latin-1")))
-        if body or is_body_allowed_for_status_code(self.status_code):
-            self.raw_headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        self.raw_headers.append(_VARY_ACCEPT)
-        await super().__call__(scope, receive, send)

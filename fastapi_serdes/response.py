@@ -1,0 +1,96 @@
+"""SerdesResponse: a response an endpoint returns itself, encoded in the negotiated codec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.utils import is_body_allowed_for_status_code
+from pydantic import TypeAdapter
+from starlette.responses import Response
+
+from ._types import Receive, Scope, Send
+from .problems import ProblemError
+from .route import VARY_ACCEPT, encode_value, not_acceptable
+from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
+from .spans import encode_span, route_of, type_name
+from .telemetry import request_recorder
+
+
+class SerdesResponse(Response):
+    """A response an endpoint returns explicitly, encoded in the negotiated codec when sent.
+
+    Example::
+
+        @router.post("/users", status_code=201)
+        async def create(user: UserIn) -> SerdesResponse:
+            return SerdesResponse(stored, status_code=201, headers={"Location": "/users/7"})
+
+    Args:
+        content: the value to encode (a model, a list, a dict...).
+        status_code: the HTTP status.
+        headers: extra headers.
+        model: the type to validate and serialize ``content`` as (optional).
+        background: a background task.
+        settings: used only when no ``SerdesMiddleware`` negotiated already.
+    """
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        *,
+        model: Any = None,
+        background: Any = None,
+        settings: SerdesSettings | None = None,
+    ) -> None:
+        self.content = content
+        self.status_code = status_code
+        self.background = background
+        self.body = b""
+        self._model = model
+        self._settings = settings
+        self.init_headers(headers)
+
+    def render(self, content: Any) -> bytes:
+        return b""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        negotiated: Negotiated | None = scope.get(SCOPE_KEY)
+        if negotiated is None:
+            settings = self._settings or SerdesSettings.from_kwargs()
+            negotiated = negotiate(header(scope, b"accept"), settings)
+        codec = negotiated.codec
+        if codec is None:
+            await not_acceptable(negotiated.settings)(scope, receive, send)
+            return
+        adapter = TypeAdapter(self._model) if self._model is not None else None
+        recorder = request_recorder(scope, negotiated.settings.telemetry)
+        try:
+            if not is_body_allowed_for_status_code(self.status_code):
+                body = b""
+            elif recorder is None:
+                body = encode_value(codec, self.content, adapter, {})
+            else:
+                body = encode_span(
+                    recorder,
+                    lambda: encode_value(codec, self.content, adapter, {}),
+                    media_type=negotiated.media_type,
+                    codec=codec,
+                    model=type_name(self._model) if self._model is not None else None,
+                    selection=None,
+                    route=route_of(scope),
+                )
+        except ProblemError as exc:
+            await exc.to_response()(scope, receive, send)
+            return
+        self.body = body
+        self.raw_headers = [
+            (k, v) for k, v in self.raw_headers if k not in (b"content-length", b"content-type")
+        ]
+        self.raw_headers.append((b"content-type", str(negotiated.media_type).encode("latin-1")))
+        if body or is_body_allowed_for_status_code(self.status_code):
+            self.raw_headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        self.raw_headers.append(VARY_ACCEPT)
+        await super().__call__(scope, receive, send)
