@@ -18,11 +18,7 @@ bytes, with ``Content-Encoding`` and ``Content-Length`` removed from the scope's
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Sequence
-from typing import Any
-
-import orjson
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store
 from .cache import CachedRoutes, Entry
@@ -43,19 +39,16 @@ from .decompression import (
 )
 from .memory_store import MemoryStore
 from .negotiation import add_vary, is_json_content_type, parse_media_type
-from .problems import DecodeError, EncodeError, ProblemError
-from .request_body import TRANSCODER_SCOPE_KEY, decode_body, read_body
+from .problems import ProblemError
+from .request_body import TRANSCODER_SCOPE_KEY
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
-from .route import encode_failed
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
-from .spans import decode_span, encode_span
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
+from .transcoding import BodyTranscoder, Responder, no_receive
 
 # Results memoised per header value (Accept, Content-Type): clients choose the values, so the
 # memos are bounded and cleared when full.
 _HEADER_MEMO_SIZE = 256
-logger = logging.getLogger("fastapi_serdes")
-_NO_BODY_STATUSES = frozenset({204, 205, 304})
 _IDENTITY = ("identity",)
 
 
@@ -209,7 +202,7 @@ class SerdesMiddleware:
                     body = DecompressedBody(receive, coding, self.settings.max_body_size, length)
                     strip_encoding_headers(scope)
                     receive = body.receive
-        transcoder: _BodyTranscoder | None = None
+        transcoder: BodyTranscoder | None = None
         # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
         # decision is parse_media_type's.
         if content_type is not None and not content_type.startswith(b"application/json"):
@@ -230,7 +223,7 @@ class SerdesMiddleware:
             if scope["method"] == "HEAD":
                 # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
                 negotiated = Negotiated(None, None, negotiated.settings)
-            responder = _Responder(send, negotiated, transcoder, self._json)
+            responder = Responder(send, negotiated, transcoder, self._json)
             responder.recorder = recorder
             send = responder.send
         if body is None:
@@ -261,7 +254,7 @@ class SerdesMiddleware:
 
     def _transcoder(
         self, scope: Scope, receive: Receive, content_type: bytes
-    ) -> _BodyTranscoder | None:
+    ) -> BodyTranscoder | None:
         known = self._body_codecs
         if content_type in known:
             codec = known[content_type]
@@ -283,7 +276,7 @@ class SerdesMiddleware:
             elif name != b"content-type":
                 headers.append((name, value))
         headers.append((b"content-type", b"application/json"))
-        transcoder = _BodyTranscoder(
+        transcoder = BodyTranscoder(
             receive, content_type.decode("latin-1"), content_length, codec, self.settings
         )
         scope["headers"] = headers
@@ -312,7 +305,7 @@ async def _answer(
     response = problem.to_response()
     if vary is not None:
         response.raw_headers = add_vary(response.raw_headers, vary)
-    await response({"type": "http"}, _no_receive, send)
+    await response({"type": "http"}, no_receive, send)
 
 
 def _vary_on_json(send: Send) -> Send:
@@ -325,210 +318,8 @@ def _vary_on_json(send: Send) -> Send:
             for name, value in headers:
                 if name == b"content-type":
                     if value == b"application/json" or is_json_content_type(value):
-                        message["headers"] = _add_vary(list(headers))
+                        message["headers"] = add_vary(list(headers), b"Accept")
                     break
         return send(message)
 
     return send_with_vary
-
-
-def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return add_vary(headers, b"Accept")
-
-
-class _BodyTranscoder:
-    """Hands a plain route the JSON equivalent of a MessagePack request body."""
-
-    __slots__ = (
-        "_done",
-        "_limit",
-        "codec",
-        "content_length",
-        "content_type",
-        "problem",
-        "raw_receive",
-        "recorder",
-    )
-
-    def __init__(
-        self,
-        raw_receive: Receive,
-        content_type: str,
-        content_length: str | None,
-        codec: Codec,
-        settings: SerdesSettings,
-    ) -> None:
-        self.raw_receive = raw_receive
-        self.content_type = content_type
-        self.content_length = content_length
-        self.codec = codec
-        self.problem: ProblemError | None = None
-        self.recorder: Recorder | None = None  # telemetry of the transcoding decode
-        self._done = False
-        self._limit = settings.max_body_size
-
-    async def receive(self) -> Message:
-        if self._done:
-            return await self.raw_receive()
-        self._done = True
-        body = b""
-        try:
-            data = await read_body(self.raw_receive, self._limit, self.content_length)
-            if data:
-                recorder = self.recorder
-                if recorder is None:
-                    body = _to_json(decode_body(self.codec, data))
-                else:
-                    decoded = decode_span(
-                        recorder,
-                        lambda: decode_body(self.codec, data),
-                        content_type=self.content_type,
-                        codec=self.codec,
-                        model=None,
-                        size=len(data),
-                        route=None,
-                    )
-                    body = _to_json(decoded)
-        except ProblemError as exc:
-            # The route sees an empty body; the responder answers with this problem instead.
-            self.problem = exc
-        return {"type": "http.request", "body": body, "more_body": False}
-
-
-def _to_json(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError as exc:
-        raise ProblemError.of(
-            "malformed-body",
-            f"The body holds a value this route cannot take as JSON ({exc}); "
-            "binary values need a route that accepts MessagePack natively (SerdesRoute).",
-        ) from None
-
-
-class _Responder:
-    """Per-request state for a response that may need transcoding or replacing."""
-
-    __slots__ = (
-        "_downstream",
-        "_json",
-        "buffered",
-        "negotiated",
-        "recorder",
-        "start",
-        "transcoder",
-        "transcoding",
-    )
-
-    def __init__(
-        self,
-        send: Send,
-        negotiated: Negotiated,
-        transcoder: _BodyTranscoder | None,
-        json_codec: JSONCodec,
-    ) -> None:
-        self._json = json_codec
-        self._downstream = send
-        self.negotiated = negotiated
-        self.transcoder = transcoder
-        self.start: Message | None = None
-        self.transcoding = False
-        self.buffered: list[bytes] = []
-        self.recorder: Recorder | None = None  # telemetry of the transcoding encode
-
-    async def send(self, message: Message) -> None:
-        kind = message["type"]
-        transcoder = self.transcoder
-        if transcoder is not None and transcoder.problem is not None:
-            if kind == "http.response.start":
-                await transcoder.problem.to_response()(
-                    {"type": "http"}, _no_receive, self._downstream
-                )
-            return
-        if kind == "http.response.start":
-            if self._wants_transcoding(message):
-                self.start = message
-                self.transcoding = True
-                return
-            headers = message.get("headers", ())
-            if any(n == b"content-type" and is_json_content_type(v) for n, v in headers):
-                message["headers"] = _add_vary(list(headers))
-            await self._downstream(message)
-            return
-        if kind == "http.response.body" and self.transcoding:
-            self.buffered.append(message.get("body", b""))
-            if message.get("more_body", False):
-                # A streaming response: never buffer it; from here on it passes as it is.
-                await self._flush_untouched()
-                return
-            await self._flush_transcoded()
-            return
-        await self._downstream(message)
-
-    def _wants_transcoding(self, message: Message) -> bool:
-        codec = self.negotiated.codec
-        if codec is None or JSON_MEDIA_TYPE in codec.media_types:
-            return False
-        if message.get("status", 200) in _NO_BODY_STATUSES:
-            return False
-        content_type = None
-        for name, value in message.get("headers", ()):
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-encoding":
-                return False
-        return content_type is not None and is_json_content_type(content_type)
-
-    async def _flush_untouched(self) -> None:
-        start, self.start = self.start, None
-        self.transcoding = False
-        assert start is not None
-        start["headers"] = _add_vary(list(start.get("headers", ())))
-        await self._downstream(start)
-        body, self.buffered = b"".join(self.buffered), []
-        await self._downstream({"type": "http.response.body", "body": body, "more_body": True})
-
-    async def _flush_transcoded(self) -> None:
-        start, self.start = self.start, None
-        assert start is not None
-        codec = self.negotiated.codec
-        assert codec is not None
-        data = b"".join(self.buffered)
-        self.buffered = []
-        try:
-            # Read with the JSON codec, not orjson alone: it keeps integers past 64 bits exact
-            # (then refused by MessagePack with a located message) instead of making floats.
-            value = self._json.decode(data) if data else None
-            if not data:
-                body = b""
-            elif self.recorder is None:
-                body = codec.encode(value)
-            else:
-                body = encode_span(
-                    self.recorder,
-                    lambda: codec.encode(value),
-                    media_type=self.negotiated.media_type,
-                    codec=codec,
-                    model=None,
-                    selection=None,
-                    route=None,
-                )
-        except (DecodeError, EncodeError) as exc:
-            logger.error("fastapi-serdes: cannot transcode a plain route's response: %s", exc)
-            problem = encode_failed(str(exc))
-            await problem.to_response()({"type": "http"}, _no_receive, self._downstream)
-            return
-        headers = [
-            (n, v)
-            for n, v in start.get("headers", ())
-            if n not in (b"content-type", b"content-length")
-        ]
-        headers.append((b"content-type", str(self.negotiated.media_type).encode("latin-1")))
-        headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        start["headers"] = _add_vary(headers)
-        await self._downstream(start)
-        await self._downstream({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def _no_receive() -> Message:  # pragma: no cover - problem responses never read
-    return {"type": "http.disconnect"}

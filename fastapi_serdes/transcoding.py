@@ -1,0 +1,229 @@
+"""The slow path for plain routes behind ``SerdesMiddleware``: their MessagePack request bodies
+handed over as JSON (:class:`BodyTranscoder`), their JSON responses re-encoded in the negotiated
+codec (:class:`Responder`).
+
+``SerdesRoute`` needs neither: it reads the client's bytes through the transcoder's
+``raw_receive`` and encodes natively; the responder lets its responses pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from ._types import Codec, Message, Receive, Send
+from .codecs import JSON_MEDIA_TYPE, JSONCodec
+from .negotiation import add_vary, is_json_content_type
+from .problems import DecodeError, EncodeError, ProblemError
+from .request_body import decode_body, read_body
+from .route import encode_failed
+from .settings import Negotiated, SerdesSettings
+from .spans import decode_span, encode_span
+from .telemetry import Recorder
+
+logger = logging.getLogger("fastapi_serdes")
+_NO_BODY_STATUSES = frozenset({204, 205, 304})
+
+
+def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return add_vary(headers, b"Accept")
+
+
+class BodyTranscoder:
+    """Hands a plain route the JSON equivalent of a MessagePack request body."""
+
+    __slots__ = (
+        "_done",
+        "_limit",
+        "codec",
+        "content_length",
+        "content_type",
+        "problem",
+        "raw_receive",
+        "recorder",
+    )
+
+    def __init__(
+        self,
+        raw_receive: Receive,
+        content_type: str,
+        content_length: str | None,
+        codec: Codec,
+        settings: SerdesSettings,
+    ) -> None:
+        self.raw_receive = raw_receive
+        self.content_type = content_type
+        self.content_length = content_length
+        self.codec = codec
+        self.problem: ProblemError | None = None
+        self.recorder: Recorder | None = None  # telemetry of the transcoding decode
+        self._done = False
+        self._limit = settings.max_body_size
+
+    async def receive(self) -> Message:
+        if self._done:
+            return await self.raw_receive()
+        self._done = True
+        body = b""
+        try:
+            data = await read_body(self.raw_receive, self._limit, self.content_length)
+            if data:
+                recorder = self.recorder
+                if recorder is None:
+                    body = _to_json(decode_body(self.codec, data))
+                else:
+                    decoded = decode_span(
+                        recorder,
+                        lambda: decode_body(self.codec, data),
+                        content_type=self.content_type,
+                        codec=self.codec,
+                        model=None,
+                        size=len(data),
+                        route=None,
+                    )
+                    body = _to_json(decoded)
+        except ProblemError as exc:
+            # The route sees an empty body; the responder answers with this problem instead.
+            self.problem = exc
+        return {"type": "http.request", "body": body, "more_body": False}
+
+
+def _to_json(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:
+        raise ProblemError.of(
+            "malformed-body",
+            f"The body holds a value this route cannot take as JSON ({exc}); "
+            "binary values need a route that accepts MessagePack natively (SerdesRoute).",
+        ) from None
+
+
+class Responder:
+    """Per-request state for a response that may need transcoding or replacing."""
+
+    __slots__ = (
+        "_downstream",
+        "_json",
+        "buffered",
+        "negotiated",
+        "recorder",
+        "start",
+        "transcoder",
+        "transcoding",
+    )
+
+    def __init__(
+        self,
+        send: Send,
+        negotiated: Negotiated,
+        transcoder: BodyTranscoder | None,
+        json_codec: JSONCodec,
+    ) -> None:
+        self._json = json_codec
+        self._downstream = send
+        self.negotiated = negotiated
+        self.transcoder = transcoder
+        self.start: Message | None = None
+        self.transcoding = False
+        self.buffered: list[bytes] = []
+        self.recorder: Recorder | None = None  # telemetry of the transcoding encode
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        transcoder = self.transcoder
+        if transcoder is not None and transcoder.problem is not None:
+            if kind == "http.response.start":
+                await transcoder.problem.to_response()(
+                    {"type": "http"}, no_receive, self._downstream
+                )
+            return
+        if kind == "http.response.start":
+            if self._wants_transcoding(message):
+                self.start = message
+                self.transcoding = True
+                return
+            headers = message.get("headers", ())
+            if any(n == b"content-type" and is_json_content_type(v) for n, v in headers):
+                message["headers"] = _add_vary(list(headers))
+            await self._downstream(message)
+            return
+        if kind == "http.response.body" and self.transcoding:
+            self.buffered.append(message.get("body", b""))
+            if message.get("more_body", False):
+                # A streaming response: never buffer it; from here on it passes as it is.
+                await self._flush_untouched()
+                return
+            await self._flush_transcoded()
+            return
+        await self._downstream(message)
+
+    def _wants_transcoding(self, message: Message) -> bool:
+        codec = self.negotiated.codec
+        if codec is None or JSON_MEDIA_TYPE in codec.media_types:
+            return False
+        if message.get("status", 200) in _NO_BODY_STATUSES:
+            return False
+        content_type = None
+        for name, value in message.get("headers", ()):
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-encoding":
+                return False
+        return content_type is not None and is_json_content_type(content_type)
+
+    async def _flush_untouched(self) -> None:
+        start, self.start = self.start, None
+        self.transcoding = False
+        assert start is not None
+        start["headers"] = _add_vary(list(start.get("headers", ())))
+        await self._downstream(start)
+        body, self.buffered = b"".join(self.buffered), []
+        await self._downstream({"type": "http.response.body", "body": body, "more_body": True})
+
+    async def _flush_transcoded(self) -> None:
+        start, self.start = self.start, None
+        assert start is not None
+        codec = self.negotiated.codec
+        assert codec is not None
+        data = b"".join(self.buffered)
+        self.buffered = []
+        try:
+            # Read with the JSON codec, not orjson alone: it keeps integers past 64 bits exact
+            # (then refused by MessagePack with a located message) instead of making floats.
+            value = self._json.decode(data) if data else None
+            if not data:
+                body = b""
+            elif self.recorder is None:
+                body = codec.encode(value)
+            else:
+                body = encode_span(
+                    self.recorder,
+                    lambda: codec.encode(value),
+                    media_type=self.negotiated.media_type,
+                    codec=codec,
+                    model=None,
+                    selection=None,
+                    route=None,
+                )
+        except (DecodeError, EncodeError) as exc:
+            logger.error("fastapi-serdes: cannot transcode a plain route's response: %s", exc)
+            problem = encode_failed(str(exc))
+            await problem.to_response()({"type": "http"}, no_receive, self._downstream)
+            return
+        headers = [
+            (n, v)
+            for n, v in start.get("headers", ())
+            if n not in (b"content-type", b"content-length")
+        ]
+        headers.append((b"content-type", str(self.negotiated.media_type).encode("latin-1")))
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        start["headers"] = _add_vary(headers)
+        await self._downstream(start)
+        await self._downstream({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def no_receive() -> Message:  # pragma: no cover - problem responses never read
+    return {"type": "http.disconnect"}
