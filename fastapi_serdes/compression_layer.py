@@ -435,6 +435,20 @@ class CompressingSend:
         if trace is not None:
             trace.finish()
 
+    def close(self, exc: BaseException | None = None) -> None:
+        """End a compression span the response left open: the app raised, or was cancelled (a
+        client that went away), or returned before a streaming body's last chunk."""
+        trace, self._trace = self._trace, None
+        if trace is not None:
+            trace.fail(exc if exc is not None else ResponseAbortedError())
+
+
+class ResponseAbortedError(Exception):
+    """The app ended before the last chunk of a compressed streaming response."""
+
+    def __init__(self) -> None:
+        super().__init__("the response ended before its last chunk")
+
 
 class _Done:
     """An awaitable that is already complete (a held message sends nothing yet)."""

@@ -180,6 +180,7 @@ class SerdesMiddleware:
                 send = cache.wrap(scope, send, negotiated.media_type)
         # Then compression, request decompression, transcoding for plain routes, and the app.
         body: DecompressedBody | None = None
+        compressing: CompressingSend | None = None
         layer = self._layer
         # JSON responses get Vary: Accept (a plain route's JSON too: its format was
         # negotiated); the compression layer adds it with its own Vary when it runs.
@@ -189,7 +190,8 @@ class SerdesMiddleware:
             if choice.encoder is None:
                 send = vary_only(send, scope, layer)
             else:
-                send = CompressingSend(send, scope, choice, layer, recorder).send
+                compressing = CompressingSend(send, scope, choice, layer, recorder)
+                send = compressing.send
             if content_encoding is not None:
                 coding = request_coding(content_encoding)
                 if coding not in layer.encoders and coding != "identity":
@@ -226,16 +228,26 @@ class SerdesMiddleware:
             responder = Responder(send, negotiated, transcoder, self._json)
             responder.recorder = recorder
             send = responder.send
-        if body is None:
+        if body is None and compressing is None:
             await self.app(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)
-        except Exception:
+        except BaseException as exc:
+            if compressing is not None:
+                compressing.close(exc)
             # A plain route may let the decoding problem (raised from receive) escape.
-            if body.problem is None or body.answered:
+            if (
+                body is None
+                or body.problem is None
+                or body.answered
+                or not isinstance(exc, Exception)
+            ):
                 raise
             await body.answer(outer_send)
+        else:
+            if compressing is not None:
+                compressing.close()
 
     def _uncompressed_ok(self, entry: Entry) -> bool:
         """Whether compression would have left this stored identity response alone."""

@@ -189,6 +189,40 @@ async def test_streaming_compress_span_ends_at_the_last_byte(otel: Otel) -> None
     assert attributes["serdes.bytes_out"] == len(sent.body)
 
 
+def _stream_then(end: str) -> ASGIApp:
+    """A streaming app that sends one compressible chunk, then raises or returns early."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/x-ndjson")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"n": 1}\n' * 100, "more_body": True})
+        if end == "raise":
+            raise RuntimeError("the generator broke")
+        # "return": the app stops without the last chunk (a client that went away)
+
+    return app
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("end", "error"),
+    [("raise", "RuntimeError"), ("return", "ResponseAbortedError")],
+)
+async def test_an_unfinished_streaming_compress_span_still_ends_as_failed(
+    otel: Otel, end: str, error: str
+) -> None:
+    app = SerdesMiddleware(_stream_then(end), telemetry=otel.telemetry())
+    if end == "raise":
+        with pytest.raises(RuntimeError, match="the generator broke"):
+            await call(app, "/s", headers=[("accept-encoding", "gzip")])
+    else:
+        await call(app, "/s", headers=[("accept-encoding", "gzip")])
+    (compress,) = otel.spans("serdes.compress")
+    assert compress.status.status_code is StatusCode.ERROR
+    (event,) = compress.events
+    assert str((event.attributes or {})["exception.type"]).endswith(error)
+
+
 def cached_app(telemetry: Telemetry) -> FastAPI:
     app = FastAPI()
     app.add_middleware(SerdesMiddleware, telemetry=telemetry)
