@@ -14,9 +14,19 @@ import zlib
 from collections import deque
 from typing import Final, Protocol
 
+from opentelemetry.trace import Span
+
 from ._types import Message, Receive, Scope, Send
 from .compression import _import
 from .problems import ProblemError
+from .telemetry import (
+    ATTR_BYTES_IN,
+    ATTR_BYTES_OUT,
+    ATTR_CODING,
+    ATTR_RATIO,
+    SPAN_DECOMPRESS,
+    Recorder,
+)
 
 #: Largest chunk of decoded bytes handed on per ``receive()``.
 CHUNK_SIZE: Final = 64 * 1024
@@ -251,14 +261,21 @@ class DecompressedBody:
         "_limit",
         "_raw_size",
         "_receive",
+        "_recorder",
         "_size",
+        "_span",
         "answered",
         "done",
         "problem",
     )
 
     def __init__(
-        self, receive: Receive, coding: str, limit: int, content_length: bytes | None
+        self,
+        receive: Receive,
+        coding: str,
+        limit: int,
+        content_length: bytes | None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._receive = receive
         self._coding = coding
@@ -269,6 +286,8 @@ class DecompressedBody:
         self._size = 0
         self._raw_size = 0
         self._input_done = False
+        self._recorder = recorder
+        self._span: Span | None = None
         self.done = False
         self.answered = False
         self.problem: ProblemError | None = None
@@ -278,6 +297,9 @@ class DecompressedBody:
             return await self._receive()
         if self.problem is not None:
             raise self.problem
+        if self._span is None and self._recorder is not None:
+            # A serdes.decompress span from the first read to the end of the body.
+            self._span = self._recorder.start(SPAN_DECOMPRESS, {ATTR_CODING: self._coding})
         length = self._content_length
         if length is not None and length.isdigit() and int(length) > self._limit:
             raise self._fail(_too_large(self._limit))
@@ -295,6 +317,7 @@ class DecompressedBody:
                 if not self._decoder.finished():
                     raise self._fail(self._corrupt("it ends before the compressed stream does"))
                 self.done = True
+                self.close()
                 return {"type": "http.request", "body": b"", "more_body": False}
             message = await self._receive()
             if message["type"] != "http.request":
@@ -308,7 +331,24 @@ class DecompressedBody:
 
     def _fail(self, problem: ProblemError) -> ProblemError:
         self.problem = problem
+        span, self._span = self._span, None
+        if span is not None and self._recorder is not None:
+            self._recorder.fail(span, problem)
         return problem
+
+    def close(self) -> None:
+        """End the decompression span, if one is open, with the byte counts so far (the whole
+        body, or what the app read of it)."""
+        span, self._span = self._span, None
+        if span is None or self._recorder is None:
+            return
+        attributes: dict[str, int | float] = {
+            ATTR_BYTES_IN: self._raw_size,
+            ATTR_BYTES_OUT: self._size,
+        }
+        if self._size:
+            attributes[ATTR_RATIO] = round(self._raw_size / self._size, 4)
+        self._recorder.end(span, attributes)
 
     def _corrupt(self, reason: str) -> ProblemError:
         name = _NAMES[self._coding]

@@ -201,7 +201,9 @@ class SerdesMiddleware:
                 if coding != "identity":
                     assert coding is not None
                     length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
-                    body = DecompressedBody(receive, coding, self.settings.max_body_size, length)
+                    body = DecompressedBody(
+                        receive, coding, self.settings.max_body_size, length, recorder
+                    )
                     strip_encoding_headers(scope)
                     receive = body.receive
         transcoder: BodyTranscoder | None = None
@@ -236,6 +238,8 @@ class SerdesMiddleware:
         except BaseException as exc:
             if compressing is not None:
                 compressing.close(exc)
+            if body is not None:
+                body.close()
             # A plain route may let the decoding problem (raised from receive) escape.
             if (
                 body is None
@@ -248,6 +252,8 @@ class SerdesMiddleware:
         else:
             if compressing is not None:
                 compressing.close()
+            if body is not None:
+                body.close()
 
     def _uncompressed_ok(self, entry: Entry) -> bool:
         """Whether compression would have left this stored identity response alone."""

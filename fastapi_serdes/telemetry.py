@@ -38,6 +38,7 @@ INSTRUMENTATION_NAME: Final = "fastapi_serdes"
 SPAN_DECODE: Final = "serdes.decode"
 SPAN_ENCODE: Final = "serdes.encode"
 SPAN_COMPRESS: Final = "serdes.compress"
+SPAN_DECOMPRESS: Final = "serdes.decompress"
 SPAN_CACHE: Final = "serdes.cache"
 
 # Attribute names (spans and metrics).

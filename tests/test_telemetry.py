@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -504,3 +505,48 @@ def test_example_app_otlp_without_the_exporter_says_what_to_install(
         telemetry.setup("otlp")
     with pytest.raises(ValueError, match="EXAMPLE_OTEL must be one of"):
         telemetry.setup("zipkin")
+
+
+@pytest.mark.anyio
+async def test_decompress_span_covers_a_compressed_request_body(otel: Otel) -> None:
+    app = build_app(telemetry=otel.telemetry())
+    raw = json.dumps({"id": 4, "name": "n" * 5000}).encode()
+    packed = gzip.compress(raw)
+    response = await request(
+        app,
+        "POST",
+        "/api/items",
+        content=packed,
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert response.status_code == 201
+    (span,) = otel.spans("serdes.decompress")
+    attributes = dict(span.attributes or {})
+    assert attributes["serdes.compress.coding"] == "gzip"
+    assert attributes["serdes.bytes_in"] == len(packed)
+    assert attributes["serdes.bytes_out"] == len(raw)
+    assert attributes["serdes.compress.ratio"] == round(len(packed) / len(raw), 4)
+    assert span.status.status_code is not StatusCode.ERROR
+
+
+@pytest.mark.anyio
+async def test_decompress_span_of_a_corrupt_body_is_failed(otel: Otel) -> None:
+    app = build_app(telemetry=otel.telemetry())
+    response = await request(
+        app,
+        "POST",
+        "/api/items",
+        content=gzip.compress(b'{"id": 4, "name": "x"}')[:-6] + b"garbage",
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert response.status_code == 400
+    (span,) = otel.spans("serdes.decompress")
+    assert span.status.status_code is StatusCode.ERROR
+
+
+@pytest.mark.anyio
+async def test_no_decompress_span_for_an_identity_body(otel: Otel) -> None:
+    app = build_app(telemetry=otel.telemetry())
+    response = await request(app, "POST", "/api/items", json={"id": 4, "name": "x"})
+    assert response.status_code == 201
+    assert otel.spans("serdes.decompress") == []
