@@ -38,7 +38,7 @@ from .decompression import (
     unsupported_encoding,
 )
 from .memory_store import MemoryStore
-from .negotiation import add_vary, is_json_content_type, parse_media_type
+from .negotiation import add_vary, is_json_content_type
 from .problems import ProblemError
 from .request_body import TRANSCODER_SCOPE_KEY
 from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
@@ -46,9 +46,9 @@ from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, no_receive
 
-# Results memoised per header value (Accept, Content-Type): clients choose the values, so the
-# memos are bounded and cleared when full.
-_HEADER_MEMO_SIZE = 256
+# Negotiations memoised per Accept value: clients choose the values, so the memo is bounded and
+# cleared when full.
+_ACCEPT_MEMO_SIZE = 256
 _IDENTITY = ("identity",)
 
 
@@ -103,8 +103,6 @@ class SerdesMiddleware:
         self._layer = CompressionLayer(resolved) if resolved is not None else None
         self.cache = _response_cache(cache)
         self._negotiated: dict[bytes | None, Negotiated] = {}
-        # Content-Type value -> the non-JSON codec whose bodies plain routes get as JSON.
-        self._body_codecs: dict[bytes, Codec | None] = {}
         self._json = JSONCodec()  # reads plain routes' JSON for transcoding
 
     def _negotiate(self, accept: bytes | None) -> Negotiated:
@@ -112,7 +110,7 @@ class SerdesMiddleware:
         if negotiated is None:
             text = accept.decode("latin-1") if accept is not None else None
             negotiated = negotiate(text, self.settings)
-            if len(self._negotiated) >= _HEADER_MEMO_SIZE:
+            if len(self._negotiated) >= _ACCEPT_MEMO_SIZE:
                 self._negotiated.clear()
             self._negotiated[accept] = negotiated
         return negotiated
@@ -208,7 +206,7 @@ class SerdesMiddleware:
                     receive = body.receive
         transcoder: BodyTranscoder | None = None
         # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
-        # decision is parse_media_type's.
+        # decision is the settings' codec_for().
         if content_type is not None and not content_type.startswith(b"application/json"):
             transcoder = self._transcoder(scope, receive, content_type)
             if transcoder is not None:
@@ -273,18 +271,8 @@ class SerdesMiddleware:
     def _transcoder(
         self, scope: Scope, receive: Receive, content_type: bytes
     ) -> BodyTranscoder | None:
-        known = self._body_codecs
-        if content_type in known:
-            codec = known[content_type]
-        else:
-            parsed = parse_media_type(content_type.decode("latin-1"))
-            codec = self.settings.by_media_type.get(parsed[0]) if parsed is not None else None
-            if codec is not None and JSON_MEDIA_TYPE in codec.media_types:
-                codec = None
-            if len(known) >= _HEADER_MEMO_SIZE:
-                known.clear()
-            known[content_type] = codec
-        if codec is None:
+        codec = self.settings.codec_for(content_type.decode("latin-1"))
+        if codec is None or JSON_MEDIA_TYPE in codec.media_types:
             return None
         content_length = None
         headers: list[tuple[bytes, bytes]] = []

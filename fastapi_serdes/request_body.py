@@ -15,7 +15,6 @@ from starlette.requests import Request
 from . import young_gc
 from ._types import Codec, Receive
 from .cache import ValidatedBodies
-from .negotiation import parse_media_type
 from .problems import DecodeError, ProblemError, validation_problem
 from .settings import SerdesSettings, header
 from .spans import decode_span
@@ -28,14 +27,7 @@ TRANSCODER_SCOPE_KEY = "fastapi_serdes.transcoder"
 
 def find_codec(settings: SerdesSettings, content_type: str | None) -> Codec:
     """The codec for a request ``Content-Type``, or a 415 problem listing what is supported."""
-    if content_type is None:
-        codec = None
-    else:
-        # Most requests send exactly an offered type: a lowercase type with no parameters.
-        codec = settings.by_media_type.get(content_type)
-        if codec is None:
-            parsed = parse_media_type(content_type)
-            codec = settings.by_media_type.get(parsed[0]) if parsed else None
+    codec = settings.codec_for(content_type) if content_type is not None else None
     if codec is None:
         detail = (
             f"Content-Type {content_type!r} is not supported"

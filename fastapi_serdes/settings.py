@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 from ._types import Codec
 from .codecs import default_codecs
-from .negotiation import choose_media_type
+from .negotiation import choose_media_type, parse_media_type
 from .telemetry import Telemetry, telemetry_setting
 
 ENV_PREFIX: Final = "FASTAPI_SERDES_"
@@ -24,6 +24,8 @@ NOT_ACCEPTABLE_CHOICES: Final = ("problem", "default")
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 _OFF: Final = frozenset({"0", "false", "off", "no"})
 _ON: Final = frozenset({"1", "true", "on", "yes"})
+# Content-Type values remembered by codec_for(): clients choose them, so the memo is bounded.
+_CONTENT_TYPE_MEMO_SIZE: Final = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,10 @@ class SerdesSettings:
     # Derived: media type -> codec, and the offers in server order.
     by_media_type: Mapping[str, Codec] = field(init=False, repr=False, compare=False)
     offers: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Memo of codec_for(): Content-Type value -> codec (None: no codec reads it).
+    _content_types: dict[str, Codec | None] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -75,6 +81,19 @@ class SerdesSettings:
             raise ValueError(
                 f"max_body_size must be a positive int (bytes), got {self.max_body_size!r}"
             )
+
+    def codec_for(self, content_type: str) -> Codec | None:
+        """The codec that reads a request body of this ``Content-Type`` value (parameters such as
+        ``charset`` ignored, case-insensitive), or None; memoised per value."""
+        known = self._content_types
+        if content_type in known:
+            return known[content_type]
+        parsed = parse_media_type(content_type)
+        codec = self.by_media_type.get(parsed[0]) if parsed is not None else None
+        if len(known) >= _CONTENT_TYPE_MEMO_SIZE:
+            known.clear()
+        known[content_type] = codec
+        return codec
 
     @property
     def default_media_type(self) -> str:

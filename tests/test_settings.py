@@ -251,3 +251,17 @@ def test_header_lines_negotiate_as_one_list() -> None:
         "headers": [(b"accept", b"application/json;q=0.1"), (b"accept", b"application/msgpack")]
     }
     assert negotiate(header(scope, b"accept"), settings()).media_type == "application/msgpack"
+
+
+def test_codec_for_reads_content_types_like_rfc_9110_and_remembers_a_bounded_number() -> None:
+    settings = SerdesSettings.from_kwargs()
+    msgpack_codec = settings.by_media_type["application/msgpack"]
+    assert settings.codec_for("application/msgpack") is msgpack_codec
+    assert settings.codec_for("Application/MsgPack; charset=x") is msgpack_codec
+    assert settings.codec_for("application/json;charset=utf-8") is settings.codecs[0]
+    assert settings.codec_for("text/plain") is None
+    assert settings.codec_for("not a media type") is None
+    for i in range(1000):
+        assert settings.codec_for(f"text/x-{i}") is None
+    assert settings.codec_for("application/msgpack") is msgpack_codec
+    assert len(settings._content_types) <= 256
