@@ -85,8 +85,7 @@ class CompressionLayer:
     """Response compression for one middleware: settings, encoders and memo tables."""
 
     __slots__ = (
-        "_compressible",
-        "_json",
+        "_kinds",
         "_shapes",
         "_vary",
         "choices",
@@ -100,9 +99,8 @@ class CompressionLayer:
         self.minimum_size = settings.minimum_size
         self.encoders = build_encoders(settings)
         self.choices: dict[bytes | None, Choice | None] = {}
-        self._compressible: dict[bytes, bool] = {}
         self._vary: dict[tuple[bytes | None, bool, bool], bytes] = {}
-        self._json: dict[bytes, tuple[bool, bool]] = {}
+        self._kinds: dict[bytes, tuple[bool, bool]] = {}
         self._shapes: dict[tuple[int, bytes], tuple[bool, tuple[bytes, bytes] | None]] = {}
 
     def vary_adding(self, vary: bytes | None, accept: bool, encoding: bool) -> bytes:
@@ -163,23 +161,21 @@ class CompressionLayer:
 
     def _kind(self, content_type: bytes) -> tuple[bool, bool]:
         """(compressible, JSON) for a Content-Type value, memoised per header value."""
-        known = self._json.get(content_type)
+        known = self._kinds.get(content_type)
         if known is None:
-            known = (self.compressible(content_type), is_json_content_type(content_type))
-            if len(self._json) >= _MEMO_SIZE:
-                self._json.clear()
-            self._json[content_type] = known
+            text = content_type.decode("latin-1")
+            known = (
+                is_compressible(text, self.settings.media_types),
+                is_json_content_type(content_type),
+            )
+            if len(self._kinds) >= _MEMO_SIZE:
+                self._kinds.clear()
+            self._kinds[content_type] = known
         return known
 
     def compressible(self, content_type: bytes) -> bool:
         """The content-type policy, memoised per header value."""
-        known = self._compressible.get(content_type)
-        if known is None:
-            known = is_compressible(content_type.decode("latin-1"), self.settings.media_types)
-            if len(self._compressible) >= _MEMO_SIZE:
-                self._compressible.clear()
-            self._compressible[content_type] = known
-        return known
+        return self._kind(content_type)[0]
 
     def mark_vary(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
         """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
@@ -211,7 +207,7 @@ class CompressionLayer:
                 untouchable = True
         compressible = accept = False
         if content_type is not None:
-            compressible, accept = self._json.get(content_type) or self._kind(content_type)
+            compressible, accept = self._kinds.get(content_type) or self._kind(content_type)
         # Whether this response could have been compressed: then Vary: Accept-Encoding on it,
         # the 304 included (its 200 had it), compressed or not.
         could = not (
