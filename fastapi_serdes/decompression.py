@@ -19,14 +19,8 @@ from opentelemetry.trace import Span
 from ._types import Message, Receive, Scope, Send
 from .compression import _import
 from .problems import ProblemError
-from .telemetry import (
-    ATTR_BYTES_IN,
-    ATTR_BYTES_OUT,
-    ATTR_CODING,
-    ATTR_RATIO,
-    SPAN_DECOMPRESS,
-    Recorder,
-)
+from .spans import coding_sizes
+from .telemetry import ATTR_CODING, SPAN_DECOMPRESS, Recorder
 
 #: Largest chunk of decoded bytes handed on per ``receive()``.
 CHUNK_SIZE: Final = 64 * 1024
@@ -342,13 +336,7 @@ class DecompressedBody:
         span, self._span = self._span, None
         if span is None or self._recorder is None:
             return
-        attributes: dict[str, int | float] = {
-            ATTR_BYTES_IN: self._raw_size,
-            ATTR_BYTES_OUT: self._size,
-        }
-        if self._size:
-            attributes[ATTR_RATIO] = round(self._raw_size / self._size, 4)
-        self._recorder.end(span, attributes)
+        self._recorder.end(span, coding_sizes(self._raw_size, self._size, decoding=True))
 
     def _corrupt(self, reason: str) -> ProblemError:
         name = _NAMES[self._coding]

@@ -35,6 +35,16 @@ _DOTTED: Final = re.compile(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)")
 T = TypeVar("T")
 
 
+def coding_sizes(compressed: int, identity: int, *, decoding: bool) -> Attributes:
+    """The bytes in and out of one compression (``decoding=False``) or decompression, and the
+    compressed / identity ratio."""
+    size_in, size_out = (compressed, identity) if decoding else (identity, compressed)
+    attributes: Attributes = {ATTR_BYTES_IN: size_in, ATTR_BYTES_OUT: size_out}
+    if identity:
+        attributes[ATTR_RATIO] = round(compressed / identity, 4)
+    return attributes
+
+
 def route_of(scope: Mapping[str, Any]) -> str | None:
     """The route template that answered (``/users/{user_id}``), once routing has happened.
 
@@ -163,10 +173,7 @@ class CompressTrace:
     def finish(self) -> None:
         """End the span with the byte counts and ratio; record the metrics."""
         size_in, size_out = self.size_in, self.size_out
-        attributes: Attributes = {ATTR_BYTES_IN: size_in, ATTR_BYTES_OUT: size_out}
-        if size_in:
-            attributes[ATTR_RATIO] = round(size_out / size_in, 4)
-        self._recorder.end(self._span, attributes)
+        self._recorder.end(self._span, coding_sizes(size_out, size_in, decoding=False))
         self._recorder.compressed(self.seconds, size_in, size_out, self._labels)
 
     def fail(self, exc: BaseException) -> None:
