@@ -296,6 +296,7 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
     # Otherwise FastAPI's solver gets the dependant without that body (it would validate the
     # validated value again: after-validators twice) and the endpoint gets our value.
     solver_dependant = dependant
+    bodies = plan.bodies if body_adapter is not None else None  # reuse needs our validation
     if body_adapter is not None and [p.name for p in dependant.body_params] == [body_field.name]:
         solver_dependant = dataclasses.replace(dependant, body_params=[])
 
@@ -316,7 +317,7 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 negotiated.settings,
                 body_adapter,
                 recorder,
-                bodies=plan.bodies if body_adapter is not None else None,
+                bodies=bodies,
                 body_name=plan.body_name,
                 route=plan.route,
             )
