@@ -289,12 +289,9 @@ class _Capture:
                 # (SerdesRoute told the cache this path is cacheable when it marked it.)
                 cache = self.cache
                 headers = list(message.get("headers", ()))
-                request_cc = _cache_headers(scope)[0]
                 if (
                     self.is_get
-                    and not (
-                        request_cc and "no-store" in cache_control(request_cc.decode("latin-1"))
-                    )
+                    and not _no_store(scope)
                     and storable_response(
                         message["status"], headers, per_principal=policy.key is not None
                     )
@@ -322,6 +319,7 @@ class _Capture:
 
 
 def _no_store(scope: Scope) -> bool:
+    """Whether the request asked that nothing be stored (``Cache-Control: no-store``)."""
     request_cc = _cache_headers(scope)[0]
     return request_cc is not None and "no-store" in cache_control(request_cc.decode("latin-1"))
 
