@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 import msgpack
 from starlette.requests import Request
@@ -44,6 +44,8 @@ def etag_for(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
+# has_cached_routes() gives up past this many routes (mounts included).
+_MAX_ROUTES_SCANNED: Final = 100_000
 _CODING_SUFFIXES: Final = ('-gzip"', '-br"', '-zstd"')
 
 
@@ -102,11 +104,32 @@ class CachePolicy:
     cache_control: str | None = None
 
 
-class CachedRoutes:
-    """Whether any endpoint of this process was decorated with :func:`cached` (then, and only
-    then, responses are captured for the response cache and unsafe methods invalidate)."""
-
-    declared: ClassVar[bool] = False
+def has_cached_routes(app: object) -> bool | None:
+    """Whether a route of ``app`` (included routers and mounted apps too) has an endpoint
+    decorated with :func:`cached`; None when that cannot be told (no route table, a mounted
+    app that shows none, or more routes than are worth reading)."""
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        return None
+    pending = [routes]
+    seen = 0
+    while pending:
+        for route in pending.pop():
+            seen += 1
+            if seen > _MAX_ROUTES_SCANNED:
+                return None
+            endpoint = getattr(route, "endpoint", None)
+            if endpoint is not None:
+                if getattr(endpoint, "__serdes_cache__", None) is not None:
+                    return True
+                continue
+            # FastAPI's included routers keep the router they include; Mount and Host, an app.
+            inner = getattr(route, "original_router", None) or getattr(route, "app", None)
+            nested = getattr(inner, "routes", None)
+            if nested is None:
+                return None
+            pending.append(nested)
+    return False
 
 
 def cached(
@@ -149,7 +172,6 @@ def cached(
 
     def decorate(endpoint: F) -> F:
         endpoint.__serdes_cache__ = policy  # type: ignore[attr-defined]
-        CachedRoutes.declared = True
         return endpoint
 
     return decorate

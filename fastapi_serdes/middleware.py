@@ -18,13 +18,14 @@ bytes, with ``Content-Encoding`` and ``Content-Length`` removed from the scope's
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store
-from .cache import CachedRoutes, Entry
+from .cache import Entry, has_cached_routes
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
 from .compression_layer import (
+    NO_COMPRESSION_SCOPE_KEY,
     Choice,
     CompressingSend,
     CompressionLayer,
@@ -50,6 +51,9 @@ from .transcoding import BodyTranscoder, Responder, no_receive
 # cleared when full.
 _ACCEPT_MEMO_SIZE = 256
 _IDENTITY = ("identity",)
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+# Requests served between two questions to the telemetry whether someone listens now.
+_POLL_EVERY = 64
 
 
 class SerdesMiddleware:
@@ -79,6 +83,26 @@ class SerdesMiddleware:
     are code, not configuration.
     """
 
+    # Slots: the per-request path reads a few attributes, and on a busy server they are often
+    # out of the CPU caches; a slotted instance keeps them together.
+    __slots__ = (
+        "_countdown",
+        "_identity_codings",
+        "_json",
+        "_json_answers",
+        "_json_vary",
+        "_layer",
+        "_mark_vary",
+        "_negotiated",
+        "_recorder",
+        "_scanned",
+        "_telemetry",
+        "app",
+        "cache",
+        "compression",
+        "settings",
+    )
+
     def __init__(
         self,
         app: ASGIApp,
@@ -98,11 +122,27 @@ class SerdesMiddleware:
             telemetry=telemetry,
         )
         self._telemetry = self.settings.telemetry
+        # The recorder in use, asked of the telemetry again every _POLL_EVERY requests.
+        self._recorder: Recorder | None = None
+        self._countdown = 0
+        self._scanned = False  # for routes that cache (once, at the first request)
         resolved = Compression.from_environ(compression)
         self.compression = resolved
-        self._layer = CompressionLayer(resolved) if resolved is not None else None
+        self._layer = layer = CompressionLayer(resolved) if resolved is not None else None
+        # How JSON responses get their Vary headers: the layer's rules, or Vary: Accept.
+        self._mark_vary: Callable[[Message, Scope], object] = (
+            layer.mark_vary if layer is not None else _mark_json_vary
+        )
+        # What they add to Starlette's usual 200 JSON start, computed once for the fast path.
+        start: Message = {"status": 200, "headers": [_JSON_CONTENT_TYPE]}
+        self._mark_vary(start, {})
+        self._json_vary: tuple[tuple[bytes, bytes], ...] = tuple(start["headers"][1:])
         self.cache = _response_cache(cache)
         self._negotiated: dict[bytes | None, Negotiated] = {}
+        # The fast path's memos: Accept values answered in JSON (or refused: the route's 406),
+        # Accept-Encoding values answered with identity.
+        self._json_answers: dict[bytes | None, Negotiated] = {}
+        self._identity_codings: set[bytes | None] = set()
         self._json = JSONCodec()  # reads plain routes' JSON for transcoding
 
     def _negotiate(self, accept: bytes | None) -> Negotiated:
@@ -112,7 +152,12 @@ class SerdesMiddleware:
             negotiated = negotiate(text, self.settings)
             if len(self._negotiated) >= _ACCEPT_MEMO_SIZE:
                 self._negotiated.clear()
+                self._json_answers.clear()
             self._negotiated[accept] = negotiated
+            codec = negotiated.codec
+            if codec is None or JSON_MEDIA_TYPE in codec.media_types:
+                # JSON needs no transcoding, and the route answers the 406 itself.
+                self._json_answers[accept] = negotiated
         return negotiated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,16 +184,85 @@ class SerdesMiddleware:
                 )
             elif name == b"content-encoding":
                 content_encoding = value
+        countdown = self._countdown
+        if countdown:
+            self._countdown = countdown - 1
+            recorder = self._recorder
+        else:
+            recorder = self._poll(scope)
+        if recorder is not None:
+            scope[RECORDER_SCOPE_KEY] = recorder
+        # The usual request: no body to decode, a JSON answer (or the route's 406), identity
+        # coding, no response cache to consult. Only the Vary headers to add.
+        if content_type is None and content_encoding is None and not several_accept:
+            negotiated = self._json_answers.get(accept)
+            cache = self.cache
+            if (
+                negotiated is not None
+                # No Accept-Encoding: no preference, identity will do.
+                and (accept_encoding is None or accept_encoding in self._identity_codings)
+                # No route of this app caches: nothing to serve from the store, to store or
+                # to invalidate.
+                and (cache is None or not cache.active)
+            ):
+                scope[SCOPE_KEY] = negotiated
+                if cache is not None:
+                    scope[RESPONSE_CACHE_SCOPE_KEY] = cache
+                vary = self._json_vary
+                mark = self._mark_vary
+
+                # A plain function returning the downstream awaitable (no coroutine of its own
+                # per message); Starlette's usual 200 JSON start gets the Vary computed once.
+                def send_vary(message: Message) -> Awaitable[None]:
+                    # Only http.response.start has a status. Few checks, few objects: this
+                    # runs once the app has pushed this code out of the CPU caches.
+                    if "status" in message:
+                        headers = message.get("headers")
+                        if (
+                            type(headers) is list
+                            and len(headers) == 2
+                            and message["status"] == 200
+                            and headers[1] == _JSON_CONTENT_TYPE
+                            and headers[0][0] == b"content-length"
+                            and NO_COMPRESSION_SCOPE_KEY not in scope
+                        ):
+                            headers.extend(vary)
+                        else:
+                            mark(message, scope)
+                    return send(message)
+
+                await self.app(scope, receive, send_vary)
+                return
+        await self._serve(
+            scope,
+            receive,
+            send,
+            accept,
+            several_accept,
+            content_type,
+            accept_encoding,
+            content_encoding,
+            recorder,
+        )
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        accept: bytes | None,
+        several_accept: bool,
+        content_type: bytes | None,
+        accept_encoding: bytes | None,
+        content_encoding: bytes | None,
+        recorder: Recorder | None,
+    ) -> None:
         negotiated = self._negotiated.get(accept) if not several_accept else None
         if negotiated is None:
             negotiated = (
                 self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
             )
         scope[SCOPE_KEY] = negotiated
-        telemetry = self._telemetry
-        recorder = telemetry.active() if telemetry is not None else None
-        if recorder is not None:
-            scope[RECORDER_SCOPE_KEY] = recorder
         layer = self._layer
         choice: Choice | None = None
         if layer is not None:
@@ -157,6 +271,12 @@ class SerdesMiddleware:
                 problem = not_acceptable_encoding(layer.offers)
                 await _answer(problem, send, b"Accept-Encoding", recorder)
                 return
+        if (choice is None or choice.encoder is None) and accept_encoding not in (
+            identity := self._identity_codings
+        ):
+            if len(identity) >= _ACCEPT_MEMO_SIZE:
+                identity.clear()
+            identity.add(accept_encoding)
         cache = self.cache
         if cache is not None:
             scope[RESPONSE_CACHE_SCOPE_KEY] = cache
@@ -174,7 +294,7 @@ class SerdesMiddleware:
                 recorder=recorder,
             ):
                 return
-            if CachedRoutes.declared:  # else nothing to store or invalidate (no call at all)
+            if cache.active:  # else nothing to store or invalidate (no call at all)
                 send = cache.wrap(scope, send, negotiated.media_type)
         # Then compression, request decompression, transcoding for plain routes, and the app.
         body: DecompressedBody | None = None
@@ -253,6 +373,23 @@ class SerdesMiddleware:
             if body is not None:
                 body.close()
 
+    def _poll(self, scope: Scope) -> Recorder | None:
+        """Every _POLL_EVERY requests: ask the telemetry whether someone listens now (asking
+        per request would cost more than the rest of the fast path; it settles, or looks for a
+        provider at most once a second). The first time, also look for routes that cache."""
+        self._countdown = _POLL_EVERY - 1
+        cache = self.cache
+        if cache is not None and not self._scanned:
+            self._scanned = True
+            # The app's route table: Starlette's scope["app"] when added with add_middleware,
+            # the wrapped app itself otherwise. None anywhere: assume some route caches.
+            found = [has_cached_routes(app) for app in (scope.get("app"), self.app)]
+            if True in found or found == [None, None]:
+                cache.active = True
+        telemetry = self._telemetry
+        recorder = self._recorder = telemetry.active() if telemetry is not None else None
+        return recorder
+
     def _uncompressed_ok(self, entry: Entry) -> bool:
         """Whether compression would have left this stored identity response alone."""
         layer = self._layer
@@ -314,18 +451,23 @@ async def _answer(
     await response({"type": "http"}, no_receive, send)
 
 
+def _mark_json_vary(start: Message, scope: Scope) -> None:
+    """Add ``Vary: Accept`` to a JSON response start: its format was negotiated."""
+    headers = start.get("headers", ())
+    for name, value in headers:
+        if name == b"content-type":
+            if value == b"application/json" or is_json_content_type(value):
+                start["headers"] = add_vary(list(headers), b"Accept")
+            break
+
+
 def _vary_on_json(send: Send) -> Send:
     """Add ``Vary: Accept`` to JSON responses: their format was negotiated."""
 
     # A plain function returning the downstream awaitable: no coroutine of its own per message.
     def send_with_vary(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
-            headers = message.get("headers", ())
-            for name, value in headers:
-                if name == b"content-type":
-                    if value == b"application/json" or is_json_content_type(value):
-                        message["headers"] = add_vary(list(headers), b"Accept")
-                    break
+            _mark_json_vary(message, {})
         return send(message)
 
     return send_with_vary

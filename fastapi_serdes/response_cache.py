@@ -22,7 +22,6 @@ from .cache import (
     CACHE_SCOPE_KEY,
     NOT_MODIFIED_HEADERS,
     TAGS_SCOPE_KEY,
-    CachedRoutes,
     CachePolicy,
     Entry,
     cache_control,
@@ -63,9 +62,15 @@ class ResponseCache:
         self.paths: OrderedDict[tuple[str, str], CachePolicy] = OrderedDict()
         # id(policy) -> its route's template, for telemetry; policies live as long as the app.
         self._routes: dict[int, str] = {}
+        #: Whether a route that caches answers through this cache. Until then the middleware
+        #: neither captures responses nor invalidates after unsafe methods. It sets this when
+        #: it finds such a route in its app, at the first request; a route added later sets
+        #: it when it first answers (that answer is not stored).
+        self.active = False
 
     def learn(self, scope: Scope, policy: CachePolicy) -> None:
         """Remember that this path's route caches with ``policy`` (SerdesRoute tells us)."""
+        self.active = True
         route = route_of(scope)
         if route is not None and len(self._routes) < self.max_paths:
             # The route template labels lookups of later requests (the app has not run yet).
@@ -89,8 +94,8 @@ class ResponseCache:
     def wrap(self, scope: Scope, send: Send, media_type: str | None) -> Send:
         """The ``send`` to run the app with: it stores a response its route marked cacheable
         (GET), or invalidates the path after an unsafe method succeeded."""
-        if not CachedRoutes.declared:
-            return send  # no route of this process caches: nothing to store or invalidate
+        if not self.active:
+            return send  # no route of this app caches: nothing to store or invalidate
         method = scope["method"]
         if method == "GET" or method == "HEAD":
             return _Capture(self, scope, send, media_type).send

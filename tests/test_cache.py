@@ -208,3 +208,63 @@ async def test_no_etag_on_unsafe_methods_and_non_200(client: httpx.AsyncClient) 
 
 def test_build_app_still_builds() -> None:
     assert build_app() is not None
+
+
+def test_has_cached_routes_reads_routers_mounts_and_hosts() -> None:
+    from fastapi import APIRouter, FastAPI
+    from starlette.routing import Host, Mount, Router
+
+    from fastapi_serdes import SerdesRoute, cached
+    from fastapi_serdes.cache import has_cached_routes
+
+    def app_with(cached_route: bool) -> FastAPI:
+        app = FastAPI()
+        router = APIRouter(route_class=SerdesRoute)
+        inner = APIRouter(route_class=SerdesRoute)
+
+        async def endpoint() -> dict[str, int]:
+            return {"a": 1}
+
+        inner.get("/x")(cached(60)(endpoint) if cached_route else endpoint)
+        router.include_router(inner, prefix="/inner")  # nested included routers
+        app.include_router(router, prefix="/api")
+        return app
+
+    assert has_cached_routes(app_with(True)) is True
+    assert has_cached_routes(app_with(False)) is False
+    assert has_cached_routes(Router([Mount("/m", app=app_with(True))])) is True
+    assert has_cached_routes(Router([Host("h", app=app_with(False))])) is False
+
+    async def raw_asgi(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("never called")
+
+    # Cannot be told: no route table at all, or a mounted app that shows none.
+    assert has_cached_routes(raw_asgi) is None
+    assert has_cached_routes(Router([Mount("/raw", app=raw_asgi)])) is None
+
+
+@pytest.mark.anyio
+async def test_an_app_whose_routes_cannot_be_read_is_cached_as_before() -> None:
+    # SerdesMiddleware around an app it cannot see into assumes a route may cache.
+    from fastapi import APIRouter, FastAPI
+
+    from fastapi_serdes import SerdesMiddleware, SerdesRoute, cached
+
+    inner = FastAPI()
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/x")
+    @cached(60)
+    async def endpoint() -> dict[str, int]:
+        return {"a": 1}
+
+    inner.include_router(router)
+
+    async def opaque(scope: dict[str, object], receive: object, send: object) -> None:
+        await inner(scope, receive, send)  # type: ignore[arg-type]
+
+    app = SerdesMiddleware(opaque)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        statuses = [(await c.get("/x")).headers.get("cache-status", "") for _ in range(2)]
+    assert "stored" in statuses[0]
+    assert "hit" in statuses[1]

@@ -404,13 +404,10 @@ async def test_concurrent_cold_requests_compute_once_per_cluster() -> None:
     assert calls1.get("item", 0) + calls2.get("item", 0) == 1
 
 
-async def test_a_process_without_cached_routes_captures_nothing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Until @cached decorates an endpoint, the middleware neither captures GETs nor
-    # invalidates after unsafe methods: the store is never touched.
-    from fastapi_serdes.cache import CachedRoutes
-
+async def test_an_app_without_cached_routes_captures_nothing() -> None:
+    # An app none of whose routes is decorated with @cached neither captures GETs nor
+    # invalidates after unsafe methods (the store is never touched), whatever other apps of the
+    # process cache; an app with one, mounted below it or not, captures and invalidates.
     touched: list[str] = []
 
     class WatchedStore(MemoryStore):
@@ -426,18 +423,73 @@ async def test_a_process_without_cached_routes_captures_nothing(
             touched.append("invalidate")
             return await super().invalidate(tags)
 
-    app, _ = build(WatchedStore())
-    monkeypatch.setattr(CachedRoutes, "declared", False)  # as if build() had declared none
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    cached_app, _ = build()  # another app of this process, with @cached routes
+    assert cached_app is not None
+    plain = FastAPI()
+    plain.add_middleware(SerdesMiddleware, cache=WatchedStore())
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/items/{item_id}")
+    async def get_item(item_id: int) -> Item:
+        return Item(id=item_id, name="x")
+
+    @router.put("/items/{item_id}")
+    async def put_item(item_id: int) -> Item:
+        return Item(id=item_id, name="new")
+
+    plain.include_router(router)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=plain), base_url="http://t"
+    ) as c:
         for _ in range(2):
-            response = await c.get("/stable")
+            response = await c.get("/items/1")
             assert response.status_code == 200
             assert "cache-status" not in response.headers
         assert (await c.put("/items/1")).status_code == 200
     assert touched == []
-    # Once a route is declared cacheable, the same app captures and invalidates again.
-    monkeypatch.setattr(CachedRoutes, "declared", True)
+    # Found below a mount, and with the middleware wrapping the app directly.
+    for mounted in (True, False):
+        app, _ = build(None)
+        if mounted:
+            outer = FastAPI()
+            outer.add_middleware(SerdesMiddleware, cache=WatchedStore())
+            outer.mount("/v1", app)
+            served: Any = outer
+        else:
+            served = SerdesMiddleware(app, cache=WatchedStore())
+        prefix = "/v1" if mounted else ""
+        touched.clear()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=served), base_url="http://t"
+        ) as c:
+            await c.get(f"{prefix}/items/1")
+            await c.put(f"{prefix}/items/1")
+        assert touched == ["set", "invalidate"], mounted
+
+
+async def test_a_cached_route_added_later_is_cached_from_its_second_answer() -> None:
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware)
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/first")
+    async def first() -> Item:
+        return Item(id=1, name="x")
+
+    app.include_router(router)
+    calls = [0]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        await c.get("/items/1")
-        await c.put("/items/1")
-    assert touched == ["set", "invalidate"]
+        assert (await c.get("/first")).status_code == 200  # the middleware looked: none caches
+        later = APIRouter(route_class=SerdesRoute)
+
+        @later.get("/later")
+        @cached(60)
+        async def later_route() -> Item:
+            calls[0] += 1
+            return Item(id=2, name=f"v{calls[0]}")
+
+        app.include_router(later)
+        statuses = [(await c.get("/later")).headers.get("cache-status") for _ in range(3)]
+    assert calls[0] == 2  # the first answer taught the cache; the second was stored
+    assert statuses[0] is None
+    assert "hit" in (statuses[2] or "")
