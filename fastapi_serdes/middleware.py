@@ -192,9 +192,14 @@ class SerdesMiddleware:
             recorder = self._poll(scope)
         if recorder is not None:
             scope[RECORDER_SCOPE_KEY] = recorder
-        # The usual request: no body to decode, a JSON answer (or the route's 406), identity
-        # coding, no response cache to consult. Only the Vary headers to add.
-        if content_type is None and content_encoding is None and not several_accept:
+        # The usual request: no body or a JSON one (nothing to transcode), none compressed, a
+        # JSON answer (or the route's 406), identity coding, no response cache to consult.
+        # Only the Vary headers to add.
+        if (
+            content_encoding is None
+            and not several_accept
+            and (content_type is None or content_type.startswith(b"application/json"))
+        ):
             negotiated = self._json_answers.get(accept)
             cache = self.cache
             if (

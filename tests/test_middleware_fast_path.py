@@ -74,7 +74,15 @@ def build(**settings: Any) -> FastAPI:
 
         return StreamingResponse(chunks(), media_type="application/json")
 
+    @app.post("/plain-post")
+    def plain_post(body: dict[str, int]) -> dict[str, int]:
+        return body
+
     router = APIRouter(route_class=SerdesRoute)
+
+    @router.post("/serdes-post")
+    def serdes_post(body: dict[str, int]) -> dict[str, int]:
+        return body
 
     @router.api_route("/serdes", methods=["GET", "HEAD"])
     def serdes() -> dict[str, int]:
@@ -150,7 +158,7 @@ async def test_the_fast_path_answers_as_the_general_path(
         [("accept", "application/msgpack")],  # transcoded
         [("accept-encoding", "gzip")],  # compressed
         [("accept", "application/json"), ("accept", "application/msgpack")],  # two lines
-        [("content-type", "application/json")],  # a body
+        [("content-type", "application/msgpack")],  # a body to transcode
         [("content-encoding", "gzip")],
     ],
 )
@@ -223,3 +231,21 @@ async def test_the_recorder_is_asked_for_again_every_64_requests(
     assert asked[0] == 3  # requests 1, 65 and 129
     assert seen[:64] == [None] * 64
     assert seen[64:] == [listening] * 66
+
+
+@pytest.mark.parametrize("path", ["/plain-post", "/serdes-post"])
+async def test_json_bodies_take_the_fast_path(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    general = count_general_path(monkeypatch)
+    app = build()
+    headers = [("content-type", "application/json")]
+    answers = [
+        await call(app, path, method="POST", headers=headers, body=[b'{"a": ', b"2}"])
+        for _ in range(3)
+    ]
+    assert general[0] == 1
+    assert answers[0].status == 200
+    assert answers[0].body == b'{"a":2}'
+    assert answers[0].header("vary") == "Accept, Accept-Encoding"
+    assert answer(answers[2]) == answer(answers[0])
+    fresh = await call(build(), path, method="POST", headers=headers, body=[b'{"a": 2}'])
+    assert answer(fresh) == answer(answers[0])
