@@ -18,6 +18,7 @@ bytes, with ``Content-Encoding`` and ``Content-Length`` removed from the scope's
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store
@@ -42,7 +43,7 @@ from .memory_store import MemoryStore
 from .negotiation import add_vary, is_json_content_type
 from .problems import ProblemError
 from .request_body import TRANSCODER_SCOPE_KEY
-from .response_cache import RESPONSE_CACHE_SCOPE_KEY, ResponseCache
+from .response_cache import ResponseCache
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, no_receive
@@ -115,11 +116,15 @@ class SerdesMiddleware:
         telemetry: Telemetry | bool | None = True,
     ) -> None:
         self.app = app
-        self.settings = SerdesSettings.from_kwargs(
-            codecs=codecs,
-            on_not_acceptable=on_not_acceptable,
-            max_body_size=max_body_size,
-            telemetry=telemetry,
+        self.cache = _response_cache(cache)
+        self.settings = dataclasses.replace(
+            SerdesSettings.from_kwargs(
+                codecs=codecs,
+                on_not_acceptable=on_not_acceptable,
+                max_body_size=max_body_size,
+                telemetry=telemetry,
+            ),
+            response_cache=self.cache,
         )
         self._telemetry = self.settings.telemetry
         # The recorder in use, asked of the telemetry again every _POLL_EVERY requests.
@@ -137,7 +142,6 @@ class SerdesMiddleware:
         start: Message = {"status": 200, "headers": [_JSON_CONTENT_TYPE]}
         self._mark_vary(start, {})
         self._json_vary: tuple[tuple[bytes, bytes], ...] = tuple(start["headers"][1:])
-        self.cache = _response_cache(cache)
         self._negotiated: dict[bytes | None, Negotiated] = {}
         # The fast path's memos: Accept values answered in JSON (or refused: the route's 406),
         # Accept-Encoding values answered with identity.
@@ -210,9 +214,7 @@ class SerdesMiddleware:
                 # to invalidate.
                 and (cache is None or not cache.active)
             ):
-                scope[SCOPE_KEY] = negotiated
-                if cache is not None:
-                    scope[RESPONSE_CACHE_SCOPE_KEY] = cache
+                scope[SCOPE_KEY] = negotiated  # the response cache comes with its settings
                 vary = self._json_vary
                 mark = self._mark_vary
 
@@ -284,7 +286,6 @@ class SerdesMiddleware:
             identity.add(accept_encoding)
         cache = self.cache
         if cache is not None:
-            scope[RESPONSE_CACHE_SCOPE_KEY] = cache
             # The cache answers from its store when it can; otherwise the rest of the
             # middleware runs and the cache stores what is sent (after compression: one
             # variant per coding).

@@ -32,6 +32,7 @@ from .cache import (
     storable_response,
     wall_clock,
 )
+from .settings import SCOPE_KEY
 from .spans import route_of
 from .telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
 
@@ -229,14 +230,17 @@ async def invalidate(request: object, *, tags: list[str]) -> int:
     Returns how many entries were deleted (0 without ``SerdesMiddleware`` or a store).
     """
     scope = getattr(request, "scope", None)
-    cache = scope.get(RESPONSE_CACHE_SCOPE_KEY) if isinstance(scope, dict) else None
-    if not isinstance(cache, ResponseCache):
+    cache = response_cache_of(scope) if isinstance(scope, dict) else None
+    if cache is None:
         return 0
     return await cache.invalidate(tags)
 
 
-#: Where SerdesMiddleware leaves its ResponseCache, for :func:`invalidate`.
-RESPONSE_CACHE_SCOPE_KEY: Final = "fastapi_serdes.response_cache"
+def response_cache_of(scope: Scope) -> ResponseCache | None:
+    """The response cache of the SerdesMiddleware serving this request, if it has one (the
+    middleware's settings carry it, in the negotiated value it leaves in the scope)."""
+    negotiated = scope.get(SCOPE_KEY)
+    return getattr(getattr(negotiated, "settings", None), "response_cache", None)
 
 
 def _cache_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:

@@ -55,7 +55,7 @@ from .negotiation import add_vary, split_list
 from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import EncodeError, ProblemError, validation_problem
 from .request_body import read_request_body
-from .response_cache import RESPONSE_CACHE_SCOPE_KEY
+from .response_cache import response_cache_of
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .spans import encode_span, type_name
 from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
@@ -433,7 +433,7 @@ class _Produced:
 
 def _shared_store(scope: Scope) -> Store | None:
     """The response cache's store when replicas share it (not an in-process one)."""
-    cache = scope.get(RESPONSE_CACHE_SCOPE_KEY)
+    cache = response_cache_of(scope)
     store = getattr(cache, "store", None)
     if store is None or isinstance(store, MemoryStore):
         return None
@@ -626,7 +626,7 @@ def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -
     if policy.key is None and credentialed(scope):
         return  # a shared entry never holds what a credentialed request got
     scope[CACHE_SCOPE_KEY] = policy
-    cache = scope.get(RESPONSE_CACHE_SCOPE_KEY)
+    cache = response_cache_of(scope)
     if cache is not None:
         # The middleware looks up (and stores) only the paths it knows are cacheable.
         cache.learn(scope, policy)

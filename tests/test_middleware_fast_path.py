@@ -7,11 +7,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from opentelemetry import metrics, trace
 
-from fastapi_serdes import SerdesMiddleware, SerdesRoute, Telemetry, cached, no_compression
+from fastapi_serdes import (
+    MemoryStore,
+    SerdesMiddleware,
+    SerdesRoute,
+    Telemetry,
+    cached,
+    invalidate,
+    no_compression,
+)
 from fastapi_serdes.telemetry import RECORDER_SCOPE_KEY
 from tests.asgi_driver import Sent, call
 
@@ -249,3 +257,24 @@ async def test_json_bodies_take_the_fast_path(monkeypatch: pytest.MonkeyPatch, p
     assert answer(answers[2]) == answer(answers[0])
     fresh = await call(build(), path, method="POST", headers=headers, body=[b'{"a": 2}'])
     assert answer(fresh) == answer(answers[0])
+
+
+async def test_invalidate_reaches_the_store_from_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An app without @cached routes may still invalidate what others stored in a shared store.
+    general = count_general_path(monkeypatch)
+    store = MemoryStore()
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware, cache=store)
+
+    @app.delete("/items/{item_id}")
+    async def delete_item(item_id: int, request: Request) -> dict[str, int]:
+        return {"deleted": await invalidate(request, tags=[f"item:{item_id}"])}
+
+    for item_id in (1, 2, 3):
+        await store.set(f"k{item_id}", b"v", ttl=60, tags=[f"item:{item_id}"])
+    answers = [await call(app, f"/items/{i}", method="DELETE") for i in (1, 2, 2)]
+    assert [a.body for a in answers] == [b'{"deleted":1}', b'{"deleted":1}', b'{"deleted":0}']
+    assert general[0] == 1  # the first request only
+    assert await store.get("k3") == b"v"
