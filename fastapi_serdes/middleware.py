@@ -41,7 +41,7 @@ from .decompression import (
 )
 from .memory_store import MemoryStore
 from .negotiation import add_vary, is_json_content_type
-from .problems import ProblemError
+from .problems import ProblemError, unrenderable_validation
 from .request_body import TRANSCODER_SCOPE_KEY
 from .response_cache import ResponseCache
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
@@ -238,7 +238,13 @@ class SerdesMiddleware:
                             mark(message, scope)
                     return send(message)
 
-                await self.app(scope, receive, send_vary)
+                try:
+                    await self.app(scope, receive, send_vary)
+                except UnicodeError as exc:
+                    problem = unrenderable_validation(exc)
+                    if problem is None:
+                        raise
+                    await _answer(problem, send_vary, None, recorder)
                 return
         await self._serve(
             scope,
@@ -355,10 +361,10 @@ class SerdesMiddleware:
             responder.recorder = recorder
             send = responder.send
         if body is None and compressing is None:
-            await self.app(scope, receive, send)
+            await self._run_app(scope, receive, send, recorder)
             return
         try:
-            await self.app(scope, receive, send)
+            await self._run_app(scope, receive, send, recorder)
         except BaseException as exc:
             if compressing is not None:
                 compressing.close(exc)
@@ -395,6 +401,17 @@ class SerdesMiddleware:
         telemetry = self._telemetry
         recorder = self._recorder = telemetry.active() if telemetry is not None else None
         return recorder
+
+    async def _run_app(
+        self, scope: Scope, receive: Receive, send: Send, recorder: Recorder | None
+    ) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except UnicodeError as exc:
+            problem = unrenderable_validation(exc)
+            if problem is None:
+                raise
+            await _answer(problem, send, None, recorder)
 
     def _uncompressed_ok(self, entry: Entry) -> bool:
         """Whether compression would have left this stored identity response alone."""

@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -152,3 +153,17 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
         f"{len(located)} validation {noun} in the request.",
         errors=located,
     )
+
+
+def unrenderable_validation(exc: BaseException) -> ProblemError | None:
+    """The 422 a plain route meant, when FastAPI's default handler for its
+    ``RequestValidationError`` failed (``exc``) to render it.
+
+    That handler echoes each error's input, and fails on a binary body (a route expecting JSON
+    sent bytes that are not UTF-8) or a lone surrogate (``"\\ud800"``): a 500 for bad input.
+    The error it was rendering is ``exc.__context__``. None for any other exception.
+    """
+    context = exc.__context__
+    if isinstance(exc, UnicodeError) and isinstance(context, RequestValidationError):
+        return validation_problem(context.errors())
+    return None

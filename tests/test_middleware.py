@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import msgpack
 import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
 
 from fastapi_serdes import SCOPE_KEY, SerdesMiddleware
 from fastapi_serdes.settings import Negotiated
@@ -148,3 +150,47 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASTAPI_SERDES_MAX_BODY_SIZE", "123")
     mw = SerdesMiddleware(lambda s, r, se: None, max_body_size=999)  # type: ignore[arg-type,return-value]
     assert mw.settings.max_body_size == 123
+
+
+class BodyItem(BaseModel):
+    id: int
+    name: str
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "pointer"),
+    [
+        ("text/x", b"\xff\xfe", "/body"),
+        (None, b"\xff", "/body"),
+        ("application/octet-stream", b"\x80abc", "/body"),
+        ("application/json", b'{"id": "\\ud800", "name": "x"}', "/body/id"),
+    ],
+)
+async def test_plain_route_bad_body_that_fastapi_cannot_echo_is_a_422_problem(
+    content_type: str | None, body: bytes, pointer: str
+) -> None:
+    # FastAPI's default handler echoes the input of a RequestValidationError and fails on a
+    # binary body or a lone surrogate (a 500 for bad input); the middleware answers the 422.
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware)
+
+    @app.post("/items")
+    async def create(item: BodyItem) -> BodyItem:
+        return item
+
+    @app.get("/broken")
+    async def broken() -> None:
+        b"\xff".decode()  # a bug of the app's own: still a 500
+
+    headers = {"content-type": content_type} if content_type else {}
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for _ in range(2):  # the general path, then the fast one
+            res = await client.post("/items", content=body, headers=headers)
+            assert res.status_code == 422
+            assert res.headers["content-type"] == "application/problem+json"
+            problem = res.json()
+            assert problem["type"].endswith("/validation-failed")
+            assert problem["errors"][0]["pointer"] == pointer
+            assert b"\xff" not in res.content
+        assert (await client.get("/broken")).status_code == 500
