@@ -39,14 +39,12 @@ from .decompression import (
     strip_encoding_headers,
     unsupported_encoding,
 )
-from .memory_store import MemoryStore
-from .negotiation import add_vary, is_json_content_type
+from .negotiation import add_vary, mark_json_vary
 from .problems import ProblemError, unrenderable_validation
-from .request_body import TRANSCODER_SCOPE_KEY
-from .response_cache import ResponseCache
+from .response_cache import ResponseCache, response_cache_from
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
-from .transcoding import BodyTranscoder, Responder, no_receive
+from .transcoding import BodyTranscoder, Responder, install_transcoder, no_receive
 
 # Negotiations memoised per Accept value: clients choose the values, so the memo is bounded and
 # cleared when full.
@@ -116,7 +114,7 @@ class SerdesMiddleware:
         telemetry: Telemetry | bool | None = True,
     ) -> None:
         self.app = app
-        self.cache = _response_cache(cache)
+        self.cache = response_cache_from(cache)
         self.settings = dataclasses.replace(
             SerdesSettings.from_kwargs(
                 codecs=codecs,
@@ -136,7 +134,7 @@ class SerdesMiddleware:
         self._layer = layer = CompressionLayer(resolved) if resolved is not None else None
         # How JSON responses get their Vary headers: the layer's rules, or Vary: Accept.
         self._mark_vary: Callable[[Message, Scope], object] = (
-            layer.mark_vary if layer is not None else _mark_json_vary
+            layer.mark_vary if layer is not None else mark_json_vary
         )
         # What they add to Starlette's usual 200 JSON start, computed once for the fast path.
         start: Message = {"status": 200, "headers": [_JSON_CONTENT_TYPE]}
@@ -238,13 +236,10 @@ class SerdesMiddleware:
                             mark(message, scope)
                     return send(message)
 
-                try:
+                try:  # _run_app(), without a coroutine of its own
                     await self.app(scope, receive, send_vary)
                 except UnicodeError as exc:
-                    problem = unrenderable_validation(exc)
-                    if problem is None:
-                        raise
-                    await _answer(problem, send_vary, None, recorder)
+                    await _answer_unrenderable(exc, send_vary, recorder)
                 return
         await self._serve(
             scope,
@@ -340,7 +335,7 @@ class SerdesMiddleware:
         # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
         # decision is the settings' codec_for().
         if content_type is not None and not content_type.startswith(b"application/json"):
-            transcoder = self._transcoder(scope, receive, content_type)
+            transcoder = install_transcoder(scope, receive, content_type, self.settings)
             if transcoder is not None:
                 transcoder.recorder = recorder
                 receive = transcoder.receive
@@ -408,10 +403,7 @@ class SerdesMiddleware:
         try:
             await self.app(scope, receive, send)
         except UnicodeError as exc:
-            problem = unrenderable_validation(exc)
-            if problem is None:
-                raise
-            await _answer(problem, send, None, recorder)
+            await _answer_unrenderable(exc, send, recorder)
 
     def _uncompressed_ok(self, entry: Entry) -> bool:
         """Whether compression would have left this stored identity response alone."""
@@ -428,38 +420,15 @@ class SerdesMiddleware:
         text = accept.decode("latin-1") if accept is not None else None
         return negotiate(text, self.settings)
 
-    def _transcoder(
-        self, scope: Scope, receive: Receive, content_type: bytes
-    ) -> BodyTranscoder | None:
-        codec = self.settings.codec_for(content_type.decode("latin-1"))
-        if codec is None or JSON_MEDIA_TYPE in codec.media_types:
-            return None
-        content_length = None
-        headers: list[tuple[bytes, bytes]] = []
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                content_length = value.decode("latin-1")
-            elif name != b"content-type":
-                headers.append((name, value))
-        headers.append((b"content-type", b"application/json"))
-        transcoder = BodyTranscoder(
-            receive, content_type.decode("latin-1"), content_length, codec, self.settings
-        )
-        scope["headers"] = headers
-        scope[TRANSCODER_SCOPE_KEY] = transcoder
-        return transcoder
 
-
-def _response_cache(cache: Store | ResponseCache | bool | None) -> ResponseCache | None:
-    if cache is None or cache is False:
-        return None
-    if cache is True:
-        return ResponseCache(MemoryStore())
-    if isinstance(cache, ResponseCache):
-        return cache
-    if isinstance(cache, Store):
-        return ResponseCache(cache)
-    raise TypeError(f"cache must be a Store, a ResponseCache, True or None, got {cache!r}")
+async def _answer_unrenderable(exc: UnicodeError, send: Send, recorder: Recorder | None) -> None:
+    """The 422 a plain route's validation error should have been, when FastAPI's handler
+    failed to render it (see :func:`~fastapi_serdes.problems.unrenderable_validation`);
+    re-raise ``exc`` when it is anything else."""
+    problem = unrenderable_validation(exc)
+    if problem is None:
+        raise exc
+    await _answer(problem, send, None, recorder)
 
 
 async def _answer(
@@ -474,23 +443,13 @@ async def _answer(
     await response({"type": "http"}, no_receive, send)
 
 
-def _mark_json_vary(start: Message, scope: Scope) -> None:
-    """Add ``Vary: Accept`` to a JSON response start: its format was negotiated."""
-    headers = start.get("headers", ())
-    for name, value in headers:
-        if name == b"content-type":
-            if value == b"application/json" or is_json_content_type(value):
-                start["headers"] = add_vary(list(headers), b"Accept")
-            break
-
-
 def _vary_on_json(send: Send) -> Send:
     """Add ``Vary: Accept`` to JSON responses: their format was negotiated."""
 
     # A plain function returning the downstream awaitable: no coroutine of its own per message.
     def send_with_vary(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
-            _mark_json_vary(message, {})
+            mark_json_vary(message, {})
         return send(message)
 
     return send_with_vary

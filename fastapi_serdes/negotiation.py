@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from ._types import Message, Scope
+
 MAX_HEADER_LENGTH: Final = 4096
 MAX_ENTRIES: Final = 64
 
@@ -283,3 +285,13 @@ def add_vary(headers: list[tuple[bytes, bytes]], token: bytes) -> list[tuple[byt
             return headers
     headers.append((b"vary", token))
     return headers
+
+
+def mark_json_vary(start: Message, scope: Scope) -> None:
+    """Add ``Vary: Accept`` to a JSON response start: its format was negotiated."""
+    headers = start.get("headers", ())
+    for name, value in headers:
+        if name == b"content-type":
+            if value == b"application/json" or is_json_content_type(value):
+                start["headers"] = add_vary(list(headers), b"Accept")
+            break

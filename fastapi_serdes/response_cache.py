@@ -32,6 +32,7 @@ from .cache import (
     storable_response,
     wall_clock,
 )
+from .memory_store import MemoryStore
 from .settings import SCOPE_KEY
 from .spans import route_of
 from .telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
@@ -334,3 +335,16 @@ def _no_store(scope: Scope) -> bool:
 
 
 _CACHE_STATUS_PREFIX: Final = CACHE_STATUS_NAME.encode("latin-1") + b"; "
+
+
+def response_cache_from(cache: Store | ResponseCache | bool | None) -> ResponseCache | None:
+    """The response cache a ``cache=`` keyword asks for (True: an in-process MemoryStore)."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return ResponseCache(MemoryStore())
+    if isinstance(cache, ResponseCache):
+        return cache
+    if isinstance(cache, Store):
+        return ResponseCache(cache)
+    raise TypeError(f"cache must be a Store, a ResponseCache, True or None, got {cache!r}")

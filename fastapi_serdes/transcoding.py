@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from ._types import Codec, Message, Receive, Send
+from ._types import Codec, Message, Receive, Scope, Send
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .negotiation import add_vary, is_json_content_type
 from .problems import DecodeError, EncodeError, ProblemError
-from .request_body import decode_body, read_body
+from .request_body import TRANSCODER_SCOPE_KEY, decode_body, read_body
 from .route import encode_failed
 from .settings import Negotiated, SerdesSettings
 from .spans import decode_span, encode_span
@@ -227,3 +227,27 @@ class Responder:
 
 async def no_receive() -> Message:  # pragma: no cover - problem responses never read
     return {"type": "http.disconnect"}
+
+
+def install_transcoder(
+    scope: Scope, receive: Receive, content_type: bytes, settings: SerdesSettings
+) -> BodyTranscoder | None:
+    """For a plain route, a body in a codec other than JSON: the transcoder that hands it over
+    as JSON (``Content-Type`` and ``Content-Length`` rewritten in the scope), or None."""
+    codec = settings.codec_for(content_type.decode("latin-1"))
+    if codec is None or JSON_MEDIA_TYPE in codec.media_types:
+        return None
+    content_length = None
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            content_length = value.decode("latin-1")
+        elif name != b"content-type":
+            headers.append((name, value))
+    headers.append((b"content-type", b"application/json"))
+    transcoder = BodyTranscoder(
+        receive, content_type.decode("latin-1"), content_length, codec, settings
+    )
+    scope["headers"] = headers
+    scope[TRANSCODER_SCOPE_KEY] = transcoder
+    return transcoder
