@@ -186,17 +186,11 @@ class SerdesMiddleware:
                 )
             elif name == b"content-encoding":
                 content_encoding = value
-        countdown = self._countdown
-        if countdown:
-            self._countdown = countdown - 1
-            recorder = self._recorder
-        else:
-            recorder = self._poll(scope)
-        if recorder is not None:
-            scope[RECORDER_SCOPE_KEY] = recorder
         # The usual request: no body or a JSON one (nothing to transcode), none compressed, a
         # JSON answer (or the route's 406), identity coding, no response cache to consult.
-        # Only the Vary headers to add.
+        # Only the Vary headers to add; nothing here records telemetry (a SerdesRoute asks for
+        # its recorder itself). The first request always takes the general path below: it
+        # fills the memos, and looks for routes that cache.
         if (
             content_encoding is None
             and not several_accept
@@ -239,7 +233,7 @@ class SerdesMiddleware:
                 try:  # _run_app(), without a coroutine of its own
                     await self.app(scope, receive, send_vary)
                 except UnicodeError as exc:
-                    await _answer_unrenderable(exc, send_vary, recorder)
+                    await _answer_unrenderable(exc, send_vary, self._recorder)
                 return
         await self._serve(
             scope,
@@ -250,7 +244,6 @@ class SerdesMiddleware:
             content_type,
             accept_encoding,
             content_encoding,
-            recorder,
         )
 
     async def _serve(
@@ -263,8 +256,15 @@ class SerdesMiddleware:
         content_type: bytes | None,
         accept_encoding: bytes | None,
         content_encoding: bytes | None,
-        recorder: Recorder | None,
     ) -> None:
+        countdown = self._countdown
+        if countdown:
+            self._countdown = countdown - 1
+            recorder = self._recorder
+        else:
+            recorder = self._poll(scope)
+        if recorder is not None:
+            scope[RECORDER_SCOPE_KEY] = recorder
         negotiated = self._negotiated.get(accept) if not several_accept else None
         if negotiated is None:
             negotiated = (
@@ -381,9 +381,9 @@ class SerdesMiddleware:
                 body.close()
 
     def _poll(self, scope: Scope) -> Recorder | None:
-        """Every _POLL_EVERY requests: ask the telemetry whether someone listens now (asking
-        per request would cost more than the rest of the fast path; it settles, or looks for a
-        provider at most once a second). The first time, also look for routes that cache."""
+        """Every _POLL_EVERY requests of the general path: ask the telemetry whether someone
+        listens now (it settles, or looks for a provider at most once a second). The first
+        time, also look for routes that cache."""
         self._countdown = _POLL_EVERY - 1
         cache = self.cache
         if cache is not None and not self._scanned:

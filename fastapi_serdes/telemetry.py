@@ -391,8 +391,8 @@ def safe_message(exc: BaseException) -> str:
 #: the middleware's compression and cache telemetry; set only while telemetry records.
 ROUTE_SCOPE_KEY: Final = "fastapi_serdes.route"
 #: The recorder SerdesMiddleware chose for this request, so SerdesRoute does not ask again. Set
-#: only when someone listens: plain routes then find nothing more in their scope, and without a
-#: listener asking again is cheap.
+#: only when someone listens, and not on the middleware's fast path (which records nothing): plain
+#: routes then find nothing more in their scope, and asking again is cheap.
 RECORDER_SCOPE_KEY: Final = "fastapi_serdes.recorder"
 
 

@@ -550,3 +550,25 @@ async def test_no_decompress_span_for_an_identity_body(otel: Otel) -> None:
     response = await request(app, "POST", "/api/items", json={"id": 4, "name": "x"})
     assert response.status_code == 201
     assert otel.spans("serdes.decompress") == []
+
+
+@pytest.mark.anyio
+async def test_serdes_route_records_its_spans_on_the_fast_path(otel: Otel) -> None:
+    app = FastAPI()
+    app.add_middleware(
+        SerdesMiddleware,
+        telemetry=otel.telemetry(),
+    )
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/item")
+    def item() -> dict[str, int]:
+        return {"a": 1}
+
+    app.include_router(router)
+    for _ in range(3):
+        sent = await call(app, "/item")
+        assert sent.status == 200
+    # No Accept-Encoding: the middleware's fast path, which records nothing itself; the route
+    # asks for its recorder and records its encodes.
+    assert len(otel.spans("serdes.encode")) == 3
