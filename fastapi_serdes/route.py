@@ -10,7 +10,6 @@ endpoints (JSONL, SSE) and routes with a non-JSON ``response_class`` keep FastAP
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib
 import inspect
@@ -18,7 +17,7 @@ import logging
 import typing
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, cast
+from typing import Any, ClassVar, Final
 
 from fastapi import params
 from fastapi.datastructures import DefaultPlaceholder
@@ -34,23 +33,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
-from ._types import Codec, Message, Receive, Scope, Send, Store
+from ._types import Codec, Message, Receive, Scope, Send
 from .cache import (
     CACHE_SCOPE_KEY,
     NOT_MODIFIED_HEADERS,
     TAGS_SCOPE_KEY,
     CachePolicy,
-    Entry,
     SingleFlight,
     ValidatedBodies,
     credentialed,
     etag_for,
     matching_tag,
-    principal_of,
-    request_key,
 )
+from .flights import Produced, flight_key, once_per_cluster, shareable, shared_store
 from .fragments import Fragments
-from .memory_store import MemoryStore
 from .negotiation import add_vary, split_list
 from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import EncodeError, ProblemError, validation_problem
@@ -305,7 +301,7 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
         negotiated: Negotiated,
         options: Mapping[str, Any],
         recorder: Recorder | None,
-    ) -> Response | _Produced:
+    ) -> Response | Produced:
         """Decode, solve dependencies, run the endpoint, encode: one request's work."""
         scope = request.scope
         codec = negotiated.codec
@@ -370,7 +366,7 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 selection=scope.get(SELECTION_SCOPE_KEY),
                 route=plan.route,
             )
-        return _Produced(code, content, headers, background)
+        return Produced(code, content, headers, background)
 
     async def app(request: Request) -> Response:
         scope = request.scope
@@ -394,20 +390,20 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
             options = plan.options
             if plan.views is not None:
                 options, view_headers = _select_view(plan, request)
-            flight = _flight_key(plan, request, negotiated)
+            flight = flight_key(plan.cache, request, negotiated)
             if flight is None:
                 produced = await produce(request, negotiated, options, recorder)
             else:
-                store = _shared_store(request.scope)
+                store = shared_store(request.scope)
 
-                async def compute() -> Response | _Produced:
+                async def compute() -> Response | Produced:
                     work = produce(request, negotiated, options, recorder)
                     if store is None:
                         return await work
                     # Many replicas: a short lock in the shared store makes it once per cluster.
-                    return await _once_per_cluster(store, flight, work)
+                    return await once_per_cluster(store, flight, work)
 
-                produced = await plan.flights.run(flight, compute, _shareable)
+                produced = await plan.flights.run(flight, compute, shareable)
             if isinstance(produced, Response):
                 return produced
             return _respond(plan, request, negotiated, produced, view_headers)
@@ -421,74 +417,11 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
     return app
 
 
-@dataclass(slots=True)
-class _Produced:
-    """An encoded result, shareable between requests that asked for the same thing."""
-
-    status: int
-    content: bytes
-    headers: list[tuple[bytes, bytes]]
-    background: Any = None
-
-
-def _shared_store(scope: Scope) -> Store | None:
-    """The response cache's store when replicas share it (not an in-process one)."""
-    cache = response_cache_of(scope)
-    store = getattr(cache, "store", None)
-    if store is None or isinstance(store, MemoryStore):
-        return None
-    return cast(Store, store)
-
-
-_LOCK_TTL: Final = 5.0
-_POLL_INTERVAL: Final = 0.02
-
-
-async def _once_per_cluster(
-    store: Store, key: str, work: Coroutine[Any, Any, Response | _Produced]
-) -> Response | _Produced:
-    """Run ``work`` unless another replica holds the lock for ``key``; then wait for its result.
-
-    The leader publishes what it produced under ``flight:<key>`` for a few seconds. A follower
-    polls for it and takes over as soon as the lock is free again (the leader failed, or its
-    result could not be published). A failing store answers ``acquire`` with True (fail-open):
-    every replica computes, as it would without Redis.
-    """
-    lock, published = f"lock:{key}", f"flight:{key}"
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _LOCK_TTL
-    while not await store.acquire(lock, _LOCK_TTL):
-        await asyncio.sleep(_POLL_INTERVAL)
-        data = await store.get(published)
-        theirs = Entry.loads(data) if data is not None else None
-        if theirs is not None:
-            work.close()  # never started: nothing to clean up
-            return _Produced(theirs.status, theirs.body, list(theirs.headers))
-        if loop.time() > deadline:
-            return await work
-    try:
-        result = await work
-        if isinstance(result, _Produced):
-            entry = Entry(result.status, result.headers, result.content, "", 0.0, _LOCK_TTL)
-            await store.set(published, entry.dumps(), ttl=_LOCK_TTL)
-        return result
-    finally:
-        await store.release(lock)
-
-
-def _shareable(result: Response | _Produced) -> Response | _Produced | None:
-    """What followers of a single flight get: the bytes, never the leader's background tasks
-    or a Response object the endpoint built (it is sent once)."""
-    if isinstance(result, _Produced):
-        return _Produced(result.status, result.content, result.headers)
-    return None
-
-
 def _respond(
     plan: _Plan,
     request: Request,
     negotiated: Negotiated,
-    produced: _Produced,
+    produced: Produced,
     view_headers: list[tuple[bytes, bytes]],
 ) -> Response:
     scope = request.scope
@@ -534,24 +467,6 @@ def _fast_response(
     raw.extend(headers)
     response.raw_headers = raw
     return response
-
-
-def _flight_key(plan: _Plan, request: Request, negotiated: Negotiated) -> str | None:
-    """The single-flight key of a cacheable GET: concurrent equal requests compute once."""
-    policy = plan.cache
-    scope = request.scope
-    if policy is None or scope["method"] != "GET":
-        return None
-    usable, principal = principal_of(policy, request)
-    if not usable:
-        return None
-    return request_key(
-        scope,
-        media_type=negotiated.media_type,
-        coding="identity",
-        vary=policy.vary,
-        principal=principal,
-    )
 
 
 def _fragments(route: Any, response_model: Any) -> Fragments | None:
