@@ -10,8 +10,9 @@ from pydantic import TypeAdapter
 from starlette.responses import Response
 
 from ._types import Receive, Scope, Send
+from .answer import VARY_ACCEPT
 from .problems import ProblemError
-from .route import VARY_ACCEPT, encode_value, not_acceptable
+from .route import encode_value, not_acceptable
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .spans import encode_span, route_of, type_name
 from .telemetry import request_recorder

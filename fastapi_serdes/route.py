@@ -17,7 +17,7 @@ import logging
 import typing
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 from fastapi import params
 from fastapi.datastructures import DefaultPlaceholder
@@ -34,24 +34,18 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from ._types import Codec, Message, Receive, Scope, Send
+from .answer import VARY_ACCEPT, respond
 from .cache import (
-    CACHE_SCOPE_KEY,
-    NOT_MODIFIED_HEADERS,
-    TAGS_SCOPE_KEY,
     CachePolicy,
     SingleFlight,
     ValidatedBodies,
-    credentialed,
-    etag_for,
-    matching_tag,
 )
 from .flights import Produced, flight_key, once_per_cluster, shareable, shared_store
 from .fragments import Fragments
-from .negotiation import add_vary, split_list
+from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses
 from .problems import EncodeError, ProblemError, validation_problem
 from .request_body import read_request_body
-from .response_cache import response_cache_of
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .spans import encode_span, type_name
 from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
@@ -66,8 +60,6 @@ _effective_route_context_var: Any = getattr(
 logger = logging.getLogger("fastapi_serdes")
 
 #: The Vary header of a response whose format was negotiated.
-VARY_ACCEPT: Final = (b"vary", b"Accept")
-_VARY_ACCEPT_PREFER = (b"vary", b"Accept, Prefer")
 
 
 def not_acceptable(settings: SerdesSettings) -> Response:
@@ -406,7 +398,14 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
                 produced = await plan.flights.run(flight, compute, shareable)
             if isinstance(produced, Response):
                 return produced
-            return _respond(plan, request, negotiated, produced, view_headers)
+            return respond(
+                request,
+                negotiated,
+                produced,
+                views=plan.views is not None,
+                cache=plan.cache,
+                view_headers=view_headers,
+            )
         except ProblemError as exc:
             if recorder is not None:
                 recorder.problem(exc.status, exc.type, plan.route)
@@ -415,58 +414,6 @@ def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
             return response
 
     return app
-
-
-def _respond(
-    plan: _Plan,
-    request: Request,
-    negotiated: Negotiated,
-    produced: Produced,
-    view_headers: list[tuple[bytes, bytes]],
-) -> Response:
-    scope = request.scope
-    code, content = produced.status, produced.content
-    allowed = is_body_allowed_for_status_code(code)
-    # One Vary line: Accept always, Prefer when a view can be picked by it.
-    extra = [_VARY_ACCEPT_PREFER if plan.views is not None else VARY_ACCEPT, *view_headers]
-    extra.extend(produced.headers)
-    if code == 200 and scope["method"] in ("GET", "HEAD"):
-        etag = etag_for(content)
-        extra.append((b"etag", etag.encode("latin-1")))
-        if plan.cache is not None:
-            _mark_cacheable(plan.cache, request, extra)
-        theirs = matching_tag(header(scope, b"if-none-match"), etag)
-        if theirs is not None:
-            # The client's own tag: for a compressed variant it is the "-<coding>" one its
-            # cached 200 carried, which the identity ETag computed here is not.
-            if theirs != etag and theirs.startswith('"'):
-                extra = [(k, v) for k, v in extra if k != b"etag"]
-                extra.append((b"etag", theirs.encode("latin-1")))
-            return _not_modified(extra, produced.background)
-    return _fast_response(content, code, negotiated.media_type if allowed else None, extra,
-                          produced.background)  # fmt: skip
-
-
-def _fast_response(
-    content: bytes,
-    status: int,
-    media_type: str | None,
-    headers: list[tuple[bytes, bytes]],
-    background: Any,
-) -> Response:
-    """A ``Response`` with its headers set directly: Starlette's ``__init__`` re-derives
-    Content-Length and Content-Type through several checks this route has already made."""
-    response = Response.__new__(Response)
-    response.status_code = status
-    response.background = background
-    response.body = content
-    raw: list[tuple[bytes, bytes]] = []
-    if media_type is not None:
-        raw.append((b"content-length", str(len(content)).encode("latin-1")))
-        raw.append((b"content-type", media_type.encode("latin-1")))
-    raw.extend(headers)
-    response.raw_headers = raw
-    return response
 
 
 def _fragments(route: Any, response_model: Any) -> Fragments | None:
@@ -526,31 +473,6 @@ def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tu
     if preferred:
         headers.append((b"preference-applied", b"return=minimal"))
     return options, headers
-
-
-def _not_modified(headers: list[tuple[bytes, bytes]], background: Any) -> Response:
-    """304: what the 200 would have carried among ETag, Vary, Cache-Control... and no body."""
-    response = Response(status_code=304, background=background)
-    response.raw_headers = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS]
-    return response
-
-
-def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -> None:
-    """Tell SerdesMiddleware this response may be stored, with its policy and tags."""
-    scope = request.scope
-    if policy.key is None and credentialed(scope):
-        return  # a shared entry never holds what a credentialed request got
-    scope[CACHE_SCOPE_KEY] = policy
-    cache = response_cache_of(scope)
-    if cache is not None:
-        # The middleware looks up (and stores) only the paths it knows are cacheable.
-        cache.learn(scope, policy)
-    if policy.tags is not None:
-        scope[TAGS_SCOPE_KEY] = list(policy.tags(request))
-    if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
-        headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
-    for name in policy.vary:  # onto the route's own Vary line
-        add_vary(headers, name.encode("latin-1"))
 
 
 def _prefers_minimal(prefer: str) -> bool:
