@@ -25,6 +25,7 @@ from .negotiation import add_vary
 from .response_cache import response_cache_of
 from .settings import Negotiated, header
 
+#: The Vary header of a response whose format was negotiated.
 VARY_ACCEPT: Final = (b"vary", b"Accept")
 _VARY_ACCEPT_PREFER: Final = (b"vary", b"Accept, Prefer")
 

@@ -16,7 +16,7 @@ from . import young_gc
 from ._types import Codec, Receive
 from .cache import ValidatedBodies
 from .problems import DecodeError, ProblemError, validation_problem
-from .settings import SerdesSettings
+from .settings import SerdesSettings, header
 from .spans import decode_span
 from .telemetry import Recorder
 
@@ -61,22 +61,6 @@ async def read_body(receive: Receive, limit: int, content_length: str | None) ->
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _body_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """``Content-Type`` and ``Content-Length`` in one pass (several lines joined by ``, ``, as
-    :func:`~fastapi_serdes.settings.header` joins them)."""
-    content_type: bytes | None = None
-    content_length: bytes | None = None
-    for name, value in headers:
-        if name == b"content-type":
-            content_type = value if content_type is None else content_type + b", " + value
-        elif name == b"content-length":
-            content_length = value if content_length is None else content_length + b", " + value
-    return (
-        content_type.decode("latin-1") if content_type is not None else None,
-        content_length.decode("latin-1") if content_length is not None else None,
-    )
 
 
 def _too_large(limit: int) -> ProblemError:
@@ -128,7 +112,8 @@ async def read_request_body(
         content_length = transcoder.content_length
     else:
         receive = request.receive
-        content_type, content_length = _body_headers(scope["headers"])
+        content_type = header(scope, b"content-type")
+        content_length = header(scope, b"content-length")
     data = await read_body(receive, settings.max_body_size, content_length)
     if not data:
         return PydanticUndefined

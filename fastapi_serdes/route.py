@@ -59,8 +59,6 @@ _effective_route_context_var: Any = getattr(
 
 logger = logging.getLogger("fastapi_serdes")
 
-#: The Vary header of a response whose format was negotiated.
-
 
 def not_acceptable(settings: SerdesSettings) -> Response:
     """406 problem+json listing the media types on offer."""
