@@ -86,7 +86,6 @@ class SerdesMiddleware:
     # out of the CPU caches; a slotted instance keeps them together.
     __slots__ = (
         "_countdown",
-        "_identity_codings",
         "_json",
         "_json_answers",
         "_json_vary",
@@ -141,10 +140,8 @@ class SerdesMiddleware:
         self._mark_vary(start, {})
         self._json_vary: tuple[tuple[bytes, bytes], ...] = tuple(start["headers"][1:])
         self._negotiated: dict[bytes | None, Negotiated] = {}
-        # The fast path's memos: Accept values answered in JSON (or refused: the route's 406),
-        # Accept-Encoding values answered with identity.
+        # The fast path's memo: Accept values answered in JSON (or refused: the route's 406).
         self._json_answers: dict[bytes | None, Negotiated] = {}
-        self._identity_codings: set[bytes | None] = set()
         self._json = JSONCodec()  # reads plain routes' JSON for transcoding
 
     def _negotiate(self, accept: bytes | None) -> Negotiated:
@@ -200,8 +197,9 @@ class SerdesMiddleware:
             cache = self.cache
             if (
                 negotiated is not None
-                # No Accept-Encoding: no preference, identity will do.
-                and (accept_encoding is None or accept_encoding in self._identity_codings)
+                # No Accept-Encoding: no preference, identity will do. Otherwise the layer's
+                # memo of choices says, once the general path has made this one.
+                and (accept_encoding is None or self._identity_ok(accept_encoding))
                 # No route of this app caches: nothing to serve from the store, to store or
                 # to invalidate.
                 and (cache is None or not cache.active)
@@ -279,12 +277,6 @@ class SerdesMiddleware:
                 problem = not_acceptable_encoding(layer.offers)
                 await _answer(problem, send, b"Accept-Encoding", recorder)
                 return
-        if (choice is None or choice.encoder is None) and accept_encoding not in (
-            identity := self._identity_codings
-        ):
-            if len(identity) >= _ACCEPT_MEMO_SIZE:
-                identity.clear()
-            identity.add(accept_encoding)
         cache = self.cache
         if cache is not None:
             # The cache answers from its store when it can; otherwise the rest of the
@@ -404,6 +396,15 @@ class SerdesMiddleware:
             await self.app(scope, receive, send)
         except UnicodeError as exc:
             await _answer_unrenderable(exc, send, recorder)
+
+    def _identity_ok(self, accept_encoding: bytes) -> bool:
+        """Whether the layer already chose identity for this Accept-Encoding value (True
+        without compression); False when it has not seen the value yet."""
+        layer = self._layer
+        if layer is None:
+            return True
+        choice = layer.choices.get(accept_encoding)
+        return choice is not None and choice.encoder is None
 
     def _uncompressed_ok(self, entry: Entry) -> bool:
         """Whether compression would have left this stored identity response alone."""
