@@ -1,7 +1,7 @@
 """fastapi-serdes: format negotiation, views, caching, compression and telemetry for FastAPI."""
 
 from ._types import Codec, Store
-from .cache import cached, reuse_validated_bodies
+from .cache import cached
 from .codecs import JSONCodec, MsgPackCodec
 from .compression import Compression
 from .compression_layer import no_compression
@@ -45,6 +45,5 @@ __all__ = [
     "cached_fragments",
     "invalidate",
     "no_compression",
-    "reuse_validated_bodies",
     "selection",
 ]

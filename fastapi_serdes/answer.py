@@ -20,69 +20,51 @@ from .cache import (
     etag_for,
     matching_tag,
 )
-from .flights import Produced
 from .negotiation import add_vary
 from .response_cache import response_cache_of
 from .settings import Negotiated, header
 
 #: The Vary header of a response whose format was negotiated.
 VARY_ACCEPT: Final = (b"vary", b"Accept")
-_VARY_ACCEPT_PREFER: Final = (b"vary", b"Accept, Prefer")
 
 
 def respond(
     request: Request,
     negotiated: Negotiated,
-    produced: Produced,
+    response: Response,
     *,
+    media_type: str | None,
     views: bool,
     cache: CachePolicy | None,
     view_headers: list[tuple[bytes, bytes]],
 ) -> Response:
-    """The response for what a route produced: ``Vary``, the ETag of a GET's 200 and the 304
-    when the client holds it, the mark that lets the response cache store it."""
+    """What FastAPI's handler answered, with what the negotiation adds: the negotiated
+    ``Content-Type`` (``media_type``, None to keep FastAPI's), ``Vary``, the ETag of a GET's
+    200 and the 304 when the client holds it, the mark that lets the response cache store it."""
     scope = request.scope
-    code, content = produced.status, produced.content
-    allowed = is_body_allowed_for_status_code(code)
-    # One Vary line: Accept always, Prefer when a view can be picked by it.
-    extra = [_VARY_ACCEPT_PREFER if views else VARY_ACCEPT, *view_headers]
-    extra.extend(produced.headers)
+    code = response.status_code
+    headers = response.raw_headers
+    if media_type is not None and is_body_allowed_for_status_code(code):
+        headers[:] = [(k, v) for k, v in headers if k != b"content-type"]
+        headers.append((b"content-type", media_type.encode("latin-1")))
+    # Accept chose the representation; Prefer too when it can pick a view.
+    add_vary(headers, b"Accept")
+    if views:
+        add_vary(headers, b"Prefer")
+    headers.extend(view_headers)
     if code == 200 and scope["method"] in ("GET", "HEAD"):
-        etag = etag_for(content)
-        extra.append((b"etag", etag.encode("latin-1")))
+        etag = etag_for(response.body)
+        headers.append((b"etag", etag.encode("latin-1")))
         if cache is not None:
-            _mark_cacheable(cache, request, extra)
+            _mark_cacheable(cache, request, headers)
         theirs = matching_tag(header(scope, b"if-none-match"), etag)
         if theirs is not None:
             # The client's own tag: for a compressed variant it is the "-<coding>" one its
             # cached 200 carried, which the identity ETag computed here is not.
             if theirs != etag and theirs.startswith('"'):
-                extra = [(k, v) for k, v in extra if k != b"etag"]
-                extra.append((b"etag", theirs.encode("latin-1")))
-            return _not_modified(extra, produced.background)
-    return fast_response(content, code, negotiated.media_type if allowed else None, extra,
-                          produced.background)  # fmt: skip
-
-
-def fast_response(
-    content: bytes,
-    status: int,
-    media_type: str | None,
-    headers: list[tuple[bytes, bytes]],
-    background: Any,
-) -> Response:
-    """A ``Response`` with its headers set directly: Starlette's ``__init__`` re-derives
-    Content-Length and Content-Type through several checks this route has already made."""
-    response = Response.__new__(Response)
-    response.status_code = status
-    response.background = background
-    response.body = content
-    raw: list[tuple[bytes, bytes]] = []
-    if media_type is not None:
-        raw.append((b"content-length", str(len(content)).encode("latin-1")))
-        raw.append((b"content-type", media_type.encode("latin-1")))
-    raw.extend(headers)
-    response.raw_headers = raw
+                headers[:] = [(k, v) for k, v in headers if k != b"etag"]
+                headers.append((b"etag", theirs.encode("latin-1")))
+            return _not_modified(headers, response.background)
     return response
 
 

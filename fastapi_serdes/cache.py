@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, cast
@@ -356,63 +355,3 @@ class SingleFlight:
 
     def __len__(self) -> int:
         return len(self._flights)
-
-
-#: The largest request body whose validated value is kept for reuse.
-REUSE_MAX_BODY_BYTES: Final = 64 * 1024
-
-
-def reuse_validated_bodies(max_entries: int = 256) -> Callable[[F], F]:
-    """Opt a ``SerdesRoute`` endpoint into reusing validated request bodies (off by default).
-
-    A body byte-identical to one of the last ``max_entries`` on the same route and content type
-    is not decoded and validated again: the endpoint gets the value validated the first time.
-    Only for bodies of a frozen pydantic model (a shared instance can then not be changed by one
-    request under another) and of at most :data:`REUSE_MAX_BODY_BYTES`. It pays when clients
-    resend the same payload (retries, polling writes, batch jobs); see the benchmarks.
-
-    Raises:
-        ValueError: ``max_entries`` is not a positive int. The route raises ``TypeError`` at
-            startup when its body is not a frozen model.
-    """
-    if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-        raise ValueError(f"max_entries must be a positive int, got {max_entries!r}")
-
-    def decorate(endpoint: F) -> F:
-        endpoint.__serdes_body_reuse__ = max_entries  # type: ignore[attr-defined]
-        return endpoint
-
-    return decorate
-
-
-class ValidatedBodies:
-    """A bounded LRU of validated request bodies, keyed by a hash of content type and bytes."""
-
-    __slots__ = ("_entries", "max_entries")
-
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, Any] = OrderedDict()
-
-    @staticmethod
-    def key(content_type: str | None, data: bytes) -> bytes | None:
-        if len(data) > REUSE_MAX_BODY_BYTES:
-            return None
-        digest = hashlib.sha256((content_type or "").encode("latin-1") + b"\x00")
-        digest.update(data)
-        return digest.digest()
-
-    def get(self, key: bytes) -> Any:
-        value = self._entries.get(key)
-        if value is not None:
-            self._entries.move_to_end(key)
-        return value
-
-    def put(self, key: bytes, value: Any) -> None:
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)

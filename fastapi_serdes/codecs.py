@@ -31,7 +31,6 @@ import ormsgpack
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json, to_jsonable_python
 
-from . import young_gc
 from .number_checks import NumberCheck, number_check
 from .plain_models import PlainPlan, plain_plan
 from .policy import Problem, describe, has_json_only_serialization, json_null_markers, walk
@@ -424,7 +423,6 @@ class MsgPackCodec:
         if adapter is None:
             _refuse_non_finite(data, obj)
             return obj
-        young_gc.checkpoint(len(data))  # the plain objects are built; the models come next
         check = _memoised(self._checks, adapter, _number_check)
         if check is None:
             # The type lets numbers reach places its declaration does not show: screen the bytes.

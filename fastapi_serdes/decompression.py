@@ -255,6 +255,7 @@ class DecompressedBody:
         "_limit",
         "_raw_size",
         "_receive",
+        "_problem_details",
         "_recorder",
         "_size",
         "_span",
@@ -270,8 +271,11 @@ class DecompressedBody:
         limit: int,
         content_length: bytes | None,
         recorder: Recorder | None = None,
+        *,
+        problem_details: bool = False,
     ) -> None:
         self._receive = receive
+        self._problem_details = problem_details
         self._coding = coding
         self._decoder = new_decoder(coding)
         self._errors = _decode_errors()
@@ -360,7 +364,8 @@ class DecompressedBody:
         """Send the problem as the response."""
         assert self.problem is not None
         self.answered = True
-        await self.problem.to_response()({"type": "http"}, _no_receive, send)
+        response = self.problem.render(self._problem_details)
+        await response({"type": "http"}, _no_receive, send)
 
 
 def _too_large(limit: int) -> ProblemError:

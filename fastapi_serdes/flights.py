@@ -6,7 +6,7 @@ the store and a published result).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ._types import Scope, Store
-from .cache import CachePolicy, Entry, principal_of, request_key
+from .cache import CachePolicy, Entry, cache_control, principal_of, request_key
 from .memory_store import MemoryStore
 from .response_cache import response_cache_of
 from .settings import Negotiated
@@ -27,7 +27,12 @@ class Produced:
     status: int
     content: bytes
     headers: list[tuple[bytes, bytes]]
-    background: Any = None
+
+    def to_response(self) -> Response:
+        """A new response with these bytes and headers (each request sends its own)."""
+        response = Response(self.content, status_code=self.status)
+        response.raw_headers = list(self.headers)
+        return response
 
 
 def shared_store(scope: Scope) -> Store | None:
@@ -44,7 +49,10 @@ _POLL_INTERVAL: Final = 0.02
 
 
 async def once_per_cluster(
-    store: Store, key: str, work: Coroutine[Any, Any, Response | Produced]
+    store: Store,
+    key: str,
+    work: Coroutine[Any, Any, Response],
+    share: Callable[[Response | Produced], Produced | None],
 ) -> Response | Produced:
     """Run ``work`` unless another replica holds the lock for ``key``; then wait for its result.
 
@@ -67,20 +75,33 @@ async def once_per_cluster(
             return await work
     try:
         result = await work
-        if isinstance(result, Produced):
-            entry = Entry(result.status, result.headers, result.content, "", 0.0, _LOCK_TTL)
+        shared = share(result)
+        if shared is not None:
+            entry = Entry(shared.status, shared.headers, shared.content, "", 0.0, _LOCK_TTL)
             await store.set(published, entry.dumps(), ttl=_LOCK_TTL)
         return result
     finally:
         await store.release(lock)
 
 
-def shareable(result: Response | Produced) -> Response | Produced | None:
-    """What followers of a single flight get: the bytes, never the leader's background tasks
-    or a Response object the endpoint built (it is sent once)."""
-    if isinstance(result, Produced):
-        return Produced(result.status, result.content, result.headers)
-    return None
+def shareable(response: Response) -> Produced | None:
+    """What followers of a single flight get: a copy of the bytes and headers of an answer the
+    response cache could have stored for everyone, never the leader's background tasks; None
+    for anything else (each follower then computes its own answer).
+
+    Shareable: a complete 200 without ``Set-Cookie`` (one user's session is never handed to
+    another) and without ``Cache-Control: private`` or ``no-store``.
+    """
+    if response.status_code != 200 or not isinstance(getattr(response, "body", None), bytes):
+        return None
+    for name, value in response.raw_headers:
+        if name == b"set-cookie":
+            return None
+        if name == b"cache-control":
+            directives = cache_control(value.decode("latin-1"))
+            if "private" in directives or "no-store" in directives:
+                return None
+    return Produced(response.status_code, response.body, list(response.raw_headers))
 
 
 def flight_key(policy: CachePolicy | None, request: Request, negotiated: Negotiated) -> str | None:

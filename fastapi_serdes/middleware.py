@@ -40,7 +40,7 @@ from .decompression import (
     unsupported_encoding,
 )
 from .negotiation import add_vary, mark_json_vary
-from .problems import ProblemError, unrenderable_validation
+from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
 from .response_cache import ResponseCache, response_cache_from
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
@@ -61,8 +61,13 @@ class SerdesMiddleware:
     Args:
         app: the ASGI application to wrap.
         codecs: the codecs offered, in server order (default: JSON, then MessagePack).
-        on_not_acceptable: ``"problem"`` (406, the default) or ``"default"`` (answer in the
-            default format) when the client accepts none of the offered media types.
+        strict: False (the default) answers as stock FastAPI does when the client's ``Accept``
+            matches no offered media type (in the default format) or a request body has a
+            ``Content-Type`` no codec reads (FastAPI's own handling); True answers 406 and 415.
+        problem_details: False (the default) keeps FastAPI's error shapes; True answers every
+            error in FastAPI's shape (the library's, ``HTTPException``, validation errors,
+            routing's 404 / 405) and every unhandled exception (500, no internals) as an
+            RFC 9457 ``application/problem+json`` document, whatever the client's ``Accept``.
         max_body_size: the largest request body read, in bytes (default 1 MiB); for a
             compressed request body, the size after decompression.
         compression: a :class:`~fastapi_serdes.Compression` (codings, levels, minimum size,
@@ -77,9 +82,9 @@ class SerdesMiddleware:
             default) for the global OpenTelemetry providers, recorded only once an SDK is
             configured; ``False`` for no spans and no metrics at all.
 
-    ``on_not_acceptable``, ``max_body_size``, compression and telemetry can be overridden by
-    ``FASTAPI_SERDES_*`` environment variables (see the settings how-to); ``codecs`` and ``cache``
-    are code, not configuration.
+    ``strict``, ``max_body_size``, compression and telemetry have ``FASTAPI_SERDES_*``
+    environment variables for the values the code leaves unset (see the settings how-to);
+    ``codecs`` and ``cache`` are code, not configuration.
     """
 
     # Slots: the per-request path reads a few attributes, and on a busy server they are often
@@ -98,6 +103,7 @@ class SerdesMiddleware:
         "app",
         "cache",
         "compression",
+        "problem_details",
         "settings",
     )
 
@@ -106,7 +112,8 @@ class SerdesMiddleware:
         app: ASGIApp,
         *,
         codecs: Sequence[Codec] | None = None,
-        on_not_acceptable: str | None = None,
+        strict: bool | None = None,
+        problem_details: bool = False,
         max_body_size: int | None = None,
         compression: Compression | bool | None = True,
         cache: Store | ResponseCache | bool | None = True,
@@ -117,12 +124,18 @@ class SerdesMiddleware:
         self.settings = dataclasses.replace(
             SerdesSettings.from_kwargs(
                 codecs=codecs,
-                on_not_acceptable=on_not_acceptable,
+                strict=strict,
                 max_body_size=max_body_size,
                 telemetry=telemetry,
             ),
             response_cache=self.cache,
+            problem_details=problem_details,
         )
+        self.problem_details = problem_details
+        if problem_details:
+            # Innermost: it sees the app's own error responses, before transcoding and
+            # compression, and the exceptions no handler took.
+            self.app = app = ProblemDetailsApp(app)
         self._telemetry = self.settings.telemetry
         # The recorder in use, asked of the telemetry again every _POLL_EVERY requests.
         self._recorder: Recorder | None = None
@@ -275,7 +288,7 @@ class SerdesMiddleware:
             choice = layer.choices.get(accept_encoding) or layer.choose(accept_encoding)
             if choice is None:
                 problem = not_acceptable_encoding(layer.offers)
-                await _answer(problem, send, b"Accept-Encoding", recorder)
+                await _answer(problem, send, b"Accept-Encoding", recorder, self.problem_details)
                 return
         cache = self.cache
         if cache is not None:
@@ -313,13 +326,18 @@ class SerdesMiddleware:
                 coding = request_coding(content_encoding)
                 if coding not in layer.encoders and coding != "identity":
                     problem = unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
-                    await _answer(problem, send, None, recorder)
+                    await _answer(problem, send, None, recorder, self.problem_details)
                     return
                 if coding != "identity":
                     assert coding is not None
                     length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
                     body = DecompressedBody(
-                        receive, coding, self.settings.max_body_size, length, recorder
+                        receive,
+                        coding,
+                        self.settings.max_body_size,
+                        length,
+                        recorder,
+                        problem_details=self.problem_details,
                     )
                     strip_encoding_headers(scope)
                     receive = body.receive
@@ -433,12 +451,16 @@ async def _answer_unrenderable(exc: UnicodeError, send: Send, recorder: Recorder
 
 
 async def _answer(
-    problem: ProblemError, send: Send, vary: bytes | None, recorder: Recorder | None
+    problem: ProblemError,
+    send: Send,
+    vary: bytes | None,
+    recorder: Recorder | None,
+    problem_details: bool = False,
 ) -> None:
     """Answer with ``problem`` before the app runs."""
     if recorder is not None:
         recorder.problem(problem.status, problem.type, None)
-    response = problem.to_response()
+    response = problem.render(problem_details)
     if vary is not None:
         response.raw_headers = add_vary(response.raw_headers, vary)
     await response({"type": "http"}, no_receive, send)

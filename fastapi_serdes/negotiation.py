@@ -274,6 +274,15 @@ def is_json_content_type(content_type: bytes) -> bool:
     return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
 
 
+def is_json_family(content_type: bytes) -> bool:
+    """Whether a Content-Type value is JSON: ``application/json`` or any ``application/*+json``
+    type (RFC 6839 structured syntax suffix), any parameters, any case."""
+    main = content_type.split(b";", 1)[0].strip().lower()
+    return main == b"application/json" or (
+        main.startswith(b"application/") and main.endswith(b"+json")
+    )
+
+
 def add_vary(headers: list[tuple[bytes, bytes]], token: bytes) -> list[tuple[bytes, bytes]]:
     """Add ``token`` to the ``Vary`` header (creating it), unless listed already or ``*``."""
     lowered = token.lower()

@@ -1,9 +1,14 @@
-"""RFC 9457 problem details: the library's exceptions and their rendering.
+"""The library's errors, and RFC 9457 problem details (opt-in) for every error an app answers.
 
-Every error the library produces is an ``application/problem+json`` document with a stable
-``type`` URI (documented in ``docs/reference/problems.md``), a stable ``title``, the HTTP
-``status``, a ``detail`` that helps the client fix the request, and sometimes extensions such
-as ``errors`` (validation failures located by JSON Pointer) or ``available`` (media types).
+Every error the library raises is a :class:`ProblemError`, an ``HTTPException``: by default the
+app's exception handlers render it in FastAPI's shape (``{"detail": "..."}``), so existing
+clients see nothing new. With ``problem_details=True`` on ``SerdesMiddleware``,
+:class:`ProblemDetailsSend` turns every error response in FastAPI's shape (the library's, the
+app's ``HTTPException``, validation errors, routing's 404 / 405) into an
+``application/problem+json`` document with a stable ``type`` URI (documented in
+``docs/reference/problems.md``), a stable ``title``, the HTTP ``status``, a ``detail`` that helps
+the client fix the request, and sometimes extensions such as ``errors`` (validation failures
+located by JSON Pointer) or ``available`` (media types).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from typing import Any
 
 import orjson
 from fastapi.exceptions import RequestValidationError
-from starlette.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE_URI = "https://fastapi-serdes.dev/problems/"
@@ -38,11 +44,12 @@ class SerdesError(Exception):
     """Base class of every exception fastapi-serdes raises."""
 
 
-class ProblemError(SerdesError):
-    """An HTTP error rendered as RFC 9457 problem details.
+class ProblemError(SerdesError, HTTPException):
+    """An HTTP error that carries its RFC 9457 problem document.
 
-    Raise it from an endpoint (or a dependency) behind ``SerdesRoute`` to answer with
-    ``application/problem+json``.
+    It is an ``HTTPException``: the app's handlers render it (FastAPI's default gives
+    ``{"detail": detail}``); with ``problem_details=True`` on ``SerdesMiddleware`` the client
+    gets the problem document, ``application/problem+json``, instead.
 
     Args:
         status: the HTTP status code, 400-599.
@@ -68,10 +75,13 @@ class ProblemError(SerdesError):
         self.status = status
         self.type = type or "about:blank"
         self.title = title or _phrase(status)
-        self.detail = detail
-        self.headers = dict(headers or {})
+        self.problem_detail = detail
         self.extensions = extensions
-        super().__init__(f"{status} {self.title}: {detail}" if detail else f"{status} {self.title}")
+        HTTPException.__init__(self, status, detail or self.title, dict(headers or {}))
+
+    def __str__(self) -> str:
+        detail = self.problem_detail
+        return f"{self.status} {self.title}: {detail}" if detail else f"{self.status} {self.title}"
 
     @classmethod
     def of(
@@ -96,8 +106,8 @@ class ProblemError(SerdesError):
     def to_dict(self, instance: str | None = None) -> dict[str, Any]:
         """The problem document as a dict, members in the RFC's order."""
         doc: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
-        if self.detail is not None:
-            doc["detail"] = self.detail
+        if self.problem_detail is not None:
+            doc["detail"] = self.problem_detail
         if instance is not None:
             doc["instance"] = instance
         doc.update(self.extensions)
@@ -109,6 +119,13 @@ class ProblemError(SerdesError):
         return Response(
             body, status_code=self.status, headers=self.headers, media_type=PROBLEM_MEDIA_TYPE
         )
+
+    def render(self, problem_details: bool) -> Response:
+        """The response when the library answers before the app runs: the problem document, or
+        what FastAPI's default ``HTTPException`` handler would have sent."""
+        if problem_details:
+            return self.to_response()
+        return JSONResponse({"detail": self.detail}, self.status, headers=self.headers)
 
 
 def _phrase(status: int) -> str:
@@ -167,3 +184,130 @@ def unrenderable_validation(exc: BaseException) -> ProblemError | None:
     if isinstance(exc, UnicodeError) and isinstance(context, RequestValidationError):
         return validation_problem(context.errors())
     return None
+
+
+#: Scope key under which ``SerdesRoute`` leaves the :class:`ProblemError` it raised, so that
+#: the problem layer renders the library's own document (type, extensions) for it.
+PROBLEM_SCOPE_KEY = "fastapi_serdes.problem"
+
+_INTERNAL_ERROR = ProblemError(500, detail="The server failed to answer this request.")
+
+
+def problem_for(status: int, body: bytes, raised: ProblemError | None) -> ProblemError | None:
+    """The problem document for an error response in FastAPI's shape, or None for any other.
+
+    FastAPI's shape is a JSON object whose only member is ``detail``: a string
+    (``HTTPException``) or a list of located errors (validation). ``raised`` is the library's
+    own error behind this response, when there was one.
+    """
+    if raised is not None and raised.status == status:
+        return raised
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.keys() != {"detail"}:
+        return None
+    detail = doc["detail"]
+    if isinstance(detail, list) and all(isinstance(err, dict) for err in detail):
+        problem = validation_problem(detail)
+        if status != problem.status:
+            problem = ProblemError(status, detail=problem.problem_detail, **problem.extensions)
+        return problem
+    return ProblemError(status, detail=detail if isinstance(detail, str) else str(detail))
+
+
+class ProblemDetailsSend:
+    """A ``send`` that turns every error response in FastAPI's shape into a problem document.
+
+    Error bodies are small: the start of an error response in ``application/json`` is held
+    until its body is complete, then the problem document is sent instead (with the same
+    headers but ``Content-Type`` and ``Content-Length``). Successful responses, and error
+    responses in any other shape or media type (an app's own format), pass untouched.
+    """
+
+    __slots__ = ("_downstream", "_scope", "body", "start", "started")
+
+    def __init__(self, send: Any, scope: Mapping[str, Any]) -> None:
+        self._downstream = send
+        self._scope = scope
+        self.start: dict[str, Any] | None = None
+        self.body: list[bytes] = []
+        self.started = False
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            if message["status"] >= 400 and _is_json(message.get("headers", ())):
+                self.start = message
+                return
+        elif self.start is not None and message["type"] == "http.response.body":
+            self.body.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            start, self.start = self.start, None
+            body = b"".join(self.body)
+            problem = problem_for(start["status"], body, self._scope.get(PROBLEM_SCOPE_KEY))
+            if problem is not None:
+                body = orjson.dumps(problem.to_dict(), default=str)
+                headers = [
+                    (k, v)
+                    for k, v in start.get("headers", ())
+                    if k not in (b"content-type", b"content-length")
+                ]
+                headers.append((b"content-type", PROBLEM_MEDIA_TYPE.encode("latin-1")))
+                headers.append((b"content-length", str(len(body)).encode("latin-1")))
+                start = {**start, "headers": headers}
+            await self._downstream(start)
+            message = {"type": "http.response.body", "body": body}
+        await self._downstream(message)
+
+    async def unhandled(self) -> None:
+        """Answer 500 for an exception the app did not handle (nothing is sent when the
+        response had started); the caller re-raises it, so the server still logs it."""
+        if not self.started:
+            await _INTERNAL_ERROR.to_response()({"type": "http"}, _no_receive, self._downstream)
+
+
+def _is_json(headers: Any) -> bool:
+    for name, value in headers:
+        if name == b"content-type":
+            return bool(value.split(b";")[0].strip().lower() == b"application/json")
+    return False
+
+
+async def _no_receive() -> dict[str, Any]:  # pragma: no cover - a response never reads
+    return {"type": "http.disconnect"}
+
+
+class ProblemDetailsApp:
+    """Wraps an ASGI app so that it answers every error as a problem document.
+
+    Error responses in FastAPI's shape become problem documents (:class:`ProblemDetailsSend`);
+    an exception no handler took is answered 500 with a problem document that shows nothing of
+    it (then re-raised, so the server still logs it) — unless the app handles ``Exception`` /
+    500 itself or runs with ``debug=True``, whose answers are the app's to give.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        layer = ProblemDetailsSend(send, scope)
+        try:
+            await self.app(scope, receive, layer.send)
+        except Exception:
+            if not _app_answers_errors(scope.get("app")):
+                await layer.unhandled()
+            raise
+
+
+def _app_answers_errors(app: Any) -> bool:
+    """Whether the Starlette app answers unhandled exceptions itself (a handler, or debug)."""
+    if app is None:
+        return False
+    handlers = getattr(app, "exception_handlers", None) or {}
+    return bool(getattr(app, "debug", False)) or Exception in handlers or 500 in handlers

@@ -1,6 +1,6 @@
 """Reading request bodies: size limits, the codec a ``Content-Type`` names, decoding.
 
-Shared by ``SerdesRoute`` (which validates a single body straight from the bytes) and
+Shared by ``SerdesRoute`` (which hands FastAPI the decoded value of a MessagePack body) and
 ``SerdesMiddleware`` (which hands plain routes the JSON equivalent of a MessagePack body).
 """
 
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import PydanticUndefined
 from starlette.requests import Request
 
-from . import young_gc
+from . import _compat
 from ._types import Codec, Receive
-from .cache import ValidatedBodies
+from .codecs import JSON_MEDIA_TYPE
+from .negotiation import is_json_family
 from .problems import DecodeError, ProblemError, validation_problem
 from .settings import SerdesSettings, header
 from .spans import decode_span
@@ -75,7 +76,6 @@ def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = No
     Malformed input is a 400 problem, a validation failure a 422 problem located under
     ``/body``; neither echoes the input back.
     """
-    paused = young_gc.pause(len(data))
     try:
         return codec.decode(data, adapter)
     except DecodeError as exc:
@@ -83,60 +83,53 @@ def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = No
     except ValidationError as exc:
         errors = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
         raise validation_problem(errors) from None
-    finally:
-        if paused:
-            young_gc.resume()
 
 
-async def read_request_body(
-    request: Request,
-    settings: SerdesSettings,
-    adapter: TypeAdapter[Any] | None,
-    recorder: Recorder | None = None,
-    *,
-    bodies: ValidatedBodies | None = None,
-    body_name: str | None = None,
-    route: str | None = None,
-) -> Any:
-    """A ``SerdesRoute``'s request body, decoded (and validated into ``adapter``'s type when
-    given); ``PydanticUndefined`` when there is none.
+async def decode_request_body(
+    request: Request, settings: SerdesSettings, recorder: Recorder | None, route: str | None
+) -> None:
+    """A ``SerdesRoute``'s body that FastAPI would not read (MessagePack), decoded and handed to
+    FastAPI as the parsed value of a JSON body.
 
-    ``bodies`` is the route's cache of validated bodies, when it opted in; ``body_name`` and
-    ``route`` label the decode span.
+    JSON bodies, bodies without ``Content-Type`` and those of a type no codec reads are
+    FastAPI's (strict settings answer 415 for the last). A malformed body is FastAPI's 422,
+    located at the body; ``route`` labels the decode span.
     """
     scope = request.scope
     transcoder = scope.get(TRANSCODER_SCOPE_KEY)
     if transcoder is not None:
-        # The middleware rewrote the headers for plain routes; read what the client sent.
+        # The middleware hands plain routes JSON; this route reads what the client sent.
         receive, content_type = transcoder.raw_receive, transcoder.content_type
         content_length = transcoder.content_length
     else:
-        receive = request.receive
         content_type = header(scope, b"content-type")
-        content_length = header(scope, b"content-length")
+        if content_type is None:
+            return
+        receive, content_length = request.receive, header(scope, b"content-length")
+    codec = settings.codec_for(content_type)
+    if codec is None:
+        if settings.strict and not is_json_family(content_type.encode("latin-1")):
+            find_codec(settings, content_type)  # raises the 415
+        return
+    if JSON_MEDIA_TYPE in codec.media_types:
+        return
     data = await read_body(receive, settings.max_body_size, content_length)
-    if not data:
-        return PydanticUndefined
-    codec = find_codec(settings, content_type)
-    reuse_key = ValidatedBodies.key(content_type, data) if bodies is not None else None
-    if reuse_key is not None:
-        assert bodies is not None
-        known = bodies.get(reuse_key)
-        if known is not None:
-            return known
-    if recorder is None:
-        value = decode_body(codec, data, adapter)
-    else:
-        value = decode_span(
-            recorder,
-            lambda: decode_body(codec, data, adapter),
-            content_type=content_type,
-            codec=codec,
-            model=body_name,
-            size=len(data),
-            route=route,
-        )
-    if reuse_key is not None:
-        assert bodies is not None
-        bodies.put(reuse_key, value)
-    return value
+    value = None
+    if data:
+        try:
+            if recorder is None:
+                value = codec.decode(data)
+            else:
+                value = decode_span(
+                    recorder,
+                    lambda: codec.decode(data),
+                    content_type=content_type,
+                    codec=codec,
+                    model=None,
+                    size=len(data),
+                    route=route,
+                )
+        except DecodeError as exc:
+            error = {"type": "value_error", "loc": ("body",), "msg": f"Body decode error: {exc}"}
+            raise RequestValidationError([{**error, "input": {}}]) from None
+    _compat.preset_body(request, data, value)

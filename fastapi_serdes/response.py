@@ -11,7 +11,6 @@ from starlette.responses import Response
 
 from ._types import Receive, Scope, Send
 from .answer import VARY_ACCEPT
-from .problems import ProblemError
 from .route import encode_value, not_acceptable
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .spans import encode_span, route_of, type_name
@@ -64,28 +63,23 @@ class SerdesResponse(Response):
             negotiated = negotiate(header(scope, b"accept"), settings)
         codec = negotiated.codec
         if codec is None:
-            await not_acceptable(negotiated.settings)(scope, receive, send)
-            return
+            raise not_acceptable(negotiated.settings)  # the app's handlers render it
         adapter = TypeAdapter(self._model) if self._model is not None else None
         recorder = request_recorder(scope, negotiated.settings.telemetry)
-        try:
-            if not is_body_allowed_for_status_code(self.status_code):
-                body = b""
-            elif recorder is None:
-                body = encode_value(codec, self.content, adapter, {})
-            else:
-                body = encode_span(
-                    recorder,
-                    lambda: encode_value(codec, self.content, adapter, {}),
-                    media_type=negotiated.media_type,
-                    codec=codec,
-                    model=type_name(self._model) if self._model is not None else None,
-                    selection=None,
-                    route=route_of(scope),
-                )
-        except ProblemError as exc:
-            await exc.to_response()(scope, receive, send)
-            return
+        if not is_body_allowed_for_status_code(self.status_code):
+            body = b""
+        elif recorder is None:
+            body = encode_value(codec, self.content, adapter, {})
+        else:
+            body = encode_span(
+                recorder,
+                lambda: encode_value(codec, self.content, adapter, {}),
+                media_type=negotiated.media_type,
+                codec=codec,
+                model=type_name(self._model) if self._model is not None else None,
+                selection=None,
+                route=route_of(scope),
+            )
         self.body = body
         self.raw_headers = [
             (k, v) for k, v in self.raw_headers if k not in (b"content-length", b"content-type")

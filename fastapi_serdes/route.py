@@ -1,75 +1,70 @@
-"""``SerdesRoute``: an ``APIRoute`` that answers in the negotiated codec, and ``SerdesResponse``.
+"""``SerdesRoute``: FastAPI's own request handler, answering in the format the client asked for.
 
-The route reads the :class:`~fastapi_serdes.settings.Negotiated` value ``SerdesMiddleware`` left in
-the scope (or negotiates itself with its own settings when there is no middleware), decodes the
-request body by ``Content-Type`` (a single body is validated by the codec straight from the bytes;
-several body parameters are decoded to objects FastAPI validates), runs the
-endpoint, and encodes its return value once, natively, in the negotiated codec. Generator
-endpoints (JSONL, SSE) and routes with a non-JSON ``response_class`` keep FastAPI's own handler.
+The route builds FastAPI's handler as ``APIRoute`` does (through
+``fastapi.routing.get_request_handler``, so integrations that wrap it keep working), with two
+parts swapped in: a response field and a response class that serialise in the negotiated codec.
+Everything else is FastAPI's: reading JSON and form bodies, dependencies, validation and its
+errors, the exception handlers, background tasks, the ``Response`` parameter.
+
+Per request the route only does what the client asked for beyond stock FastAPI:
+
+- a MessagePack body is decoded (within the size and container limits) and handed to FastAPI
+  as the parsed value of a JSON body;
+- the response is encoded in the negotiated codec, with the view or fields selected;
+- a GET's 200 gets a strong ``ETag`` (and a 304 when the client holds it), ``Vary`` names what
+  chose the representation, and a ``@cached`` route's answer is marked for the response cache.
+
+A client that asks for nothing new (JSON or no ``Accept``, no view) gets FastAPI's bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 import logging
 import typing
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from fastapi import params
-from fastapi.datastructures import DefaultPlaceholder
-from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import solve_dependencies
+from fastapi.datastructures import Default, DefaultPlaceholder
 from fastapi.exceptions import ResponseValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse
-from fastapi.routing import APIRoute, run_endpoint_function
-from fastapi.utils import create_model_field, is_body_allowed_for_status_code
+from fastapi.routing import APIRoute
+from fastapi.utils import create_model_field
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import PydanticUndefined
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from . import _compat
 from ._types import Codec, Message, Receive, Scope, Send
-from .answer import VARY_ACCEPT, respond
-from .cache import (
-    CachePolicy,
-    SingleFlight,
-    ValidatedBodies,
-)
+from .answer import respond
+from .cache import CachePolicy, SingleFlight
+from .codecs import JSON_MEDIA_TYPE
 from .flights import Produced, flight_key, once_per_cluster, shareable, shared_store
 from .fragments import Fragments
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses
-from .problems import EncodeError, ProblemError, validation_problem
-from .request_body import read_request_body
+from .problems import PROBLEM_SCOPE_KEY, EncodeError, ProblemError
+from .request_body import decode_request_body
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .spans import encode_span, type_name
 from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views
 
-# FastAPI >= 0.160 builds included routes as "effective contexts" of the original route; older
-# releases copy the route instead and have no such variable.
-_effective_route_context_var: Any = getattr(
-    importlib.import_module("fastapi.routing"), "_effective_route_context_var", None
-)
-
 logger = logging.getLogger("fastapi_serdes")
 
 
-def not_acceptable(settings: SerdesSettings) -> Response:
-    """406 problem+json listing the media types on offer."""
-    problem = ProblemError.of(
+def not_acceptable(settings: SerdesSettings) -> ProblemError:
+    """406 listing the media types on offer (strict settings only)."""
+    return ProblemError.of(
         "not-acceptable",
         "None of the media types in Accept can be produced; use one of 'available'.",
+        headers={"Vary": "Accept"},
         available=list(settings.offers),
     )
-    response = problem.to_response()
-    response.raw_headers.append(VARY_ACCEPT)
-    return response
 
 
 def encode_failed(reason: str) -> ProblemError:
@@ -82,28 +77,120 @@ def encode_failed(reason: str) -> ProblemError:
 
 @dataclass(slots=True)
 class _Plan:
-    """What a route needs per request, compiled once when the route is built."""
+    """What a route needs per request, compiled once when its handler is built."""
 
     adapter: TypeAdapter[Any] | None
     model: type[BaseModel] | None
-    options: dict[str, Any]
     settings: SerdesSettings
     views: BoundViews | None = None
     cache: CachePolicy | None = None
     flights: SingleFlight = field(default_factory=lambda: SingleFlight())
-    # For telemetry: the route template, and the names of the response and body models.
+    # For telemetry: the route template, and the name of the response model.
     route: str | None = None
     model_name: str | None = None
-    body_name: str | None = None
-    bodies: ValidatedBodies | None = None
     fragments: Fragments | None = None
+    # Whether the route reads a body the library may decode (not a form).
+    reads_body: bool = False
+
+
+@dataclass(slots=True)
+class _Encoding:
+    """One request's answer format, read by the response field and class FastAPI calls."""
+
+    negotiated: Negotiated
+    plan: _Plan
+    json: bool
+    options: dict[str, Any] | None = None  # the selected view's dump options
+    recorder: Recorder | None = None
+    selection: Any = None
+    used: bool = False  # FastAPI serialised the endpoint's value through us
+
+    def dump_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return options if self.options is None else {**options, **self.options}
+
+    def encode(self, value: Any, options: dict[str, Any]) -> bytes:
+        """A value FastAPI validated, in the negotiated (non-JSON) codec."""
+        plan = self.plan
+        codec = self.negotiated.codec
+        assert codec is not None
+        # pydantic's defaults stay implicit: a codec's fast paths look at what is set.
+        opts = {k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"}
+        recorder = self.recorder
+        if recorder is None:
+            return _encode(plan, codec, value, opts)
+        return encode_span(
+            recorder,
+            lambda: _encode(plan, codec, value, opts),
+            media_type=self.negotiated.media_type,
+            codec=codec,
+            model=plan.model_name,
+            selection=self.selection,
+            route=plan.route,
+        )
+
+
+# The answer format of the request being handled. FastAPI calls the response field and class
+# without the request; a context variable is how they learn it (as FastAPI's own effective
+# route context does). Set and reset around each call of FastAPI's handler.
+_ENCODING: ContextVar[_Encoding | None] = ContextVar("fastapi_serdes_encoding", default=None)
+
+
+class _NegotiatingField:
+    """FastAPI's response field, serialising in the request's codec and view.
+
+    FastAPI validates with the field as it is (``validate`` is the original's); JSON is
+    FastAPI's own serialisation, with the selected view's options.
+    """
+
+    __slots__ = ("_field",)
+
+    def __init__(self, original: Any) -> None:
+        self._field = original
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._field, name)
+
+    def serialize_json(self, value: Any, **options: Any) -> bytes:
+        encoding = _ENCODING.get()
+        if encoding is None:
+            return bytes(self._field.serialize_json(value, **options))
+        options = encoding.dump_options(options)
+        encoding.used = True
+        if encoding.json:
+            return bytes(self._field.serialize_json(value, **options))
+        return encoding.encode(value, options)
+
+    def serialize(self, value: Any, **options: Any) -> Any:
+        # An explicit JSON response class renders what this returns.
+        encoding = _ENCODING.get()
+        if encoding is not None:
+            options = encoding.dump_options(options)
+        return self._field.serialize(value, **options)
+
+
+def _negotiating_class(cls: type[Response]) -> type[Response]:
+    """A subclass of a JSON response class that renders in the request's codec; JSON clients
+    get the class's own rendering (a custom ``render`` or ``media_type`` included)."""
+
+    def render(self: Response, content: Any) -> bytes:
+        encoding = _ENCODING.get()
+        if encoding is None:
+            return cls.render(self, content)
+        encoding.used = True
+        if encoding.json:
+            return cls.render(self, content)
+        self.media_type = encoding.negotiated.media_type
+        return encoding.encode(content, {})
+
+    return type(cls.__name__, (cls,), {"render": render, "__module__": cls.__module__})
 
 
 class SerdesRoute(APIRoute):
     """An ``APIRoute`` whose responses follow ``Accept`` and whose bodies follow ``Content-Type``.
 
-    Use it as ``APIRouter(route_class=SerdesRoute)``. Settings come from ``SerdesMiddleware``
-    when it is installed; otherwise from :meth:`with_settings` (or the defaults and the
+    Use it as ``APIRouter(route_class=SerdesRoute)``, or for a whole app with
+    :func:`~fastapi_serdes.use_serdes_routes`. Settings come from ``SerdesMiddleware`` when it
+    is installed; otherwise from :meth:`with_settings` (or the defaults and the
     ``FASTAPI_SERDES_*`` environment).
     """
 
@@ -122,31 +209,23 @@ class SerdesRoute(APIRoute):
         # Kept apart: get_route_handler() adds the codecs' media types per inclusion path.
         self._user_openapi_extra: dict[str, Any] | None = kwargs.get("openapi_extra")
         self._serdes_views: BoundViews | None = None
-        self._serdes_response_model: Any = None
+        self._serdes_field: Any = None  # the response field of the full model (with views)
         super().__init__(path, endpoint, **kwargs)
-        has_params = bool(
-            self.dependant.path_params
-            or self.dependant.query_params
-            or self.dependant.header_params
-            or self.dependant.cookie_params
-            or self.dependant.dependencies
+        # OpenAPI is additive: the library's responses never replace one the user declared.
+        extra = problem_responses(
+            has_body=self.body_field is not None, has_params=_has_params(self)
         )
-        extra = problem_responses(has_body=self.body_field is not None, has_params=has_params)
-        if 400 in extra and 400 in self.responses:  # views' invalid-selection, and a bad body
-            extra[400] = {**extra[400], **selection_responses(extra)[400]}
         self.responses = {**extra, **self.responses}
-        if 400 in extra:
-            self.responses[400] = extra[400]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         # HEAD is GET without a body (RFC 9110 §9.3.2): a GET route answers it, with GET's
-        # headers. FastAPI's APIRoute does not; Starlette's Route does.
+        # headers, unless the app declared a HEAD route of its own (it is matched first).
         if scope["type"] == "http" and scope["method"] == "HEAD" and "GET" in (self.methods or ()):
             return super().matches({**scope, "method": "GET"})
         return super().matches(scope)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "HEAD" and "GET" in (self.methods or ()):
+        if scope["method"] == "HEAD" and "HEAD" not in (self.methods or ()):
             scope["method"] = "GET"
             try:
                 await super().handle(scope, receive, _without_body(send))
@@ -162,33 +241,27 @@ class SerdesRoute(APIRoute):
                 "response_model=)"
             )
         bound = BoundViews(views, self.response_model)
-        # Handlers encode with the full model (_serdes_response_model); FastAPI, and included
-        # copies of this route, see the union of the views, which is what OpenAPI documents.
+        # The handler validates and serialises with the full model (_serdes_field); OpenAPI,
+        # and included copies of this route, see the union of the views.
         self._serdes_views = bound
-        self._serdes_response_model = self.response_model
-        self.responses = {**self.responses, **selection_responses(self.responses)}
+        self._serdes_field = self.response_field
+        self.responses = {**selection_responses(self.responses), **self.responses}
         self.response_model = bound.doc_type
         self.response_field = create_model_field(
             name="Response_" + self.unique_id, type_=bound.doc_type, mode="serialization"
         )
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        route: Any = self
-        if _effective_route_context_var is not None:
-            context = _effective_route_context_var.get()
-            if context is not None and context.original_route is self:
-                route = context
+        route: Any = _compat.effective_route(self)
         response_class = route.response_class
         if isinstance(response_class, DefaultPlaceholder):
             response_class = response_class.value
-        body_field = route.body_field
         if (
-            route.is_sse_stream
-            or route.is_json_stream
+            getattr(route, "is_sse_stream", False)
+            or getattr(route, "is_json_stream", False)
             or not issubclass(response_class, JSONResponse | ORJSONResponse)
-            or (body_field is not None and isinstance(body_field.field_info, params.Form))
         ):
-            return super().get_route_handler()
+            return super().get_route_handler()  # not a negotiable answer: FastAPI's as it is
         settings = self.serdes_settings or SerdesSettings.from_kwargs()
         declared: Views | None = getattr(self.endpoint, "__serdes_views__", None)
         if declared is not None and self._serdes_views is None:
@@ -198,61 +271,57 @@ class SerdesRoute(APIRoute):
         route.openapi_extra = operation_extra(
             route, settings, self._user_openapi_extra, views.views if views else None
         )
-        plan = _build_plan(route, settings, getattr(self, "_serdes_response_model", None), views)
-        return _build_handler(route, plan)
+        original_field = self._serdes_field if views is not None else route.response_field
+        negotiating = _negotiating_class(response_class)
+        with _compat.swapped(
+            route,
+            response_field=_NegotiatingField(original_field) if original_field else None,
+            response_class=(
+                Default(negotiating)
+                if isinstance(route.response_class, DefaultPlaceholder)
+                else negotiating
+            ),
+        ):
+            inner = super().get_route_handler()
+        plan = _build_plan(route, settings, original_field, views)
+        return _negotiating_handler(inner, plan)
+
+
+def _has_params(route: APIRoute) -> bool:
+    dependant = route.dependant
+    return bool(
+        dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.dependencies
+    )
 
 
 def _build_plan(
-    route: Any, settings: SerdesSettings, response_model: Any, views: BoundViews | None
+    route: Any, settings: SerdesSettings, response_field: Any, views: BoundViews | None
 ) -> _Plan:
-    if response_model is None:
-        response_model = route.response_model if route.response_field is not None else None
+    response_model = response_field.field_info.annotation if response_field is not None else None
+    if views is not None:
+        response_model = views.response_type
     adapter = TypeAdapter(response_model) if response_model is not None else None
-    options = {
-        "include": route.response_model_include,
-        "exclude": route.response_model_exclude,
-        "by_alias": route.response_model_by_alias,
-        "exclude_unset": route.response_model_exclude_unset,
-        "exclude_defaults": route.response_model_exclude_defaults,
-        "exclude_none": route.response_model_exclude_none,
-    }
     model = (
         response_model
         if isinstance(response_model, type) and issubclass(response_model, BaseModel)
         else None
     )
+    body_field = route.body_field
     return _Plan(
         adapter=adapter,
         model=model,
-        options={k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"},
         settings=settings,
         views=views,
         cache=_cache_policy(route, views),
         route=route.path,
         model_name=type_name(response_model) if response_model is not None else None,
-        body_name=type_name(route.body_field.field_info.annotation) if route.body_field else None,
-        bodies=_validated_bodies(route),
         fragments=_fragments(route, response_model),
+        reads_body=body_field is not None and not isinstance(body_field.field_info, params.Form),
     )
-
-
-def _declares_only_a_body(dependant: Dependant) -> bool:
-    """Whether FastAPI's solver would only hand the endpoint its body (if any).
-
-    True when the endpoint (with its router's and app's dependencies) declares no dependency,
-    no path, query, header or cookie parameter and no special argument (``Request``,
-    ``Response``, ``BackgroundTasks``, ``SecurityScopes``...). Read from the dependant's fields
-    by suffix, so a kind of parameter a later FastAPI adds keeps the endpoint on the solver.
-    """
-    if dependant.dependencies or len(dependant.body_params) > 1:
-        return False
-    for item in dataclasses.fields(dependant):
-        value = getattr(dependant, item.name, None)
-        if item.name.endswith("_param_name") and value is not None:
-            return False
-        if item.name.endswith("_params") and item.name != "body_params" and value:
-            return False
-    return True
 
 
 def _cache_policy(route: Any, views: BoundViews | None) -> CachePolicy | None:
@@ -263,155 +332,99 @@ def _cache_policy(route: Any, views: BoundViews | None) -> CachePolicy | None:
     return dataclasses.replace(policy, vary=(*policy.vary, "prefer"))
 
 
-def _build_handler(route: Any, plan: _Plan) -> Callable[[Request], Any]:
-    dependant: Dependant = route.dependant
-    body_field = route.body_field
-    embed = route._embed_body_fields
-    # A single, non-embedded body is validated straight from the request bytes by the codec
-    # (pydantic-core's JSON parser for JSON); FastAPI then accepts the validated instance as
-    # it is. Embedded bodies (several body parameters) are decoded to objects FastAPI validates.
-    body_adapter: TypeAdapter[Any] | None = (
-        getattr(body_field, "_type_adapter", None) if body_field is not None and not embed else None
-    )
-    overrides = route.dependency_overrides_provider
-    status_code = route.status_code
-    is_coroutine = _is_coroutine(dependant.call)
-    accept_cache: dict[str | None, Negotiated] = {}
-    # An endpoint that takes nothing but (at most) the body we validate is called directly.
-    bare = _declares_only_a_body(dependant) and (body_field is None or body_adapter is not None)
-    # Otherwise FastAPI's solver gets the dependant without that body (it would validate the
-    # validated value again: after-validators twice) and the endpoint gets our value.
-    solver_dependant = dependant
-    bodies = plan.bodies if body_adapter is not None else None  # reuse needs our validation
-    if body_adapter is not None and [p.name for p in dependant.body_params] == [body_field.name]:
-        solver_dependant = dataclasses.replace(dependant, body_params=[])
+def _negotiating_handler(
+    inner: Callable[[Request], Coroutine[Any, Any, Response]], plan: _Plan
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    accept_memo: dict[str | None, Negotiated] = {}
 
-    async def produce(
-        request: Request,
-        negotiated: Negotiated,
-        options: Mapping[str, Any],
-        recorder: Recorder | None,
-    ) -> Response | Produced:
-        """Decode, solve dependencies, run the endpoint, encode: one request's work."""
-        scope = request.scope
-        codec = negotiated.codec
-        assert codec is not None
-        body: Any = PydanticUndefined
-        if body_field is not None:
-            body = await read_request_body(
-                request,
-                negotiated.settings,
-                body_adapter,
-                recorder,
-                bodies=bodies,
-                body_name=plan.body_name,
-                route=plan.route,
-            )
-        sub_response: Response | None = None
-        background: Any = None
-        if bare and (body_field is None or body is not PydanticUndefined):
-            # Nothing for FastAPI's solver to do: no dependency, parameter or special argument,
-            # and a body already validated (it would validate it a second time).
-            values = {} if body_field is None else {body_field.name: body}
-        else:
-            ours = body is not PydanticUndefined and solver_dependant is not dependant
-            solved = await solve_dependencies(
-                request=request,
-                dependant=solver_dependant if ours else dependant,
-                body=body,
-                dependency_overrides_provider=overrides,
-                async_exit_stack=scope["fastapi_inner_astack"],
-                embed_body_fields=embed,
-            )
-            if solved.errors:
-                raise validation_problem(solved.errors)
-            values = solved.values
-            if ours:
-                values[body_field.name] = body
-            sub_response = solved.response
-            background = solved.background_tasks
-        raw = await run_endpoint_function(
-            dependant=dependant, values=values, is_coroutine=is_coroutine
-        )
-        if isinstance(raw, Response):
-            if raw.background is None:
-                raw.background = background
-            return raw
-        headers: list[tuple[bytes, bytes]] = []
-        code = status_code or 200
-        if sub_response is not None:  # the endpoint may have set both
-            headers = list(sub_response.headers.raw)
-            code = sub_response.status_code or code
-        if not is_body_allowed_for_status_code(code):
-            content = b""
-        elif recorder is None:
-            content = _encode(plan, codec, raw, options)
-        else:
-            content = encode_span(
-                recorder,
-                lambda: _encode(plan, codec, raw, options),
-                media_type=negotiated.media_type,
-                codec=codec,
-                model=plan.model_name,
-                selection=scope.get(SELECTION_SCOPE_KEY),
-                route=plan.route,
-            )
-        return Produced(code, content, headers, background)
+    def negotiated_for(scope: Scope) -> Negotiated:
+        negotiated: Negotiated | None = scope.get(SCOPE_KEY)
+        if negotiated is None:  # no middleware: negotiate here, memoised per Accept value
+            accept = header(scope, b"accept")
+            negotiated = accept_memo.get(accept)
+            if negotiated is None:
+                negotiated = negotiate(accept, plan.settings)
+                if len(accept_memo) < 64:
+                    accept_memo[accept] = negotiated
+        return negotiated
 
     async def app(request: Request) -> Response:
         scope = request.scope
-        negotiated: Negotiated | None = scope.get(SCOPE_KEY)
-        if negotiated is None:
-            accept = header(scope, b"accept")
-            negotiated = accept_cache.get(accept)
-            if negotiated is None:
-                negotiated = negotiate(accept, plan.settings)
-                if len(accept_cache) < 64:
-                    accept_cache[accept] = negotiated
+        negotiated = negotiated_for(scope)
         recorder = request_recorder(scope, negotiated.settings.telemetry)
         if recorder is not None:
             scope[ROUTE_SCOPE_KEY] = plan.route
-        if negotiated.codec is None:
-            if recorder is not None:
-                recorder.problem(406, "not-acceptable", plan.route)
-            return not_acceptable(negotiated.settings)
         try:
+            codec = negotiated.codec
+            if codec is None:
+                raise not_acceptable(negotiated.settings)
+            encoding = _Encoding(negotiated, plan, JSON_MEDIA_TYPE in codec.media_types)
+            encoding.recorder = recorder
             view_headers: list[tuple[bytes, bytes]] = []
-            options = plan.options
             if plan.views is not None:
-                options, view_headers = _select_view(plan, request)
-            flight = flight_key(plan.cache, request, negotiated)
-            if flight is None:
-                produced = await produce(request, negotiated, options, recorder)
-            else:
-                store = shared_store(request.scope)
-
-                async def compute() -> Response | Produced:
-                    work = produce(request, negotiated, options, recorder)
-                    if store is None:
-                        return await work
-                    # Many replicas: a short lock in the shared store makes it once per cluster.
-                    return await once_per_cluster(store, flight, work)
-
-                produced = await plan.flights.run(flight, compute, shareable)
-            if isinstance(produced, Response):
-                return produced
-            return respond(
-                request,
-                negotiated,
-                produced,
-                views=plan.views is not None,
-                cache=plan.cache,
-                view_headers=view_headers,
-            )
+                encoding.options, view_headers = _select_view(plan, request)
+                encoding.selection = scope.get(SELECTION_SCOPE_KEY)
+            if plan.reads_body:
+                await decode_request_body(request, negotiated.settings, recorder, plan.route)
         except ProblemError as exc:
             if recorder is not None:
                 recorder.problem(exc.status, exc.type, plan.route)
-            response = exc.to_response()
-            response.raw_headers.append(VARY_ACCEPT)
-            return response
+            scope[PROBLEM_SCOPE_KEY] = exc
+            raise
+        token = _ENCODING.set(encoding)
+        try:
+            flight = flight_key(plan.cache, request, negotiated)
+            if flight is None:
+                response = await inner(request)
+            else:
+                response = await _once(plan, flight, request, inner, encoding)
+        except ProblemError as exc:
+            scope[PROBLEM_SCOPE_KEY] = exc
+            raise
+        finally:
+            _ENCODING.reset(token)
+        if not encoding.used:
+            return response  # the endpoint's own Response: it passes as it is
+        return respond(
+            request,
+            negotiated,
+            response,
+            media_type=None if encoding.json else negotiated.media_type,
+            views=plan.views is not None,
+            cache=plan.cache,
+            view_headers=view_headers,
+        )
 
     return app
+
+
+async def _once(
+    plan: _Plan,
+    flight: str,
+    request: Request,
+    inner: Callable[[Request], Coroutine[Any, Any, Response]],
+    encoding: _Encoding,
+) -> Response:
+    """Concurrent equal GETs of a ``@cached`` route: one computes, the others share its
+    answer when it may be shared (otherwise each computes its own)."""
+    store = shared_store(request.scope)
+
+    def share(result: Response | Produced) -> Produced | None:
+        if isinstance(result, Produced):
+            return result
+        return shareable(result) if encoding.used else None
+
+    async def compute() -> Response | Produced:
+        if store is None:
+            return await inner(request)
+        # Many replicas: a short lock in the shared store makes it once per cluster.
+        return await once_per_cluster(store, flight, inner(request), share)
+
+    result = await plan.flights.run(flight, compute, share)
+    if isinstance(result, Produced):
+        encoding.used = True
+        return result.to_response()
+    return result
 
 
 def _fragments(route: Any, response_model: Any) -> Fragments | None:
@@ -429,25 +442,6 @@ def _fragments(route: Any, response_model: Any) -> Fragments | None:
     return Fragments(version, args[0], max_bytes)
 
 
-def _validated_bodies(route: Any) -> ValidatedBodies | None:
-    """The route's reuse cache when it opted in; its body must be one frozen model."""
-    max_entries = getattr(route.endpoint, "__serdes_body_reuse__", None)
-    if max_entries is None:
-        return None
-    field = route.body_field
-    model = field.field_info.annotation if field is not None else None
-    if route._embed_body_fields or not (
-        isinstance(model, type)
-        and issubclass(model, BaseModel)
-        and model.model_config.get("frozen")
-    ):
-        raise TypeError(
-            f"reuse_validated_bodies() on {route.path!r} needs a single body parameter whose type "
-            f"is a frozen pydantic model (model_config = ConfigDict(frozen=True)), got {model!r}"
-        )
-    return ValidatedBodies(max_entries)
-
-
 def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
     """Dump options and response headers for the view or fields the client selected."""
     bound = plan.views
@@ -460,10 +454,7 @@ def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tu
         query.get(views.query_view), query.get(views.query_fields), prefer_minimal
     )
     request.scope[SELECTION_SCOPE_KEY] = chosen
-    options = dict(plan.options)
-    options.pop("include", None)
-    if include is not None:
-        options["include"] = include
+    options: dict[str, Any] = {"include": include}
     if chosen.view in views.compact_views:
         options["exclude_none"] = True
     applied = chosen.view if chosen.paths is None or chosen.view else "fields"
@@ -482,14 +473,9 @@ def _prefers_minimal(prefer: str) -> bool:
     return False
 
 
-def _encode(plan: _Plan, codec: Codec, raw: Any, options: Mapping[str, Any] | None = None) -> bytes:
+def _encode(plan: _Plan, codec: Codec, value: Any, options: dict[str, Any]) -> bytes:
     return encode_value(
-        codec,
-        raw,
-        plan.adapter,
-        plan.options if options is None else options,
-        model=plan.model,
-        fragments=plan.fragments,
+        codec, value, plan.adapter, options, model=plan.model, fragments=plan.fragments
     )
 
 
@@ -497,7 +483,7 @@ def encode_value(
     codec: Codec,
     raw: Any,
     adapter: TypeAdapter[Any] | None,
-    options: Mapping[str, Any],
+    options: dict[str, Any],
     *,
     model: type[BaseModel] | None = None,
     fragments: Fragments | None = None,
@@ -506,7 +492,6 @@ def encode_value(
     and encoded; a value the codec refuses is logged and becomes a 500 problem."""
     value = raw
     if adapter is not None and (model is None or type(raw) is not model):
-        # Trust instances of the response model (FastAPI validated them); validate the rest.
         try:
             value = adapter.validate_python(raw, from_attributes=True)
         except ValidationError as exc:
@@ -531,11 +516,3 @@ def _without_body(send: Send) -> Send:
         await send(message)
 
     return send_headers_only
-
-
-def _is_coroutine(call: Any) -> bool:
-    if inspect.isroutine(call):
-        return inspect.iscoroutinefunction(call)
-    if inspect.isclass(call):
-        return False
-    return inspect.iscoroutinefunction(getattr(call, "__call__", None))  # noqa: B004

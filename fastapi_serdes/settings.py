@@ -1,10 +1,10 @@
 """Settings shared by ``SerdesMiddleware`` and ``SerdesRoute``: keyword arguments, validated once.
 
-Operators override settings without a code change through environment variables:
-``FASTAPI_SERDES_ON_NOT_ACCEPTABLE``, ``FASTAPI_SERDES_MAX_BODY_SIZE`` (e.g. ``4194304``) and
-``FASTAPI_SERDES_TELEMETRY`` (``off`` switches spans and metrics off). The environment wins over
-the keyword arguments, so a deployment can tune what the code chose; ``codecs`` is code, not
-configuration, and has no variable.
+Operators set defaults without a code change through environment variables:
+``FASTAPI_SERDES_STRICT`` (``on`` / ``off``), ``FASTAPI_SERDES_MAX_BODY_SIZE`` (e.g. ``4194304``)
+and ``FASTAPI_SERDES_TELEMETRY`` (``off`` switches spans and metrics off). As with uvicorn, an
+explicit keyword argument wins over the environment, which only fills in what the code left
+unset; ``codecs`` is code, not configuration, and has no variable.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from ._types import Codec
 from .codecs import default_codecs
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from .response_cache import ResponseCache
 
 ENV_PREFIX: Final = "FASTAPI_SERDES_"
-NOT_ACCEPTABLE_CHOICES: Final = ("problem", "default")
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 _OFF: Final = frozenset({"0", "false", "off", "no"})
 _ON: Final = frozenset({"1", "true", "on", "yes"})
@@ -38,14 +37,19 @@ class SerdesSettings:
     Attributes:
         codecs: the codecs offered, in server order; the first one's first media type is the
             default answered when the client states no preference.
-        on_not_acceptable: ``"problem"`` answers 406 problem+json when no offered media type is
-            acceptable; ``"default"`` answers in the default format instead (RFC 9110 allows both).
-        max_body_size: the largest request body read, in bytes (413 past it).
+        strict: False (the default) answers a client whose ``Accept`` matches no offered media
+            type in the default format, as stock FastAPI does, and leaves request bodies of a
+            ``Content-Type`` no codec reads to FastAPI; True answers 406 and 415 instead.
+        problem_details: whether errors the library answers itself are RFC 9457 documents
+            (set by ``SerdesMiddleware(problem_details=True)``, which covers every error).
+        max_body_size: the largest request body the library decodes itself (MessagePack, or a
+            compressed body), in bytes (413 past it). JSON bodies are FastAPI's to read.
         telemetry: where spans and metrics go, or None when they are off.
     """
 
     codecs: tuple[Codec, ...] = field(default_factory=default_codecs)
-    on_not_acceptable: Literal["problem", "default"] = "problem"
+    strict: bool = False
+    problem_details: bool = False
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     # Holds the per-app recorder state: compared by identity, never by value.
     telemetry: Telemetry | None = field(default_factory=Telemetry, compare=False)
@@ -74,11 +78,9 @@ class SerdesSettings:
                 by_media_type.setdefault(media_type.lower(), codec)
         object.__setattr__(self, "by_media_type", by_media_type)
         object.__setattr__(self, "offers", tuple(by_media_type))
-        if self.on_not_acceptable not in NOT_ACCEPTABLE_CHOICES:
-            raise ValueError(
-                f"on_not_acceptable must be one of {NOT_ACCEPTABLE_CHOICES}, "
-                f"got {self.on_not_acceptable!r}"
-            )
+        for flag in ("strict", "problem_details"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if (
             not isinstance(self.max_body_size, int)
             or isinstance(self.max_body_size, bool)
@@ -111,12 +113,12 @@ class SerdesSettings:
         cls,
         *,
         codecs: Sequence[Codec] | None = None,
-        on_not_acceptable: str | None = None,
+        strict: bool | None = None,
         max_body_size: int | None = None,
         telemetry: Telemetry | bool | None = True,
         environ: Mapping[str, str] | None = None,
     ) -> SerdesSettings:
-        """Validate keyword arguments, then apply ``FASTAPI_SERDES_*`` environment overrides.
+        """Validate keyword arguments; ``FASTAPI_SERDES_*`` variables fill in those left None.
 
         ``telemetry`` is a :class:`~fastapi_serdes.Telemetry`, True (the global providers) or
         False / None (off).
@@ -126,25 +128,13 @@ class SerdesSettings:
         from_env: dict[str, str] = {}  # parameter -> the variable that set it
         if codecs is not None:
             kwargs["codecs"] = tuple(codecs)
-        if on_not_acceptable is not None:
-            kwargs["on_not_acceptable"] = on_not_acceptable
+        if strict is not None:
+            kwargs["strict"] = strict
+        elif (value := env.get(ENV_PREFIX + "STRICT")) is not None:
+            kwargs["strict"] = env_flag("STRICT", value)
         if max_body_size is not None:
             kwargs["max_body_size"] = max_body_size
-        kwargs["telemetry"] = telemetry_setting(telemetry)
-        if (value := env.get(ENV_PREFIX + "TELEMETRY")) is not None:
-            flag = value.strip().lower()
-            if flag not in _OFF | _ON:
-                raise ValueError(
-                    f"environment variable {ENV_PREFIX}TELEMETRY={value!r}: use on or off"
-                )
-            if flag in _OFF:
-                kwargs["telemetry"] = None
-            elif kwargs["telemetry"] is None:
-                kwargs["telemetry"] = Telemetry()
-        if (value := env.get(ENV_PREFIX + "ON_NOT_ACCEPTABLE")) is not None:
-            kwargs["on_not_acceptable"] = value.strip().lower()
-            from_env["on_not_acceptable"] = f"{ENV_PREFIX}ON_NOT_ACCEPTABLE={value!r}"
-        if (value := env.get(ENV_PREFIX + "MAX_BODY_SIZE")) is not None:
+        elif (value := env.get(ENV_PREFIX + "MAX_BODY_SIZE")) is not None:
             try:
                 kwargs["max_body_size"] = int(value)
             except ValueError:
@@ -152,6 +142,13 @@ class SerdesSettings:
                     f"{ENV_PREFIX}MAX_BODY_SIZE must be a positive integer, got {value!r}"
                 ) from None
             from_env["max_body_size"] = f"{ENV_PREFIX}MAX_BODY_SIZE={value!r}"
+        kwargs["telemetry"] = telemetry_setting(telemetry)
+        if (value := env.get(ENV_PREFIX + "TELEMETRY")) is not None:
+            # Off switches telemetry off whatever the code chose (an operator's kill switch).
+            if not env_flag("TELEMETRY", value):
+                kwargs["telemetry"] = None
+            elif kwargs["telemetry"] is None:
+                kwargs["telemetry"] = Telemetry()
         try:
             return cls(**kwargs)
         except ValueError as exc:
@@ -180,11 +177,19 @@ class Negotiated:
     settings: SerdesSettings
 
 
+def env_flag(name: str, value: str) -> bool:
+    """An on / off environment variable ``FASTAPI_SERDES_<name>``; anything else is an error."""
+    flag = value.strip().lower()
+    if flag not in _OFF | _ON:
+        raise ValueError(f"environment variable {ENV_PREFIX}{name}={value!r}: use on or off")
+    return flag in _ON
+
+
 def negotiate(accept: str | None, settings: SerdesSettings) -> Negotiated:
     """Choose the response format for an ``Accept`` value (RFC 9110 §12.5.1)."""
     media_type = choose_media_type(accept, settings.offers)
     if media_type is None:
-        if settings.on_not_acceptable == "problem":
+        if settings.strict:
             return Negotiated(None, None, settings)
         media_type = settings.default_media_type
     return Negotiated(media_type, settings.by_media_type[media_type], settings)

@@ -136,7 +136,7 @@ class Responder:
         transcoder = self.transcoder
         if transcoder is not None and transcoder.problem is not None:
             if kind == "http.response.start":
-                await transcoder.problem.to_response()(
+                await transcoder.problem.render(self.negotiated.settings.problem_details)(
                     {"type": "http"}, no_receive, self._downstream
                 )
             return
@@ -211,7 +211,8 @@ class Responder:
         except (DecodeError, EncodeError) as exc:
             logger.error("fastapi-serdes: cannot transcode a plain route's response: %s", exc)
             problem = encode_failed(str(exc))
-            await problem.to_response()({"type": "http"}, no_receive, self._downstream)
+            response = problem.render(self.negotiated.settings.problem_details)
+            await response({"type": "http"}, no_receive, self._downstream)
             return
         headers = [
             (n, v)

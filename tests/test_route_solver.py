@@ -13,7 +13,6 @@ from fastapi import APIRouter, BackgroundTasks, Body, Depends, FastAPI, Request,
 from pydantic import AfterValidator, BaseModel
 
 from fastapi_serdes import SerdesMiddleware, SerdesRoute
-from fastapi_serdes.route import _declares_only_a_body
 
 pytestmark = pytest.mark.anyio
 
@@ -181,9 +180,3 @@ async def test_a_query_string_on_a_bare_endpoint_is_ignored_as_fastapi_does(
 ) -> None:
     res = await client.get("/nothing?unknown=1")
     assert res.json() == {"text": "plain"}
-
-
-def test_which_endpoints_skip_the_solver() -> None:
-    routes = {r.path: r for r in _router().routes if isinstance(r, SerdesRoute)}
-    bare = {path for path, r in routes.items() if _declares_only_a_body(r.dependant)}
-    assert bare == {"/bare", "/bare-sync", "/nothing", "/optional"}

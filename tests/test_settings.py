@@ -13,7 +13,6 @@ from fastapi_serdes import JSONCodec, MsgPackCodec, Negotiated, SerdesSettings
 from fastapi_serdes.settings import (
     DEFAULT_MAX_BODY_SIZE,
     ENV_PREFIX,
-    NOT_ACCEPTABLE_CHOICES,
     header,
     negotiate,
 )
@@ -50,17 +49,17 @@ def settings(**kwargs: Any) -> SerdesSettings:
 def test_defaults() -> None:
     s = settings()
     assert [type(c) for c in s.codecs] == [JSONCodec, MsgPackCodec]
-    assert s.on_not_acceptable == "problem"
+    assert s.strict is False
+    assert s.problem_details is False
     assert s.max_body_size == DEFAULT_MAX_BODY_SIZE == 1024 * 1024
     assert s.offers == (JSON, *MSGPACK_TYPES)
     assert s.default_media_type == JSON
-    assert NOT_ACCEPTABLE_CHOICES == ("problem", "default")
     assert ENV_PREFIX == "FASTAPI_SERDES_"
 
 
 def test_kwargs_are_applied() -> None:
-    s = settings(on_not_acceptable="default", max_body_size=10)
-    assert (s.on_not_acceptable, s.max_body_size) == ("default", 10)
+    s = settings(strict=True, max_body_size=10)
+    assert (s.strict, s.max_body_size) == (True, 10)
 
 
 def test_settings_are_frozen() -> None:
@@ -87,12 +86,10 @@ def test_codecs_refuse_a_codec_class() -> None:
         settings(codecs=[JSONCodec])
 
 
-@pytest.mark.parametrize("bad", ["406", "Problem", "", "raise"])
-def test_on_not_acceptable_bad(bad: str) -> None:
-    with pytest.raises(
-        ValueError, match=r"on_not_acceptable must be one of .*got " + re.escape(repr(bad))
-    ):
-        settings(on_not_acceptable=bad)
+@pytest.mark.parametrize("bad", ["406", "yes", 1, None])
+def test_strict_bad(bad: Any) -> None:
+    with pytest.raises(ValueError, match=r"strict must be True or False, got " + re.escape(repr(bad))):
+        SerdesSettings(strict=bad)
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, False, "x", "1024", 1.5], ids=repr)
@@ -107,23 +104,26 @@ def test_max_body_size_bad(bad: Any) -> None:
 # --- environment overrides -------------------------------------------------------------------
 
 
-def test_env_overrides_kwargs() -> None:
+def test_kwargs_win_over_env() -> None:
     s = SerdesSettings.from_kwargs(
-        on_not_acceptable="problem",
+        strict=False,
         max_body_size=10,
-        environ={
-            "FASTAPI_SERDES_MAX_BODY_SIZE": "4194304",
-            "FASTAPI_SERDES_ON_NOT_ACCEPTABLE": " Default ",
-        },
+        environ={"FASTAPI_SERDES_MAX_BODY_SIZE": "4194304", "FASTAPI_SERDES_STRICT": " On "},
     )
-    assert s.max_body_size == 4194304
-    assert s.on_not_acceptable == "default"
+    assert (s.max_body_size, s.strict) == (10, False)
+
+
+def test_env_fills_in_unset_kwargs() -> None:
+    s = SerdesSettings.from_kwargs(
+        environ={"FASTAPI_SERDES_MAX_BODY_SIZE": "4194304", "FASTAPI_SERDES_STRICT": " On "},
+    )
+    assert (s.max_body_size, s.strict) == (4194304, True)
 
 
 def test_env_applies_without_kwargs() -> None:
     s = SerdesSettings.from_kwargs(environ={"FASTAPI_SERDES_MAX_BODY_SIZE": " 42 "})
     assert s.max_body_size == 42
-    assert s.on_not_acceptable == "problem"
+    assert s.strict is False
 
 
 def test_unrelated_env_is_ignored() -> None:
@@ -135,9 +135,10 @@ def test_unrelated_env_is_ignored() -> None:
 
 def test_process_environment_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASTAPI_SERDES_MAX_BODY_SIZE", "99")
-    assert SerdesSettings.from_kwargs(max_body_size=10).max_body_size == 99
-    monkeypatch.delenv("FASTAPI_SERDES_MAX_BODY_SIZE")
+    assert SerdesSettings.from_kwargs().max_body_size == 99
     assert SerdesSettings.from_kwargs(max_body_size=10).max_body_size == 10
+    monkeypatch.delenv("FASTAPI_SERDES_MAX_BODY_SIZE")
+    assert SerdesSettings.from_kwargs().max_body_size == DEFAULT_MAX_BODY_SIZE
 
 
 @pytest.mark.parametrize("bad", ["lots", "", "1e6", "4 MB", "0x10"])
@@ -155,7 +156,7 @@ def test_env_max_body_size_not_an_integer(bad: str) -> None:
     [
         ("FASTAPI_SERDES_MAX_BODY_SIZE", "0"),
         ("FASTAPI_SERDES_MAX_BODY_SIZE", "-5"),
-        ("FASTAPI_SERDES_ON_NOT_ACCEPTABLE", "nope"),
+        ("FASTAPI_SERDES_STRICT", "nope"),
     ],
 )
 def test_env_error_names_the_variable(variable: str, value: str) -> None:
@@ -212,13 +213,13 @@ def test_negotiate(accept: str | None, media_type: str, codec: type) -> None:
 
 @pytest.mark.parametrize("accept", ["text/html", "application/json;q=0, application/*;q=0"])
 def test_negotiate_not_acceptable_problem(accept: str) -> None:
-    s = settings()
+    s = settings(strict=True)
     assert negotiate(accept, s) == Negotiated(None, None, s)
 
 
 @pytest.mark.parametrize("accept", ["text/html", "*/*;q=0"])
 def test_negotiate_not_acceptable_default(accept: str) -> None:
-    s = settings(on_not_acceptable="default", codecs=[MsgPackCodec(), JSONCodec()])
+    s = settings(codecs=[MsgPackCodec(), JSONCodec()])
     negotiated = negotiate(accept, s)
     assert negotiated.media_type == "application/msgpack"
     assert negotiated.codec is s.codecs[0]

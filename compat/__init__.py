@@ -1,0 +1,1 @@
+"""Compatibility harness: FastAPI's own test suite, run with fastapi-serdes injected."""

@@ -1,0 +1,5 @@
+import sys
+
+from compat.harness import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""Every use of a private name of FastAPI or Starlette, in one place.
+
+Each use has a test in ``tests/test_compat.py`` that fails when the dependency changes it, and a
+fallback that keeps the library working (more slowly, or without the feature) when it is gone.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+
+# FastAPI >= 0.160 builds an included route as an "effective context" of the original route
+# (its own dependant, response field, response class...) while calling the original route's
+# get_route_handler(); older releases copy the route instead and have no such variable.
+# Fallback: the route itself, which is right for those releases.
+_effective_route_context_var: Any = getattr(
+    importlib.import_module("fastapi.routing"), "_effective_route_context_var", None
+)
+
+
+def effective_route(route: Any) -> Any:
+    """The route (or FastAPI's inclusion context of it) whose handler is being built."""
+    if _effective_route_context_var is not None:
+        context = _effective_route_context_var.get()
+        if context is not None and getattr(context, "original_route", None) is route:
+            return context
+    return route
+
+
+def embeds_body_fields(route: Any) -> bool:
+    """Whether FastAPI embeds the body fields of ``route`` (several body parameters)."""
+    return bool(getattr(route, "_embed_body_fields", False))
+
+
+@contextmanager
+def swapped(target: Any, **values: Any) -> Iterator[None]:
+    """Set attributes of ``target`` for the duration of the block, then restore them.
+
+    ``SerdesRoute`` builds FastAPI's own handler (through ``APIRoute.get_route_handler``, so
+    integrations that wrap ``fastapi.routing.get_request_handler`` still see it) with its
+    negotiating response field and response class in place of FastAPI's.
+    """
+    saved = {name: getattr(target, name) for name in values}
+    for name, value in values.items():
+        setattr(target, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(target, name, value)
+
+
+def preset_body(request: Request, raw: bytes, value: Any) -> None:
+    """Hand FastAPI's handler a request body the library decoded (MessagePack).
+
+    Starlette's ``Request`` caches the body in ``_body`` and the parsed JSON in ``_json``;
+    FastAPI's handler calls ``request.json()`` for a JSON ``Content-Type`` and then validates
+    the Python value, exactly as for a JSON body. The request's headers therefore say
+    ``application/json`` from here on (the bytes in ``request.body()`` stay the client's).
+    """
+    request._body = raw
+    request._json = value
+    raw_headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    raw_headers.append((b"content-type", b"application/json"))
+    request._headers = Headers(raw=raw_headers)
