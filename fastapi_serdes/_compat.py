@@ -32,11 +32,6 @@ def effective_route(route: Any) -> Any:
     return route
 
 
-def embeds_body_fields(route: Any) -> bool:
-    """Whether FastAPI embeds the body fields of ``route`` (several body parameters)."""
-    return bool(getattr(route, "_embed_body_fields", False))
-
-
 @contextmanager
 def swapped(target: Any, **values: Any) -> Iterator[None]:
     """Set attributes of ``target`` for the duration of the block, then restore them.

@@ -53,7 +53,7 @@ def respond(
         add_vary(headers, b"Prefer")
     headers.extend(view_headers)
     if code == 200 and scope["method"] in ("GET", "HEAD"):
-        etag = etag_for(response.body)
+        etag = etag_for(bytes(response.body))
         headers.append((b"etag", etag.encode("latin-1")))
         if cache is not None:
             _mark_cacheable(cache, request, headers)

@@ -92,7 +92,8 @@ def shareable(response: Response) -> Produced | None:
     Shareable: a complete 200 without ``Set-Cookie`` (one user's session is never handed to
     another) and without ``Cache-Control: private`` or ``no-store``.
     """
-    if response.status_code != 200 or not isinstance(getattr(response, "body", None), bytes):
+    body = getattr(response, "body", None)
+    if response.status_code != 200 or not isinstance(body, bytes):
         return None
     for name, value in response.raw_headers:
         if name == b"set-cookie":
@@ -101,7 +102,7 @@ def shareable(response: Response) -> Produced | None:
             directives = cache_control(value.decode("latin-1"))
             if "private" in directives or "no-store" in directives:
                 return None
-    return Produced(response.status_code, response.body, list(response.raw_headers))
+    return Produced(response.status_code, body, list(response.raw_headers))
 
 
 def flight_key(policy: CachePolicy | None, request: Request, negotiated: Negotiated) -> str | None:

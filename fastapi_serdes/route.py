@@ -172,13 +172,13 @@ def _negotiating_class(cls: type[Response]) -> type[Response]:
     """A subclass of a JSON response class that renders in the request's codec; JSON clients
     get the class's own rendering (a custom ``render`` or ``media_type`` included)."""
 
-    def render(self: Response, content: Any) -> bytes:
+    def render(self: Response, content: Any) -> bytes | memoryview:
         encoding = _ENCODING.get()
-        if encoding is None:
+        if encoding is None or encoding.json:
+            if encoding is not None:
+                encoding.used = True
             return cls.render(self, content)
         encoding.used = True
-        if encoding.json:
-            return cls.render(self, content)
         self.media_type = encoding.negotiated.media_type
         return encoding.encode(content, {})
 
