@@ -15,6 +15,7 @@ from .route import SerdesRoute
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings
 from .telemetry import Telemetry
 from .views import ALL, Selection, Views, selection
+from .whole_app import use_serdes_routes
 
 __version__ = "0.1.0"
 
@@ -46,4 +47,5 @@ __all__ = [
     "invalidate",
     "no_compression",
     "selection",
+    "use_serdes_routes",
 ]

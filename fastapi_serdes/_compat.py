@@ -63,3 +63,25 @@ def preset_body(request: Request, raw: bytes, value: Any) -> None:
     raw_headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
     raw_headers.append((b"content-type", b"application/json"))
     request._headers = Headers(raw=raw_headers)
+
+
+def rebuild_route_app(route: Any) -> None:
+    """Build ``route.app`` again from ``route.get_route_handler()``, as ``APIRoute.__init__``
+    does (FastAPI >= 0.160 wraps it with the route's body size limit; older releases do not).
+    """
+    from fastapi.routing import request_response
+
+    app: Any = request_response(route.get_route_handler())
+    try:
+        from fastapi._body_limit import wrap_app_with_body_limit
+    except ImportError:  # FastAPI without per-route body limits
+        route.app = app
+        return
+    route.app = wrap_app_with_body_limit(app, getattr(route, "max_body_size", None))
+
+
+def included_routers(router: Any) -> list[Any]:
+    """The routers ``router`` includes: FastAPI >= 0.160 keeps them (``_IncludedRouter``
+    entries with ``original_router``); older releases copied their routes instead, so there is
+    nothing more to visit."""
+    return [route.original_router for route in router.routes if hasattr(route, "original_router")]

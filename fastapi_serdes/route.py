@@ -211,6 +211,9 @@ class SerdesRoute(APIRoute):
         self._serdes_views: BoundViews | None = None
         self._serdes_field: Any = None  # the response field of the full model (with views)
         super().__init__(path, endpoint, **kwargs)
+        self._add_problem_responses()
+
+    def _add_problem_responses(self) -> None:
         # OpenAPI is additive: the library's responses never replace one the user declared.
         extra = problem_responses(
             has_body=self.body_field is not None, has_params=_has_params(self)

@@ -1,0 +1,73 @@
+"""``use_serdes_routes``: every route of an existing app becomes a ``SerdesRoute``, in one line.
+
+``APIRouter(route_class=SerdesRoute)`` changes the routes that router declares, not those of
+the routers it includes (FastAPI keeps each route's own class). For an existing app, this
+function is the one line: call it once the app is built (or right after ``FastAPI()``: routers
+included later are converted as they are included, and ``app.get`` routes use the class).
+Mounted sub-applications are left as they are.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, APIRouter
+
+from . import _compat
+from .route import SerdesRoute
+
+
+def use_serdes_routes(
+    app: FastAPI | APIRouter, route_class: type[SerdesRoute] = SerdesRoute
+) -> int:
+    """Make every ``APIRoute`` of ``app`` (its own and those of the routers it includes, before
+    or after this call) a ``route_class``; returns how many routes were converted.
+
+    Routes of another custom route class cannot take effect as ``SerdesRoute`` (their class
+    builds its own handler): they are left alone with a ``RuntimeWarning`` naming them.
+    """
+    router = app.router if isinstance(app, FastAPI) else app
+    count = _convert(router, route_class, set())
+    router.route_class = route_class
+    original = router.include_router
+
+    def include_router(included: APIRouter, *args: Any, **kwargs: Any) -> None:
+        _convert(included, route_class, set())
+        original(included, *args, **kwargs)
+
+    router.include_router = include_router  # type: ignore[method-assign,assignment]
+    return count
+
+
+def _convert(router: APIRouter, route_class: type[SerdesRoute], seen: set[int]) -> int:
+    if id(router) in seen:
+        return 0
+    seen.add(id(router))
+    count = 0
+    for route in router.routes:
+        if type(route) is APIRoute:
+            _adopt(route, route_class)
+            count += 1
+        elif isinstance(route, APIRoute) and not isinstance(route, SerdesRoute):
+            warnings.warn(
+                f"route {route.path!r} has its own route class {type(route).__name__}: "
+                "use_serdes_routes() leaves it as it is",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    for included in _compat.included_routers(router):
+        count += _convert(included, route_class, seen)
+    return count
+
+
+def _adopt(route: APIRoute, route_class: type[SerdesRoute]) -> None:
+    """Turn a built ``APIRoute`` into a ``route_class`` (as if declared with it)."""
+    route.__class__ = route_class
+    adopted: Any = route
+    adopted._user_openapi_extra = route.openapi_extra
+    adopted._serdes_views = None
+    adopted._serdes_field = None
+    adopted._add_problem_responses()
+    _compat.rebuild_route_app(route)

@@ -1,0 +1,69 @@
+"""use_serdes_routes(): one line makes every route of an existing app a SerdesRoute."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from fastapi_serdes import SerdesMiddleware, SerdesRoute, use_serdes_routes
+
+
+def router_with(path: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(path)
+    async def endpoint() -> dict[str, str]:
+        return {"path": path}
+
+    return router
+
+
+def test_every_route_answers_msgpack_before_and_after() -> None:
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware)
+    app.include_router(router_with("/before"))
+    nested = router_with("/nested")
+    outer = router_with("/outer")
+    outer.include_router(nested)
+
+    @app.get("/own-before")
+    async def own_before() -> dict[str, int]:
+        return {"a": 1}
+
+    assert use_serdes_routes(app) == 2
+    app.include_router(outer, prefix="/p")
+
+    @app.get("/own-after")
+    async def own_after() -> dict[str, int]:
+        return {"a": 2}
+
+    inner = FastAPI()
+    inner.router.routes.append(Route("/x", lambda request: PlainTextResponse("sub")))
+    app.mount("/sub", inner)
+    client = TestClient(app)
+    for path in ("/before", "/own-before", "/p/outer", "/p/nested", "/own-after"):
+        response = client.get(path, headers={"accept": "application/msgpack"})
+        assert response.headers["content-type"] == "application/msgpack", path
+        assert isinstance(msgpack.unpackb(response.content), dict)
+        # JSON clients: FastAPI's bytes.
+        assert client.get(path).headers["content-type"] == "application/json"
+    assert client.get("/sub/x").text == "sub"
+    assert all(isinstance(r, SerdesRoute) for r in app.router.routes if isinstance(r, APIRoute))
+
+
+def test_a_custom_route_class_is_left_with_a_warning() -> None:
+    class Timed(APIRoute):
+        pass
+
+    router = APIRouter(route_class=Timed)
+    router.get("/timed")(lambda: 1)
+    app = FastAPI()
+    app.include_router(router)
+    with pytest.warns(RuntimeWarning, match="'/timed' has its own route class Timed"):
+        use_serdes_routes(app)
+    assert TestClient(app).get("/timed", headers={"accept": "application/msgpack"}).json() == 1
