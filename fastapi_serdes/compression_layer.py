@@ -75,8 +75,8 @@ def not_acceptable_encoding(offers: str) -> ProblemError:
     """406 for an ``Accept-Encoding`` that refuses identity and every coding on offer."""
     return ProblemError.of(
         "not-acceptable-encoding",
-        "Accept-Encoding refuses identity and every coding on offer; accept one of 'available' "
-        "or identity.",
+        "Accept-Encoding refuses identity and every coding on offer; accept one of "
+        f"{offers} or identity.",
         available=[c.strip() for c in offers.split(",") if c.strip()],
     )
 

@@ -379,7 +379,7 @@ def unsupported_encoding(value: str, offers: str) -> ProblemError:
     """415 for a request ``Content-Encoding`` the server cannot decode (RFC 9110 §15.5.16)."""
     return ProblemError.of(
         "unsupported-content-encoding",
-        f"Content-Encoding {value!r} is not supported; send the body with one of 'supported' "
+        f"Content-Encoding {value!r} is not supported; send the body with one of {offers} "
         "(or uncompressed).",
         headers={"Accept-Encoding": offers},
         supported=[c.strip() for c in offers.split(",") if c.strip()],

@@ -244,7 +244,7 @@ class SerdesMiddleware:
                 try:  # _run_app(), without a coroutine of its own
                     await self.app(scope, receive, send_vary)
                 except UnicodeError as exc:
-                    await _answer_unrenderable(exc, send_vary, self._recorder)
+                    await _answer_unrenderable(exc, send_vary, self._recorder, self.problem_details)
                 return
         await self._serve(
             scope,
@@ -413,7 +413,7 @@ class SerdesMiddleware:
         try:
             await self.app(scope, receive, send)
         except UnicodeError as exc:
-            await _answer_unrenderable(exc, send, recorder)
+            await _answer_unrenderable(exc, send, recorder, self.problem_details)
 
     def _identity_ok(self, accept_encoding: bytes) -> bool:
         """Whether the layer already chose identity for this Accept-Encoding value (True
@@ -440,14 +440,16 @@ class SerdesMiddleware:
         return negotiate(text, self.settings)
 
 
-async def _answer_unrenderable(exc: UnicodeError, send: Send, recorder: Recorder | None) -> None:
-    """The 422 a plain route's validation error should have been, when FastAPI's handler
-    failed to render it (see :func:`~fastapi_serdes.problems.unrenderable_validation`);
-    re-raise ``exc`` when it is anything else."""
+async def _answer_unrenderable(
+    exc: UnicodeError, send: Send, recorder: Recorder | None, problem_details: bool
+) -> None:
+    """The 422 a route's validation error should have been, when FastAPI's handler failed to
+    render it (see :func:`~fastapi_serdes.problems.unrenderable_validation`); re-raise ``exc``
+    when it is anything else."""
     problem = unrenderable_validation(exc)
     if problem is None:
         raise exc
-    await _answer(problem, send, None, recorder)
+    await _answer(problem, send, None, recorder, problem_details)
 
 
 async def _answer(

@@ -182,7 +182,13 @@ def unrenderable_validation(exc: BaseException) -> ProblemError | None:
     """
     context = exc.__context__
     if isinstance(exc, UnicodeError) and isinstance(context, RequestValidationError):
-        return validation_problem(context.errors())
+        problem = validation_problem(context.errors())
+        # FastAPI's shape, without the input it could not render.
+        problem.detail = [  # type: ignore[assignment]
+            {k: v for k, v in err.items() if k in ("type", "loc", "msg")}
+            for err in context.errors()
+        ]
+        return problem
     return None
 
 
@@ -299,7 +305,9 @@ class ProblemDetailsApp:
         layer = ProblemDetailsSend(send, scope)
         try:
             await self.app(scope, receive, layer.send)
-        except Exception:
+        except Exception as exc:
+            if unrenderable_validation(exc) is not None:
+                raise  # SerdesMiddleware answers the 422 FastAPI could not render
             if not _app_answers_errors(scope.get("app")):
                 await layer.unhandled()
             raise

@@ -37,7 +37,7 @@ def find_codec(settings: SerdesSettings, content_type: str | None) -> Codec:
         )
         raise ProblemError.of(
             "unsupported-media-type",
-            f"{detail}; send one of 'supported'.",
+            f"{detail}; send one of {', '.join(settings.offers)}.",
             headers={"Accept": ", ".join(settings.offers)},
             supported=list(settings.offers),
         )

@@ -61,7 +61,8 @@ def not_acceptable(settings: SerdesSettings) -> ProblemError:
     """406 listing the media types on offer (strict settings only)."""
     return ProblemError.of(
         "not-acceptable",
-        "None of the media types in Accept can be produced; use one of 'available'.",
+        "None of the media types in Accept can be produced; accept one of "
+        f"{', '.join(settings.offers)}.",
         headers={"Vary": "Accept"},
         available=list(settings.offers),
     )
@@ -214,7 +215,11 @@ class SerdesRoute(APIRoute):
         self._add_problem_responses()
 
     def _add_problem_responses(self) -> None:
-        # OpenAPI is additive: the library's responses never replace one the user declared.
+        # OpenAPI is additive: the library's responses never replace one the user declared,
+        # and FastAPI's own (422 HTTPValidationError) stay unless errors are problem documents.
+        settings = self.serdes_settings
+        if settings is None or not settings.problem_details:
+            return
         extra = problem_responses(
             has_body=self.body_field is not None, has_params=_has_params(self)
         )

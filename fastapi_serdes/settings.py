@@ -40,8 +40,9 @@ class SerdesSettings:
         strict: False (the default) answers a client whose ``Accept`` matches no offered media
             type in the default format, as stock FastAPI does, and leaves request bodies of a
             ``Content-Type`` no codec reads to FastAPI; True answers 406 and 415 instead.
-        problem_details: whether errors the library answers itself are RFC 9457 documents
-            (set by ``SerdesMiddleware(problem_details=True)``, which covers every error).
+        problem_details: whether errors are RFC 9457 documents: ``SerdesMiddleware`` with it
+            answers every error so; a ``SerdesRoute`` with it lists the problem responses in
+            OpenAPI (FastAPI's error responses stay documented otherwise).
         max_body_size: the largest request body the library decodes itself (MessagePack, or a
             compressed body), in bytes (413 past it). JSON bodies are FastAPI's to read.
         telemetry: where spans and metrics go, or None when they are off.
@@ -114,6 +115,7 @@ class SerdesSettings:
         *,
         codecs: Sequence[Codec] | None = None,
         strict: bool | None = None,
+        problem_details: bool = False,
         max_body_size: int | None = None,
         telemetry: Telemetry | bool | None = True,
         environ: Mapping[str, str] | None = None,
@@ -128,6 +130,7 @@ class SerdesSettings:
         from_env: dict[str, str] = {}  # parameter -> the variable that set it
         if codecs is not None:
             kwargs["codecs"] = tuple(codecs)
+        kwargs["problem_details"] = problem_details
         if strict is not None:
             kwargs["strict"] = strict
         elif (value := env.get(ENV_PREFIX + "STRICT")) is not None:

@@ -265,14 +265,34 @@ async def test_coding_follows_q_values(accept_encoding: str | None, coding: str 
     assert sent.decoded() == BIG
 
 
+APP_PROBLEMS = build(problem_details=True)
+
+
 @pytest.mark.parametrize("accept_encoding", ["identity;q=0", "*;q=0", "deflate, identity;q=0"])
 async def test_nothing_acceptable_is_406(accept_encoding: str) -> None:
+    # By default, FastAPI's shape: {"detail": "..."} in application/json.
     sent = await call(APP, "/body", headers=[("accept-encoding", accept_encoding)])
     assert sent.status == 406
+    assert sent.header("content-type") == "application/json"
+    assert sent.header("content-encoding") is None
+    assert sent.header("vary") == "Accept-Encoding"
+    default = orjson.loads(sent.body)
+    assert list(default) == ["detail"]
+    assert "refuses identity" in default["detail"]
+
+
+@pytest.mark.parametrize("accept_encoding", ["identity;q=0", "*;q=0", "deflate, identity;q=0"])
+async def test_nothing_acceptable_is_406_problem_details(accept_encoding: str) -> None:
+    sent = await call(APP_PROBLEMS, "/body", headers=[("accept-encoding", accept_encoding)])
+    assert sent.status == 406
     assert sent.header("content-type") == "application/problem+json"
+    assert sent.header("content-encoding") is None
     assert sent.header("vary") == "Accept-Encoding"
     problem = orjson.loads(sent.body)
-    assert problem["type"].endswith("/not-acceptable-encoding")
+    assert problem["type"] == "https://fastapi-serdes.dev/problems/not-acceptable-encoding"
+    assert problem["title"] == "No Acceptable Content Coding"
+    assert problem["status"] == 406
+    assert "refuses identity" in problem["detail"]
     assert problem["available"] == ["zstd", "br", "gzip"]
 
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from fastapi_serdes import Compression, SerdesMiddleware, SerdesRoute
 from fastapi_serdes.decompression import CHUNK_SIZE, _ZstdFrames, new_decoder, request_coding
-from tests.asgi_driver import call
+from fastapi_serdes.problems import PROBLEM_BASE_URI, PROBLEM_TYPES
+from tests.asgi_driver import Sent, call
 
 pytestmark = pytest.mark.anyio
 
@@ -54,6 +55,32 @@ def build(**kwargs: Any) -> FastAPI:
 
 
 APP = build()
+# The same app with RFC 9457 problem documents switched on.
+APP_PROBLEMS = build(problem_details=True)
+APPS = {False: APP, True: APP_PROBLEMS}
+problem_details_modes = pytest.mark.parametrize(
+    "problem_details", [False, True], ids=["default", "problem_details"]
+)
+
+
+def error_of(sent: Sent, status: int, slug: str, *, problem_details: bool) -> dict[str, Any]:
+    """Check an error the middleware answered: FastAPI's ``{"detail": "..."}`` by default, the
+    library's problem document with ``problem_details=True``; return the parsed body."""
+    assert sent.status == status, (sent.status, sent.body[:200])
+    doc = orjson.loads(sent.body)
+    assert isinstance(doc, dict)
+    assert isinstance(doc["detail"], str)
+    assert doc["detail"]
+    if problem_details:
+        assert sent.header("content-type") == "application/problem+json"
+        assert doc["type"] == PROBLEM_BASE_URI + slug
+        assert (doc["status"], doc["title"]) == PROBLEM_TYPES[slug]
+    else:
+        assert sent.header("content-type") == "application/json"
+        assert list(doc) == ["detail"]
+    return doc
+
+
 ITEMS = [{"id": i, "name": f"item number {i}"} for i in range(3000)]
 JSON = orjson.dumps(ITEMS)
 MSGPACK = msgpack.packb(ITEMS)
@@ -100,24 +127,28 @@ async def test_identity_content_encoding_is_accepted() -> None:
     assert sent.status == 200
 
 
+@problem_details_modes
 @pytest.mark.parametrize("coding", ["deflate", "compress", "gzip, br", "lz4"])
-async def test_unknown_coding_is_415(coding: str) -> None:
+async def test_unknown_coding_is_415(coding: str, problem_details: bool) -> None:
     headers = [("content-type", "application/json"), ("content-encoding", coding)]
-    sent = await call(APP, "/plain", method="POST", headers=headers, body=[JSON])
-    assert sent.status == 415
+    sent = await call(APPS[problem_details], "/plain", method="POST", headers=headers, body=[JSON])
+    doc = error_of(sent, 415, "unsupported-content-encoding", problem_details=problem_details)
     assert sent.header("accept-encoding") == "zstd, br, gzip"
     assert sent.header("accept") is None
-    problem = orjson.loads(sent.body)
-    assert problem["type"].endswith("/unsupported-content-encoding")
-    assert problem["supported"] == ["zstd", "br", "gzip"]
+    assert f"Content-Encoding {coding!r} is not supported" in doc["detail"]
+    if problem_details:
+        assert doc["supported"] == ["zstd", "br", "gzip"]
 
 
-async def test_coding_not_offered_is_415() -> None:
-    app = build(compression=Compression(codings=("gzip",)))
+@problem_details_modes
+async def test_coding_not_offered_is_415(problem_details: bool) -> None:
+    app = build(compression=Compression(codings=("gzip",)), problem_details=problem_details)
     headers = [("content-type", "application/json"), ("content-encoding", "br")]
     sent = await call(app, "/plain", method="POST", headers=headers, body=[compress("br", JSON)])
-    assert sent.status == 415
+    doc = error_of(sent, 415, "unsupported-content-encoding", problem_details=problem_details)
     assert sent.header("accept-encoding") == "gzip"
+    if problem_details:
+        assert doc["supported"] == ["gzip"]
 
 
 async def test_compression_off_leaves_bodies_alone() -> None:
@@ -130,7 +161,10 @@ async def test_compression_off_leaves_bodies_alone() -> None:
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
 @pytest.mark.parametrize("path", ["/serdes/items", "/plain", "/raw"])
 @pytest.mark.parametrize("how", ["truncated", "corrupt", "trailing"])
-async def test_bad_compressed_body_is_400(coding: str, path: str, how: str) -> None:
+@problem_details_modes
+async def test_bad_compressed_body_is_400(
+    coding: str, path: str, how: str, problem_details: bool
+) -> None:
     wire = compress(coding, JSON)
     if how == "truncated":
         wire = wire[: len(wire) // 2]
@@ -139,10 +173,11 @@ async def test_bad_compressed_body_is_400(coding: str, path: str, how: str) -> N
     else:
         wire += b"garbage!"
     headers = [("content-type", "application/json"), ("content-encoding", coding)]
-    sent = await call(APP, path, method="POST", headers=headers, body=chunked(wire))
-    assert sent.status == 400, (sent.status, sent.body[:200])
-    assert sent.header("content-type") == "application/problem+json"
-    assert orjson.loads(sent.body)["type"].endswith("/malformed-body")
+    sent = await call(
+        APPS[problem_details], path, method="POST", headers=headers, body=chunked(wire)
+    )
+    doc = error_of(sent, 400, "malformed-body", problem_details=problem_details)
+    assert f"not valid {coding}" in doc["detail"]
 
 
 @pytest.fixture(scope="module")
@@ -160,28 +195,34 @@ def bombs() -> dict[str, bytes]:
 
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
 @pytest.mark.parametrize("path", ["/serdes/items", "/plain", "/raw"])
+@problem_details_modes
 async def test_bomb_is_413_with_memory_bounded(
-    bombs: dict[str, bytes], coding: str, path: str
+    bombs: dict[str, bytes], coding: str, path: str, problem_details: bool
 ) -> None:
     bomb = bombs[coding]
     assert len(bomb) < LIMIT
     headers = [("content-type", "application/json"), ("content-encoding", coding)]
     tracemalloc.start()
     try:
-        sent = await call(APP, path, method="POST", headers=headers, body=chunked(bomb, 65536))
+        sent = await call(
+            APPS[problem_details], path, method="POST", headers=headers, body=chunked(bomb, 65536)
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert sent.status == 413
-    assert orjson.loads(sent.body)["type"].endswith("/body-too-large")
+    doc = error_of(sent, 413, "body-too-large", problem_details=problem_details)
+    assert f"{LIMIT} bytes" in doc["detail"]
     # The bomb itself is in memory already; what decoding adds stays under twice the limit.
     assert peak < 2 * LIMIT, peak
 
 
-async def test_declared_compressed_length_over_the_limit_is_413_at_once() -> None:
+@problem_details_modes
+async def test_declared_compressed_length_over_the_limit_is_413_at_once(
+    problem_details: bool,
+) -> None:
     headers = [("content-encoding", "gzip"), ("content-length", str(LIMIT + 1))]
-    sent = await call(APP, "/raw", method="POST", headers=headers, body=[b""])
-    assert sent.status == 413
+    sent = await call(APPS[problem_details], "/raw", method="POST", headers=headers, body=[b""])
+    error_of(sent, 413, "body-too-large", problem_details=problem_details)
 
 
 async def test_endless_empty_blocks_are_cut_by_the_raw_limit() -> None:
@@ -194,7 +235,7 @@ async def test_endless_empty_blocks_are_cut_by_the_raw_limit() -> None:
     blocks = [empty_block * 13_000] * 20  # 1.3 MB that decode to nothing
     headers = [("content-encoding", "gzip")]
     sent = await call(APP, "/raw", method="POST", headers=headers, body=[head, *blocks])
-    assert sent.status == 413
+    error_of(sent, 413, "body-too-large", problem_details=False)
 
 
 # --- the decoders on their own ---------------------------------------------------------------

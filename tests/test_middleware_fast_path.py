@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -133,7 +134,16 @@ def answer(sent: Sent) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     return sent.status, sent.headers, sent.body
 
 
-@pytest.mark.parametrize("settings", [{}, {"compression": None}, {"cache": None}])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"compression": None},
+        {"cache": None},
+        {"strict": True},  # text/html: the route's 406
+        {"strict": True, "problem_details": True},  # ... and every error a problem document
+    ],
+)
 @pytest.mark.parametrize("accept", [None, "application/json", "*/*", "text/html"])
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 async def test_the_fast_path_answers_as_the_general_path(
@@ -158,6 +168,38 @@ async def test_the_fast_path_answers_as_the_general_path(
     assert sent.headers[-1] == (b"vary", expected)
     secret = await call(app, "/secret", method=method, headers=headers)
     assert secret.header("vary") == "Accept"  # never compressed: no Vary: Accept-Encoding
+
+
+@pytest.mark.parametrize(
+    ("settings", "status", "content_type"),
+    [
+        ({}, 200, "application/json"),  # stock FastAPI: JSON whatever the Accept
+        ({"strict": True}, 406, "application/json"),
+        ({"strict": True, "problem_details": True}, 406, "application/problem+json"),
+    ],
+)
+async def test_an_unmatched_accept_on_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], status: int, content_type: str
+) -> None:
+    general = count_general_path(monkeypatch)
+    app = build(**settings)
+    answers = [await call(app, "/serdes", headers=[("accept", "text/html")]) for _ in "abc"]
+    assert general[0] == 1
+    assert answer(answers[2]) == answer(answers[0])
+    sent = answers[0]
+    assert (sent.status, sent.header("content-type")) == (status, content_type)
+    assert sent.header("vary") == "Accept, Accept-Encoding"
+    doc = orjson.loads(sent.body)
+    if status == 200:
+        assert doc == {"a": 1}
+    elif content_type == "application/json":
+        assert list(doc) == ["detail"]
+    else:
+        assert doc["type"] == "https://fastapi-serdes.dev/problems/not-acceptable"
+        assert "application/msgpack" in doc["available"]
+    # A plain route's endpoint has run: its JSON, whatever the settings.
+    plain = await call(app, "/json", headers=[("accept", "text/html")])
+    assert (plain.status, plain.body) == (200, b'{"a":1}')
 
 
 @pytest.mark.parametrize(

@@ -76,8 +76,16 @@ def test_msgpack_post_and_problems_over_a_real_socket(server: str) -> None:
                               "display_name": "E2E", "country": "FR"})  # fmt: skip
         res = c.post("/users", content=body, headers={"content-type": "application/msgpack"})
         assert res.status_code == 201, res.text
+        # The example app opts in to problem_details=True and strict=True. A malformed
+        # MessagePack body is FastAPI's 422 (a body decode error), as a validation problem.
         res = c.post("/users", content=b"\xc1", headers={"content-type": "application/msgpack"})
-        assert res.status_code == 400
+        assert res.status_code == 422
         assert res.headers["content-type"] == "application/problem+json"
+        problem = res.json()
+        assert problem["type"] == "https://fastapi-serdes.dev/problems/validation-failed"
+        assert problem["errors"][0]["pointer"] == "/body"
+        assert problem["errors"][0]["detail"].startswith("Body decode error: ")
         res = c.get("/videos", headers={"accept": "text/html"})
         assert res.status_code == 406
+        assert res.headers["content-type"] == "application/problem+json"
+        assert res.json()["type"] == "https://fastapi-serdes.dev/problems/not-acceptable"
