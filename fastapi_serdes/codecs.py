@@ -21,7 +21,6 @@ A codec is usable outside HTTP, e.g. to put a model on a queue::
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
@@ -417,9 +416,10 @@ class MsgPackCodec:
             DecodeError: malformed MessagePack, a limit exceeded, or a non-finite float.
             pydantic.ValidationError: the data does not fit the type.
         """
-        obj = _unpack_exact(data) if len(data) <= self.max_container_length else _NOT_READ
-        if obj is _NOT_READ:
-            obj = self._unpack(data)
+        # msgpack's unpacker, never ormsgpack's: ormsgpack reads the declared length of a
+        # container before its limits apply (a 5-byte body crashed ormsgpack 1.5 to 1.12), and
+        # it ignores trailing bytes. The client's bytes go to the decoder exactly as sent.
+        obj = self._unpack(data)
         if adapter is None:
             _refuse_non_finite(data, obj)
             return obj
@@ -469,34 +469,6 @@ class MsgPackCodec:
             raise DecodeError("Invalid MessagePack: a string is not valid UTF-8") from None
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise DecodeError(f"Invalid MessagePack: {_msgpack_reason(exc)}") from None
-
-
-_NOT_READ: Final = object()
-
-
-def _unpack_exact(data: bytes) -> Any:
-    """ormsgpack's reading of ``data`` when ``data`` is exactly one value, else ``_NOT_READ``.
-
-    ormsgpack reads twice as fast as msgpack and shares the map keys it reads, which makes
-    pydantic's validation of the result faster too. But it ignores trailing bytes, so the body
-    is read as the first item of a two-item array whose second item is a secret of this process:
-    the second item is the secret only when the body ended exactly where its value did (a
-    client cannot append what it does not know). ormsgpack refuses extension types, non-string
-    keys and nesting deeper than msgpack allows; the caller sends only bodies too short to hold
-    a container longer than the limit. Anything ormsgpack refuses is left to msgpack, which
-    decides with its limits and says why.
-    """
-    try:
-        pair = ormsgpack.unpackb(b"".join((b"\x92", data, _SENTINEL)))
-    except (ValueError, TypeError, OverflowError, RecursionError):
-        return _NOT_READ
-    if pair[1] != _SENTINEL_VALUE:
-        return _NOT_READ  # trailing bytes, or a truncated body that took in the sentinel
-    return pair[0]
-
-
-_SENTINEL_VALUE: Final = secrets.token_bytes(16)
-_SENTINEL: Final = b"\xc4\x10" + _SENTINEL_VALUE  # bin 8 of 16 bytes
 
 
 _PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z

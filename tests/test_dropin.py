@@ -389,3 +389,19 @@ async def test_mounted_apps_are_untouched() -> None:
     app.mount("/sub", inner)
     response = await _send(app, "GET", "/sub/x", {})
     assert (response.status_code, response.text) == (200, "sub")
+
+
+@pytest.mark.parametrize(
+    "body", [b"\xdd\xff\xff\xff\xff", b"\xdf\xff\xff\xff\xff", b"\xdc\xff\xff", b"\x91\x01\x02"]
+)
+async def test_hostile_msgpack_headers_are_a_422_not_a_crash(body: bytes) -> None:
+    # A 5-byte array32 / map32 header declaring 4 billion items crashed ormsgpack 1.5-1.12
+    # when spliced into a larger buffer; the decoder now only ever sees the client's bytes.
+    response = await _send(
+        MODES["route+middleware"](),
+        "POST",
+        "/items",
+        {"content": body, "headers": {"content-type": "application/msgpack"}},
+    )
+    assert response.status_code == 422
+    assert response.json() == {"custom": 1}  # the app's own RequestValidationError handler
