@@ -234,14 +234,16 @@ def request_key(
 ) -> str:
     """The cache key: a hash of everything that can change the response bytes.
 
-    GET and HEAD share entries (HEAD is GET without the body). The query string is sorted so
-    ``?a=1&b=2`` and ``?b=2&a=1`` share an entry; the raw path, not the route template, is used.
+    GET and HEAD share entries (HEAD is GET without the body). The query pairs are sorted by
+    name only, so ``?a=1&b=2`` and ``?b=2&a=1`` share an entry while the values of a repeated
+    name keep their order (``?limit=1&limit=5`` is not ``?limit=5&limit=1``: the app reads the
+    last one); the raw path, not the route template, is used.
     """
     headers = scope["headers"]
     host = next((v for k, v in headers if k == b"host"), b"")
     query = scope.get("query_string", b"")
     if b"&" in query:
-        query = b"&".join(sorted(query.split(b"&")))
+        query = b"&".join(sorted(query.split(b"&"), key=lambda pair: pair.split(b"=", 1)[0]))
     parts = [
         b"v1",
         host,

@@ -194,8 +194,10 @@ class SerdesMiddleware:
                 accept_encoding = (
                     value if accept_encoding is None else accept_encoding + b", " + value
                 )
-            elif name == b"content-encoding":
-                content_encoding = value
+            elif name == b"content-encoding":  # several lines are one list (RFC 9110 §5.3)
+                content_encoding = (
+                    value if content_encoding is None else content_encoding + b", " + value
+                )
         # The usual request: no body or a JSON one (nothing to transcode), none compressed, a
         # JSON answer (or the route's 406), identity coding, no response cache to consult.
         # Only the Vary headers to add; nothing here records telemetry (a SerdesRoute asks for

@@ -249,10 +249,11 @@ def _cache_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
     request_cc: bytes | None = None
     if_none_match: bytes | None = None
     for name, value in scope["headers"]:
+        # Several lines of a list header are one list (RFC 9110 §5.3).
         if name == b"cache-control":
-            request_cc = value
+            request_cc = value if request_cc is None else request_cc + b", " + value
         elif name == b"if-none-match":
-            if_none_match = value
+            if_none_match = value if if_none_match is None else if_none_match + b", " + value
     return request_cc, if_none_match
 
 
