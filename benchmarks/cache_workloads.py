@@ -15,7 +15,7 @@ from typing import Any
 import brotli
 import orjson
 from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from starlette.types import ASGIApp
 
 from benchmarks.apps import JSON, Contender
@@ -144,25 +144,22 @@ def build_serdes_views(payloads: Payloads) -> ASGIApp:
     return app
 
 
-class FrozenBatch(BaseModel):
-    """A frozen request body: what ``reuse_validated_bodies`` accepts."""
-
-    model_config = ConfigDict(frozen=True)
+class Batch(BaseModel):
+    """A JSON request body of users: FastAPI validates it on every request."""
 
     users: list[User]
 
 
-def _batch_app(serdes: bool, reuse: bool) -> ASGIApp:
-    from fastapi_serdes import SerdesMiddleware, SerdesRoute, reuse_validated_bodies
+def _batch_app(serdes: bool) -> ASGIApp:
+    from fastapi_serdes import SerdesMiddleware, SerdesRoute
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     router = APIRouter(route_class=SerdesRoute) if serdes else APIRouter()
 
-    async def batch(body: FrozenBatch) -> dict[str, int]:
+    @router.post("/batch")
+    async def batch(body: Batch) -> dict[str, int]:
         return {"count": len(body.users)}
 
-    endpoint = reuse_validated_bodies()(batch) if reuse else batch
-    router.post("/batch")(endpoint)
     app.include_router(router)
     if serdes:
         app.add_middleware(SerdesMiddleware)
@@ -177,20 +174,13 @@ CACHE_CONTENDERS = [
         "SerdesMiddleware + SerdesRoute + @cached_fragments(lambda user: user.id)",
         ("fastapi_serdes:cached_fragments",),
     ),
-    Contender("stock-batch", lambda p: _batch_app(False, False), None, "FastAPI, frozen body"),
+    Contender("stock-batch", lambda p: _batch_app(False), None, "FastAPI, JSON body"),
     Contender(
         "serdes-batch",
-        lambda p: _batch_app(True, False),
+        lambda p: _batch_app(True),
         None,
-        "SerdesRoute, frozen body",
-        ("fastapi_serdes:reuse_validated_bodies",),
-    ),
-    Contender(
-        "serdes-reuse",
-        lambda p: _batch_app(True, True),
-        None,
-        "SerdesRoute + @reuse_validated_bodies()",
-        ("fastapi_serdes:reuse_validated_bodies",),
+        "SerdesMiddleware + SerdesRoute, JSON body",
+        ("fastapi_serdes:SerdesRoute",),
     ),
     Contender(
         "serdes-cached",
@@ -306,7 +296,7 @@ def build_cache_workloads(available: Mapping[str, Contender], payloads: Payloads
             make_request("POST", "/batch", {"content-type": JSON, "accept": JSON}, body),
             _check({"count": len(medium)}),
         )
-        for name in ("stock-batch", "serdes-batch", "serdes-reuse")
+        for name in ("stock-batch", "serdes-batch")
         if name in available
     ]
     workloads.append(

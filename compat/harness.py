@@ -35,7 +35,7 @@ NOT_NEEDED = {
     "python-slugify",
 }  # fmt: skip
 # Runtime extras of FastAPI (its "standard"/"all" extras) that the tests and docs_src exercise.
-EXTRAS = ["python-multipart", "email-validator", "pydantic-settings"]
+EXTRAS = ["python-multipart", "email-validator", "pydantic-settings", "ujson"]
 SELF_TEST = """
 import json
 from fastapi import APIRouter, FastAPI
@@ -189,6 +189,7 @@ def run_mode(mode: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "pytest", *args.tests, "-q", "-p", "no:cacheprovider"]
     cmd += ["-p", "compat.inject", "--continue-on-collection-errors", "--tb=short", "-rN"]
     cmd += [f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "verbosity_assertions=1"]
+    cmd += ["-o", "truncation_limit_lines=40", "-o", "truncation_limit_chars=8000"]
     if args.workers and util.find_spec("xdist"):
         cmd += ["-n", str(args.workers)]
     if args.k:
@@ -227,9 +228,19 @@ def signature(message: str) -> str:
 def where(text: str) -> str:
     """The deepest frame in fastapi_serdes (else the last frame) of a short traceback."""
     frames = re.findall(r"^([^\s:][^:\n]*\.py):(\d+)", text, re.MULTILINE)
-    ours = [f for f in frames if "fastapi_serdes" in f[0]]
+    ours = [f for f in frames if "fastapi_serdes/" in f[0]]
     file, line = (ours or frames or [("?", "?")])[-1]
-    return f"{file.split('site-packages/')[-1].split('/work/main/')[-1]}:{line}"
+    file = re.sub(r"^(\.\./)+", "", file).split("site-packages/")[-1]
+    return f"{file}:{line}"
+
+
+def causes(result: dict[str, str]) -> list[str]:
+    """The differing leaves the plugin listed (operation paths generalised), else the message."""
+    diffs = re.findall(r"^E\s+~ (.+)$", result["text"], re.MULTILINE)
+    found = {re.sub(r"^\.paths\.[^.]+\.[a-z]+\.", ".paths.<path>.<method>.", d) for d in diffs}
+    found = {re.sub(r": unexpected [{\[].*", ": unexpected", d) for d in found}
+    found.discard("...")
+    return sorted(found) or [f"{signature(result['message'])}  (at {where(result['text'])})"]
 
 
 def summarize(results: dict[str, Any], regressions: dict[str, list[str]]) -> str:
@@ -237,12 +248,17 @@ def summarize(results: dict[str, Any], regressions: dict[str, list[str]]) -> str
     for mode, ids in regressions.items():
         groups: dict[str, list[str]] = defaultdict(list)
         for test_id in ids:
-            groups[signature(results[mode]["tests"][test_id]["message"])].append(test_id)
-        out.append(f"== {mode}: {len(ids)} regressions in {len(groups)} groups ==")
-        for n, (sig, members) in enumerate(sorted(groups.items(), key=lambda g: -len(g[1])), 1):
-            first = results[mode]["tests"][members[0]]
-            out.append(f"{n:3}. [{len(members)}] {sig}\n     at {where(first['text'])}")
-            out.extend(f"       {test_id}" for test_id in members[:4])
+            for cause in causes(results[mode]["tests"][test_id]):
+                groups[cause].append(test_id)
+        merged: dict[tuple[str, ...], list[str]] = defaultdict(list)  # causes of the same tests
+        for cause, members in groups.items():
+            merged[tuple(members)].append(cause)
+        ranked = sorted(merged.items(), key=lambda group: -len(group[0]))
+        out.append(f"== {mode}: {len(ids)} regressions, {len(ranked)} groups (tests may share) ==")
+        for n, (members, shared) in enumerate(ranked, 1):
+            lines = shared[:3] + [f"and {len(shared) - 3} more causes"] * (len(shared) > 3)
+            out.append(f"{n:3}. [{len(members)} tests] " + "\n       ".join(lines))
+            out.extend(f"     - {test_id}" for test_id in members[:4])
         out.append("")
     return "\n".join(out)
 

@@ -2,7 +2,9 @@
 
 Two lines make this service speak JSON and MessagePack: ``SerdesMiddleware`` around the app, and
 ``route_class=SerdesRoute`` on each router (see ``example_app/routers/``). Everything else is a
-plain FastAPI app.
+plain FastAPI app. The middleware opts in to ``problem_details=True`` (every error is RFC 9457
+``application/problem+json``) and ``strict=True`` (406 / 415 for formats no codec speaks); without
+them errors keep FastAPI's ``{"detail": ...}`` shape and unknown formats fall back to JSON.
 """
 
 import os
@@ -60,7 +62,15 @@ def create_app(db_path: str | None = None) -> FastAPI:
     )
     app.state.db_path = resolve_db_path(db_path)
     app.state.observability = observability
-    app.add_middleware(SerdesMiddleware, cache=response_store(), telemetry=observability.telemetry)
+    # The example shows every feature, so it opts in to both switches stock FastAPI lacks:
+    # RFC 9457 problem+json for every error, and 406 / 415 for formats no codec speaks.
+    app.add_middleware(
+        SerdesMiddleware,
+        problem_details=True,
+        strict=True,
+        cache=response_store(),
+        telemetry=observability.telemetry,
+    )
     app.include_router(users.router)
     app.include_router(videos.router)
     app.include_router(health.router)

@@ -224,6 +224,10 @@ class Entry:
             return None
 
 
+def _query_name(pair: bytes) -> bytes:
+    return pair.split(b"=", 1)[0]
+
+
 def request_key(
     scope: dict[str, Any] | Any,
     *,
@@ -241,9 +245,11 @@ def request_key(
     """
     headers = scope["headers"]
     host = next((v for k, v in headers if k == b"host"), b"")
-    query = scope.get("query_string", b"")
+    query: bytes = scope.get("query_string", b"")
     if b"&" in query:
-        query = b"&".join(sorted(query.split(b"&"), key=lambda pair: pair.split(b"=", 1)[0]))
+        pairs: list[bytes] = query.split(b"&")
+        pairs.sort(key=_query_name)  # stable: a repeated name's values keep their order
+        query = b"&".join(pairs)
     parts = [
         b"v1",
         host,

@@ -86,14 +86,18 @@ def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = No
 
 
 async def decode_request_body(
-    request: Request, settings: SerdesSettings, recorder: Recorder | None, route: str | None
+    request: Request,
+    settings: SerdesSettings,
+    recorder: Recorder | None,
+    route: str | None,
+    body_name: str | None = None,
 ) -> None:
     """A ``SerdesRoute``'s body that FastAPI would not read (MessagePack), decoded and handed to
     FastAPI as the parsed value of a JSON body.
 
     JSON bodies, bodies without ``Content-Type`` and those of a type no codec reads are
     FastAPI's (strict settings answer 415 for the last). A malformed body is FastAPI's 422,
-    located at the body; ``route`` labels the decode span.
+    located at the body; ``route`` and ``body_name`` (the body's type) label the decode span.
     """
     scope = request.scope
     transcoder = scope.get(TRANSCODER_SCOPE_KEY)
@@ -125,7 +129,7 @@ async def decode_request_body(
                     lambda: codec.decode(data),
                     content_type=content_type,
                     codec=codec,
-                    model=None,
+                    model=body_name,
                     size=len(data),
                     route=route,
                 )

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from ._types import Receive, Scope, Send
 from .answer import VARY_ACCEPT
+from .problems import PROBLEM_SCOPE_KEY
 from .route import encode_value, not_acceptable
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
 from .spans import encode_span, route_of, type_name
@@ -63,7 +64,9 @@ class SerdesResponse(Response):
             negotiated = negotiate(header(scope, b"accept"), settings)
         codec = negotiated.codec
         if codec is None:
-            raise not_acceptable(negotiated.settings)  # the app's handlers render it
+            problem = not_acceptable(negotiated.settings)
+            scope[PROBLEM_SCOPE_KEY] = problem  # the problem layer renders the library's own
+            raise problem  # the app's handlers render it
         adapter = TypeAdapter(self._model) if self._model is not None else None
         recorder = request_recorder(scope, negotiated.settings.telemetry)
         if not is_body_allowed_for_status_code(self.status_code):

@@ -90,8 +90,9 @@ class _Plan:
     route: str | None = None
     model_name: str | None = None
     fragments: Fragments | None = None
-    # Whether the route reads a body the library may decode (not a form).
+    # Whether the route reads a body the library may decode (not a form), and its type's name.
     reads_body: bool = False
+    body_name: str | None = None
 
 
 @dataclass(slots=True)
@@ -253,7 +254,9 @@ class SerdesRoute(APIRoute):
         # and included copies of this route, see the union of the views.
         self._serdes_views = bound
         self._serdes_field = self.response_field
-        self.responses = {**selection_responses(self.responses), **self.responses}
+        settings = self.serdes_settings
+        if settings is not None and settings.problem_details:
+            self.responses = {**selection_responses(self.responses), **self.responses}
         self.response_model = bound.doc_type
         self.response_field = create_model_field(
             name="Response_" + self.unique_id, type_=bound.doc_type, mode="serialization"
@@ -329,6 +332,7 @@ def _build_plan(
         model_name=type_name(response_model) if response_model is not None else None,
         fragments=_fragments(route, response_model),
         reads_body=body_field is not None and not isinstance(body_field.field_info, params.Form),
+        body_name=type_name(body_field.field_info.annotation) if body_field is not None else None,
     )
 
 
@@ -373,7 +377,9 @@ def _negotiating_handler(
                 encoding.options, view_headers = _select_view(plan, request)
                 encoding.selection = scope.get(SELECTION_SCOPE_KEY)
             if plan.reads_body:
-                await decode_request_body(request, negotiated.settings, recorder, plan.route)
+                await decode_request_body(
+                    request, negotiated.settings, recorder, plan.route, plan.body_name
+                )
         except ProblemError as exc:
             if recorder is not None:
                 recorder.problem(exc.status, exc.type, plan.route)

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, TypeAdapter
+from starlette.middleware import Middleware
 
 from fastapi_serdes import (
     Codec,
@@ -43,6 +44,19 @@ def load(name: str) -> dict[str, Any]:
 
 def client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+def switched_on(app: FastAPI, **switches: Any) -> FastAPI:
+    """The example app with its ``SerdesMiddleware`` rebuilt with ``switches`` added to its own
+    keyword arguments (``strict=True``, ``problem_details=True``), as the pages show."""
+    classes: list[object] = [m.cls for m in app.user_middleware]
+    index = classes.index(SerdesMiddleware)
+    kwargs = {**app.user_middleware[index].kwargs, **switches}
+    app.user_middleware[index] = Middleware(SerdesMiddleware, **kwargs)
+    return app
+
+
+OPT_IN = {"strict": True, "problem_details": True}
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.name)
@@ -111,8 +125,19 @@ async def test_quickstart_q_values(quickstart: FastAPI, accept: str, expected: s
 
 
 @pytest.mark.anyio
-async def test_quickstart_406(quickstart: FastAPI) -> None:
+async def test_quickstart_nothing_acceptable_answers_json(quickstart: FastAPI) -> None:
+    # Stock FastAPI ignores Accept; so does the default (strict=False).
     async with client(quickstart) as c:
+        r = await c.get("/items/1", headers={"Accept": "text/html"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["vary"] == "Accept, Accept-Encoding"
+    assert r.content == b'{"name":"Widget","price":9.5,"tags":["tools"],"id":1}'
+
+
+@pytest.mark.anyio
+async def test_quickstart_strict_406(quickstart: FastAPI) -> None:
+    async with client(switched_on(quickstart, **OPT_IN)) as c:
         r = await c.get("/items/1", headers={"Accept": "text/html"})
     assert r.status_code == 406
     assert r.headers["content-type"] == PROBLEM_JSON
@@ -121,7 +146,8 @@ async def test_quickstart_406(quickstart: FastAPI) -> None:
         "type": PROBLEMS + "not-acceptable",
         "title": "Not Acceptable",
         "status": 406,
-        "detail": "None of the media types in Accept can be produced; use one of 'available'.",
+        "detail": "None of the media types in Accept can be produced; accept one of "
+        "application/json, application/msgpack, application/vnd.msgpack, application/x-msgpack.",
         "available": [
             "application/json",
             "application/msgpack",
@@ -144,33 +170,100 @@ async def test_quickstart_reads_a_msgpack_body(quickstart: FastAPI) -> None:
 
 
 @pytest.mark.anyio
-async def test_quickstart_415_names_the_supported_types(quickstart: FastAPI) -> None:
+async def test_quickstart_unknown_content_type_is_fastapis(quickstart: FastAPI) -> None:
+    # No codec reads text/csv: the body is FastAPI's, which does not parse it as JSON.
     async with client(quickstart) as c:
         r = await c.post("/items", content=b"name,price", headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "detail": [
+            {
+                "type": "model_attributes_type",
+                "loc": ["body"],
+                "msg": "Input should be a valid dictionary or object to extract fields from",
+                "input": "name,price",
+            }
+        ]
+    }
+
+
+@pytest.mark.anyio
+async def test_quickstart_strict_415_names_the_supported_types(quickstart: FastAPI) -> None:
+    async with client(switched_on(quickstart, **OPT_IN)) as c:
+        r = await c.post("/items", content=b"name,price", headers={"Content-Type": "text/csv"})
     assert r.status_code == 415
+    assert r.headers["content-type"] == PROBLEM_JSON
     assert r.headers["accept"] == (
         "application/json, application/msgpack, application/vnd.msgpack, application/x-msgpack"
     )
     assert r.json()["type"] == PROBLEMS + "unsupported-media-type"
     assert r.json()["detail"] == (
-        "Content-Type 'text/csv' is not supported; send one of 'supported'."
+        "Content-Type 'text/csv' is not supported; send one of application/json, "
+        "application/msgpack, application/vnd.msgpack, application/x-msgpack."
     )
 
 
 @pytest.mark.anyio
-async def test_quickstart_422_locates_the_field(quickstart: FastAPI) -> None:
+async def test_quickstart_422_is_fastapis(quickstart: FastAPI) -> None:
     async with client(quickstart) as c:
         r = await c.post("/items", json={"name": "Gadget"})
     assert r.status_code == 422
+    assert r.headers["content-type"] == "application/json"
+    assert r.content == (
+        b'{"detail":[{"type":"missing","loc":["body","price"],"msg":"Field required",'
+        b'"input":{"name":"Gadget"}}]}'
+    )
+
+
+@pytest.mark.anyio
+async def test_quickstart_malformed_msgpack_is_a_fastapi_422(quickstart: FastAPI) -> None:
+    async with client(quickstart) as c:
+        r = await c.post("/items", content=b"\xc1", headers={"Content-Type": MSGPACK})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "detail": [
+            {
+                "type": "value_error",
+                "loc": ["body"],
+                "msg": "Body decode error: Invalid MessagePack: the bytes are not MessagePack "
+                "(a reserved format byte)",
+                "input": {},
+            }
+        ]
+    }
+
+
+@pytest.mark.anyio
+async def test_quickstart_problem_details_422_locates_the_field(quickstart: FastAPI) -> None:
+    async with client(switched_on(quickstart, problem_details=True)) as c:
+        r = await c.post("/items", json={"name": "Gadget"})
+    assert r.status_code == 422
     assert r.headers["content-type"] == PROBLEM_JSON
-    assert r.json()["errors"] == [
-        {"detail": "Field required", "pointer": "/body/price", "code": "missing"}
-    ]
+    assert r.json() == {
+        "type": PROBLEMS + "validation-failed",
+        "title": "Request Validation Failed",
+        "status": 422,
+        "detail": "1 validation error in the request.",
+        "errors": [{"detail": "Field required", "pointer": "/body/price", "code": "missing"}],
+    }
 
 
 @pytest.mark.anyio
 async def test_quickstart_problem_error(quickstart: FastAPI) -> None:
+    # By default a ProblemError is an HTTPException in FastAPI's shape.
     async with client(quickstart) as c:
+        r = await c.get("/items/7")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/json"
+    assert r.content == b'{"detail":"No item with id 7."}'
+
+
+@pytest.mark.anyio
+async def test_quickstart_problem_error_with_problem_details(quickstart: FastAPI) -> None:
+    # Problem documents are application/problem+json whatever Accept says.
+    async with client(switched_on(quickstart, problem_details=True)) as c:
         r = await c.get("/items/7", headers={"Accept": MSGPACK})
     assert r.status_code == 404
     assert r.headers["content-type"] == PROBLEM_JSON
@@ -187,7 +280,7 @@ async def test_quickstart_plain_route_is_transcoded(quickstart: FastAPI) -> None
     assert packed.headers["content-type"] == MSGPACK
     assert packed.headers["vary"] == "Accept, Accept-Encoding"
     assert msgpack.unpackb(packed.content) == {"status": "ok"}
-    # Plain routes are never refused with 406: they answer their JSON.
+    # Plain routes are never refused with 406 (not even with strict=True): they answer JSON.
     assert refused.status_code == 200
     assert refused.headers["content-type"] == "application/json"
     assert refused.headers["vary"] == "Accept, Accept-Encoding"
@@ -229,7 +322,7 @@ async def test_custom_codec_reads_request_bodies(custom: dict[str, Any]) -> None
 @pytest.mark.anyio
 async def test_custom_codec_is_listed_in_problems_and_openapi(custom: dict[str, Any]) -> None:
     pretty = custom["PRETTY_JSON"]
-    app = custom["create_app"]()
+    app = switched_on(custom["create_app"](), **OPT_IN)
     async with client(app) as c:
         refused = await c.get("/notes/1", headers={"Accept": "text/html"})
         unsupported = await c.post(
@@ -303,11 +396,14 @@ async def test_custom_codec_refusal_is_an_encode_failed_problem(custom: dict[str
         return {"score": math.nan}
 
     app = FastAPI()
-    app.add_middleware(SerdesMiddleware, codecs=[JSONCodec(), custom["PrettyJSONCodec"]()])
+    app.add_middleware(
+        SerdesMiddleware, codecs=[JSONCodec(), custom["PrettyJSONCodec"]()], problem_details=True
+    )
     app.include_router(router)
     async with client(app) as c:
         r = await c.get("/score", headers={"Accept": pretty})
     assert r.status_code == 500
+    assert r.headers["content-type"] == PROBLEM_JSON
     assert r.json()["type"] == PROBLEMS + "encode-failed"
     assert r.json()["detail"] == (
         f"The response could not be encoded: {pretty}: /score: nan is not a finite number"
@@ -356,14 +452,20 @@ async def test_encode_failed_detail_matches_the_pages() -> None:
         return Item(name="x", price=math.nan)
 
     app = FastAPI()
-    app.add_middleware(SerdesMiddleware)
+    app.add_middleware(SerdesMiddleware, problem_details=True)
     app.include_router(router)
     async with client(app) as c:
-        r = await c.get("/item")
+        as_json = await c.get("/item")
+        r = await c.get("/item", headers={"Accept": MSGPACK})
+    # JSON clients get FastAPI's own bytes (pydantic writes NaN as null); MessagePack refuses it.
+    assert as_json.status_code == 200
+    assert as_json.content == b'{"name":"x","price":null}'
     detail = (
-        "The response could not be encoded: application/json: /price: NaN is not a finite number"
+        "The response could not be encoded: application/msgpack: /price: NaN is not a finite number"
     )
     assert r.status_code == 500
+    assert r.headers["content-type"] == PROBLEM_JSON
+    assert r.json()["type"] == PROBLEMS + "encode-failed"
     assert r.json()["detail"] == detail
     for page in ("explanation/value-policy.md", "reference/problems.md"):
         assert f'"detail": "{detail}"' in (PAGES / page).read_text()
@@ -385,9 +487,8 @@ async def test_encode_failed_detail_matches_the_pages() -> None:
             "positive int (bytes), got 0",
         ),
         (
-            {"FASTAPI_SERDES_ON_NOT_ACCEPTABLE": "json"},
-            "environment variable FASTAPI_SERDES_ON_NOT_ACCEPTABLE='json': on_not_acceptable "
-            "must be one of ('problem', 'default'), got 'json'",
+            {"FASTAPI_SERDES_STRICT": "406"},
+            "environment variable FASTAPI_SERDES_STRICT='406': use on or off",
         ),
     ],
 )
@@ -456,7 +557,7 @@ async def test_without_middleware_negotiates_alone(without_middleware: FastAPI) 
             content=msgpack.packb(readings),
             headers={"Content-Type": MSGPACK, "Accept": MSGPACK},
         )
-        # on_not_acceptable="default": JSON instead of 406.
+        # strict=False: JSON instead of 406.
         fallback = await c.post("/readings", json=readings, headers={"Accept": "text/html"})
     assert packed.status_code == 202
     assert packed.headers["content-type"] == MSGPACK
@@ -467,16 +568,24 @@ async def test_without_middleware_negotiates_alone(without_middleware: FastAPI) 
 
 
 @pytest.mark.anyio
-async def test_without_middleware_limits_the_body(without_middleware: FastAPI) -> None:
-    body = orjson.dumps([{"sensor": "t" * 100, "value": 1.0}] * 1000)
-    assert len(body) > 64 * 1024
+async def test_without_middleware_limits_the_msgpack_body(without_middleware: FastAPI) -> None:
+    readings = [{"sensor": "t" * 100, "value": 1.0}] * 1000
+    packed, as_json = msgpack.packb(readings), orjson.dumps(readings)
+    assert len(packed) > 64 * 1024
+    assert len(as_json) > 64 * 1024
     async with client(without_middleware) as c:
-        r = await c.post("/readings", content=body, headers={"Content-Type": "application/json"})
+        r = await c.post("/readings", content=packed, headers={"Content-Type": MSGPACK})
+        # JSON bodies are FastAPI's to read: max_body_size does not apply to them.
+        read = await c.post(
+            "/readings", content=as_json, headers={"Content-Type": "application/json"}
+        )
     assert r.status_code == 413
-    assert r.json()["type"] == PROBLEMS + "body-too-large"
-    assert (
-        r.json()["detail"] == "The request body is larger than the 65536 bytes this server reads."
-    )
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "detail": "The request body is larger than the 65536 bytes this server reads."
+    }
+    assert read.status_code == 202
+    assert read.json() == {"accepted": 1000}
 
 
 # problem_handler.py

@@ -32,8 +32,8 @@ def test_exported_members() -> None:
         "cached_fragments",
         "invalidate",
         "no_compression",
-        "reuse_validated_bodies",
         "selection",
+        "use_serdes_routes",
     }
     for name in fastapi_serdes.__all__:
         assert hasattr(fastapi_serdes, name), name

@@ -1,12 +1,14 @@
-"""OpenAPI: every codec's media type, and the problem responses, without ``responses=``."""
+"""OpenAPI: every codec's media type, FastAPI's error responses by default, and the problem
+responses of routes whose settings turn ``problem_details`` on, without ``responses=``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
-from tests.conftest import build_app
+from tests.conftest import Item, build_app
 
 
 def resolve(spec: dict[str, Any], ref: str) -> Any:
@@ -19,6 +21,22 @@ def resolve(spec: dict[str, Any], ref: str) -> Any:
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
     return build_app().openapi()
+
+
+@pytest.fixture(scope="module")
+def problem_spec() -> dict[str, Any]:
+    return build_app(middleware=False, problem_details=True).openapi()
+
+
+@pytest.fixture(scope="module")
+def stock_spec() -> dict[str, Any]:
+    app = FastAPI()
+
+    @app.post("/api/items", status_code=201)
+    async def create_item(item: Item) -> Item:
+        return item
+
+    return app.openapi()
 
 
 def test_response_media_types_point_at_the_json_schema(spec: dict[str, Any]) -> None:
@@ -40,7 +58,23 @@ def test_request_body_media_types(spec: dict[str, Any]) -> None:
     assert resolve(spec, op["responses"]["201"]["content"]["application/msgpack"]["schema"]["$ref"])
 
 
-def test_problem_responses(spec: dict[str, Any]) -> None:
+def test_fastapis_error_responses_by_default(
+    spec: dict[str, Any], stock_spec: dict[str, Any]
+) -> None:
+    post = spec["paths"]["/api/items"]["post"]["responses"]
+    assert post["422"] == stock_spec["paths"]["/api/items"]["post"]["responses"]["422"]
+    assert (
+        spec["components"]["schemas"]["HTTPValidationError"]
+        == (stock_spec["components"]["schemas"]["HTTPValidationError"])
+    )
+    for path in spec["paths"].values():
+        for op in path.values():
+            for status, response in op["responses"].items():
+                assert "application/problem+json" not in response.get("content", {}), status
+
+
+def test_problem_responses(problem_spec: dict[str, Any]) -> None:
+    spec = problem_spec
     post = spec["paths"]["/api/items"]["post"]["responses"]
     for status in ("400", "406", "413", "415", "422"):
         assert "application/problem+json" in post[status]["content"], status

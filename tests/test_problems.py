@@ -1,19 +1,25 @@
-"""RFC 9457 problem details: ProblemError, the library's problem types, JSON Pointers."""
+"""ProblemError (an HTTPException), the library's problem types, JSON Pointers, and the opt-in
+RFC 9457 rendering of every error (``SerdesMiddleware(problem_details=True)``)."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from starlette.exceptions import HTTPException
 
-from fastapi_serdes import DecodeError, EncodeError, ProblemError, SerdesError
+from fastapi_serdes import DecodeError, EncodeError, ProblemError, SerdesError, SerdesMiddleware
 from fastapi_serdes.problems import (
     PROBLEM_BASE_URI,
     PROBLEM_MEDIA_TYPE,
     PROBLEM_TYPES,
     json_pointer,
+    problem_for,
     validation_problem,
 )
 
@@ -247,3 +253,151 @@ def test_validation_problem_from_pydantic() -> None:
     doc = validation_problem(info.value.errors()).to_dict()
     assert [e["pointer"] for e in doc["errors"]] == ["/id", "/tags/1"]
     assert [e["code"] for e in doc["errors"]] == ["int_parsing", "string_type"]
+
+
+# --- ProblemError is FastAPI's HTTPException; rendered in FastAPI's shape or as a problem -------
+
+
+def test_problem_error_is_an_http_exception() -> None:
+    problem = ProblemError.of("invalid-selection", "No such view.", headers={"X-A": "1"}, views=[])
+    assert isinstance(problem, HTTPException)
+    assert (problem.status_code, problem.status) == (400, 400)
+    assert problem.detail == "No such view."  # what FastAPI's handler writes
+    assert problem.problem_detail == "No such view."
+    assert problem.type == PROBLEM_BASE_URI + "invalid-selection"
+    assert problem.headers == {"X-A": "1"}
+    untold = ProblemError(503)
+    assert untold.detail == "Service Unavailable"  # the title when there is no detail
+    assert untold.problem_detail is None
+    assert "detail" not in untold.to_dict()
+
+
+def test_render_in_fastapis_shape_or_as_a_problem() -> None:
+    problem = ProblemError.of("body-too-large", "Too big.", headers={"Retry-After": "1"}, limit=10)
+    plain = problem.render(problem_details=False)
+    assert plain.status_code == 413
+    assert plain.headers["content-type"] == "application/json"
+    assert plain.headers["retry-after"] == "1"
+    assert orjson.loads(plain.body) == {"detail": "Too big."}
+    rfc = problem.render(problem_details=True)
+    assert rfc.status_code == 413
+    assert rfc.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    assert rfc.headers["retry-after"] == "1"
+    assert orjson.loads(rfc.body) == problem.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (404, b'{"detail":"Not Found"}', {"type": "about:blank", "title": "Not Found",
+                                         "status": 404, "detail": "Not Found"}),
+        (418, b'{"detail":{"why":"teapot"}}', {"type": "about:blank",
+                                              "title": "I'm a Teapot", "status": 418,
+                                              "detail": "{'why': 'teapot'}"}),
+        (422, b'{"detail":[{"type":"missing","loc":["query","q"],"msg":"Field required"}]}',
+         {"type": PROBLEM_BASE_URI + "validation-failed", "title": "Request Validation Failed",
+          "status": 422, "detail": "1 validation error in the request.",
+          "errors": [{"detail": "Field required", "pointer": "/query/q", "code": "missing"}]}),
+    ],
+)  # fmt: skip
+def test_problem_for_fastapis_error_shapes(
+    status: int, body: bytes, expected: dict[str, Any]
+) -> None:
+    problem = problem_for(status, body, None)
+    assert problem is not None
+    assert problem.to_dict() == expected
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1]", b'{"detail":"x","extra":1}', b'{"message":"x"}']
+)
+def test_problem_for_leaves_other_shapes_alone(body: bytes) -> None:
+    assert problem_for(400, body, None) is None
+
+
+def test_problem_for_prefers_the_librarys_own_problem() -> None:
+    raised = ProblemError.of("not-acceptable", "Nothing fits.", available=["application/json"])
+    assert problem_for(406, b'{"detail":"Nothing fits."}', raised) is raised
+    # Not the error behind this response (another status): derived from the body.
+    other = problem_for(500, b'{"detail":"boom"}', raised)
+    assert other is not None
+    assert other.type == "about:blank"
+
+
+# --- every error of an app: FastAPI's shape by default, problems with problem_details=True ------
+
+
+def errors_app(problem_details: bool) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware, problem_details=problem_details)
+
+    @app.get("/teapot")
+    async def teapot() -> None:
+        raise HTTPException(418, detail="Short and stout", headers={"X-Tea": "1"})
+
+    @app.get("/count")
+    async def count(n: int) -> int:
+        return n
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("internal secret")
+
+    @app.get("/text")
+    async def text() -> PlainTextResponse:
+        return PlainTextResponse("no", status_code=409)
+
+    return app
+
+
+async def answers(app: FastAPI) -> dict[str, httpx.Response]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        return {
+            "teapot": await c.get("/teapot"),
+            "validation": await c.get("/count?n=x"),
+            "not-found": await c.get("/nowhere"),
+            "method": await c.post("/count?n=1"),
+            "unhandled": await c.get("/boom"),
+            "text": await c.get("/text"),
+        }
+
+
+@pytest.mark.anyio
+async def test_by_default_every_error_keeps_fastapis_shape() -> None:
+    res = await answers(errors_app(problem_details=False))
+    for name in ("teapot", "validation", "not-found", "method"):
+        assert res[name].headers["content-type"] == "application/json", name
+    assert res["teapot"].json() == {"detail": "Short and stout"}
+    assert res["teapot"].headers["x-tea"] == "1"
+    (error,) = res["validation"].json()["detail"]
+    assert (res["validation"].status_code, error["loc"]) == (422, ["query", "n"])
+    assert (res["not-found"].status_code, res["not-found"].json()) == (404, {"detail": "Not Found"})
+    assert res["method"].status_code == 405
+    assert res["method"].json() == {"detail": "Method Not Allowed"}
+    assert (res["unhandled"].status_code, res["unhandled"].text) == (500, "Internal Server Error")
+    assert (res["text"].status_code, res["text"].text) == (409, "no")
+
+
+@pytest.mark.anyio
+async def test_problem_details_turns_every_error_into_a_problem() -> None:
+    res = await answers(errors_app(problem_details=True))
+    for name in ("teapot", "validation", "not-found", "method", "unhandled"):
+        assert res[name].headers["content-type"] == PROBLEM_MEDIA_TYPE, name
+        assert res[name].json()["status"] == res[name].status_code, name
+    assert res["teapot"].json() == {"type": "about:blank", "title": "I'm a Teapot",
+                                    "status": 418, "detail": "Short and stout"}  # fmt: skip
+    assert res["teapot"].headers["x-tea"] == "1"
+    validation = res["validation"].json()
+    assert res["validation"].status_code == 422
+    assert validation["type"] == PROBLEM_BASE_URI + "validation-failed"
+    assert [e["pointer"] for e in validation["errors"]] == ["/query/n"]
+    assert set(validation["errors"][0]) == {"detail", "pointer", "code"}  # no input echoed
+    assert res["not-found"].json()["type"] == "about:blank"
+    assert res["not-found"].status_code == 404
+    assert (res["method"].status_code, res["method"].json()["title"]) == (405, "Method Not Allowed")
+    assert res["unhandled"].status_code == 500
+    assert res["unhandled"].json()["type"] == "about:blank"
+    assert "secret" not in res["unhandled"].text
+    # An error the app answers in its own format is the app's.
+    assert (res["text"].status_code, res["text"].text) == (409, "no")

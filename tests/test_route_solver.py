@@ -1,5 +1,6 @@
-"""SerdesRoute and FastAPI's dependency solver: the body is validated once, whatever else the
-endpoint declares; endpoints that declare nothing else are called without the solver."""
+"""SerdesRoute runs FastAPI's own request handler: the body (JSON or MessagePack) is validated
+once by FastAPI's dependency solver, and dependencies, the Response parameter, background tasks
+and the Request all reach the endpoint as with stock FastAPI."""
 
 from __future__ import annotations
 
@@ -165,8 +166,25 @@ async def test_background_tasks_and_request_still_reach_the_endpoint(
 async def test_a_missing_body_is_still_the_solvers_422(client: httpx.AsyncClient) -> None:
     res = await client.post("/bare", headers={"content-type": "application/json"})
     assert res.status_code == 422
+    assert res.headers["content-type"] == "application/json"
+    assert res.json() == {
+        "detail": [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
+    }
+
+
+async def test_a_missing_body_is_the_validation_problem_with_problem_details() -> None:
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware, problem_details=True)
+    app.include_router(_router())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        res = await c.post("/bare", headers={"content-type": "application/json"})
+    assert res.status_code == 422
     assert res.headers["content-type"] == "application/problem+json"
-    assert res.json()["errors"][0]["pointer"] == "/body"
+    problem = res.json()
+    assert problem["type"] == "https://fastapi-serdes.dev/problems/validation-failed"
+    assert problem["errors"] == [
+        {"detail": "Field required", "pointer": "/body", "code": "missing"}
+    ]
 
 
 async def test_an_optional_body_may_be_left_out(client: httpx.AsyncClient) -> None:

@@ -88,7 +88,9 @@ def test_codecs_refuse_a_codec_class() -> None:
 
 @pytest.mark.parametrize("bad", ["406", "yes", 1, None])
 def test_strict_bad(bad: Any) -> None:
-    with pytest.raises(ValueError, match=r"strict must be True or False, got " + re.escape(repr(bad))):
+    with pytest.raises(
+        ValueError, match=r"strict must be True or False, got " + re.escape(repr(bad))
+    ):
         SerdesSettings(strict=bad)
 
 

@@ -80,7 +80,12 @@ async def request(app: ASGIApp, method: str, url: str, **kwargs: Any) -> httpx.R
 @pytest.mark.anyio
 async def test_encode_span_is_a_child_of_the_server_span(otel: Otel) -> None:
     app = with_server_span(build_app(telemetry=otel.telemetry()), otel.tracer_provider)
+    # JSON is FastAPI's own serialisation: no encode span; MessagePack is the library's.
     response = await request(app, "GET", "/api/items/1", headers={"accept": "application/json"})
+    assert response.status_code == 200
+    assert otel.spans("serdes.encode") == []
+    otel.exporter.clear()
+    response = await request(app, "GET", "/api/items/1", headers={"accept": "application/msgpack"})
     assert response.status_code == 200
     (server,) = [s for s in otel.spans() if s.kind is SpanKind.SERVER]  # never a second one
     (encode,) = otel.spans("serdes.encode")
@@ -89,8 +94,8 @@ async def test_encode_span_is_a_child_of_the_server_span(otel: Otel) -> None:
     assert encode.parent.span_id == server.context.span_id
     assert encode.context.trace_id == server.context.trace_id
     assert dict(encode.attributes or {}) == {
-        "serdes.codec": "json",
-        "serdes.media_type": "application/json",
+        "serdes.codec": "msgpack",
+        "serdes.media_type": "application/msgpack",
         "http.route": "/api/items/{item_id}",
         "serdes.model": "Item",
         "serdes.bytes_out": len(response.content),
@@ -116,6 +121,16 @@ async def test_decode_span_for_a_msgpack_body(otel: Otel) -> None:
 
 
 @pytest.mark.anyio
+async def test_no_decode_span_for_a_json_body(otel: Otel) -> None:
+    # FastAPI reads JSON bodies itself: the library decodes nothing, so records nothing.
+    app = build_app(telemetry=otel.telemetry(), compression=None)
+    response = await request(app, "POST", "/api/items", json={"id": 3, "name": "w"})
+    assert response.status_code == 201
+    assert otel.spans("serdes.decode") == []
+    assert otel.spans("serdes.encode") == []
+
+
+@pytest.mark.anyio
 async def test_plain_route_transcoding_has_decode_and_encode_spans(otel: Otel) -> None:
     app = build_app(telemetry=otel.telemetry(), compression=None)
     body = msgpack.packb({"id": 3, "name": "w"})
@@ -132,16 +147,28 @@ async def test_plain_route_transcoding_has_decode_and_encode_spans(otel: Otel) -
 @pytest.mark.anyio
 async def test_route_without_middleware_records_too(otel: Otel) -> None:
     app = build_app(middleware=False, telemetry=otel.telemetry())
-    response = await request(app, "GET", "/api/items?limit=2")
+    accept = {"accept": "application/msgpack"}
+    response = await request(app, "GET", "/api/items?limit=2", headers=accept)
     assert response.status_code == 200
-    assert len(otel.spans("serdes.encode")) == 1
+    (encode,) = otel.spans("serdes.encode")
+    assert dict(encode.attributes or {})["serdes.bytes_out"] == len(response.content)
+    body = msgpack.packb({"id": 3, "name": "w"})
+    response = await request(
+        app, "POST", "/api/items", content=body, headers={"content-type": "application/msgpack"}
+    )
+    assert response.status_code == 201
+    (decode,) = otel.spans("serdes.decode")
+    assert dict(decode.attributes or {})["serdes.bytes_in"] == len(body)
 
 
 @pytest.mark.anyio
 async def test_compress_span_has_coding_level_and_ratio(otel: Otel) -> None:
     app = build_app(telemetry=otel.telemetry())
     response = await request(
-        app, "GET", "/api/items?limit=100", headers={"accept-encoding": "gzip"}
+        app,
+        "GET",
+        "/api/items?limit=100",
+        headers={"accept-encoding": "gzip", "accept": "application/msgpack"},
     )
     assert response.headers["content-encoding"] == "gzip"
     (compress,) = otel.spans("serdes.compress")
@@ -150,10 +177,10 @@ async def test_compress_span_has_coding_level_and_ratio(otel: Otel) -> None:
     assert isinstance(attributes["serdes.compress.level"], int)
     assert attributes["serdes.compress.streaming"] is False
     assert attributes["http.route"] == "/api/items"
-    assert attributes["serdes.media_type"] == "application/json"
+    assert attributes["serdes.media_type"] == "application/msgpack"
     (encode,) = otel.spans("serdes.encode")
     encoded = encode.attributes["serdes.bytes_out"] if encode.attributes else 0
-    assert attributes["serdes.bytes_in"] == encoded
+    assert attributes["serdes.bytes_in"] == encoded == len(response.content)  # httpx decoded it
     assert 0 < attributes["serdes.compress.ratio"] < 0.5
     assert attributes["serdes.bytes_out"] < encoded
 
@@ -272,6 +299,16 @@ async def test_no_secret_header_cache_key_or_body_in_attributes(otel: Otel) -> N
         app, "POST", "/api/items", content=bad, headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
+    for value, status in (({"id": 1, "name": SECRET}, 201), ({"id": SECRET, "name": SECRET}, 422)):
+        response = await request(
+            app,
+            "POST",
+            f"/api/items?q={SECRET}",
+            content=msgpack.packb(value),
+            headers={**headers, "content-type": "application/msgpack"},
+        )
+        assert response.status_code == status
+    assert len(otel.spans("serdes.decode")) == 2
     cached = cached_app(otel.telemetry())
     for _ in range(2):
         await request(cached, "GET", f"/things/1?token={SECRET}")
@@ -288,20 +325,22 @@ async def test_no_secret_header_cache_key_or_body_in_attributes(otel: Otel) -> N
 @pytest.mark.anyio
 async def test_errors_set_the_status_and_record_the_exception(otel: Otel) -> None:
     app = build_app(telemetry=otel.telemetry())
+    nope = msgpack.packb({"nope": SECRET})[:-1]  # truncated
     response = await request(
-        app, "POST", "/api/items", content=b"{nope", headers={"content-type": "application/json"}
+        app, "POST", "/api/items", content=nope, headers={"content-type": "application/msgpack"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422  # FastAPI's body decode error
     (decode,) = otel.spans("serdes.decode")
     assert decode.status.status_code is StatusCode.ERROR
     (event,) = decode.events
     assert event.name == "exception"
     assert event.attributes is not None
-    assert event.attributes["exception.type"].endswith("ProblemError")
-    assert "400 Malformed Request Body" in str(event.attributes["exception.message"])
-    assert "{nope" not in str(event.attributes["exception.stacktrace"])
+    assert event.attributes["exception.type"].endswith("DecodeError")
+    assert "Invalid MessagePack" in str(event.attributes["exception.message"])
+    assert SECRET not in str(event.attributes["exception.stacktrace"])
 
-    response = await request(app, "GET", "/api/items/13")  # NaN: refused by the encoder
+    # NaN: refused by the MessagePack encoder (JSON is FastAPI's, which writes null).
+    response = await request(app, "GET", "/api/items/13", headers={"accept": "application/msgpack"})
     assert response.status_code == 500
     (encode,) = [s for s in otel.spans("serdes.encode") if s.status.status_code is StatusCode.ERROR]
     assert "500 Response Encoding Failed" in (encode.status.description or "")
@@ -309,10 +348,13 @@ async def test_errors_set_the_status_and_record_the_exception(otel: Otel) -> Non
 
 @pytest.mark.anyio
 async def test_metrics_and_stats_snapshot(otel: Otel) -> None:
-    app = build_app(telemetry=otel.telemetry())
+    app = build_app(telemetry=otel.telemetry(), strict=True)  # strict: the 406 and the 415
     for _ in range(5):
         response = await request(
-            app, "GET", "/api/items?limit=100", headers={"accept-encoding": "gzip"}
+            app,
+            "GET",
+            "/api/items?limit=100",
+            headers={"accept-encoding": "gzip", "accept": "application/msgpack"},
         )
     identity = len(response.content)  # httpx decoded it
     await request(app, "GET", "/api/items/1", headers={"accept": "text/html"})  # 406
@@ -324,7 +366,7 @@ async def test_metrics_and_stats_snapshot(otel: Otel) -> None:
     )  # 406 (coding)
     snapshot = otel.stats.snapshot()
     rows = {(r["route"], r["media_type"]): r for r in snapshot["routes"]}
-    row = rows[("/api/items", "application/json")]
+    row = rows[("/api/items", "application/msgpack")]
     assert row["encode"]["count"] == 5
     assert row["encode"]["bytes_total"] == 5 * identity
     assert 0 < row["encode"]["p50_ms"] <= row["encode"]["p95_ms"]
@@ -341,8 +383,18 @@ async def test_metrics_and_stats_snapshot(otel: Otel) -> None:
 @pytest.mark.anyio
 async def test_body_too_large_is_counted(otel: Otel) -> None:
     app = build_app(telemetry=otel.telemetry(), max_body_size=10)
+    # The size limit is for the bodies the library reads (MessagePack), not FastAPI's JSON.
     response = await request(
         app, "POST", "/api/items", content=b"{}" * 20, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert otel.stats.snapshot()["problems"] == []
+    response = await request(
+        app,
+        "POST",
+        "/api/items",
+        content=msgpack.packb({"id": 1, "name": "x" * 20}),
+        headers={"content-type": "application/msgpack"},
     )
     assert response.status_code == 413
     (problem,) = otel.stats.snapshot()["problems"]
@@ -374,16 +426,17 @@ async def test_failing_telemetry_never_fails_a_request(
     else:
         provider.add_span_processor(SimpleSpanProcessor(RaisingExporter()))
     app = build_app(telemetry=Telemetry(tracer_provider=provider))
-    for _ in range(2):
+    msgpack_headers = {"accept": "application/msgpack", "content-type": "application/msgpack"}
+    for _ in range(2):  # MessagePack: decode and encode spans (JSON has none)
         response = await request(
             app,
             "POST",
             "/api/items",
-            json={"id": 1, "name": "x"},
-            headers={"accept-encoding": "gzip"},
+            content=msgpack.packb({"id": 1, "name": "x"}),
+            headers={**msgpack_headers, "accept-encoding": "gzip"},
         )
         assert response.status_code == 201
-        response = await request(app, "GET", "/api/items?limit=100")
+        response = await request(app, "GET", "/api/items?limit=100", headers=msgpack_headers)
         assert response.status_code == 200
     provider.shutdown()
 
@@ -397,7 +450,9 @@ async def test_off_creates_no_spans(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trace.ProxyTracer, "start_span", refuse)
     # No SDK configured (the API's proxies), or switched off by keyword: no recorder at all.
     for app in (build_app(), build_app(telemetry=False), build_app(middleware=False)):
-        response = await request(app, "GET", "/api/items?limit=50")
+        # MessagePack: a response the library encodes, so one it would record if it were on.
+        accept = {"accept": "application/msgpack"}
+        response = await request(app, "GET", "/api/items?limit=50", headers=accept)
         assert response.status_code == 200
     assert Telemetry().active() is None
     noop = Telemetry(
@@ -553,12 +608,9 @@ async def test_no_decompress_span_for_an_identity_body(otel: Otel) -> None:
 
 
 @pytest.mark.anyio
-async def test_serdes_route_records_its_spans_on_the_fast_path(otel: Otel) -> None:
+async def test_serdes_route_records_on_the_fast_path(otel: Otel) -> None:
     app = FastAPI()
-    app.add_middleware(
-        SerdesMiddleware,
-        telemetry=otel.telemetry(),
-    )
+    app.add_middleware(SerdesMiddleware, telemetry=otel.telemetry(), strict=True)
     router = APIRouter(route_class=SerdesRoute)
 
     @router.get("/item")
@@ -567,8 +619,12 @@ async def test_serdes_route_records_its_spans_on_the_fast_path(otel: Otel) -> No
 
     app.include_router(router)
     for _ in range(3):
-        sent = await call(app, "/item")
-        assert sent.status == 200
-    # No Accept-Encoding: the middleware's fast path, which records nothing itself; the route
-    # asks for its recorder and records its encodes.
-    assert len(otel.spans("serdes.encode")) == 3
+        sent = await call(app, "/item", headers=[("accept", "text/html")])
+        assert sent.status == 406
+    # No Accept-Encoding, no body and an Accept the route refuses itself: the middleware's fast
+    # path, which records nothing itself; the route asks for its recorder and counts its 406s.
+    # (A JSON answer, the fast path's other case, is FastAPI's serialisation: no encode span.)
+    (problem,) = otel.stats.snapshot()["problems"]
+    assert problem["count"] == 3
+    assert problem["serdes.problem"] == "not-acceptable"
+    assert problem["http.route"] == "/item"

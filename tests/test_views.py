@@ -85,9 +85,9 @@ video_views = Views(
 pet_views = Views(Pet, minimal=["kind", "id"], standard=["kind", "id", "name"], detailed=ALL)
 
 
-def build_app() -> tuple[FastAPI, list[Selection]]:
+def build_app(**settings: Any) -> tuple[FastAPI, list[Selection]]:
     app = FastAPI()
-    app.add_middleware(SerdesMiddleware)
+    app.add_middleware(SerdesMiddleware, **settings)
     router = APIRouter(route_class=SerdesRoute)
     seen: list[Selection] = []
 
@@ -216,24 +216,62 @@ async def test_explicit_selection_beats_prefer(client: httpx.AsyncClient) -> Non
     assert "preference-applied" not in res.headers
 
 
-@pytest.mark.parametrize(
-    ("query", "needle"),
-    [
-        ("?view=minimall", "did you mean 'minimal'"),
-        ("?view=", "unknown view ''"),
-        ("?fields=titel", "did you mean 'title'"),
-        ("?fields=owner.nam", "did you mean 'owner.name'"),
-        ("?fields=title.x", "has no nested fields"),
-        ("?fields=,,", "names no field"),
-        ("?fields=" + ",".join(["id"] * 51), "at most 50"),
-        ("?fields=owner.name.a.b.c", "deeper than 4"),
-        ("?view=minimal&fields=duration", "not in view 'minimal'"),
-    ],
-)
-async def test_bad_selection_is_a_400_problem(
+BAD_SELECTIONS = [
+    ("?view=minimall", "did you mean 'minimal'"),
+    ("?view=", "unknown view ''"),
+    ("?fields=titel", "did you mean 'title'"),
+    ("?fields=owner.nam", "did you mean 'owner.name'"),
+    ("?fields=title.x", "has no nested fields"),
+    ("?fields=,,", "names no field"),
+    ("?fields=" + ",".join(["id"] * 51), "at most 50"),
+    ("?fields=owner.name.a.b.c", "deeper than 4"),
+    ("?view=minimal&fields=duration", "not in view 'minimal'"),
+]
+
+
+@pytest.mark.parametrize(("query", "needle"), BAD_SELECTIONS)
+async def test_bad_selection_is_a_400_in_fastapis_shape(
     client: httpx.AsyncClient, query: str, needle: str
 ) -> None:
     res = await client.get(f"/api/videos/1{query}")
+    assert res.status_code == 400
+    assert res.headers["content-type"] == "application/json"
+    body = res.json()
+    assert list(body) == ["detail"]
+    assert needle in body["detail"]
+
+
+async def test_bad_selection_reaches_a_msgpack_client_in_msgpack(
+    client: httpx.AsyncClient,
+) -> None:
+    res = await client.get("/api/videos/1?view=minimall", headers={"accept": "application/msgpack"})
+    assert res.status_code == 400
+    assert res.headers["content-type"] == "application/msgpack"
+    assert "did you mean 'minimal'" in msgpack.unpackb(res.content)["detail"]
+
+
+async def test_bad_selection_without_middleware_is_fastapis_shape() -> None:
+    app = FastAPI()
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/v")
+    @video_views
+    async def v() -> Video:
+        return VIDEO
+
+    app.include_router(router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        res = await c.get("/v?fields=titel")
+    assert res.status_code == 400
+    assert res.headers["content-type"] == "application/json"
+    assert "did you mean 'title'" in res.json()["detail"]
+
+
+@pytest.mark.parametrize(("query", "needle"), BAD_SELECTIONS)
+async def test_bad_selection_is_a_400_problem(query: str, needle: str) -> None:
+    app, _ = build_app(problem_details=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        res = await c.get(f"/api/videos/1{query}")
     assert res.status_code == 400
     assert res.headers["content-type"] == "application/problem+json"
     problem = res.json()

@@ -20,10 +20,10 @@ video_views = Views(Video, minimal=["id"], standard=["id", "title"], detailed=AL
 VIDEO = Video(id=1, title="t", duration=2.5)
 
 
-def build_app() -> FastAPI:
+def build_app(route_class: type[SerdesRoute] = SerdesRoute) -> FastAPI:
     app = FastAPI()
     app.add_middleware(SerdesMiddleware)
-    router = APIRouter(route_class=SerdesRoute)
+    router = APIRouter(route_class=route_class)
 
     @router.get("/videos/1")
     @video_views
@@ -62,13 +62,25 @@ async def test_serdes_view_does_not_depend_on_earlier_requests(
 
 
 def test_openapi_lists_the_invalid_selection_problem() -> None:
-    operation = build_app().openapi()["paths"]["/videos/1"]["get"]
+    app = build_app(SerdesRoute.with_settings(problem_details=True))
+    operation = app.openapi()["paths"]["/videos/1"]["get"]
     assert "application/problem+json" in operation["responses"]["400"]["content"]
+
+
+def test_openapi_lists_no_problem_document_by_default() -> None:
+    # Without problem_details, a bad selection is FastAPI's {"detail": "..."} in JSON.
+    operation = build_app().openapi()["paths"]["/videos/1"]["get"]
+    assert "application/problem+json" not in operation["responses"].get("400", {}).get(
+        "content", {}
+    )
 
 
 @pytest.mark.anyio
 async def test_unknown_name_without_a_suggestion_reads_as_a_sentence(
     client: httpx.AsyncClient,
 ) -> None:
-    problem = (await client.get("/videos/1?view=full")).json()
-    assert "'full' Allowed" not in problem["detail"]
+    res = await client.get("/videos/1?view=full")
+    assert res.status_code == 400
+    detail = res.json()["detail"]  # FastAPI's shape: the message is the detail
+    assert "unknown view 'full'" in detail
+    assert "'full' Allowed" not in detail

@@ -1,4 +1,5 @@
-"""``ProblemError`` from plain routes too: one exception handler renders it."""
+"""``ProblemError`` as its full problem document on every route: one exception handler renders
+it (other errors keep FastAPI's shape)."""
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response

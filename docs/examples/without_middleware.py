@@ -11,8 +11,9 @@ class Reading(BaseModel):
     value: float
 
 
-# Answer JSON (the default format) when nothing in Accept is on offer, and read at most 64 KiB.
-IngestRoute = SerdesRoute.with_settings(on_not_acceptable="default", max_body_size=64 * 1024)
+# Answer JSON (the default format) when nothing in Accept is on offer (strict=False, the
+# default, spelled out), and decode at most 64 KiB of a MessagePack body.
+IngestRoute = SerdesRoute.with_settings(strict=False, max_body_size=64 * 1024)
 
 
 def create_app() -> FastAPI:
