@@ -7,6 +7,7 @@ Usage (from the repo root): ``.venv/bin/python -m compat [--modes stock,route] [
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -235,12 +236,9 @@ def where(text: str) -> str:
 
 
 def causes(result: dict[str, str]) -> list[str]:
-    """The differing leaves the plugin listed (operation paths generalised), else the message."""
-    diffs = re.findall(r"^E\s+~ (.+)$", result["text"], re.MULTILINE)
-    found = {re.sub(r"^\.paths\.[^.]+\.[a-z]+\.", ".paths.<path>.<method>.", d) for d in diffs}
-    found = {re.sub(r": unexpected [{\[].*", ": unexpected", d) for d in found}
-    found.discard("...")
-    return sorted(found) or [f"{signature(result['message'])}  (at {where(result['text'])})"]
+    """The differences the plugin listed for a failed ``==``, else the failure message."""
+    found = re.findall(r"^E\s+~ (.+?)(?:  \(x\d+\))?$", result["text"], re.MULTILINE)
+    return sorted(set(found)) or [f"{signature(result['message'])}  (at {where(result['text'])})"]
 
 
 def summarize(results: dict[str, Any], regressions: dict[str, list[str]]) -> str:
@@ -303,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     if bad := set(modes) - set(MODES):
         parser.error(f"unknown modes {sorted(bad)}; choose from {MODES}")
     CACHE.mkdir(exist_ok=True)
+    lock = (CACHE / ".lock").open("w")  # held until exit: two runs would share the cache files
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        parser.error("another run of the harness is using compat/.cache")
     version = metadata.version("fastapi")
     root = fetch_suite(version)
     installs = ensure_requirements(root)

@@ -65,6 +65,23 @@ def problem_responses(*, has_body: bool, has_params: bool) -> dict[int | str, di
     return responses
 
 
+class GeneratedExtra(dict[str, Any]):
+    """An ``openapi_extra`` this module computed, holding what the user passed.
+
+    FastAPI releases before 0.160 copy a route when a router is included, passing the computed
+    ``openapi_extra`` on: the copy starts again from the user's own (its paths differ).
+    """
+
+    def __init__(self, extra: dict[str, Any], user: dict[str, Any] | None) -> None:
+        super().__init__(extra)
+        self.user = user
+
+
+def user_extra_of(extra: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the user passed as ``openapi_extra`` (see :class:`GeneratedExtra`)."""
+    return extra.user if isinstance(extra, GeneratedExtra) else extra
+
+
 def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
@@ -82,7 +99,7 @@ def operation_extra(
     if views is not None:
         extra.setdefault("parameters", []).extend(view_parameters(views))
     if not media_types or not route.methods:
-        return extra
+        return GeneratedExtra(extra, user_extra)
     method = sorted(route.methods)[0].lower()
     base = f"#/paths/{_escape(route.path_format)}/{method}"
     status = str(route.status_code or 200)
@@ -97,7 +114,7 @@ def operation_extra(
         body_content = extra.setdefault("requestBody", {}).setdefault("content", {})
         for media_type in media_types:
             body_content.setdefault(media_type, {"schema": body_ref})
-    return extra
+    return GeneratedExtra(extra, user_extra)
 
 
 def view_parameters(views: Any) -> list[dict[str, Any]]:

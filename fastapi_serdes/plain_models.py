@@ -176,7 +176,12 @@ def _model(
     floats[model] = ()  # recursive models find themselves here
     direct = []
     for name, info in model.model_fields.items():
-        if info.alias or info.serialization_alias or info.exclude or info.exclude_if:
+        if (
+            info.alias
+            or info.serialization_alias
+            or info.exclude
+            or getattr(info, "exclude_if", None)
+        ):
             raise _NotPlainError
         if any(isinstance(m, PlainSerializer | WrapSerializer) for m in info.metadata):
             raise _NotPlainError

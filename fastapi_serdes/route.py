@@ -46,7 +46,7 @@ from .codecs import JSON_MEDIA_TYPE
 from .flights import Produced, flight_key, once_per_cluster, shareable, shared_store
 from .fragments import Fragments
 from .negotiation import split_list
-from .openapi import operation_extra, problem_responses, selection_responses
+from .openapi import operation_extra, problem_responses, selection_responses, user_extra_of
 from .problems import PROBLEM_SCOPE_KEY, EncodeError, ProblemError
 from .request_body import decode_request_body
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
@@ -209,7 +209,7 @@ class SerdesRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         # Kept apart: get_route_handler() adds the codecs' media types per inclusion path.
-        self._user_openapi_extra: dict[str, Any] | None = kwargs.get("openapi_extra")
+        self._user_openapi_extra = user_extra_of(kwargs.get("openapi_extra"))
         self._serdes_views: BoundViews | None = None
         self._serdes_field: Any = None  # the response field of the full model (with views)
         super().__init__(path, endpoint, **kwargs)
@@ -249,11 +249,16 @@ class SerdesRoute(APIRoute):
                 f"route {self.path!r}: views need a response model (a return annotation or "
                 "response_model=)"
             )
-        bound = BoundViews(views, self.response_model)
+        bound = views.bound.get(self.response_model)
+        if bound is None:
+            bound = BoundViews(views, self.response_model)
+            views.bound[bound.doc_type] = bound
         # The handler validates and serialises with the full model (_serdes_field); OpenAPI,
         # and included copies of this route, see the union of the views.
         self._serdes_views = bound
-        self._serdes_field = self.response_field
+        self._serdes_field = create_model_field(
+            name="Response_" + self.unique_id, type_=bound.response_type, mode="serialization"
+        )
         settings = self.serdes_settings
         if settings is not None and settings.problem_details:
             self.responses = {**selection_responses(self.responses), **self.responses}

@@ -16,6 +16,7 @@ A route opts in by decorating its endpoint::
 
 from __future__ import annotations
 
+import copy
 import difflib
 import types
 import typing
@@ -184,7 +185,9 @@ def _derive(models: Sequence[type[BaseModel]], tree: Mapping[str, Any], suffix: 
                 nested = _model_in(annotation) or ()
                 replacement = _derive(nested, sub, suffix)
                 annotation = _substitute(annotation, dict.fromkeys(nested, replacement))
-            fields[name] = (annotation, info)
+            # A copy: create_model may set the annotation on the FieldInfo it is given (pydantic
+            # 2.11 does), which would change the original model's field.
+            fields[name] = (annotation, copy.copy(info))
         derived.append(
             create_model(
                 f"{model.__name__}{suffix}",
@@ -287,6 +290,9 @@ class Views:
         self.max_fields = max_fields
         self.max_depth = max_depth
         self.compact_views = frozenset(compact_views)
+        # The routes these views are bound to, by the union type they document: FastAPI
+        # releases before 0.160 copy an included route from its (documented) response model.
+        self.bound: dict[Any, BoundViews] = {}
         self.views: dict[str, View] = {
             name: self._compile(name, spec) for name, spec in views.items()
         }
@@ -451,7 +457,7 @@ def _replace(tp: Any, model: Any, view_model: Any, suffix: str, memo: dict[Any, 
         for name, info in tp.model_fields.items():
             new = _replace(info.annotation, model, view_model, suffix, memo)
             changed = changed or new is not info.annotation
-            fields[name] = (new, info)
+            fields[name] = (new, copy.copy(info))  # see _derive()
         if not changed:
             return tp
         derived = create_model(

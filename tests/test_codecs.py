@@ -542,6 +542,16 @@ _MSGPACK_VALUES = st.recursive(
 )
 
 
+def _holds_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_holds_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(v) for v in value.values())
+    return False
+
+
 @settings(max_examples=300, deadline=None)
 @given(value=_MSGPACK_VALUES, single_float=st.booleans(), trailing=st.binary(max_size=20))
 def test_msgpack_decode_reads_what_msgpack_reads_and_refuses_trailing_bytes(
@@ -552,6 +562,11 @@ def test_msgpack_decode_reads_what_msgpack_reads_and_refuses_trailing_bytes(
     except OverflowError:  # a double past float32's range
         data = msgpack.packb(value, use_bin_type=True)
     expected = msgpack.unpackb(data, raw=False)
+    if _holds_non_finite(expected):
+        # msgpack < 1.2 rounds a double just past float32's range to float32 infinity.
+        with pytest.raises(DecodeError, match="not a finite number"):
+            MsgPackCodec().decode(data)
+        return
     assert MsgPackCodec().decode(data) == expected
     if trailing:
         with pytest.raises(DecodeError, match="MessagePack"):

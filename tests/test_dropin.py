@@ -49,7 +49,7 @@ from fastapi_serdes import SerdesMiddleware, SerdesRoute
 pytestmark = [
     pytest.mark.anyio,
     # ORJSONResponse is deprecated by FastAPI, and still used by existing apps.
-    pytest.mark.filterwarnings("ignore::fastapi.exceptions.FastAPIDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:ORJSONResponse is deprecated"),
 ]
 
 
