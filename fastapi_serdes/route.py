@@ -228,9 +228,11 @@ class SerdesRoute(APIRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         # HEAD is GET without a body (RFC 9110 §9.3.2): a GET route answers it, with GET's
-        # headers, unless the app declared a HEAD route of its own (it is matched first).
+        # headers. A partial match only: a HEAD route the app declared, before or after this
+        # one, is a full match and wins.
         if scope["type"] == "http" and scope["method"] == "HEAD" and "GET" in (self.methods or ()):
-            return super().matches({**scope, "method": "GET"})
+            match, child = super().matches({**scope, "method": "GET"})
+            return (Match.PARTIAL if match is Match.FULL else match), child
         return super().matches(scope)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -369,13 +369,13 @@ async def test_an_explicit_head_route_is_kept() -> None:
     app = FastAPI()
     router = APIRouter(route_class=SerdesRoute)
 
-    @router.head("/thing")
-    async def head() -> Response:
-        return Response(headers={"X-Head": "own"})
-
     @router.get("/thing")
     async def get() -> dict[str, int]:
         return {"a": 1}
+
+    @router.head("/thing")  # declared after the GET route: still the one HEAD gets
+    async def head() -> Response:
+        return Response(headers={"X-Head": "own"})
 
     app.include_router(router)
     response = await _send(app, "HEAD", "/thing", {})
