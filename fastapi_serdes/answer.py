@@ -91,3 +91,10 @@ def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -
         headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
     for name in policy.vary:  # onto the route's own Vary line
         add_vary(headers, name.encode("latin-1"))
+    if policy.key is not None:
+        # Per-principal answers: a browser shared by two users must not show one's to the other.
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                add_vary(headers, b"Authorization")
+            elif name == b"cookie":
+                add_vary(headers, b"Cookie")

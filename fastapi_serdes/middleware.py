@@ -245,7 +245,7 @@ class SerdesMiddleware:
 
                 try:  # _run_app(), without a coroutine of its own
                     await self.app(scope, receive, send_vary)
-                except UnicodeError as exc:
+                except Exception as exc:
                     await _answer_unrenderable(exc, send_vary, self._recorder, self.problem_details)
                 return
         await self._serve(
@@ -414,7 +414,7 @@ class SerdesMiddleware:
     ) -> None:
         try:
             await self.app(scope, receive, send)
-        except UnicodeError as exc:
+        except Exception as exc:
             await _answer_unrenderable(exc, send, recorder, self.problem_details)
 
     def _identity_ok(self, accept_encoding: bytes) -> bool:
@@ -443,7 +443,7 @@ class SerdesMiddleware:
 
 
 async def _answer_unrenderable(
-    exc: UnicodeError, send: Send, recorder: Recorder | None, problem_details: bool
+    exc: Exception, send: Send, recorder: Recorder | None, problem_details: bool
 ) -> None:
     """The 422 a route's validation error should have been, when FastAPI's handler failed to
     render it (see :func:`~fastapi_serdes.problems.unrenderable_validation`); re-raise ``exc``

@@ -177,11 +177,12 @@ def unrenderable_validation(exc: BaseException) -> ProblemError | None:
     ``RequestValidationError`` failed (``exc``) to render it.
 
     That handler echoes each error's input, and fails on a binary body (a route expecting JSON
-    sent bytes that are not UTF-8) or a lone surrogate (``"\\ud800"``): a 500 for bad input.
+    sent bytes that are not UTF-8), a lone surrogate (``"\\ud800"``) or a non-finite number
+    (``{"id": NaN}`` for an int field): a 500 for bad input.
     The error it was rendering is ``exc.__context__``. None for any other exception.
     """
     context = exc.__context__
-    if isinstance(exc, UnicodeError) and isinstance(context, RequestValidationError):
+    if isinstance(exc, ValueError | TypeError) and isinstance(context, RequestValidationError):
         problem = validation_problem(context.errors())
         # FastAPI's shape, without the input it could not render.
         problem.detail = [  # type: ignore[assignment]

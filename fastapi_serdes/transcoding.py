@@ -24,7 +24,7 @@ from .spans import decode_span, encode_span
 from .telemetry import Recorder
 
 logger = logging.getLogger("fastapi_serdes")
-_NO_BODY_STATUSES = frozenset({204, 205, 304})
+_NO_BODY_STATUSES = frozenset({204, 205, 206, 304})  # 206: its Content-Range is of the bytes
 
 
 def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -165,12 +165,12 @@ class Responder:
         if codec is None or JSON_MEDIA_TYPE in codec.media_types:
             return False
         if message.get("status", 200) in _NO_BODY_STATUSES:
-            return False
+            return False  # and partial content is never transformed (RFC 9110 §15.3.7)
         content_type = None
         for name, value in message.get("headers", ()):
             if name == b"content-type":
                 content_type = value
-            elif name == b"content-encoding":
+            elif name in (b"content-encoding", b"content-range"):
                 return False
         return content_type is not None and is_json_content_type(content_type)
 

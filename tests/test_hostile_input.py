@@ -1,0 +1,90 @@
+"""Hostile or unusual input gets a clear answer, never a 500 or a transformed partial body."""
+
+from __future__ import annotations
+
+import httpx
+import msgpack
+import pytest
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel
+
+from fastapi_serdes import SerdesMiddleware, SerdesRoute, cached
+
+pytestmark = pytest.mark.anyio
+
+
+class Item(BaseModel):
+    id: int
+
+
+def build(**middleware: object) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/plain")
+    async def plain(item: Item) -> Item:
+        return item
+
+    @app.get("/partial")
+    async def partial() -> Response:
+        return Response(
+            b'{"a": 1',
+            status_code=206,
+            media_type="application/json",
+            headers={"Content-Range": "bytes 0-6/20"},
+        )
+
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/me")
+    @cached(60, key=lambda request: request.headers.get("authorization"))
+    async def me(request: Request) -> dict[str, str | None]:
+        return {"user": request.headers.get("authorization")}
+
+    app.include_router(router)
+    app.add_middleware(SerdesMiddleware, **middleware)
+    return app
+
+
+async def call(app: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("problem_details", [False, True])
+@pytest.mark.parametrize("body", [b'{"id": NaN}', b'{"id": Infinity}', b'{"id": -Infinity}'])
+async def test_a_non_finite_number_for_an_int_is_a_422(problem_details: bool, body: bytes) -> None:
+    # Stock FastAPI answers 500: its handler cannot render the NaN it echoes.
+    response = await call(
+        build(problem_details=problem_details),
+        "POST",
+        "/plain",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    if problem_details:
+        assert response.json()["errors"][0]["pointer"] == "/body/id"
+    else:
+        assert response.json()["detail"][0]["loc"] == ["body", "id"]
+
+
+@pytest.mark.parametrize("accept", ["application/msgpack", "application/json"])
+async def test_partial_content_passes_untouched(accept: str) -> None:
+    response = await call(build(), "GET", "/partial", headers={"accept": accept})
+    assert response.status_code == 206
+    assert response.content == b'{"a": 1'
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-range"] == "bytes 0-6/20"
+
+
+async def test_per_principal_answers_vary_on_the_principal() -> None:
+    app = build()
+    response = await call(app, "GET", "/me", headers={"authorization": "Bearer a"})
+    assert response.status_code == 200
+    vary = {v.strip() for v in response.headers["vary"].split(",")}
+    assert "Authorization" in vary
+    other = await call(
+        app, "GET", "/me", headers={"authorization": "Bearer b", "accept": "application/msgpack"}
+    )
+    assert msgpack.unpackb(other.content) == {"user": "Bearer b"}
