@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from fastapi_serdes import Telemetry
 from fastapi_serdes.stats import SerdesStats
@@ -64,9 +64,22 @@ def setup(mode: str | None = None) -> Observability:
     readers.append(PeriodicExportingMetricReader(metric_exporter, interval))
     meter_provider = MeterProvider(metric_readers=readers, resource=resource)
     tracer_provider = TracerProvider(resource=resource)
-    # Simple (synchronous) export keeps the example's output in request order; production
-    # setups use a BatchSpanProcessor.
-    tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    if mode == "console":
+        # Synchronous export keeps the console output in request order (a terminal never hangs).
+        tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    else:
+        # A collector over the network: never export on the request path. A bounded queue
+        # (spans are dropped when it is full, requests never wait) and a timeout per export, so
+        # a collector that refuses or hangs costs no request anything.
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                span_exporter,
+                max_queue_size=2048,
+                max_export_batch_size=512,
+                schedule_delay_millis=1000,
+                export_timeout_millis=5000,
+            )
+        )
     return Observability(
         Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider),
         stats,
@@ -90,7 +103,8 @@ def _exporters(mode: str) -> tuple[Any, Any]:
             "EXAMPLE_OTEL=otlp needs the OTLP exporter: "
             "pip install opentelemetry-exporter-otlp-proto-http"
         ) from exc
-    return OTLPSpanExporter(), OTLPMetricExporter()
+    # Timeouts of their own (seconds): an unreachable collector fails fast in the background.
+    return OTLPSpanExporter(timeout=5), OTLPMetricExporter(timeout=5)
 
 
 @router.get("/stats")

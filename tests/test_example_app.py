@@ -796,3 +796,50 @@ async def test_queries_load_only_what_the_selection_needs(
     table = path.split("/")[1]
     assert select_lists(statements, table)[0] == columns
     assert tables_read(statements) == tables
+
+
+def test_otlp_mode_never_exports_on_the_request_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A collector that hangs must cost requests nothing: spans are exported by a background
+    # thread (a bounded batch queue), never by the thread that ends them.
+    import threading
+
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from example_app import telemetry as example_telemetry
+
+    release = threading.Event()
+    exporting_threads: list[threading.Thread] = []
+
+    class HangingExporter(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            exporting_threads.append(threading.current_thread())
+            release.wait(5)  # a collector that does not answer
+            return SpanExportResult.FAILURE
+
+        def shutdown(self) -> None:
+            release.set()
+
+    class NoMetrics:
+        pass
+
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    monkeypatch.setattr(
+        example_telemetry, "_exporters", lambda mode: (HangingExporter(), NoMetrics())
+    )
+    monkeypatch.setattr(
+        example_telemetry,
+        "PeriodicExportingMetricReader",
+        lambda exporter, interval: InMemoryMetricReader(),
+    )
+    observability = example_telemetry.setup("otlp")
+    assert observability.fastapi is not None
+    tracer = observability.fastapi["tracer_provider"].get_tracer("test")
+    for _ in range(3):
+        with tracer.start_as_current_span("request"):
+            pass
+    assert threading.current_thread() not in exporting_threads
+    release.set()
+    observability.shutdown()
