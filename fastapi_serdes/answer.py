@@ -93,7 +93,7 @@ def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -
         add_vary(headers, name.encode("latin-1"))
     if policy.key is not None:
         # Per-principal answers: a browser shared by two users must not show one's to the other.
-        for name, value in scope["headers"]:
+        for name, _ in scope["headers"]:
             if name == b"authorization":
                 add_vary(headers, b"Authorization")
             elif name == b"cookie":
