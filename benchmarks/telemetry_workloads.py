@@ -35,7 +35,7 @@ def _providers() -> tuple[Any, Any]:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-    from fastapi_serdes.stats import SerdesStats
+    from fastapi_serdes.telemetry.stats import SerdesStats
 
     class DropExporter(SpanExporter):
         def export(self, spans: Sequence[Any]) -> SpanExportResult:

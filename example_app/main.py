@@ -35,7 +35,7 @@ def response_store() -> Store | bool:
     url = os.environ.get("REDIS_URL")
     if not url:
         return True
-    from fastapi_serdes.redis_store import RedisStore
+    from fastapi_serdes.cache.redis_store import RedisStore
 
     return RedisStore(url)
 

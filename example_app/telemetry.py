@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from fastapi_serdes import Telemetry
-from fastapi_serdes.stats import SerdesStats
+from fastapi_serdes.telemetry.stats import SerdesStats
 
 CHOICES = ("none", "console", "otlp")
 router = APIRouter(tags=["stats"])

@@ -2,15 +2,15 @@
 
 from ._types import Codec, Store
 from .cache import cached
+from .cache.fragments import cached_fragments
+from .cache.memory_store import MemoryStore
+from .cache.response_cache import ResponseCache, invalidate
 from .codecs import JSONCodec, MsgPackCodec
 from .compression import Compression
-from .compression_layer import no_compression
-from .fragments import cached_fragments
-from .memory_store import MemoryStore
+from .compression.responses import no_compression
 from .middleware import SerdesMiddleware
 from .problems import DecodeError, EncodeError, ProblemError, SerdesError
 from .response import SerdesResponse
-from .response_cache import ResponseCache, invalidate
 from .route import SerdesRoute
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings
 from .telemetry import Telemetry

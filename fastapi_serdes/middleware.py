@@ -23,9 +23,16 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store
 from .cache import Entry, has_cached_routes
+from .cache.response_cache import ResponseCache, response_cache_from
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
-from .compression_layer import (
+from .compression.request_bodies import (
+    DecompressedBody,
+    request_coding,
+    strip_encoding_headers,
+    unsupported_encoding,
+)
+from .compression.responses import (
     NO_COMPRESSION_SCOPE_KEY,
     Choice,
     CompressingSend,
@@ -33,15 +40,8 @@ from .compression_layer import (
     not_acceptable_encoding,
     vary_only,
 )
-from .decompression import (
-    DecompressedBody,
-    request_coding,
-    strip_encoding_headers,
-    unsupported_encoding,
-)
 from .negotiation import add_vary, mark_json_vary
 from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
-from .response_cache import ResponseCache, response_cache_from
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, negotiate
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, install_transcoder, no_receive

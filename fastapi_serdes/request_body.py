@@ -18,8 +18,8 @@ from .codecs import JSON_MEDIA_TYPE
 from .negotiation import is_json_family
 from .problems import DecodeError, ProblemError, validation_problem
 from .settings import SerdesSettings, header
-from .spans import decode_span
 from .telemetry import Recorder
+from .telemetry.spans import decode_span
 
 #: Scope key of the body transcoder ``SerdesMiddleware`` installs for MessagePack request
 #: bodies (plain routes read JSON through it; ``SerdesRoute`` reads the raw bytes).

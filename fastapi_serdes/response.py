@@ -10,12 +10,12 @@ from pydantic import TypeAdapter
 from starlette.responses import Response
 
 from ._types import Receive, Scope, Send
-from .answer import VARY_ACCEPT
+from .cache.conditional import VARY_ACCEPT
 from .problems import PROBLEM_SCOPE_KEY
 from .route import encode_value, not_acceptable
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
-from .spans import encode_span, route_of, type_name
 from .telemetry import request_recorder
+from .telemetry.spans import encode_span, route_of, type_name
 
 
 class SerdesResponse(Response):

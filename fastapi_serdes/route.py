@@ -40,18 +40,18 @@ from starlette.routing import Match
 
 from . import _compat
 from ._types import Codec, Message, Receive, Scope, Send
-from .answer import respond
 from .cache import CachePolicy, SingleFlight
+from .cache.conditional import respond
+from .cache.fragments import Fragments
+from .cache.single_flight import Produced, flight_key, once_per_cluster, shareable, shared_store
 from .codecs import JSON_MEDIA_TYPE
-from .flights import Produced, flight_key, once_per_cluster, shareable, shared_store
-from .fragments import Fragments
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses, user_extra_of
 from .problems import PROBLEM_SCOPE_KEY, EncodeError, ProblemError
 from .request_body import decode_request_body
 from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
-from .spans import encode_span, type_name
 from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
+from .telemetry.spans import encode_span, type_name
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views
 
 logger = logging.getLogger("fastapi_serdes")

@@ -20,7 +20,7 @@ from .negotiation import choose_media_type, parse_media_type
 from .telemetry import Telemetry, telemetry_setting
 
 if TYPE_CHECKING:
-    from .response_cache import ResponseCache
+    from .cache.response_cache import ResponseCache
 
 ENV_PREFIX: Final = "FASTAPI_SERDES_"
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024

@@ -20,8 +20,8 @@ from .problems import DecodeError, EncodeError, ProblemError
 from .request_body import TRANSCODER_SCOPE_KEY, decode_body, read_body
 from .route import encode_failed
 from .settings import Negotiated, SerdesSettings
-from .spans import decode_span, encode_span
 from .telemetry import Recorder
+from .telemetry.spans import decode_span, encode_span
 
 logger = logging.getLogger("fastapi_serdes")
 _NO_BODY_STATUSES = frozenset({204, 205, 206, 304})  # 206: its Content-Range is of the bytes

@@ -25,7 +25,7 @@ from fastapi_serdes.compression import (
     is_compressible,
     variant_etag,
 )
-from fastapi_serdes.compression_layer import NO_COMPRESSION_SCOPE_KEY, CompressionLayer
+from fastapi_serdes.compression.responses import NO_COMPRESSION_SCOPE_KEY, CompressionLayer
 from tests.asgi_driver import call, decode
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,12 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 
 from fastapi_serdes import Compression, SerdesMiddleware, SerdesRoute
-from fastapi_serdes.decompression import CHUNK_SIZE, _ZstdFrames, new_decoder, request_coding
+from fastapi_serdes.compression.request_bodies import (
+    CHUNK_SIZE,
+    _ZstdFrames,
+    new_decoder,
+    request_coding,
+)
 from fastapi_serdes.problems import PROBLEM_BASE_URI, PROBLEM_TYPES
 from tests.asgi_driver import Sent, call
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, TypeAdapter, field_serializer
 
 from fastapi_serdes import ALL, SerdesMiddleware, SerdesRoute, Views, cached_fragments
-from fastapi_serdes.fragments import Fragments, _msgpack_array_header
+from fastapi_serdes.cache.fragments import Fragments, _msgpack_array_header
 
 pytestmark = pytest.mark.anyio
 ENCODED: list[int] = []

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from fastapi_serdes._types import Store
-from fastapi_serdes.memory_store import ENTRY_OVERHEAD, MemoryStore
+from fastapi_serdes.cache.memory_store import ENTRY_OVERHEAD, MemoryStore
 
 
 @pytest.fixture

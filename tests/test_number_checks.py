@@ -31,8 +31,8 @@ from pydantic import (
 from pydantic_core import from_json
 
 from fastapi_serdes import DecodeError, JSONCodec, MsgPackCodec
-from fastapi_serdes.number_checks import BIG_FLOAT_REASON, number_check
-from fastapi_serdes.policy import INT_REASON, walk
+from fastapi_serdes.codecs.number_checks import BIG_FLOAT_REASON, number_check
+from fastapi_serdes.codecs.value_policy import INT_REASON, walk
 
 
 class Color(enum.IntEnum):

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from fastapi_serdes import EncodeError, JSONCodec, MsgPackCodec
-from fastapi_serdes.plain_models import plain_plan
+from fastapi_serdes.codecs.plain_models import plain_plan
 
 
 class Color(enum.Enum):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, compu
 from pydantic.alias_generators import to_camel
 
 from fastapi_serdes.codecs import JSONCodec
-from fastapi_serdes.policy import (
+from fastapi_serdes.codecs.value_policy import (
     INT_MAX,
     INT_MIN,
     describe,

@@ -20,7 +20,7 @@ import redis
 from redis.asyncio import Redis
 
 from fastapi_serdes._types import Store
-from fastapi_serdes.redis_store import RedisStore
+from fastapi_serdes.cache.redis_store import RedisStore
 
 pytestmark = pytest.mark.redis
 
@@ -87,11 +87,11 @@ def test_a_decoding_client_is_refused() -> None:
 
 
 def test_import_without_redis_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "fastapi_serdes.redis_store")
+    monkeypatch.delitem(sys.modules, "fastapi_serdes.cache.redis_store")
     for name in [n for n in sys.modules if n == "redis" or n.startswith("redis.")]:
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"pip install 'fastapi-serdes\[redis\]'"):
-        importlib.import_module("fastapi_serdes.redis_store")
+        importlib.import_module("fastapi_serdes.cache.redis_store")
 
 
 @pytest.mark.anyio

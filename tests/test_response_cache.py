@@ -23,7 +23,7 @@ from fastapi_serdes import (
     cached,
     invalidate,
 )
-from fastapi_serdes.redis_store import RedisStore
+from fastapi_serdes.cache.redis_store import RedisStore
 
 pytestmark = pytest.mark.anyio
 

@@ -25,8 +25,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from fastapi_serdes import SerdesMiddleware, SerdesRoute, SerdesSettings, Telemetry, cached
 from fastapi_serdes._types import ASGIApp, Receive, Scope, Send
-from fastapi_serdes.stats import SerdesStats, percentile
 from fastapi_serdes.telemetry import Recorder
+from fastapi_serdes.telemetry.stats import SerdesStats, percentile
 from tests.asgi_driver import call
 from tests.conftest import build_app
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
-from .telemetry import (
+from . import (
     ATTR_BYTES_IN,
     ATTR_BYTES_OUT,
     ATTR_CODEC,

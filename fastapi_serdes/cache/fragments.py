@@ -16,8 +16,8 @@ from typing import Any, Final, TypeVar
 
 from pydantic import TypeAdapter
 
-from ._types import Codec
-from .codecs import JSON_MEDIA_TYPE, MSGPACK_MEDIA_TYPES
+from .._types import Codec
+from ..codecs import JSON_MEDIA_TYPE, MSGPACK_MEDIA_TYPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 Version = Callable[[Any], Hashable]

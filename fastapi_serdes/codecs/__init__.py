@@ -30,10 +30,10 @@ import ormsgpack
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json, to_jsonable_python
 
+from ..problems import DecodeError, EncodeError
 from .number_checks import NumberCheck, number_check
 from .plain_models import PlainPlan, plain_plan
-from .policy import Problem, describe, has_json_only_serialization, json_null_markers, walk
-from .problems import DecodeError, EncodeError
+from .value_policy import Problem, describe, has_json_only_serialization, json_null_markers, walk
 
 JSON_MEDIA_TYPE: Final = "application/json"
 MSGPACK_MEDIA_TYPES: Final = (
@@ -96,7 +96,7 @@ class JSONCodec:
     name = "json"
 
     def __init__(self) -> None:
-        # adapter -> the byte patterns that may hide a NaN written as null (see policy.py).
+        # adapter -> the byte patterns that may hide a NaN written as null (see value_policy.py).
         self._markers: dict[TypeAdapter[Any], tuple[bytes, ...] | None] = {}
         # adapter -> the number check of its type (see number_checks.py), None if not checkable.
         self._checks: dict[TypeAdapter[Any], NumberCheck | None] = {}

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, PlainSerializer, RootModel, WrapSerializer
 
-from .policy import is_optional_float
+from .value_policy import is_optional_float
 
 _SCALARS = (
     str,

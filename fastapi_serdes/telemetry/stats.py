@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "SerdesStats needs the OpenTelemetry SDK: pip install 'fastapi-serdes[otel]'"
     ) from exc
 
-from .telemetry import (
+from . import (
     ATTR_CACHE_RESULT,
     ATTR_CODING,
     ATTR_MEDIA_TYPE,

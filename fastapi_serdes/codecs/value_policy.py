@@ -27,7 +27,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, PlainSerializer, RootModel, WrapSerializer
 
-from .problems import json_pointer
+from ..problems import json_pointer
 
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1

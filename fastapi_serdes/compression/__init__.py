@@ -6,9 +6,9 @@ of each, the size under which a body is sent as it is, and which media types are
 compressing. ``brotli`` and ``zstandard`` are imported only when their coding is offered; when a
 coding is named but its library is missing, the error names the extra to install.
 
-The encoders are in :mod:`fastapi_serdes.encoders`, the per-request part (choosing a coding,
-wrapping ``send``) in :mod:`fastapi_serdes.compression_layer`; request bodies are decoded by
-:mod:`fastapi_serdes.decompression`.
+The encoders are in :mod:`fastapi_serdes.compression.encoders`, the per-request part
+(choosing a coding, wrapping ``send``) in :mod:`fastapi_serdes.compression.responses`; request
+bodies are decoded by :mod:`fastapi_serdes.compression.request_bodies`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .negotiation import parse_media_type, split_list
+from ..negotiation import parse_media_type, split_list
 
 #: Every content coding the library implements, in the default server order: zstd is the
 #: fastest for its ratio, brotli next, gzip is the one every client has.

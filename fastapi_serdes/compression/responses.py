@@ -19,13 +19,13 @@ from typing import Any, Final
 import anyio.to_thread
 from starlette.requests import Request
 
-from ._types import Message, Scope, Send
-from .compression import Compression, has_no_transform, is_compressible, variant_etag
+from .._types import Message, Scope, Send
+from ..negotiation import add_vary, choose_encoding, is_json_content_type, parse_accept_encoding
+from ..problems import ProblemError
+from ..telemetry import Recorder
+from ..telemetry.spans import CompressTrace, route_of
+from . import Compression, has_no_transform, is_compressible, variant_etag
 from .encoders import Encoder, StreamEncoder, build_encoders
-from .negotiation import add_vary, choose_encoding, is_json_content_type, parse_accept_encoding
-from .problems import ProblemError
-from .spans import CompressTrace, route_of
-from .telemetry import Recorder
 
 #: Scope key a route sets (through the ``no_compression`` dependency) to keep its responses
 #: uncompressed, e.g. when they mix secrets with attacker-controlled input (BREACH).

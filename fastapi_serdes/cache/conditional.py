@@ -11,7 +11,9 @@ from fastapi.utils import is_body_allowed_for_status_code
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .cache import (
+from ..negotiation import add_vary
+from ..settings import Negotiated, header
+from . import (
     CACHE_SCOPE_KEY,
     NOT_MODIFIED_HEADERS,
     TAGS_SCOPE_KEY,
@@ -20,9 +22,7 @@ from .cache import (
     etag_for,
     matching_tag,
 )
-from .negotiation import add_vary
 from .response_cache import response_cache_of
-from .settings import Negotiated, header
 
 #: The Vary header of a response whose format was negotiated.
 VARY_ACCEPT: Final = (b"vary", b"Accept")

@@ -27,7 +27,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
-from .problems import DecodeError, EncodeError, ProblemError
+from ..problems import DecodeError, EncodeError, ProblemError
 
 logger = logging.getLogger("fastapi_serdes")
 
@@ -154,7 +154,7 @@ class Telemetry:
         return self._recorder
 
     def _resolve(self) -> None:
-        from . import __version__
+        from .. import __version__
 
         settled = True
         tracer: trace.Tracer | None = None

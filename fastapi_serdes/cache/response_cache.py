@@ -17,8 +17,11 @@ from typing import Final
 
 from starlette.requests import Request
 
-from ._types import Message, Scope, Send, Store
-from .cache import (
+from .._types import Message, Scope, Send, Store
+from ..settings import SCOPE_KEY
+from ..telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
+from ..telemetry.spans import route_of
+from . import (
     CACHE_SCOPE_KEY,
     NOT_MODIFIED_HEADERS,
     TAGS_SCOPE_KEY,
@@ -33,9 +36,6 @@ from .cache import (
     wall_clock,
 )
 from .memory_store import MemoryStore
-from .settings import SCOPE_KEY
-from .spans import route_of
-from .telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
 
 logger = logging.getLogger("fastapi_serdes")
 
@@ -49,7 +49,7 @@ class ResponseCache:
     """Stored responses for the routes that opted in, served before the app runs.
 
     Args:
-        store: where entries live (a :class:`~fastapi_serdes.memory_store.MemoryStore` by
+        store: where entries live (a :class:`~fastapi_serdes.cache.memory_store.MemoryStore` by
             default, or a ``RedisStore`` shared by every replica).
         max_paths: how many distinct cacheable paths are remembered (least recently used out).
     """

@@ -11,7 +11,7 @@ import threading
 import zlib
 from typing import Any, Protocol
 
-from .compression import Compression, _import
+from . import Compression, _import
 
 
 class StreamEncoder(Protocol):

@@ -16,11 +16,11 @@ from typing import Final, Protocol
 
 from opentelemetry.trace import Span
 
-from ._types import Message, Receive, Scope, Send
-from .compression import _import
-from .problems import ProblemError
-from .spans import coding_sizes
-from .telemetry import ATTR_CODING, SPAN_DECOMPRESS, Recorder
+from .._types import Message, Receive, Scope, Send
+from ..problems import ProblemError
+from ..telemetry import ATTR_CODING, SPAN_DECOMPRESS, Recorder
+from ..telemetry.spans import coding_sizes
+from . import _import
 
 #: Largest chunk of decoded bytes handed on per ``receive()``.
 CHUNK_SIZE: Final = 64 * 1024

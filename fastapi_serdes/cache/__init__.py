@@ -23,7 +23,7 @@ from typing import Any, Final, TypeVar, cast
 import msgpack
 from starlette.requests import Request
 
-from .negotiation import split_list
+from ..negotiation import split_list
 
 #: Where SerdesRoute tells the middleware that a response may be cached, and how.
 CACHE_SCOPE_KEY: Final = "fastapi_serdes.cache"

@@ -43,7 +43,7 @@ from pydantic.functional_validators import (
     WrapValidator,
 )
 
-from .policy import INT_MAX, INT_MIN, INT_REASON, Problem, number_problem
+from .value_policy import INT_MAX, INT_MIN, INT_REASON, Problem, number_problem
 
 #: ``check(value, big)``: the first number of a validated value outside the policy, or None.
 NumberCheck = Callable[[Any, bool], Problem | None]

@@ -13,11 +13,11 @@ from typing import Any, Final, cast
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ._types import Scope, Store
-from .cache import CachePolicy, Entry, cache_control, principal_of, request_key
+from .._types import Scope, Store
+from ..settings import Negotiated
+from . import CachePolicy, Entry, cache_control, principal_of, request_key
 from .memory_store import MemoryStore
 from .response_cache import response_cache_of
-from .settings import Negotiated
 
 
 @dataclass(slots=True)
