@@ -1,6 +1,6 @@
 """fastapi-serdes: format negotiation, views, caching, compression and telemetry for FastAPI."""
 
-from ._types import Codec, Store
+from ._types import SCOPE_KEY, Codec, Store
 from .cache import cached
 from .cache.fragments import cached_fragments
 from .cache.memory_store import MemoryStore
@@ -12,7 +12,7 @@ from .middleware import SerdesMiddleware
 from .problems import DecodeError, EncodeError, ProblemError, SerdesError
 from .response import SerdesResponse
 from .route import SerdesRoute
-from .settings import SCOPE_KEY, Negotiated, SerdesSettings
+from .settings import Negotiated, SerdesSettings
 from .telemetry import Telemetry
 from .views import ALL, Selection, Views, selection
 from .whole_app import use_serdes_routes

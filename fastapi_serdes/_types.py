@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from pydantic import TypeAdapter
 
@@ -12,6 +12,10 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The scope key under which ``SerdesMiddleware`` leaves the request's
+#: :class:`~fastapi_serdes.Negotiated` value (which carries the settings in force).
+SCOPE_KEY: Final = "fastapi_serdes"
 
 
 @runtime_checkable

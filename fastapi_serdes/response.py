@@ -9,11 +9,11 @@ from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from ._types import Receive, Scope, Send
+from ._types import SCOPE_KEY, Receive, Scope, Send
 from .cache.conditional import VARY_ACCEPT
 from .problems import PROBLEM_SCOPE_KEY
 from .route import encode_value, not_acceptable
-from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
+from .settings import Negotiated, SerdesSettings, header, negotiate
 from .telemetry import request_recorder
 from .telemetry.spans import encode_span, route_of, type_name
 

@@ -39,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from . import _compat
-from ._types import Codec, Message, Receive, Scope, Send
+from ._types import SCOPE_KEY, Codec, Message, Receive, Scope, Send
 from .cache import CachePolicy, SingleFlight
 from .cache.conditional import respond
 from .cache.fragments import Fragments
@@ -49,7 +49,7 @@ from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses, user_extra_of
 from .problems import PROBLEM_SCOPE_KEY, EncodeError, ProblemError
 from .request_body import decode_request_body
-from .settings import SCOPE_KEY, Negotiated, SerdesSettings, header, negotiate
+from .settings import Negotiated, SerdesSettings, header, negotiate
 from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
 from .telemetry.spans import encode_span, type_name
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views

@@ -161,10 +161,6 @@ class SerdesSettings:
             raise ValueError(f"environment variable {culprit}: {exc}") from None
 
 
-#: The scope key under which ``SerdesMiddleware`` leaves the :class:`Negotiated` value.
-SCOPE_KEY: Final = "fastapi_serdes"
-
-
 @dataclass(frozen=True, slots=True)
 class Negotiated:
     """What one request negotiated, computed once and shared by the middleware and the route.

@@ -17,8 +17,7 @@ from typing import Final
 
 from starlette.requests import Request
 
-from .._types import Message, Scope, Send, Store
-from ..settings import SCOPE_KEY
+from .._types import SCOPE_KEY, Message, Scope, Send, Store
 from ..telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
 from ..telemetry.spans import route_of
 from . import (
