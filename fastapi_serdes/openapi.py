@@ -11,6 +11,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fastapi import params
+from fastapi.utils import is_body_allowed_for_status_code
+
+from .negotiation import is_json_content_type
 from .problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -104,17 +108,28 @@ def operation_extra(
     base = f"#/paths/{_escape(route.path_format)}/{method}"
     status = str(route.status_code or 200)
     json_key = _escape("application/json")
-    response_ref = {"$ref": f"{base}/responses/{status}/content/{json_key}/schema"}
-    responses = extra.setdefault("responses", {})
-    content = responses.setdefault(status, {}).setdefault("content", {})
-    for media_type in media_types:
-        content.setdefault(media_type, {"schema": response_ref})
-    if route.body_field is not None:
+    if is_body_allowed_for_status_code(route.status_code or 200):  # a 204 has no content
+        response_ref = {"$ref": f"{base}/responses/{status}/content/{json_key}/schema"}
+        responses = extra.setdefault("responses", {})
+        content = responses.setdefault(status, {}).setdefault("content", {})
+        for media_type in media_types:
+            content.setdefault(media_type, {"schema": response_ref})
+    body_info = getattr(route.body_field, "field_info", None)
+    # Only a JSON body has codec equivalents (not forms, files, or another declared media type).
+    if body_info is not None and _json_body(body_info):
         body_ref = {"$ref": f"{base}/requestBody/content/{json_key}/schema"}
         body_content = extra.setdefault("requestBody", {}).setdefault("content", {})
         for media_type in media_types:
             body_content.setdefault(media_type, {"schema": body_ref})
     return GeneratedExtra(extra, user_extra)
+
+
+def _json_body(field_info: Any) -> bool:
+    if isinstance(field_info, params.Form):  # File is a Form
+        return False
+    # The codecs' entries point at the application/json schema: only that one has equivalents.
+    media_type = str(getattr(field_info, "media_type", "application/json"))
+    return is_json_content_type(media_type.encode("latin-1"))
 
 
 def view_parameters(views: Any) -> list[dict[str, Any]]:

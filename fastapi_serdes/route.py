@@ -278,6 +278,9 @@ class SerdesRoute(APIRoute):
             getattr(route, "is_sse_stream", False)
             or getattr(route, "is_json_stream", False)
             or not issubclass(response_class, JSONResponse | ORJSONResponse)
+            # A deprecated class (ORJSONResponse, UJSONResponse) warns when subclassed: keep
+            # FastAPI's handler (the middleware still transcodes for MessagePack clients).
+            or getattr(response_class, "__deprecated__", None) is not None
         ):
             return super().get_route_handler()  # not a negotiable answer: FastAPI's as it is
         settings = self.serdes_settings or SerdesSettings.from_kwargs()

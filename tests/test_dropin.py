@@ -405,3 +405,74 @@ async def test_hostile_msgpack_headers_are_a_422_not_a_crash(body: bytes) -> Non
     )
     assert response.status_code == 422
     assert response.json() == {"custom": 1}  # the app's own RequestValidationError handler
+
+
+def openapi_app(route_class: type | None) -> FastAPI:
+    app = FastAPI()
+    router = APIRouter(route_class=route_class) if route_class else APIRouter()
+    router.post("/form")(_form_endpoint)
+    router.patch("/merge")(_merge_endpoint)
+    router.post("/items")(_create_endpoint)
+    router.get("/item")(_item_endpoint)
+    app.include_router(router)
+    return app
+
+
+async def _form_endpoint(
+    name: Annotated[str, Form()], upload: Annotated[UploadFile, File()]
+) -> str:
+    return name
+
+
+async def _merge_endpoint(
+    patch: Annotated[dict[str, Any], Body(media_type="application/merge-patch+json")],
+) -> dict[str, Any]:
+    return patch
+
+
+async def _create_endpoint(item: Item) -> Item:
+    return item
+
+
+async def _item_endpoint() -> Item:
+    return Item(id=1, name="x")
+
+
+def test_openapi_adds_media_types_only_where_a_codec_applies() -> None:
+    spec = openapi_app(SerdesRoute).openapi()
+    paths = spec["paths"]
+    form_body = paths["/form"]["post"]["requestBody"]["content"]
+    assert list(form_body) == ["multipart/form-data"]
+    merge_body = paths["/merge"]["patch"]["requestBody"]["content"]
+    assert "application/msgpack" not in merge_body  # a declared media type of its own
+    assert "application/msgpack" in paths["/items"]["post"]["requestBody"]["content"]
+    assert "application/msgpack" in paths["/item"]["get"]["responses"]["200"]["content"]
+    # FastAPI's own 422 is kept as it is.
+    stock = openapi_app(None).openapi()["paths"]
+    assert (
+        paths["/items"]["post"]["responses"]["422"] == stock["/items"]["post"]["responses"]["422"]
+    )
+
+
+def test_a_204_route_documents_no_content() -> None:
+    app = FastAPI()
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.delete("/thing", status_code=204)
+    async def delete() -> None:
+        return None
+
+    app.include_router(router)
+    assert "content" not in app.openapi()["paths"]["/thing"]["delete"]["responses"]["204"]
+
+
+def test_deprecated_response_classes_do_not_warn_when_routes_are_built() -> None:
+    import warnings
+
+    router = APIRouter(route_class=SerdesRoute)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+
+        @router.get("/o", response_class=ORJSONResponse)
+        async def o() -> dict[str, int]:
+            return {"a": 1}
