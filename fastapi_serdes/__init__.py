@@ -17,7 +17,7 @@ from .telemetry import Telemetry
 from .views import ALL, Selection, Views, selection
 from .whole_app import use_serdes_routes
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "ALL",
