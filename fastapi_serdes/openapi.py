@@ -135,7 +135,8 @@ def _json_body(field_info: Any) -> bool:
 def view_parameters(views: Any) -> list[dict[str, Any]]:
     """The ``view`` and ``fields`` query parameters of a route with views."""
     names = sorted(views.views)
-    fields = sorted(views.members[0].model_fields)
+    member = views.members[0]
+    fields = sorted([*member.model_fields, *member.model_computed_fields])
     return [
         {
             "name": views.query_view,

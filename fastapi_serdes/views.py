@@ -95,10 +95,17 @@ def _wrap_for(annotation: Any, inner: Include) -> Any:
     return inner
 
 
+def _fields_of(model: type[BaseModel]) -> dict[str, Any]:
+    """Name -> annotation of what a model dumps: its fields and its ``@computed_field``s."""
+    fields = {name: info.annotation for name, info in model.model_fields.items()}
+    fields.update({name: c.return_type for name, c in model.model_computed_fields.items()})
+    return fields
+
+
 def _field_names(models: Sequence[type[BaseModel]]) -> list[str]:
-    """Field names present in every member."""
-    names = list(models[0].model_fields)
-    return [n for n in names if all(n in m.model_fields for m in models[1:])]
+    """Field names (computed fields included) present in every member."""
+    names = list(_fields_of(models[0]))
+    return [n for n in names if all(n in _fields_of(m) for m in models[1:])]
 
 
 def _unknown(kind: str, name: str, allowed: Iterable[str], prefix: str = "") -> str:
@@ -129,7 +136,7 @@ def _include_for_paths(
             if last:
                 node[part] = True
                 break
-            nested = _model_in(current[0].model_fields[part].annotation)
+            nested = _model_in(_fields_of(current[0])[part])
             if nested is None:
                 raise ValueError(f"field {'.'.join(parts[: i + 1])!r} has no nested fields")
             child = node.get(part)
@@ -147,7 +154,7 @@ def _wrap_tree(models: Sequence[type[BaseModel]], tree: Include) -> Include:
         if sub is True:
             out[name] = True
             continue
-        annotation = models[0].model_fields[name].annotation
+        annotation = _fields_of(models[0])[name]
         nested = _model_in(annotation) or ()
         out[name] = _wrap_for(annotation, _wrap_tree(list(nested), sub))
     return out
@@ -165,7 +172,7 @@ def _paths_of_view_model(
                 f"view model {view.__name__}: {_unknown('field', name, allowed, prefix)}"
             )
         nested_view = _model_in(info.annotation)
-        nested_base = _model_in(base[0].model_fields[name].annotation)
+        nested_base = _model_in(_fields_of(base[0])[name])
         if nested_view and nested_base and set(nested_view) != set(nested_base):
             paths += _paths_of_view_model(nested_view[0], nested_base, f"{prefix}{name}.")
         else:
@@ -179,15 +186,16 @@ def _derive(models: Sequence[type[BaseModel]], tree: Mapping[str, Any], suffix: 
     for model in models:
         fields: dict[str, Any] = {}
         for name, sub in tree.items():
-            info = model.model_fields[name]
-            annotation = info.annotation
+            info = model.model_fields.get(name)
+            annotation = _fields_of(model)[name]
             if sub is not True:
                 nested = _model_in(annotation) or ()
                 replacement = _derive(nested, sub, suffix)
                 annotation = _substitute(annotation, dict.fromkeys(nested, replacement))
             # A copy: create_model may set the annotation on the FieldInfo it is given (pydantic
-            # 2.11 does), which would change the original model's field.
-            fields[name] = (annotation, copy.copy(info))
+            # 2.11 does), which would change the original model's field. A computed field is
+            # documented as a required field of its return type (it is always dumped).
+            fields[name] = (annotation, copy.copy(info) if info is not None else ...)
         derived.append(
             create_model(
                 f"{model.__name__}{suffix}",

@@ -8,7 +8,7 @@ import httpx
 import msgpack
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from fastapi_serdes import ALL, Selection, SerdesMiddleware, SerdesRoute, Views, selection
 from fastapi_serdes.views import BoundViews
@@ -368,3 +368,45 @@ def test_compiled_once_and_fields_cached() -> None:
     for i in range(600):  # bounded: distinct field strings do not grow memory forever
         bound.select(None, "id," * (i % 40) + "title", False)
     assert len(bound._fields) <= 256
+
+
+class Person(BaseModel):
+    id: int
+    first: str
+    last: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def full(self) -> str:
+        return f"{self.first} {self.last}"
+
+
+person_views = Views(Person, minimal=["id", "full"], detailed=ALL, default="detailed")
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"id": 1, "first": "a", "last": "b", "full": "a b"}),
+        ("?view=minimal", {"id": 1, "full": "a b"}),
+        ("?fields=full", {"full": "a b"}),
+    ],
+)
+async def test_views_and_fields_can_name_computed_fields(query: str, expected: Any) -> None:
+    app = FastAPI()
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/person")
+    @person_views
+    async def person() -> Person:
+        return Person(id=1, first="a", last="b")
+
+    app.include_router(router)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for accept in ("application/json", "application/msgpack"):
+            res = await client.get("/person" + query, headers={"accept": accept})
+            body = res.json() if accept == "application/json" else msgpack.unpackb(res.content)
+            assert body == expected
+    schema = app.openapi()["components"]["schemas"]
+    assert "full" in schema["PersonMinimal"]["properties"]
