@@ -15,6 +15,7 @@ import orjson
 
 from ._types import Codec, Message, Receive, Scope, Send
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
+from .compression.request_bodies import coding_available, decode_whole, request_coding
 from .negotiation import add_vary, is_json_content_type
 from .problems import DecodeError, EncodeError, ProblemError
 from .request_body import TRANSCODER_SCOPE_KEY, decode_body, read_body
@@ -108,6 +109,7 @@ class Responder:
         "_downstream",
         "_json",
         "buffered",
+        "coding",
         "negotiated",
         "recorder",
         "start",
@@ -128,6 +130,7 @@ class Responder:
         self.transcoder = transcoder
         self.start: Message | None = None
         self.transcoding = False
+        self.coding: str | None = None  # the content coding of an app's encoded JSON
         self.buffered: list[bytes] = []
         self.recorder: Recorder | None = None  # telemetry of the transcoding encode
 
@@ -167,11 +170,19 @@ class Responder:
         if message.get("status", 200) in _NO_BODY_STATUSES:
             return False  # and partial content is never transformed (RFC 9110 §15.3.7)
         content_type = None
+        coding: str | None = None
         for name, value in message.get("headers", ()):
             if name == b"content-type":
                 content_type = value
-            elif name in (b"content-encoding", b"content-range"):
+            elif name == b"content-range":
                 return False
+            elif name == b"content-encoding":
+                # JSON the app compressed itself (GZipMiddleware inside): seen through when the
+                # coding is one this library decodes; otherwise left alone.
+                coding = request_coding(value)
+                if coding not in ("gzip", "br", "zstd") or not coding_available(coding):
+                    return False
+        self.coding = coding
         return content_type is not None and is_json_content_type(content_type)
 
     async def _flush_untouched(self) -> None:
@@ -190,6 +201,17 @@ class Responder:
         assert codec is not None
         data = b"".join(self.buffered)
         self.buffered = []
+        if self.coding is not None and self.coding != "identity":
+            try:
+                data = decode_whole(self.coding, data)
+            except Exception as exc:  # the app's own bytes are not what they say: pass them
+                logger.warning(
+                    "fastapi-serdes: cannot decode the app's %s body: %s", self.coding, exc
+                )
+                start["headers"] = _add_vary(list(start.get("headers", ())))
+                await self._downstream(start)
+                await self._downstream({"type": "http.response.body", "body": data})
+                return
         try:
             # Read with the JSON codec, not orjson alone: it keeps integers past 64 bits exact
             # (then refused by MessagePack with a located message) instead of making floats.
@@ -217,7 +239,7 @@ class Responder:
         headers = [
             (n, v)
             for n, v in start.get("headers", ())
-            if n not in (b"content-type", b"content-length")
+            if n not in (b"content-type", b"content-length", b"content-encoding")
         ]
         headers.append((b"content-type", str(self.negotiated.media_type).encode("latin-1")))
         headers.append((b"content-length", str(len(body)).encode("latin-1")))

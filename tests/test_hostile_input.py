@@ -88,3 +88,29 @@ async def test_per_principal_answers_vary_on_the_principal() -> None:
         app, "GET", "/me", headers={"authorization": "Bearer b", "accept": "application/msgpack"}
     )
     assert msgpack.unpackb(other.content) == {"user": "Bearer b"}
+
+
+@pytest.mark.parametrize("accept_encoding", ["gzip", "identity"])
+async def test_json_compressed_by_an_inner_gzip_middleware_reaches_msgpack_clients(
+    accept_encoding: str,
+) -> None:
+    from starlette.middleware.gzip import GZipMiddleware
+
+    app = FastAPI()
+
+    @app.get("/big")
+    async def big() -> dict[str, list[int]]:
+        return {"values": list(range(2000))}
+
+    app.add_middleware(GZipMiddleware, minimum_size=100)  # inside: added first
+    app.add_middleware(SerdesMiddleware)
+    response = await call(
+        app,
+        "GET",
+        "/big",
+        headers={"accept": "application/msgpack", "accept-encoding": accept_encoding},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/msgpack"
+    # httpx decodes whatever coding the answer carries; what arrives is MessagePack.
+    assert msgpack.unpackb(response.content) == {"values": list(range(2000))}

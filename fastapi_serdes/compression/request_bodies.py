@@ -228,6 +228,25 @@ def new_decoder(coding: str) -> Decoder:
     return decoder
 
 
+def coding_available(coding: str) -> bool:
+    """Whether the library for ``coding`` is installed (gzip always is)."""
+    try:
+        new_decoder(coding)
+    except ImportError:
+        return False
+    return True
+
+
+def decode_whole(coding: str, data: bytes) -> bytes:
+    """A whole body the app itself encoded with ``coding`` (trusted: no limit), decoded."""
+    decoder = new_decoder(coding)
+    decoder.feed(data)
+    chunks = []
+    while chunk := decoder.read(1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _decode_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [zlib.error]
     for coding, attribute in (("br", "error"), ("zstd", "ZstdError")):
