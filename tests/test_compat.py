@@ -7,9 +7,9 @@ from typing import Any
 
 import fastapi
 import fastapi.routing
+import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
-from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 from fastapi_serdes import SerdesRoute, _compat
@@ -27,7 +27,7 @@ def test_fastapi_still_has_the_effective_route_context() -> None:
     assert _compat._effective_route_context_var is expected
 
 
-def test_included_routes_are_built_from_their_context() -> None:
+async def test_included_routes_are_built_from_their_context() -> None:
     seen: list[Any] = []
 
     class Spy(SerdesRoute):
@@ -39,8 +39,9 @@ def test_included_routes_are_built_from_their_context() -> None:
     router.get("/x")(lambda: 1)
     app = FastAPI()
     app.include_router(router, prefix="/p")
-    with TestClient(app) as client:  # contexts may be built lazily
-        assert client.get("/p/x").json() == 1
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/p/x")).json() == 1  # contexts may be built lazily
     assert any(getattr(r, "path", None) == "/p/x" for r in seen)
 
 

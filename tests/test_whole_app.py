@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import msgpack
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
-from fastapi.testclient import TestClient
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
@@ -23,7 +23,14 @@ def router_with(path: str) -> APIRouter:
     return router
 
 
-def test_every_route_answers_msgpack_before_and_after() -> None:
+pytestmark = pytest.mark.anyio
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_every_route_answers_msgpack_before_and_after() -> None:
     app = FastAPI()
     app.add_middleware(SerdesMiddleware)
     app.include_router(router_with("/before"))
@@ -45,18 +52,18 @@ def test_every_route_answers_msgpack_before_and_after() -> None:
     inner = FastAPI()
     inner.router.routes.append(Route("/x", lambda request: PlainTextResponse("sub")))
     app.mount("/sub", inner)
-    client = TestClient(app)
-    for path in ("/before", "/own-before", "/p/outer", "/p/nested", "/own-after"):
-        response = client.get(path, headers={"accept": "application/msgpack"})
-        assert response.headers["content-type"] == "application/msgpack", path
-        assert isinstance(msgpack.unpackb(response.content), dict)
-        # JSON clients: FastAPI's bytes.
-        assert client.get(path).headers["content-type"] == "application/json"
-    assert client.get("/sub/x").text == "sub"
+    async with client_for(app) as client:
+        for path in ("/before", "/own-before", "/p/outer", "/p/nested", "/own-after"):
+            response = await client.get(path, headers={"accept": "application/msgpack"})
+            assert response.headers["content-type"] == "application/msgpack", path
+            assert isinstance(msgpack.unpackb(response.content), dict)
+            # JSON clients: FastAPI's bytes.
+            assert (await client.get(path)).headers["content-type"] == "application/json"
+        assert (await client.get("/sub/x")).text == "sub"
     assert all(isinstance(r, SerdesRoute) for r in app.router.routes if isinstance(r, APIRoute))
 
 
-def test_a_custom_route_class_is_left_with_a_warning() -> None:
+async def test_a_custom_route_class_is_left_with_a_warning() -> None:
     class Timed(APIRoute):
         pass
 
@@ -66,4 +73,6 @@ def test_a_custom_route_class_is_left_with_a_warning() -> None:
     app.include_router(router)
     with pytest.warns(RuntimeWarning, match="'/timed' has its own route class Timed"):
         use_serdes_routes(app)
-    assert TestClient(app).get("/timed", headers={"accept": "application/msgpack"}).json() == 1
+    async with client_for(app) as client:
+        response = await client.get("/timed", headers={"accept": "application/msgpack"})
+    assert response.json() == 1
