@@ -65,6 +65,23 @@ def preset_body(request: Request, raw: bytes, value: Any) -> None:
     request._headers = Headers(raw=raw_headers)
 
 
+def body_limited(scope: Any) -> bool:
+    """Whether Starlette's request body limit (FastAPI's ``max_body_size``) applies to this
+    request: reading the body is then FastAPI's alone, so its limit errors stay its own.
+    Starlette releases without the limit have no key (nothing is limited)."""
+    try:
+        from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+    except ImportError:
+        return False
+    return MAX_BODY_SIZE_SCOPE_KEY in scope
+
+
+def preset_json(request: Request, value: Any) -> None:
+    """Hand FastAPI's handler the parsed JSON of a body already read (``request.body()``
+    cached it): ``request.json()`` returns this value instead of parsing again."""
+    request._json = value
+
+
 def rebuild_route_app(route: Any) -> None:
     """Build ``route.app`` again from ``route.get_route_handler()``, as ``APIRoute.__init__``
     does (FastAPI >= 0.160 wraps it with the route's body size limit; older releases do not).

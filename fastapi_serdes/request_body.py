@@ -6,8 +6,9 @@ Shared by ``SerdesRoute`` (which hands FastAPI the decoded value of a MessagePac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
@@ -85,6 +86,40 @@ def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = No
         raise validation_problem(errors) from None
 
 
+async def _parse_json_first(request: Request) -> None:
+    """FastAPI's parse of a JSON body (``request.json()``: the standard library's
+    ``json.loads``), done by orjson when orjson reads the body: the same Python value, about
+    2.5x faster on a 27 KB body. Whatever orjson refuses (``NaN`` literals, integers past 64
+    bits, UTF-16, a BOM, lone surrogates, deep nesting) is left to FastAPI's own parse, so its
+    result and its errors are FastAPI's. Pinned against ``json.loads`` by a property test."""
+    if _compat.body_limited(request.scope):
+        return  # the limit's errors are FastAPI's to raise, from its own read
+    body = await request.body()
+    value = parse_json_as_stdlib(body) if body else NOT_PARSED
+    if value is not NOT_PARSED:
+        _compat.preset_json(request, value)
+
+
+#: What :func:`parse_json_as_stdlib` returns for bytes it leaves to ``json.loads``.
+NOT_PARSED: Final = object()
+# orjson reads an integer literal past 64 bits as a float where json.loads keeps it exact: any
+# run of 19 digits (in a number or a string alike) sends the body to json.loads. Found by
+# mapping digits to "0" and the rest to " " (bytes.translate, ~14x faster than a regex here).
+_DIGITS_AS_ZERO: Final = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_DIGITS: Final = b"0" * 19
+
+
+def parse_json_as_stdlib(body: bytes) -> Any:
+    """``json.loads(body)``'s value, computed by orjson, or :data:`NOT_PARSED` when orjson
+    would not give exactly that value (it refuses the body, or it may hold a long integer)."""
+    if _LONG_DIGITS in body.translate(_DIGITS_AS_ZERO):
+        return NOT_PARSED
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return NOT_PARSED
+
+
 async def decode_request_body(
     request: Request,
     settings: SerdesSettings,
@@ -116,6 +151,7 @@ async def decode_request_body(
             find_codec(settings, content_type)  # raises the 415
         return
     if JSON_MEDIA_TYPE in codec.media_types:
+        await _parse_json_first(request)
         return
     data = await read_body(receive, settings.max_body_size, content_length)
     value = None
