@@ -14,6 +14,7 @@ located by JSON Pointer) or ``available`` (media types).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -78,6 +79,9 @@ class ProblemError(SerdesError, HTTPException):
         self.problem_detail = detail
         self.extensions = extensions
         HTTPException.__init__(self, status, detail or self.title, dict(headers or {}))
+        made = _MADE.get()
+        if made is not None:
+            made.append(self)
 
     def __str__(self) -> str:
         detail = self.problem_detail
@@ -193,9 +197,11 @@ def unrenderable_validation(exc: BaseException) -> ProblemError | None:
     return None
 
 
-#: Scope key under which ``SerdesRoute`` leaves the :class:`ProblemError` it raised, so that
-#: the problem layer renders the library's own document (type, extensions) for it.
-PROBLEM_SCOPE_KEY = "fastapi_serdes.problem"
+# The ProblemErrors made while the problem layer serves a request (it sets a fresh list per
+# request): the app's handlers render one as {"detail": ...}, and the layer then sends the
+# problem's own document (type, title, extensions) instead of one rebuilt from the detail. A
+# context variable, because the error is made deep inside the app, in endpoint code.
+_MADE: ContextVar[list[ProblemError] | None] = ContextVar("fastapi_serdes_problems", default=None)
 
 _INTERNAL_ERROR = ProblemError(500, detail="The server failed to answer this request.")
 
@@ -233,11 +239,11 @@ class ProblemDetailsSend:
     responses in any other shape or media type (an app's own format), pass untouched.
     """
 
-    __slots__ = ("_downstream", "_scope", "body", "start", "started")
+    __slots__ = ("_downstream", "body", "made", "start", "started")
 
-    def __init__(self, send: Any, scope: Mapping[str, Any]) -> None:
+    def __init__(self, send: Any, made: list[ProblemError]) -> None:
         self._downstream = send
-        self._scope = scope
+        self.made = made  # the ProblemErrors made while serving this request
         self.start: dict[str, Any] | None = None
         self.body: list[bytes] = []
         self.started = False
@@ -254,7 +260,8 @@ class ProblemDetailsSend:
                 return
             start, self.start = self.start, None
             body = b"".join(self.body)
-            problem = problem_for(start["status"], body, self._scope.get(PROBLEM_SCOPE_KEY))
+            made = [p for p in self.made if p.status == start["status"]]
+            problem = problem_for(start["status"], body, made[-1] if made else None)
             if problem is not None:
                 body = orjson.dumps(problem.to_dict(), default=str)
                 headers = [
@@ -303,7 +310,9 @@ class ProblemDetailsApp:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        layer = ProblemDetailsSend(send, scope)
+        made: list[ProblemError] = []
+        layer = ProblemDetailsSend(send, made)
+        token = _MADE.set(made)
         try:
             await self.app(scope, receive, layer.send)
         except Exception as exc:
@@ -312,6 +321,8 @@ class ProblemDetailsApp:
             if not _app_answers_errors(scope.get("app")):
                 await layer.unhandled()
             raise
+        finally:
+            _MADE.reset(token)
 
 
 def _app_answers_errors(app: Any) -> bool:

@@ -11,7 +11,6 @@ from starlette.responses import Response
 
 from ._types import SCOPE_KEY, Receive, Scope, Send
 from .cache.conditional import VARY_ACCEPT
-from .problems import PROBLEM_SCOPE_KEY
 from .route import encode_value, not_acceptable
 from .settings import Negotiated, SerdesSettings, header, negotiate
 from .telemetry import request_recorder
@@ -64,9 +63,7 @@ class SerdesResponse(Response):
             negotiated = negotiate(header(scope, b"accept"), settings)
         codec = negotiated.codec
         if codec is None:
-            problem = not_acceptable(negotiated.settings)
-            scope[PROBLEM_SCOPE_KEY] = problem  # the problem layer renders the library's own
-            raise problem  # the app's handlers render it
+            raise not_acceptable(negotiated.settings)  # the app's handlers render it
         adapter = TypeAdapter(self._model) if self._model is not None else None
         recorder = request_recorder(scope, negotiated.settings.telemetry)
         if not is_body_allowed_for_status_code(self.status_code):

@@ -47,7 +47,7 @@ from .cache.single_flight import Produced, flight_key, once_per_cluster, shareab
 from .codecs import JSON_MEDIA_TYPE
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses, user_extra_of
-from .problems import PROBLEM_SCOPE_KEY, EncodeError, ProblemError
+from .problems import EncodeError, ProblemError
 from .request_body import decode_request_body
 from .settings import Negotiated, SerdesSettings, header, negotiate
 from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
@@ -393,7 +393,6 @@ def _negotiating_handler(
         except ProblemError as exc:
             if recorder is not None:
                 recorder.problem(exc.status, exc.type, plan.route)
-            scope[PROBLEM_SCOPE_KEY] = exc
             raise
         token = _ENCODING.set(encoding)
         try:
@@ -402,9 +401,6 @@ def _negotiating_handler(
                 response = await inner(request)
             else:
                 response = await _once(plan, flight, request, inner, encoding)
-        except ProblemError as exc:
-            scope[PROBLEM_SCOPE_KEY] = exc
-            raise
         finally:
             _ENCODING.reset(token)
         if not encoding.used:

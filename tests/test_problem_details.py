@@ -190,3 +190,23 @@ async def test_default_msgpack_errors_are_fastapis_shape_in_msgpack() -> None:
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/msgpack"
     assert msgpack.unpackb(response.content) == {"detail": "taken"}
+
+
+async def test_a_problem_error_raised_in_a_plain_route_keeps_its_document() -> None:
+    from fastapi_serdes import ProblemError
+
+    app = FastAPI()
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise ProblemError(409, type="https://example.com/probs/dup", title="Taken", owner=7)
+
+    app.add_middleware(SerdesMiddleware, problem_details=True)
+    response = await call(app, "GET", "/conflict")
+    assert response.status_code == 409
+    assert response.json() == {
+        "type": "https://example.com/probs/dup",
+        "title": "Taken",
+        "status": 409,
+        "owner": 7,
+    }
