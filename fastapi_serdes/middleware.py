@@ -45,6 +45,7 @@ from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
 from .settings import Negotiated, SerdesSettings, negotiate
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, install_transcoder, no_receive
+from .whole_app import warn_unreached_routes
 
 # Negotiations memoised per Accept value: clients choose the values, so the memo is bounded and
 # cleared when full.
@@ -398,13 +399,15 @@ class SerdesMiddleware:
         time, also look for routes that cache."""
         self._countdown = _POLL_EVERY - 1
         cache = self.cache
-        if cache is not None and not self._scanned:
+        if not self._scanned:
             self._scanned = True
-            # The app's route table: Starlette's scope["app"] when added with add_middleware,
-            # the wrapped app itself otherwise. None anywhere: assume some route caches.
-            found = [has_cached_routes(app) for app in (scope.get("app"), self.app)]
-            if True in found or found == [None, None]:
-                cache.active = True
+            warn_unreached_routes(scope.get("app"))
+            if cache is not None:
+                # The app's route table: Starlette's scope["app"] when added with add_middleware,
+                # the wrapped app itself otherwise. None anywhere: assume some route caches.
+                found = [has_cached_routes(app) for app in (scope.get("app"), self.app)]
+                if True in found or found == [None, None]:
+                    cache.active = True
         telemetry = self._telemetry
         recorder = self._recorder = telemetry.active() if telemetry is not None else None
         return recorder

@@ -41,6 +41,43 @@ def use_serdes_routes(
     return count
 
 
+def unreached_routes(router: APIRouter) -> list[str]:
+    """The paths of plain ``APIRoute``s under a router whose ``route_class`` is a
+    ``SerdesRoute``: FastAPI keeps each route's own class, so that setting does not reach the
+    routes of the routers it includes."""
+    found: list[str] = []
+
+    def visit(current: APIRouter, inherited: bool, seen: set[int]) -> None:
+        if id(current) in seen:
+            return
+        seen.add(id(current))
+        serdes = inherited or issubclass(current.route_class, SerdesRoute)
+        found.extend(r.path for r in current.routes if serdes and type(r) is APIRoute)
+        for included in _compat.included_routers(current):
+            visit(included, serdes, seen)
+
+    visit(router, False, set())
+    return found
+
+
+def warn_unreached_routes(app: Any) -> None:
+    """Warn (once, at the app's first request) when ``route_class=SerdesRoute`` on a router
+    does not reach the routes of the routers it includes."""
+    router = getattr(app, "router", None)
+    if not isinstance(router, APIRouter):
+        return
+    paths = unreached_routes(router)
+    if paths:
+        shown = ", ".join(repr(p) for p in paths[:5]) + (" ..." if len(paths) > 5 else "")
+        warnings.warn(
+            f"route_class=SerdesRoute does not reach {len(paths)} route(s) of included "
+            f"routers ({shown}): FastAPI keeps each route's own class; call "
+            "use_serdes_routes(app) to make every route a SerdesRoute",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
 def _convert(router: APIRouter, route_class: type[SerdesRoute], seen: set[int]) -> int:
     if id(router) in seen:
         return 0

@@ -76,3 +76,32 @@ async def test_a_custom_route_class_is_left_with_a_warning() -> None:
     async with client_for(app) as client:
         response = await client.get("/timed", headers={"accept": "application/msgpack"})
     assert response.json() == 1
+
+
+async def test_a_parent_route_class_that_does_not_reach_included_routes_warns() -> None:
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware)
+    parent = APIRouter(route_class=SerdesRoute)
+    parent.include_router(router_with("/child"))
+    app.include_router(parent)
+    async with client_for(app) as client:
+        with pytest.warns(RuntimeWarning, match=r"does not reach 1 route\(s\).*'/child'"):
+            await client.get("/child")
+        response = await client.get("/child", headers={"accept": "application/msgpack"})
+    # Still served: the middleware transcodes the plain route's JSON.
+    assert msgpack.unpackb(response.content) == {"path": "/child"}
+
+
+async def test_no_warning_once_every_route_is_a_serdes_route() -> None:
+    import warnings
+
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware)
+    parent = APIRouter(route_class=SerdesRoute)
+    parent.include_router(router_with("/child"))
+    app.include_router(parent)
+    use_serdes_routes(app)
+    async with client_for(app) as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert (await client.get("/child")).status_code == 200
