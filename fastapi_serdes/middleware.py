@@ -45,7 +45,7 @@ from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
 from .settings import Negotiated, SerdesSettings, negotiate
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, install_transcoder, no_receive
-from .whole_app import warn_unreached_routes
+from .whole_app import document_problem_responses, warn_unreached_routes
 
 # Negotiations memoised per Accept value: clients choose the values, so the memo is bounded and
 # cleared when full.
@@ -402,6 +402,8 @@ class SerdesMiddleware:
         if not self._scanned:
             self._scanned = True
             warn_unreached_routes(scope.get("app"))
+            if self.problem_details:
+                document_problem_responses(scope.get("app"))
             if cache is not None:
                 # The app's route table: Starlette's scope["app"] when added with add_middleware,
                 # the wrapped app itself otherwise. None anywhere: assume some route caches.

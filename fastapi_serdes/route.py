@@ -215,15 +215,19 @@ class SerdesRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         self._add_problem_responses()
 
-    def _add_problem_responses(self) -> None:
+    def _add_problem_responses(self, problem_details: bool = False) -> None:
+        """Document the problem responses when errors are problem documents (the route's own
+        settings say so, or ``problem_details`` is True: ``SerdesMiddleware``'s switch)."""
         # OpenAPI is additive: the library's responses never replace one the user declared,
         # and FastAPI's own (422 HTTPValidationError) stay unless errors are problem documents.
         settings = self.serdes_settings
-        if settings is None or not settings.problem_details:
+        if not problem_details and (settings is None or not settings.problem_details):
             return
         extra = problem_responses(
             has_body=self.body_field is not None, has_params=_has_params(self)
         )
+        if self._serdes_views is not None:
+            extra = {**extra, **selection_responses(extra)}
         self.responses = {**extra, **self.responses}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:

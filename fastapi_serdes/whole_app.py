@@ -60,6 +60,27 @@ def unreached_routes(router: APIRouter) -> list[str]:
     return found
 
 
+def document_problem_responses(app: Any) -> None:
+    """List the problem responses in OpenAPI for every ``SerdesRoute`` of ``app``: called by
+    ``SerdesMiddleware(problem_details=True)`` at the app's first request (the schema, if it
+    was generated already, is generated again)."""
+    router = getattr(app, "router", None)
+    if not isinstance(router, APIRouter):
+        return
+    seen: set[int] = set()
+    pending = [router]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for route in current.routes:
+            if isinstance(route, SerdesRoute):
+                route._add_problem_responses(problem_details=True)
+        pending.extend(_compat.included_routers(current))
+    app.openapi_schema = None
+
+
 def warn_unreached_routes(app: Any) -> None:
     """Warn (once, at the app's first request) when ``route_class=SerdesRoute`` on a router
     does not reach the routes of the routers it includes."""

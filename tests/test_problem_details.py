@@ -210,3 +210,14 @@ async def test_a_problem_error_raised_in_a_plain_route_keeps_its_document() -> N
         "status": 409,
         "owner": 7,
     }
+
+
+async def test_openapi_lists_problem_responses_when_the_middleware_switch_is_on() -> None:
+    on = build(problem_details=True)
+    spec = (await call(on, "GET", "/openapi.json")).json()
+    responses = spec["paths"]["/items"]["post"]["responses"]
+    assert "application/problem+json" in responses["422"]["content"]
+    assert "application/problem+json" in responses["415"]["content"]
+    off = (await call(build(), "GET", "/openapi.json")).json()
+    default_422 = off["paths"]["/items"]["post"]["responses"]["422"]
+    assert list(default_422["content"]) == ["application/json"]  # FastAPI's HTTPValidationError
