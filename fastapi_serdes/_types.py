@@ -60,8 +60,14 @@ class Store(Protocol):
         """The bytes stored under ``key``, or None (absent, expired or the store failed)."""
         ...
 
-    async def set(self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()) -> None:
-        """Store ``value`` under ``key`` for ``ttl`` seconds (> 0), findable by each of ``tags``."""
+    async def set(
+        self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()
+    ) -> bool | None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (> 0), findable by each of ``tags``.
+
+        False when the value was not stored (too large, the store failed); True or None when it
+        was (None: a store written before this return value existed).
+        """
         ...
 
     async def delete(self, key: str) -> None:

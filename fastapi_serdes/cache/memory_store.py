@@ -160,7 +160,7 @@ class MemoryStore:
             return None
         return entry.value
 
-    async def set(self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()) -> None:
+    async def set(self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()) -> bool:
         """Store ``value`` under ``key`` for ``ttl`` seconds, findable by each of ``tags``.
 
         A value over ``max_item_bytes`` is not stored, and any older value under ``key`` is
@@ -170,7 +170,7 @@ class MemoryStore:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         if len(value) > self.max_item_bytes:
             await self.delete(key)
-            return
+            return False
         size = len(value) + _str_size(key) + ENTRY_OVERHEAD
         if tags:
             tag_set = frozenset(tags)
@@ -179,8 +179,9 @@ class MemoryStore:
             tag_set = _NO_TAGS
         if size > self.max_bytes:  # only possible with many long tags on a tiny store
             await self.delete(key)
-            return
+            return False
         self._cache[key] = _Entry(bytes(value), self._timer() + ttl, tag_set, size)
+        return True
 
     async def delete(self, key: str) -> None:
         """Forget ``key`` (nothing happens when it is absent)."""

@@ -208,7 +208,7 @@ class RedisStore:
         self._failed(TypeError(f"GET returned {type(value).__name__}, not bytes"), trip=False)
         return None
 
-    async def set(self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()) -> None:
+    async def set(self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()) -> bool:
         """Store ``value`` under ``key`` for ``ttl`` seconds, findable by each of ``tags``.
 
         A value over ``max_item_bytes`` is not sent, and an older value under ``key`` is deleted.
@@ -218,9 +218,11 @@ class RedisStore:
         ttl_ms = _ms(ttl)
         if len(value) > self.max_item_bytes:
             await self.delete(key)
-            return
+            return False
         keys = [self._key(key), *(f"{self.prefix}t:{tag}" for tag in set(tags))]
-        await self._call(lambda: self._set_script(keys, [value, ttl_ms]), fallback=None)
+        failed = object()
+        result = await self._call(lambda: self._set_script(keys, [value, ttl_ms]), fallback=failed)
+        return result is not failed
 
     async def delete(self, key: str) -> None:
         """Forget ``key``."""

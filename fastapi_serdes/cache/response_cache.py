@@ -183,14 +183,15 @@ class ResponseCache:
 
     async def _store(
         self, scope: Scope, start: Message, body: bytes, media_type: str | None
-    ) -> None:
+    ) -> bool:
+        """Store the response; whether it was stored."""
         policy: CachePolicy = scope[CACHE_SCOPE_KEY]
         headers = [(k, v) for k, v in start.get("headers", ()) if k != b"cache-status"]
         coding = next((v.decode("latin-1") for k, v in headers if k == b"content-encoding"), None)
         etag = next((v.decode("latin-1") for k, v in headers if k == b"etag"), "")
         usable, principal = self._principal(scope, policy)
         if not usable:
-            return
+            return False
         key = request_key(
             scope,
             media_type=media_type,
@@ -201,9 +202,10 @@ class ResponseCache:
         tags = [path_tag(scope), *scope.get(TAGS_SCOPE_KEY, ())]
         entry = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags)
         try:
-            await self.store.set(key, entry.dumps(), ttl=policy.ttl, tags=tags)
+            return await self.store.set(key, entry.dumps(), ttl=policy.ttl, tags=tags) is not False
         except Exception:
             logger.exception("fastapi-serdes: cache store set failed; response not stored")
+            return False
 
     def _invalidating(self, scope: Scope, send: Send) -> Send:
         """A send that drops a path's entries once an unsafe method on it succeeded."""
@@ -270,6 +272,7 @@ class _Capture:
         "media_type",
         "passing",
         "scope",
+        "size",
         "start",
     )
 
@@ -284,6 +287,7 @@ class _Capture:
         self.passing = False
         self.start: Message | None = None
         self.chunks: list[bytes] = []
+        self.size = 0
 
     # A plain function returning the downstream awaitable: no coroutine of its own per message.
     def send(self, message: Message) -> Awaitable[None]:
@@ -307,25 +311,53 @@ class _Capture:
                     )
                     and cache._principal(scope, policy)[0]
                 ):
+                    # Held until the body is stored: Cache-Status then says what happened.
+                    message["headers"] = headers
                     self.start = message
-                    outcome = b"fwd=miss; stored"
-                else:
-                    self.passing = True
-                    outcome = b"fwd=miss"
-                headers.append((b"cache-status", _CACHE_STATUS_PREFIX + outcome))
+                    return _sent()
+                self.passing = True
+                headers.append((b"cache-status", _CACHE_STATUS_PREFIX + b"fwd=miss"))
                 message["headers"] = headers
         elif kind == "http.response.body" and self.start is not None:
-            self.chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            self.chunks.append(chunk)
+            self.size += len(chunk)
             if not message.get("more_body", False):
-                return self._last(message)
+                return self._last()
+            if self.size > getattr(self.cache.store, "max_item_bytes", _MAX_HELD_BYTES):
+                return self._give_up()  # too large to store: stream it from here on
+            return _sent()
         return self.downstream(message)
 
-    async def _last(self, message: Message) -> None:
-        await self.downstream(message)
+    async def _last(self) -> None:
         start, self.start = self.start, None
         self.passing = True
         assert start is not None
-        await self.cache._store(self.scope, start, b"".join(self.chunks), self.media_type)
+        body = b"".join(self.chunks)
+        self.chunks = []
+        stored = await self.cache._store(self.scope, start, body, self.media_type)
+        outcome = b"fwd=miss; stored" if stored else b"fwd=miss; detail=not-stored"
+        start["headers"].append((b"cache-status", _CACHE_STATUS_PREFIX + outcome))
+        await self.downstream(start)
+        await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _give_up(self) -> None:
+        start, self.start = self.start, None
+        self.passing = True
+        assert start is not None
+        outcome = b"fwd=miss; detail=too-large"
+        start["headers"].append((b"cache-status", _CACHE_STATUS_PREFIX + outcome))
+        await self.downstream(start)
+        body, self.chunks = b"".join(self.chunks), []
+        await self.downstream({"type": "http.response.body", "body": body, "more_body": True})
+
+
+# The most a streamed cacheable response is held for storing when the store states no limit.
+_MAX_HELD_BYTES: Final = 8 * 1024 * 1024
+
+
+async def _sent() -> None:
+    """What ``send`` returns for a message held back (nothing to wait for)."""
 
 
 def _no_store(scope: Scope) -> bool:
