@@ -6,8 +6,11 @@ Shared by ``SerdesRoute`` (which hands FastAPI the decoded value of a MessagePac
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
@@ -22,9 +25,23 @@ from .settings import SerdesSettings, header
 from .telemetry import Recorder
 from .telemetry.spans import decode_span
 
+_T = TypeVar("_T")
+
 #: Scope key of the body transcoder ``SerdesMiddleware`` installs for MessagePack request
 #: bodies (plain routes read JSON through it; ``SerdesRoute`` reads the raw bytes).
 TRANSCODER_SCOPE_KEY = "fastapi_serdes.transcoder"
+
+
+#: Bodies at least this large are decoded on a worker thread, not on the event loop: a large
+#: MessagePack body can take long enough to delay every other request of the process.
+OFF_LOOP_BYTES: Final = 64 * 1024
+
+
+async def off_loop(size: int, work: Callable[[bytes], _T], data: bytes) -> _T:
+    """``work(data)``, on a worker thread when ``size`` is at least :data:`OFF_LOOP_BYTES`."""
+    if size < OFF_LOOP_BYTES:
+        return work(data)
+    return await anyio.to_thread.run_sync(work, data)
 
 
 def find_codec(settings: SerdesSettings, content_type: str | None) -> Codec:
@@ -156,19 +173,22 @@ async def decode_request_body(
     data = await read_body(receive, settings.max_body_size, content_length)
     value = None
     if data:
-        try:
+
+        def decode(raw: bytes) -> Any:
             if recorder is None:
-                value = codec.decode(data)
-            else:
-                value = decode_span(
-                    recorder,
-                    lambda: codec.decode(data),
-                    content_type=content_type,
-                    codec=codec,
-                    model=body_name,
-                    size=len(data),
-                    route=route,
-                )
+                return codec.decode(raw)
+            return decode_span(
+                recorder,
+                lambda: codec.decode(raw),
+                content_type=content_type,
+                codec=codec,
+                model=body_name,
+                size=len(raw),
+                route=route,
+            )
+
+        try:
+            value = await off_loop(len(data), decode, data)
         except DecodeError as exc:
             error = {"type": "value_error", "loc": ("body",), "msg": f"Body decode error: {exc}"}
             raise RequestValidationError([{**error, "input": {}}]) from None

@@ -18,7 +18,7 @@ from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression.request_bodies import coding_available, decode_whole, request_coding
 from .negotiation import add_vary, is_json_content_type
 from .problems import DecodeError, EncodeError, ProblemError
-from .request_body import TRANSCODER_SCOPE_KEY, decode_body, read_body
+from .request_body import TRANSCODER_SCOPE_KEY, decode_body, off_loop, read_body
 from .route import encode_failed
 from .settings import Negotiated, SerdesSettings
 from .telemetry import Recorder
@@ -71,24 +71,39 @@ class BodyTranscoder:
         try:
             data = await read_body(self.raw_receive, self._limit, self.content_length)
             if data:
-                recorder = self.recorder
-                if recorder is None:
-                    body = _to_json(decode_body(self.codec, data))
-                else:
-                    decoded = decode_span(
-                        recorder,
-                        lambda: decode_body(self.codec, data),
-                        content_type=self.content_type,
-                        codec=self.codec,
-                        model=None,
-                        size=len(data),
-                        route=None,
-                    )
-                    body = _to_json(decoded)
+                body = await off_loop(len(data), self._transcode, data)
+                if len(body) > self._limit:
+                    # A small MessagePack body can stand for far more JSON (a million empty
+                    # arrays: 1 MiB becomes 3 MB): the route gets no more than a JSON client
+                    # could send.
+                    raise _too_large_as_json(self._limit)
         except ProblemError as exc:
             # The route sees an empty body; the responder answers with this problem instead.
             self.problem = exc
         return {"type": "http.request", "body": body, "more_body": False}
+
+    def _transcode(self, data: bytes) -> bytes:
+        recorder = self.recorder
+        if recorder is None:
+            return _to_json(decode_body(self.codec, data))
+        decoded = decode_span(
+            recorder,
+            lambda: decode_body(self.codec, data),
+            content_type=self.content_type,
+            codec=self.codec,
+            model=None,
+            size=len(data),
+            route=None,
+        )
+        return _to_json(decoded)
+
+
+def _too_large_as_json(limit: int) -> ProblemError:
+    return ProblemError.of(
+        "body-too-large",
+        f"The request body, as JSON for this route, is larger than the {limit} bytes this "
+        "server reads.",
+    )
 
 
 def _to_json(value: Any) -> bytes:

@@ -114,3 +114,43 @@ async def test_json_compressed_by_an_inner_gzip_middleware_reaches_msgpack_clien
     assert response.headers["content-type"] == "application/msgpack"
     # httpx decodes whatever coding the answer carries; what arrives is MessagePack.
     assert msgpack.unpackb(response.content) == {"values": list(range(2000))}
+
+
+async def test_a_msgpack_body_that_transcodes_to_too_much_json_is_a_413() -> None:
+    # 60,000 empty arrays: 60 KB of MessagePack, 180 KB of JSON for the plain route.
+    body = msgpack.packb([[] for _ in range(60_000)])
+    assert len(body) < 64 * 1024
+    app = build(max_body_size=64 * 1024)
+    response = await call(
+        app, "POST", "/plain", content=body, headers={"content-type": "application/msgpack"}
+    )
+    assert response.status_code == 413
+    assert "as JSON" in response.json()["detail"]
+
+
+async def test_large_msgpack_bodies_are_decoded_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from fastapi_serdes import MsgPackCodec
+
+    threads: list[threading.Thread] = []
+    original = MsgPackCodec.decode
+
+    def spy(self: MsgPackCodec, data: bytes, adapter: object = None) -> object:
+        threads.append(threading.current_thread())
+        return original(self, data, adapter)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MsgPackCodec, "decode", spy)
+    app = build()
+    small = msgpack.packb({"id": 1})
+    large = msgpack.packb({"id": 1, "pad": "x" * 100_000})
+    for body in (small, large):
+        response = await call(
+            app, "POST", "/plain", content=body, headers={"content-type": "application/msgpack"}
+        )
+        assert response.status_code == 200
+    main = threading.current_thread()
+    assert threads[0] is main
+    assert threads[1] is not main
