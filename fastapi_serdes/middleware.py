@@ -189,8 +189,8 @@ class SerdesMiddleware:
                 else:
                     accept += b", " + value
                     several_accept = True
-            elif name == b"content-type":
-                content_type = value
+            elif name == b"content-type" and content_type is None:
+                content_type = value  # the first line, as Starlette's request.headers reads it
             elif name == b"accept-encoding":
                 accept_encoding = (
                     value if accept_encoding is None else accept_encoding + b", " + value

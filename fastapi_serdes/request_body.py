@@ -21,7 +21,7 @@ from ._types import Codec, Receive
 from .codecs import JSON_MEDIA_TYPE
 from .negotiation import is_json_family
 from .problems import DecodeError, ProblemError, validation_problem
-from .settings import SerdesSettings, header
+from .settings import SerdesSettings
 from .telemetry import Recorder
 from .telemetry.spans import decode_span
 
@@ -158,10 +158,11 @@ async def decode_request_body(
         receive, content_type = transcoder.raw_receive, transcoder.content_type
         content_length = transcoder.content_length
     else:
-        content_type = header(scope, b"content-type")
+        # Not list headers: the first line, as FastAPI reads them (request.headers.get).
+        content_type = request.headers.get("content-type")
         if content_type is None:
             return
-        receive, content_length = request.receive, header(scope, b"content-length")
+        receive, content_length = request.receive, request.headers.get("content-length")
     codec = settings.codec_for(content_type)
     if codec is None:
         if settings.strict and not is_json_family(content_type.encode("latin-1")):

@@ -131,3 +131,19 @@ async def test_single_flight_never_shares_a_cookie() -> None:
     cookies = {r.headers["set-cookie"] for r in responses}
     assert len(cookies) == 5
     assert len(calls) == 5
+
+
+async def test_two_content_type_lines_are_read_as_fastapi_reads_them() -> None:
+    import msgpack
+
+    app, _ = build()
+    headers = httpx.Headers(
+        [("content-type", "application/msgpack"), ("content-type", "application/json")]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.post(
+            "/echo", content=msgpack.packb({"id": 1, "name": "n"}), headers=headers
+        )
+    # The first line counts (Starlette's request.headers.get), for the middleware and the route.
+    assert response.status_code == 200
+    assert response.json() == {"id": 1, "name": "n"}
