@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from ._types import Codec
+from ._types import Codec, check_positive
 from .codecs import default_codecs
 from .negotiation import choose_media_type, parse_media_type
 from .telemetry import Telemetry, telemetry_setting
@@ -82,14 +82,7 @@ class SerdesSettings:
         for flag in ("strict", "problem_details"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        if (
-            not isinstance(self.max_body_size, int)
-            or isinstance(self.max_body_size, bool)
-            or self.max_body_size < 1
-        ):
-            raise ValueError(
-                f"max_body_size must be a positive int (bytes), got {self.max_body_size!r}"
-            )
+        check_positive("max_body_size", self.max_body_size, "int (bytes)")
 
     def codec_for(self, content_type: str) -> Codec | None:
         """The codec that reads a request body of this ``Content-Type`` value (parameters such as

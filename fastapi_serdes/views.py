@@ -27,6 +27,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar, Union
 from pydantic import BaseModel, create_model
 from starlette.requests import Request
 
+from ._types import check_positive
 from .problems import ProblemError
 
 ALL: Final = "*"
@@ -286,9 +287,8 @@ class Views:
             raise ValueError("Views needs at least one view, e.g. minimal=['id']")
         if default not in views:
             raise ValueError(_unknown("default view", default, views))
-        for name, value in (("max_fields", max_fields), ("max_depth", max_depth)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive("max_fields", max_fields)
+        check_positive("max_depth", max_depth)
         compact_views = set(views) if compact is True else set(compact or ())
         if unknown := compact_views - set(views):
             raise ValueError(_unknown("compact view", sorted(unknown)[0], views))

@@ -16,7 +16,7 @@ from typing import Any, Final, TypeVar
 
 from pydantic import TypeAdapter
 
-from .._types import Codec
+from .._types import Codec, check_positive
 from ..codecs import JSON_MEDIA_TYPE, MSGPACK_MEDIA_TYPES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,8 +39,7 @@ def cached_fragments(version: Version, *, max_bytes: int = DEFAULT_MAX_BYTES) ->
     """
     if not callable(version):
         raise ValueError(f"version must be a callable item -> hashable, got {version!r}")
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-        raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+    check_positive("max_bytes", max_bytes)
 
     def decorate(endpoint: F) -> F:
         endpoint.__serdes_fragments__ = (version, max_bytes)  # type: ignore[attr-defined]

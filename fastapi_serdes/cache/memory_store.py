@@ -21,6 +21,8 @@ from typing import Final, NamedTuple
 
 from cachetools import Cache, LRUCache
 
+from .._types import check_positive
+
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_ITEM_BYTES", "MemoryStore"]
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
@@ -92,10 +94,7 @@ class _TaggedCache(LRUCache[str, _Entry]):
 
 
 def _positive(name: str, value: object, *, integer: bool) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        what = "a positive int (bytes)" if integer else "a positive number of seconds"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
+    check_positive(name, value, "int (bytes)" if integer else "number of seconds")
 
 
 class MemoryStore:

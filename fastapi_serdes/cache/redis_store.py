@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
+from .._types import check_positive
+
 try:
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
@@ -127,17 +129,9 @@ class RedisStore:
         retry_after: float = DEFAULT_RETRY_AFTER,
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
     ) -> None:
-        for param, value in (("timeout", timeout), ("retry_after", retry_after)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{param} must be a positive number of seconds, got {value!r}")
-        if (
-            isinstance(max_item_bytes, bool)
-            or not isinstance(max_item_bytes, int)
-            or max_item_bytes < 1
-        ):
-            raise ValueError(
-                f"max_item_bytes must be a positive int (bytes), got {max_item_bytes!r}"
-            )
+        check_positive("timeout", timeout, "number of seconds")
+        check_positive("retry_after", retry_after, "number of seconds")
+        check_positive("max_item_bytes", max_item_bytes, "int (bytes)")
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {prefix!r}")
         if (url is None) == (client is None):

@@ -17,7 +17,7 @@ from typing import Final
 
 from starlette.requests import Request
 
-from .._types import SCOPE_KEY, Message, Scope, Send, Store
+from .._types import SCOPE_KEY, Message, Scope, Send, Store, check_positive
 from ..telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
 from ..telemetry.spans import route_of
 from . import (
@@ -54,8 +54,7 @@ class ResponseCache:
     """
 
     def __init__(self, store: Store, *, max_paths: int = DEFAULT_MAX_PATHS) -> None:
-        if isinstance(max_paths, bool) or not isinstance(max_paths, int) or max_paths < 1:
-            raise ValueError(f"max_paths must be a positive int, got {max_paths!r}")
+        check_positive("max_paths", max_paths)
         self.store = store
         self.max_paths = max_paths
         #: (root_path, path) -> the policy its route declared, learned from responses; empty

@@ -30,6 +30,7 @@ import ormsgpack
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json, to_jsonable_python
 
+from .._types import check_positive
 from ..problems import DecodeError, EncodeError
 from .number_checks import NumberCheck, number_check
 from .plain_models import PlainPlan, plain_plan
@@ -310,14 +311,7 @@ class MsgPackCodec:
     name = "msgpack"
 
     def __init__(self, *, max_container_length: int = DEFAULT_MAX_CONTAINER_LENGTH) -> None:
-        if (
-            not isinstance(max_container_length, int)
-            or isinstance(max_container_length, bool)
-            or max_container_length < 1
-        ):
-            raise ValueError(
-                f"max_container_length must be a positive int, got {max_container_length!r}"
-            )
+        check_positive("max_container_length", max_container_length)
         self.max_container_length = max_container_length
         # adapter -> whether its type has JSON-only serialisation settings (see _json_mode).
         self._json_modes: dict[TypeAdapter[Any], bool] = {}
