@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from fastapi_serdes import SerdesMiddleware, SerdesRoute, use_serdes_routes
+from fastapi_serdes import SerdesMiddleware, SerdesRoute, _compat, use_serdes_routes
 
 
 def router_with(path: str) -> APIRouter:
@@ -78,6 +78,10 @@ async def test_a_custom_route_class_is_left_with_a_warning() -> None:
     assert response.json() == 1
 
 
+@pytest.mark.skipif(
+    _compat._effective_route_context_var is None,
+    reason="FastAPI < 0.160 copies included routes into the parent: the router is gone by then",
+)
 async def test_a_parent_route_class_that_does_not_reach_included_routes_warns() -> None:
     app = FastAPI()
     app.add_middleware(SerdesMiddleware)
