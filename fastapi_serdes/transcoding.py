@@ -209,23 +209,27 @@ class Responder:
         body, self.buffered = b"".join(self.buffered), []
         await self._downstream({"type": "http.response.body", "body": body, "more_body": True})
 
+    async def _send_untouched(self, start: Message, body: bytes) -> None:
+        """The app's response as it was (its own headers and bytes), with ``Vary: Accept``."""
+        start["headers"] = _add_vary(list(start.get("headers", ())))
+        await self._downstream(start)
+        await self._downstream({"type": "http.response.body", "body": body})
+
     async def _flush_transcoded(self) -> None:
         start, self.start = self.start, None
         assert start is not None
         codec = self.negotiated.codec
         assert codec is not None
-        data = b"".join(self.buffered)
+        data = raw = b"".join(self.buffered)
         self.buffered = []
         if self.coding is not None and self.coding != "identity":
             try:
-                data = decode_whole(self.coding, data)
+                data = decode_whole(self.coding, raw)
             except Exception as exc:  # the app's own bytes are not what they say: pass them
                 logger.warning(
                     "fastapi-serdes: cannot decode the app's %s body: %s", self.coding, exc
                 )
-                start["headers"] = _add_vary(list(start.get("headers", ())))
-                await self._downstream(start)
-                await self._downstream({"type": "http.response.body", "body": data})
+                await self._send_untouched(start, raw)
                 return
         try:
             # Read with the JSON codec, not orjson alone: it keeps integers past 64 bits exact
@@ -246,6 +250,11 @@ class Responder:
                     route=None,
                 )
         except (DecodeError, EncodeError) as exc:
+            if start["status"] >= 400:
+                # An error document (FastAPI's 422 echoes the input, an integer past 64 bits
+                # included) that MessagePack cannot carry: sent as the JSON it is, not a 500.
+                await self._send_untouched(start, raw)
+                return
             logger.error("fastapi-serdes: cannot transcode a plain route's response: %s", exc)
             problem = encode_failed(str(exc))
             response = problem.render(self.negotiated.settings.problem_details)

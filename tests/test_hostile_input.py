@@ -154,3 +154,30 @@ async def test_large_msgpack_bodies_are_decoded_off_the_event_loop(
     main = threading.current_thread()
     assert threads[0] is main
     assert threads[1] is not main
+
+
+async def test_a_msgpack_timestamp_out_of_range_is_a_422() -> None:
+    # Seconds past year 9999 in a timestamp extension: msgpack raises OverflowError.
+    timestamp = b"\xc7\x0c\xff" + bytes(4) + b"\x00\x00\x00\x7f" + bytes(4)
+    response = await call(
+        build(),
+        "POST",
+        "/plain",
+        content=b"\x81\xa2id" + timestamp,
+        headers={"content-type": "application/msgpack"},
+    )
+    assert response.status_code == 400
+
+
+async def test_an_error_msgpack_cannot_carry_reaches_a_msgpack_client_as_json() -> None:
+    # FastAPI's 422 echoes the integer past 64 bits, which MessagePack cannot hold.
+    response = await call(
+        build(),
+        "POST",
+        "/plain",
+        content=b"[18446744073709551616]",
+        headers={"content-type": "application/json", "accept": "application/msgpack"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"][0]["input"] == [18446744073709551616]

@@ -461,6 +461,8 @@ class MsgPackCodec:
             ) from None
         except UnicodeDecodeError:
             raise DecodeError("Invalid MessagePack: a string is not valid UTF-8") from None
+        except OverflowError:  # a timestamp extension outside the years datetime holds
+            raise DecodeError("Invalid MessagePack: a timestamp out of range") from None
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             raise DecodeError(f"Invalid MessagePack: {_msgpack_reason(exc)}") from None
 
