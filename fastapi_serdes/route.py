@@ -40,7 +40,7 @@ from starlette.routing import Match
 
 from . import _compat
 from ._types import SCOPE_KEY, Codec, Message, Receive, Scope, Send
-from .cache import CachePolicy, SingleFlight
+from .cache import CachePolicy, SingleFlight, path_tag
 from .cache.conditional import respond
 from .cache.fragments import Fragments
 from .cache.single_flight import Produced, flight_key, once_per_cluster, shareable, shared_store
@@ -442,7 +442,11 @@ async def _once(
         if store is None:
             return await inner(request)
         # Many replicas: a short lock in the shared store makes it once per cluster.
-        return await once_per_cluster(store, flight, inner(request), share)
+        policy = plan.cache
+        tags = [path_tag(request.scope)]
+        if policy is not None and policy.tags is not None:
+            tags.extend(policy.tags(request))
+        return await once_per_cluster(store, flight, inner(request), share, tags)
 
     result = await plan.flights.run(flight, compute, share)
     if isinstance(result, Produced):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,7 +42,18 @@ def user_of(request: Request) -> str | None:
     return auth.removeprefix("Bearer ") or None
 
 
-def build(store: Any = True, **cache_kwargs: Any) -> tuple[FastAPI, dict[str, int]]:
+async def overlap() -> None:
+    """Long enough for concurrent requests to overlap, counted in event-loop turns, not in
+    seconds: on a loaded machine 10 ms can pass before the other requests get a turn (issue 15).
+    A request reaches the single flight without waiting on anything (no I/O before the route)."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+def build(
+    store: Any = True, *, hold: Callable[[], Awaitable[None]] = overlap
+) -> tuple[FastAPI, dict[str, int]]:
+    """The app; ``hold`` is what ``/items/{id}`` waits for while it computes."""
     calls: dict[str, int] = {}
     app = FastAPI()
     app.add_middleware(SerdesMiddleware, cache=store)
@@ -57,7 +68,7 @@ def build(store: Any = True, **cache_kwargs: Any) -> tuple[FastAPI, dict[str, in
     @item_views
     async def get_item(item_id: int) -> Item:
         count("item")
-        await asyncio.sleep(0.01)  # long enough for concurrent requests to overlap
+        await hold()
         return Item(id=item_id, name=f"v{calls['item']}")
 
     @router.get("/stable")
@@ -320,14 +331,19 @@ def test_cache_setting_is_validated() -> None:
 
 
 @asynccontextmanager
-async def two_replicas(path: str) -> AsyncIterator[Any]:
+async def two_replicas(
+    path: str,
+    *,
+    hold: Callable[[], Awaitable[None]] = overlap,
+    store_class: Callable[..., RedisStore] = RedisStore,
+) -> AsyncIterator[Any]:
     """Two apps sharing one Redis (a fresh key prefix), with a client and call counts each."""
     prefix = f"fastapi-serdes-test-{os.getpid()}-{id(object())}:"
     # A generous timeout: these tests are about sharing, not about a slow Redis (40 concurrent
     # cold calls on a loaded CI machine can pass the 50 ms default and open the circuit).
-    stores = [RedisStore("redis://127.0.0.1:6379/0", prefix=prefix, timeout=2.0) for _ in range(2)]
+    stores = [store_class("redis://127.0.0.1:6379/0", prefix=prefix, timeout=5.0) for _ in range(2)]
     try:
-        (app1, calls1), (app2, calls2) = build(stores[0]), build(stores[1])
+        (app1, calls1), (app2, calls2) = (build(store, hold=hold) for store in stores)
         t1, t2 = httpx.ASGITransport(app=app1), httpx.ASGITransport(app=app2)
         async with (
             httpx.AsyncClient(transport=t1, base_url="http://t") as c1,
@@ -394,9 +410,57 @@ async def test_304_for_the_tag_of_a_compressed_variant(coding: str) -> None:
         assert res.status_code == 304
 
 
+class Flight:
+    """What the replicas of one test did with the cluster lock and the published answer."""
+
+    def __init__(self) -> None:
+        self.contended = asyncio.Event()  # a replica found the lock taken
+        self.published = asyncio.Event()  # the leader published its answer
+
+
+def watched(flight: Flight) -> Callable[..., RedisStore]:
+    """A RedisStore class reporting to ``flight``, whose polls for the published answer are
+    delayed until it is published (latency injected, instead of racing a 20 ms poll)."""
+
+    class Watched(RedisStore):
+        async def acquire(self, key: str, ttl: float) -> bool:
+            got = await super().acquire(key, ttl)
+            if not got:
+                flight.contended.set()
+            return got
+
+        async def set(
+            self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()
+        ) -> bool:
+            stored = await super().set(key, value, ttl=ttl, tags=tags)
+            if key.startswith("flight:"):
+                flight.published.set()
+            return stored
+
+        async def get(self, key: str) -> bytes | None:
+            if key.startswith("flight:"):
+                await asyncio.wait_for(flight.published.wait(), 10)
+            return await super().get(key)
+
+    return Watched
+
+
 @pytest.mark.redis
 async def test_concurrent_cold_requests_compute_once_per_cluster() -> None:
-    async with two_replicas("/items/30") as ((c1, calls1), (c2, calls2)):
+    # Deterministic (issue 15): the leader computes only once the other replica found the lock
+    # taken, and that replica's poll for the answer comes after its publication. Without that,
+    # on a loaded machine the leader could finish before the other replica asks, or publish and
+    # release between two of its polls: both replicas would compute, correctly but twice.
+    flight = Flight()
+
+    async def hold() -> None:
+        await overlap()
+        await asyncio.wait_for(flight.contended.wait(), 10)
+
+    async with two_replicas("/items/30", hold=hold, store_class=watched(flight)) as (
+        (c1, calls1),
+        (c2, calls2),
+    ):
         requests = [c.get("/items/30") for c in (c1, c2) for _ in range(20)]
         responses = await asyncio.gather(*requests)
     assert {r.status_code for r in responses} == {200}

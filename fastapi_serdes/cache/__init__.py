@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, cast
+from urllib.parse import unquote_to_bytes
 
 import msgpack
 from starlette.requests import Request
@@ -225,7 +226,11 @@ class Entry:
 
 
 def _query_name(pair: bytes) -> bytes:
-    return pair.split(b"=", 1)[0]
+    # The name as the app reads it: ?%6E=1 and ?n=1 both set n (and + is a space).
+    name = pair.split(b"=", 1)[0]
+    if b"%" in name or b"+" in name:
+        return unquote_to_bytes(name.replace(b"+", b" "))
+    return name
 
 
 def request_key(

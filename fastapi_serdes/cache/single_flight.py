@@ -6,7 +6,7 @@ the store and a published result).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -53,6 +53,7 @@ async def once_per_cluster(
     key: str,
     work: Coroutine[Any, Any, Response],
     share: Callable[[Response | Produced], Produced | None],
+    tags: Sequence[str] = (),
 ) -> Response | Produced:
     """Run ``work`` unless another replica holds the lock for ``key``; then wait for its result.
 
@@ -78,7 +79,9 @@ async def once_per_cluster(
         shared = share(result)
         if shared is not None:
             entry = Entry(shared.status, shared.headers, shared.content, "", 0.0, _LOCK_TTL)
-            await store.set(published, entry.dumps(), ttl=_LOCK_TTL)
+            # With the entry's tags: invalidating the path (or a tag) drops the published answer
+            # too, so no replica serves it after the invalidation returned.
+            await store.set(published, entry.dumps(), ttl=_LOCK_TTL, tags=tags)
         return result
     finally:
         await store.release(lock)
