@@ -1,11 +1,11 @@
 """Request bodies sent with ``Content-Encoding: gzip | br | zstd``, decoded within the size limit.
 
 The body is decoded incrementally as it arrives and handed on in chunks of at most
-:data:`CHUNK_SIZE` bytes, counting the **decoded** bytes against ``max_body_size`` (RFC 9110
-§15.5.14): a few hundred bytes of brotli that expand to 256 MiB are refused with 413 once the
-limit is passed, having held about the limit in memory, never the expansion. The compressed bytes
-read are limited too (a stream of empty blocks would otherwise be read forever). A corrupt or
-truncated body is a 400 problem.
+:data:`CHUNK_SIZE` bytes (for zstd, one block: at most 128 KiB), counting the **decoded** bytes
+against ``max_body_size`` (RFC 9110 §15.5.14): a few hundred bytes of brotli that expand to
+256 MiB are refused with 413 once the limit is passed, having held about the limit in memory,
+never the expansion. The compressed bytes read are limited too (a stream of empty blocks would
+otherwise be read forever). A corrupt or truncated body is a 400 problem.
 """
 
 from __future__ import annotations
