@@ -65,15 +65,23 @@ def preset_body(request: Request, raw: bytes, value: Any) -> None:
     request._headers = Headers(raw=raw_headers)
 
 
-def body_limited(scope: Any) -> bool:
-    """Whether Starlette's request body limit (FastAPI's ``max_body_size``) applies to this
-    request: reading the body is then FastAPI's alone, so its limit errors stay its own.
-    Starlette releases without the limit have no key (nothing is limited)."""
+# Starlette's request body limit (FastAPI's max_body_size) marks the scope with this key;
+# releases without the limit have none (nothing is limited).
+def _body_limit_key() -> str | None:
     try:
-        from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
-    except ImportError:
-        return False
-    return MAX_BODY_SIZE_SCOPE_KEY in scope
+        module = importlib.import_module("starlette.middleware.body_limit")
+    except ImportError:  # pragma: no cover - Starlette before the body limit
+        return None
+    return getattr(module, "MAX_BODY_SIZE_SCOPE_KEY", None)
+
+
+_BODY_LIMIT_KEY = _body_limit_key()
+
+
+def body_limited(scope: Any) -> bool:
+    """Whether Starlette's request body limit applies to this request: reading the body is then
+    FastAPI's alone, so its limit errors stay its own."""
+    return _BODY_LIMIT_KEY is not None and _BODY_LIMIT_KEY in scope
 
 
 def preset_json(request: Request, value: Any) -> None:

@@ -37,29 +37,22 @@ TRANSCODER_SCOPE_KEY = "fastapi_serdes.transcoder"
 OFF_LOOP_BYTES: Final = 64 * 1024
 
 
-async def off_loop(size: int, work: Callable[[bytes], _T], data: bytes) -> _T:
-    """``work(data)``, on a worker thread when ``size`` is at least :data:`OFF_LOOP_BYTES`."""
-    if size < OFF_LOOP_BYTES:
+async def off_loop(work: Callable[[bytes], _T], data: bytes) -> _T:
+    """``work(data)``, on a worker thread when ``data`` holds at least :data:`OFF_LOOP_BYTES`."""
+    if len(data) < OFF_LOOP_BYTES:
         return work(data)
     return await anyio.to_thread.run_sync(work, data)
 
 
-def find_codec(settings: SerdesSettings, content_type: str | None) -> Codec:
-    """The codec for a request ``Content-Type``, or a 415 problem listing what is supported."""
-    codec = settings.codec_for(content_type) if content_type is not None else None
-    if codec is None:
-        detail = (
-            f"Content-Type {content_type!r} is not supported"
-            if content_type
-            else "A request body needs a Content-Type"
-        )
-        raise ProblemError.of(
-            "unsupported-media-type",
-            f"{detail}; send one of {', '.join(settings.offers)}.",
-            headers={"Accept": ", ".join(settings.offers)},
-            supported=list(settings.offers),
-        )
-    return codec
+def unsupported_media_type(settings: SerdesSettings, content_type: str) -> ProblemError:
+    """The 415 for a request ``Content-Type`` no codec reads, listing what is supported."""
+    offers = ", ".join(settings.offers)
+    return ProblemError.of(
+        "unsupported-media-type",
+        f"Content-Type {content_type!r} is not supported; send one of {offers}.",
+        headers={"Accept": offers},
+        supported=list(settings.offers),
+    )
 
 
 async def read_body(receive: Receive, limit: int, content_length: str | None) -> bytes:
@@ -166,7 +159,7 @@ async def decode_request_body(
     codec = settings.codec_for(content_type)
     if codec is None:
         if settings.strict and not is_json_family(content_type.encode("latin-1")):
-            find_codec(settings, content_type)  # raises the 415
+            raise unsupported_media_type(settings, content_type)
         return
     if JSON_MEDIA_TYPE in codec.media_types:
         await _parse_json_first(request)
@@ -189,7 +182,7 @@ async def decode_request_body(
             )
 
         try:
-            value = await off_loop(len(data), decode, data)
+            value = await off_loop(decode, data)
         except DecodeError as exc:
             error = {"type": "value_error", "loc": ("body",), "msg": f"Body decode error: {exc}"}
             raise RequestValidationError([{**error, "input": {}}]) from None

@@ -33,7 +33,7 @@ from fastapi.exceptions import ResponseValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
@@ -81,7 +81,6 @@ class _Plan:
     """What a route needs per request, compiled once when its handler is built."""
 
     adapter: TypeAdapter[Any] | None
-    model: type[BaseModel] | None
     settings: SerdesSettings
     views: BoundViews | None = None
     cache: CachePolicy | None = None
@@ -110,19 +109,25 @@ class _Encoding:
     def dump_options(self, options: dict[str, Any]) -> dict[str, Any]:
         return options if self.options is None else {**options, **self.options}
 
-    def encode(self, value: Any, options: dict[str, Any]) -> bytes:
-        """A value FastAPI validated, in the negotiated (non-JSON) codec."""
+    def encode(self, value: Any, options: dict[str, Any], *, typed: bool) -> bytes:
+        """A value FastAPI validated (``typed``: of the response type; else the JSON-able
+        content of a response class), in the negotiated (non-JSON) codec."""
         plan = self.plan
         codec = self.negotiated.codec
         assert codec is not None
         # pydantic's defaults stay implicit: a codec's fast paths look at what is set.
         opts = {k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"}
+        adapter, fragments = (plan.adapter, plan.fragments) if typed else (None, None)
+
+        def encode() -> bytes:
+            return encode_validated(codec, value, adapter, opts, fragments)
+
         recorder = self.recorder
         if recorder is None:
-            return _encode(plan, codec, value, opts)
+            return encode()
         return encode_span(
             recorder,
-            lambda: _encode(plan, codec, value, opts),
+            encode,
             media_type=self.negotiated.media_type,
             codec=codec,
             model=plan.model_name,
@@ -160,7 +165,7 @@ class _NegotiatingField:
         encoding.used = True
         if encoding.json:
             return bytes(self._field.serialize_json(value, **options))
-        return encoding.encode(value, options)
+        return encoding.encode(value, options, typed=True)
 
     def serialize(self, value: Any, **options: Any) -> Any:
         # An explicit JSON response class renders what this returns.
@@ -176,13 +181,12 @@ def _negotiating_class(cls: type[Response]) -> type[Response]:
 
     def render(self: Response, content: Any) -> bytes | memoryview:
         encoding = _ENCODING.get()
+        if encoding is not None:
+            encoding.used = True
         if encoding is None or encoding.json:
-            if encoding is not None:
-                encoding.used = True
             return cls.render(self, content)
-        encoding.used = True
         self.media_type = encoding.negotiated.media_type
-        return encoding.encode(content, {})
+        return encoding.encode(content, {}, typed=False)
 
     return type(cls.__name__, (cls,), {"render": render, "__module__": cls.__module__})
 
@@ -265,9 +269,6 @@ class SerdesRoute(APIRoute):
         self._serdes_field = create_model_field(
             name="Response_" + self.unique_id, type_=bound.response_type, mode="serialization"
         )
-        settings = self.serdes_settings
-        if settings is not None and settings.problem_details:
-            self.responses = {**selection_responses(self.responses), **self.responses}
         self.response_model = bound.doc_type
         self.response_field = create_model_field(
             name="Response_" + self.unique_id, type_=bound.doc_type, mode="serialization"
@@ -330,15 +331,9 @@ def _build_plan(
     if views is not None:
         response_model = views.response_type
     adapter = TypeAdapter(response_model) if response_model is not None else None
-    model = (
-        response_model
-        if isinstance(response_model, type) and issubclass(response_model, BaseModel)
-        else None
-    )
     body_field = route.body_field
     return _Plan(
         adapter=adapter,
-        model=model,
         settings=settings,
         views=views,
         cache=_cache_policy(route, views),
@@ -501,29 +496,27 @@ def _prefers_minimal(prefer: str) -> bool:
     return False
 
 
-def _encode(plan: _Plan, codec: Codec, value: Any, options: dict[str, Any]) -> bytes:
-    return encode_value(
-        codec, value, plan.adapter, options, model=plan.model, fragments=plan.fragments
-    )
-
-
 def encode_value(
-    codec: Codec,
-    raw: Any,
-    adapter: TypeAdapter[Any] | None,
-    options: dict[str, Any],
-    *,
-    model: type[BaseModel] | None = None,
-    fragments: Fragments | None = None,
+    codec: Codec, raw: Any, adapter: TypeAdapter[Any] | None, options: dict[str, Any]
 ) -> bytes:
-    """A response value validated into ``adapter``'s type (instances of ``model`` are trusted)
-    and encoded; a value the codec refuses is logged and becomes a 500 problem."""
+    """A response value validated into ``adapter``'s type, then :func:`encode_validated`."""
     value = raw
-    if adapter is not None and (model is None or type(raw) is not model):
+    if adapter is not None:
         try:
             value = adapter.validate_python(raw, from_attributes=True)
         except ValidationError as exc:
             raise ResponseValidationError(errors=exc.errors(include_url=False), body=raw) from None
+    return encode_validated(codec, value, adapter, options)
+
+
+def encode_validated(
+    codec: Codec,
+    value: Any,
+    adapter: TypeAdapter[Any] | None,
+    options: dict[str, Any],
+    fragments: Fragments | None = None,
+) -> bytes:
+    """A valid value encoded; a value the codec refuses is logged and becomes a 500 problem."""
     try:
         if fragments is not None and isinstance(value, list):
             joined = fragments.encode(value, codec, options)

@@ -71,7 +71,7 @@ class BodyTranscoder:
         try:
             data = await read_body(self.raw_receive, self._limit, self.content_length)
             if data:
-                body = await off_loop(len(data), self._transcode, data)
+                body = await off_loop(self._transcode, data)
                 if len(body) > self._limit:
                     # A small MessagePack body can stand for far more JSON (a million empty
                     # arrays: 1 MiB becomes 3 MB): the route gets no more than a JSON client
