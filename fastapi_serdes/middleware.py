@@ -104,7 +104,6 @@ class SerdesMiddleware:
         "app",
         "cache",
         "compression",
-        "problem_details",
         "settings",
     )
 
@@ -126,13 +125,12 @@ class SerdesMiddleware:
             SerdesSettings.from_kwargs(
                 codecs=codecs,
                 strict=strict,
+                problem_details=problem_details,
                 max_body_size=max_body_size,
                 telemetry=telemetry,
             ),
             response_cache=self.cache,
-            problem_details=problem_details,
         )
-        self.problem_details = problem_details
         if problem_details:
             # Innermost: it sees the app's own error responses, before transcoding and
             # compression, and the exceptions no handler took.
@@ -247,7 +245,7 @@ class SerdesMiddleware:
                 try:  # _run_app(), without a coroutine of its own
                     await self.app(scope, receive, send_vary)
                 except Exception as exc:
-                    await _answer_unrenderable(exc, send_vary, self._recorder, self.problem_details)
+                    await _answer_unrenderable(exc, send_vary, self._recorder, self.settings)
                 return
         await self._serve(
             scope,
@@ -291,7 +289,7 @@ class SerdesMiddleware:
             choice = layer.choices.get(accept_encoding) or layer.choose(accept_encoding)
             if choice is None:
                 problem = not_acceptable_encoding(layer.offers)
-                await _answer(problem, send, b"Accept-Encoding", recorder, self.problem_details)
+                await _answer(problem, send, b"Accept-Encoding", recorder, self.settings)
                 return
         cache = self.cache
         if cache is not None:
@@ -329,7 +327,7 @@ class SerdesMiddleware:
                 coding = request_coding(content_encoding)
                 if coding not in layer.encoders and coding != "identity":
                     problem = unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
-                    await _answer(problem, send, None, recorder, self.problem_details)
+                    await _answer(problem, send, None, recorder, self.settings)
                     return
                 if coding != "identity":
                     assert coding is not None
@@ -340,7 +338,7 @@ class SerdesMiddleware:
                         self.settings.max_body_size,
                         length,
                         recorder,
-                        problem_details=self.problem_details,
+                        problem_details=self.settings.problem_details,
                     )
                     strip_encoding_headers(scope)
                     receive = body.receive
@@ -402,7 +400,7 @@ class SerdesMiddleware:
         if not self._scanned:
             self._scanned = True
             warn_unreached_routes(scope.get("app"))
-            if self.problem_details:
+            if self.settings.problem_details:
                 document_problem_responses(scope.get("app"))
             if cache is not None:
                 # The app's route table: Starlette's scope["app"] when added with add_middleware,
@@ -420,7 +418,7 @@ class SerdesMiddleware:
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
-            await _answer_unrenderable(exc, send, recorder, self.problem_details)
+            await _answer_unrenderable(exc, send, recorder, self.settings)
 
     def _identity_ok(self, accept_encoding: bytes) -> bool:
         """Whether the layer already chose identity for this Accept-Encoding value (True
@@ -448,7 +446,7 @@ class SerdesMiddleware:
 
 
 async def _answer_unrenderable(
-    exc: Exception, send: Send, recorder: Recorder | None, problem_details: bool
+    exc: Exception, send: Send, recorder: Recorder | None, settings: SerdesSettings
 ) -> None:
     """The 422 a route's validation error should have been, when FastAPI's handler failed to
     render it (see :func:`~fastapi_serdes.problems.unrenderable_validation`); re-raise ``exc``
@@ -456,7 +454,7 @@ async def _answer_unrenderable(
     problem = unrenderable_validation(exc)
     if problem is None:
         raise exc
-    await _answer(problem, send, None, recorder, problem_details)
+    await _answer(problem, send, None, recorder, settings)
 
 
 async def _answer(
@@ -464,12 +462,12 @@ async def _answer(
     send: Send,
     vary: bytes | None,
     recorder: Recorder | None,
-    problem_details: bool = False,
+    settings: SerdesSettings,
 ) -> None:
-    """Answer with ``problem`` before the app runs."""
+    """Answer with ``problem`` before the app runs, in the shape ``settings`` ask for."""
     if recorder is not None:
         recorder.problem(problem.status, problem.type, None)
-    response = problem.render(problem_details)
+    response = problem.render(settings.problem_details)
     if vary is not None:
         response.raw_headers = add_vary(response.raw_headers, vary)
     await response({"type": "http"}, no_receive, send)

@@ -23,6 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from .negotiation import is_json_content_type
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE_URI = "https://fastapi-serdes.dev/problems/"
 
@@ -211,7 +213,7 @@ def problem_for(status: int, body: bytes, raised: ProblemError | None) -> Proble
 
     FastAPI's shape is a JSON object whose only member is ``detail``: a string
     (``HTTPException``) or a list of located errors (validation). ``raised`` is the library's
-    own error behind this response, when there was one.
+    own error behind this response, when there was one (used when its status is this one).
     """
     if raised is not None and raised.status == status:
         return raised
@@ -251,7 +253,14 @@ class ProblemDetailsSend:
     async def send(self, message: Any) -> None:
         if message["type"] == "http.response.start":
             self.started = True
-            if message["status"] >= 400 and _is_json(message.get("headers", ())):
+            content_type = next(
+                (v for k, v in message.get("headers", ()) if k == b"content-type"), None
+            )
+            if (
+                message["status"] >= 400
+                and content_type is not None
+                and is_json_content_type(content_type)
+            ):
                 self.start = message
                 return
         elif self.start is not None and message["type"] == "http.response.body":
@@ -281,13 +290,6 @@ class ProblemDetailsSend:
         response had started); the caller re-raises it, so the server still logs it."""
         if not self.started:
             await _INTERNAL_ERROR.to_response()({"type": "http"}, _no_receive, self._downstream)
-
-
-def _is_json(headers: Any) -> bool:
-    for name, value in headers:
-        if name == b"content-type":
-            return bool(value.split(b";")[0].strip().lower() == b"application/json")
-    return False
 
 
 async def _no_receive() -> dict[str, Any]:  # pragma: no cover - a response never reads

@@ -10,6 +10,7 @@ Mounted sub-applications are left as they are.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,35 +30,44 @@ def use_serdes_routes(
     builds its own handler): they are left alone with a ``RuntimeWarning`` naming them.
     """
     router = app.router if isinstance(app, FastAPI) else app
-    count = _convert(router, route_class, set())
+    count = _convert(router, route_class)
     router.route_class = route_class
     original = router.include_router
 
     def include_router(included: APIRouter, *args: Any, **kwargs: Any) -> None:
-        _convert(included, route_class, set())
+        _convert(included, route_class)
         original(included, *args, **kwargs)
 
     router.include_router = include_router  # type: ignore[method-assign,assignment]
     return count
 
 
+def _routers(router: APIRouter) -> Iterator[tuple[APIRouter, bool]]:
+    """``router`` and every router it includes, each once, with whether a router above it (or
+    itself) has ``route_class=SerdesRoute``."""
+    seen: set[int] = set()
+    pending = [(router, False)]
+    while pending:
+        current, inherited = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        serdes = inherited or issubclass(current.route_class, SerdesRoute)
+        yield current, serdes
+        pending.extend((included, serdes) for included in _compat.included_routers(current))
+
+
 def unreached_routes(router: APIRouter) -> list[str]:
     """The paths of plain ``APIRoute``s under a router whose ``route_class`` is a
     ``SerdesRoute``: FastAPI keeps each route's own class, so that setting does not reach the
     routes of the routers it includes."""
-    found: list[str] = []
-
-    def visit(current: APIRouter, inherited: bool, seen: set[int]) -> None:
-        if id(current) in seen:
-            return
-        seen.add(id(current))
-        serdes = inherited or issubclass(current.route_class, SerdesRoute)
-        found.extend(r.path for r in current.routes if serdes and type(r) is APIRoute)
-        for included in _compat.included_routers(current):
-            visit(included, serdes, seen)
-
-    visit(router, False, set())
-    return found
+    return [
+        route.path
+        for current, serdes in _routers(router)
+        if serdes
+        for route in current.routes
+        if type(route) is APIRoute
+    ]
 
 
 def document_problem_responses(app: Any) -> None:
@@ -67,17 +77,10 @@ def document_problem_responses(app: Any) -> None:
     router = getattr(app, "router", None)
     if not isinstance(router, APIRouter):
         return
-    seen: set[int] = set()
-    pending = [router]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current, _ in _routers(router):
         for route in current.routes:
             if isinstance(route, SerdesRoute):
                 route._add_problem_responses(problem_details=True)
-        pending.extend(_compat.included_routers(current))
     app.openapi_schema = None
 
 
@@ -99,24 +102,20 @@ def warn_unreached_routes(app: Any) -> None:
         )
 
 
-def _convert(router: APIRouter, route_class: type[SerdesRoute], seen: set[int]) -> int:
-    if id(router) in seen:
-        return 0
-    seen.add(id(router))
+def _convert(router: APIRouter, route_class: type[SerdesRoute]) -> int:
     count = 0
-    for route in router.routes:
-        if type(route) is APIRoute:
-            _adopt(route, route_class)
-            count += 1
-        elif isinstance(route, APIRoute) and not isinstance(route, SerdesRoute):
-            warnings.warn(
-                f"route {route.path!r} has its own route class {type(route).__name__}: "
-                "use_serdes_routes() leaves it as it is",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-    for included in _compat.included_routers(router):
-        count += _convert(included, route_class, seen)
+    for current, _ in _routers(router):
+        for route in current.routes:
+            if type(route) is APIRoute:
+                _adopt(route, route_class)
+                count += 1
+            elif isinstance(route, APIRoute) and not isinstance(route, SerdesRoute):
+                warnings.warn(
+                    f"route {route.path!r} has its own route class {type(route).__name__}: "
+                    "use_serdes_routes() leaves it as it is",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
     return count
 
 
