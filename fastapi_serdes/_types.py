@@ -13,6 +13,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+
+async def no_receive() -> Message:  # pragma: no cover - never called
+    """The ``receive`` of a response the library sends itself (it reads no request)."""
+    return {"type": "http.disconnect"}
+
+
 #: The scope key under which ``SerdesMiddleware`` leaves the request's
 #: :class:`~fastapi_serdes.Negotiated` value (which carries the settings in force).
 SCOPE_KEY: Final = "fastapi_serdes"

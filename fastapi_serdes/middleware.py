@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
-from ._types import SCOPE_KEY, ASGIApp, Codec, Message, Receive, Scope, Send, Store
+from ._types import SCOPE_KEY, ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
 from .cache import Entry, has_cached_routes
 from .cache.response_cache import ResponseCache, response_cache_from
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
@@ -44,7 +44,7 @@ from .negotiation import add_vary, mark_json_vary
 from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
 from .settings import Negotiated, SerdesSettings, negotiate
 from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
-from .transcoding import BodyTranscoder, Responder, install_transcoder, no_receive
+from .transcoding import BodyTranscoder, Responder, install_transcoder
 from .whole_app import document_problem_responses, warn_unreached_routes
 
 # Negotiations memoised per Accept value: clients choose the values, so the memo is bounded and

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from ._types import no_receive
 from .negotiation import is_json_content_type
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -289,11 +290,7 @@ class ProblemDetailsSend:
         """Answer 500 for an exception the app did not handle (nothing is sent when the
         response had started); the caller re-raises it, so the server still logs it."""
         if not self.started:
-            await _INTERNAL_ERROR.to_response()({"type": "http"}, _no_receive, self._downstream)
-
-
-async def _no_receive() -> dict[str, Any]:  # pragma: no cover - a response never reads
-    return {"type": "http.disconnect"}
+            await _INTERNAL_ERROR.to_response()({"type": "http"}, no_receive, self._downstream)
 
 
 class ProblemDetailsApp:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ._types import Codec, Message, Receive, Scope, Send
+from ._types import Codec, Message, Receive, Scope, Send, no_receive
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression.request_bodies import coding_available, decode_whole, request_coding
 from .negotiation import add_vary, is_json_content_type
@@ -204,16 +204,16 @@ class Responder:
         start, self.start = self.start, None
         self.transcoding = False
         assert start is not None
-        start["headers"] = _add_vary(list(start.get("headers", ())))
-        await self._downstream(start)
         body, self.buffered = b"".join(self.buffered), []
-        await self._downstream({"type": "http.response.body", "body": body, "more_body": True})
+        await self._send_untouched(start, body, more_body=True)
 
-    async def _send_untouched(self, start: Message, body: bytes) -> None:
+    async def _send_untouched(
+        self, start: Message, body: bytes, *, more_body: bool = False
+    ) -> None:
         """The app's response as it was (its own headers and bytes), with ``Vary: Accept``."""
         start["headers"] = _add_vary(list(start.get("headers", ())))
         await self._downstream(start)
-        await self._downstream({"type": "http.response.body", "body": body})
+        await self._downstream({"type": "http.response.body", "body": body, "more_body": more_body})
 
     async def _flush_transcoded(self) -> None:
         start, self.start = self.start, None
@@ -270,10 +270,6 @@ class Responder:
         start["headers"] = _add_vary(headers)
         await self._downstream(start)
         await self._downstream({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def no_receive() -> Message:  # pragma: no cover - problem responses never read
-    return {"type": "http.disconnect"}
 
 
 def install_transcoder(

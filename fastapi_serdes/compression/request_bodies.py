@@ -16,7 +16,7 @@ from typing import Final, Protocol
 
 from opentelemetry.trace import Span
 
-from .._types import Message, Receive, Scope, Send
+from .._types import Message, Receive, Scope, Send, no_receive
 from ..problems import ProblemError
 from ..telemetry import ATTR_CODING, SPAN_DECOMPRESS, Recorder
 from ..telemetry.spans import coding_sizes
@@ -384,7 +384,7 @@ class DecompressedBody:
         assert self.problem is not None
         self.answered = True
         response = self.problem.render(self._problem_details)
-        await response({"type": "http"}, _no_receive, send)
+        await response({"type": "http"}, no_receive, send)
 
 
 def _too_large(limit: int) -> ProblemError:
@@ -403,10 +403,6 @@ def unsupported_encoding(value: str, offers: str) -> ProblemError:
         headers={"Accept-Encoding": offers},
         supported=[c.strip() for c in offers.split(",") if c.strip()],
     )
-
-
-async def _no_receive() -> Message:  # pragma: no cover - problem responses never read
-    return {"type": "http.disconnect"}
 
 
 def request_coding(value: bytes) -> str | None:
