@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from ._types import SCOPE_KEY, Receive, Scope, Send
 from .cache.conditional import VARY_ACCEPT
-from .route import encode_value, not_acceptable
+from .response_encoding import encode_value
+from .route import not_acceptable
 from .settings import Negotiated, SerdesSettings, header, negotiate
 from .telemetry import request_recorder
 from .telemetry.spans import encode_span, route_of, type_name

@@ -20,41 +20,42 @@ A client that asks for nothing new (JSON or no ``Accept``, no view) gets FastAPI
 from __future__ import annotations
 
 import dataclasses
-import logging
 import typing
 from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from fastapi import params
 from fastapi.datastructures import Default, DefaultPlaceholder
-from fastapi.exceptions import ResponseValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
 from . import _compat
-from ._types import SCOPE_KEY, Codec, Message, Receive, Scope, Send
-from .cache import CachePolicy, SingleFlight, path_tag
+from ._types import SCOPE_KEY, Message, Receive, Scope, Send
+from .cache import CachePolicy, path_tag
 from .cache.conditional import respond
 from .cache.fragments import Fragments
 from .cache.single_flight import Produced, flight_key, once_per_cluster, shareable, shared_store
 from .codecs import JSON_MEDIA_TYPE
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses, user_extra_of
-from .problems import EncodeError, ProblemError
+from .problems import ProblemError
 from .request_body import decode_request_body
+from .response_encoding import (
+    ENCODING,
+    Encoding,
+    NegotiatingField,
+    Plan,
+    negotiating_class,
+)
 from .settings import Negotiated, SerdesSettings, header, negotiate
-from .telemetry import ROUTE_SCOPE_KEY, Recorder, request_recorder
-from .telemetry.spans import encode_span, type_name
+from .telemetry import ROUTE_SCOPE_KEY, request_recorder
+from .telemetry.spans import type_name
 from .views import SELECTION_SCOPE_KEY, BoundViews, Views
-
-logger = logging.getLogger("fastapi_serdes")
 
 
 def not_acceptable(settings: SerdesSettings) -> ProblemError:
@@ -66,129 +67,6 @@ def not_acceptable(settings: SerdesSettings) -> ProblemError:
         headers={"Vary": "Accept"},
         available=list(settings.offers),
     )
-
-
-def encode_failed(reason: str) -> ProblemError:
-    """The 500 problem for a value the codec cannot represent (logged by the caller).
-
-    ``reason`` is the codec's :class:`EncodeError` message: it names the codec and the field.
-    """
-    return ProblemError.of("encode-failed", f"The response could not be encoded: {reason}")
-
-
-@dataclass(slots=True)
-class _Plan:
-    """What a route needs per request, compiled once when its handler is built."""
-
-    adapter: TypeAdapter[Any] | None
-    settings: SerdesSettings
-    views: BoundViews | None = None
-    cache: CachePolicy | None = None
-    flights: SingleFlight = field(default_factory=lambda: SingleFlight())
-    # For telemetry: the route template, and the name of the response model.
-    route: str | None = None
-    model_name: str | None = None
-    fragments: Fragments | None = None
-    # Whether the route reads a body the library may decode (not a form), and its type's name.
-    reads_body: bool = False
-    body_name: str | None = None
-
-
-@dataclass(slots=True)
-class _Encoding:
-    """One request's answer format, read by the response field and class FastAPI calls."""
-
-    negotiated: Negotiated
-    plan: _Plan
-    json: bool
-    options: dict[str, Any] | None = None  # the selected view's dump options
-    recorder: Recorder | None = None
-    selection: Any = None
-    used: bool = False  # FastAPI serialised the endpoint's value through us
-
-    def dump_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return options if self.options is None else {**options, **self.options}
-
-    def encode(self, value: Any, options: dict[str, Any], *, typed: bool) -> bytes:
-        """A value FastAPI validated (``typed``: of the response type; else the JSON-able
-        content of a response class), in the negotiated (non-JSON) codec."""
-        plan = self.plan
-        codec = self.negotiated.codec
-        assert codec is not None
-        # pydantic's defaults stay implicit: a codec's fast paths look at what is set.
-        opts = {k: v for k, v in options.items() if v not in (None, False) or k == "by_alias"}
-        adapter, fragments = (plan.adapter, plan.fragments) if typed else (None, None)
-
-        def encode() -> bytes:
-            return encode_validated(codec, value, adapter, opts, fragments)
-
-        recorder = self.recorder
-        if recorder is None:
-            return encode()
-        return encode_span(
-            recorder,
-            encode,
-            media_type=self.negotiated.media_type,
-            codec=codec,
-            model=plan.model_name,
-            selection=self.selection,
-            route=plan.route,
-        )
-
-
-# The answer format of the request being handled. FastAPI calls the response field and class
-# without the request; a context variable is how they learn it (as FastAPI's own effective
-# route context does). Set and reset around each call of FastAPI's handler.
-_ENCODING: ContextVar[_Encoding | None] = ContextVar("fastapi_serdes_encoding", default=None)
-
-
-class _NegotiatingField:
-    """FastAPI's response field, serialising in the request's codec and view.
-
-    FastAPI validates with the field as it is (``validate`` is the original's); JSON is
-    FastAPI's own serialisation, with the selected view's options.
-    """
-
-    __slots__ = ("_field",)
-
-    def __init__(self, original: Any) -> None:
-        self._field = original
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._field, name)
-
-    def serialize_json(self, value: Any, **options: Any) -> bytes:
-        encoding = _ENCODING.get()
-        if encoding is None:
-            return bytes(self._field.serialize_json(value, **options))
-        options = encoding.dump_options(options)
-        encoding.used = True
-        if encoding.json:
-            return bytes(self._field.serialize_json(value, **options))
-        return encoding.encode(value, options, typed=True)
-
-    def serialize(self, value: Any, **options: Any) -> Any:
-        # An explicit JSON response class renders what this returns.
-        encoding = _ENCODING.get()
-        if encoding is not None:
-            options = encoding.dump_options(options)
-        return self._field.serialize(value, **options)
-
-
-def _negotiating_class(cls: type[Response]) -> type[Response]:
-    """A subclass of a JSON response class that renders in the request's codec; JSON clients
-    get the class's own rendering (a custom ``render`` or ``media_type`` included)."""
-
-    def render(self: Response, content: Any) -> bytes | memoryview:
-        encoding = _ENCODING.get()
-        if encoding is not None:
-            encoding.used = True
-        if encoding is None or encoding.json:
-            return cls.render(self, content)
-        self.media_type = encoding.negotiated.media_type
-        return encoding.encode(content, {}, typed=False)
-
-    return type(cls.__name__, (cls,), {"render": render, "__module__": cls.__module__})
 
 
 class SerdesRoute(APIRoute):
@@ -298,10 +176,10 @@ class SerdesRoute(APIRoute):
             route, settings, self._user_openapi_extra, views.views if views else None
         )
         original_field = self._serdes_field if views is not None else route.response_field
-        negotiating = _negotiating_class(response_class)
+        negotiating = negotiating_class(response_class)
         with _compat.swapped(
             route,
-            response_field=_NegotiatingField(original_field) if original_field else None,
+            response_field=NegotiatingField(original_field) if original_field else None,
             response_class=(
                 Default(negotiating)
                 if isinstance(route.response_class, DefaultPlaceholder)
@@ -326,13 +204,13 @@ def _has_params(route: APIRoute) -> bool:
 
 def _build_plan(
     route: Any, settings: SerdesSettings, response_field: Any, views: BoundViews | None
-) -> _Plan:
+) -> Plan:
     response_model = response_field.field_info.annotation if response_field is not None else None
     if views is not None:
         response_model = views.response_type
     adapter = TypeAdapter(response_model) if response_model is not None else None
     body_field = route.body_field
-    return _Plan(
+    return Plan(
         adapter=adapter,
         settings=settings,
         views=views,
@@ -354,7 +232,7 @@ def _cache_policy(route: Any, views: BoundViews | None) -> CachePolicy | None:
 
 
 def _negotiating_handler(
-    inner: Callable[[Request], Coroutine[Any, Any, Response]], plan: _Plan
+    inner: Callable[[Request], Coroutine[Any, Any, Response]], plan: Plan
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     accept_memo: dict[str | None, Negotiated] = {}
 
@@ -379,7 +257,7 @@ def _negotiating_handler(
             codec = negotiated.codec
             if codec is None:
                 raise not_acceptable(negotiated.settings)
-            encoding = _Encoding(negotiated, plan, JSON_MEDIA_TYPE in codec.media_types)
+            encoding = Encoding(negotiated, plan, JSON_MEDIA_TYPE in codec.media_types)
             encoding.recorder = recorder
             view_headers: list[tuple[bytes, bytes]] = []
             if plan.views is not None:
@@ -393,7 +271,7 @@ def _negotiating_handler(
             if recorder is not None:
                 recorder.problem(exc.status, exc.type, plan.route)
             raise
-        token = _ENCODING.set(encoding)
+        token = ENCODING.set(encoding)
         try:
             flight = flight_key(plan.cache, request, negotiated)
             if flight is None:
@@ -401,7 +279,7 @@ def _negotiating_handler(
             else:
                 response = await _once(plan, flight, request, inner, encoding)
         finally:
-            _ENCODING.reset(token)
+            ENCODING.reset(token)
         if not encoding.used:
             return response  # the endpoint's own Response: it passes as it is
         return respond(
@@ -418,11 +296,11 @@ def _negotiating_handler(
 
 
 async def _once(
-    plan: _Plan,
+    plan: Plan,
     flight: str,
     request: Request,
     inner: Callable[[Request], Coroutine[Any, Any, Response]],
-    encoding: _Encoding,
+    encoding: Encoding,
 ) -> Response:
     """Concurrent equal GETs of a ``@cached`` route: one computes, the others share its
     answer when it may be shared (otherwise each computes its own)."""
@@ -465,7 +343,7 @@ def _fragments(route: Any, response_model: Any) -> Fragments | None:
     return Fragments(version, args[0], max_bytes)
 
 
-def _select_view(plan: _Plan, request: Request) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+def _select_view(plan: Plan, request: Request) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
     """Dump options and response headers for the view or fields the client selected."""
     bound = plan.views
     assert bound is not None
@@ -494,38 +372,6 @@ def _prefers_minimal(prefer: str) -> bool:
         if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
             return True
     return False
-
-
-def encode_value(
-    codec: Codec, raw: Any, adapter: TypeAdapter[Any] | None, options: dict[str, Any]
-) -> bytes:
-    """A response value validated into ``adapter``'s type, then :func:`encode_validated`."""
-    value = raw
-    if adapter is not None:
-        try:
-            value = adapter.validate_python(raw, from_attributes=True)
-        except ValidationError as exc:
-            raise ResponseValidationError(errors=exc.errors(include_url=False), body=raw) from None
-    return encode_validated(codec, value, adapter, options)
-
-
-def encode_validated(
-    codec: Codec,
-    value: Any,
-    adapter: TypeAdapter[Any] | None,
-    options: dict[str, Any],
-    fragments: Fragments | None = None,
-) -> bytes:
-    """A valid value encoded; a value the codec refuses is logged and becomes a 500 problem."""
-    try:
-        if fragments is not None and isinstance(value, list):
-            joined = fragments.encode(value, codec, options)
-            if joined is not None:
-                return joined
-        return codec.encode(value, adapter, options)
-    except EncodeError as exc:
-        logger.error("fastapi-serdes: refusing to encode a response: %s", exc)
-        raise encode_failed(str(exc)) from None
 
 
 def _without_body(send: Send) -> Send:

@@ -19,7 +19,7 @@ from .compression.request_bodies import coding_available, decode_whole, request_
 from .negotiation import add_vary, is_json_content_type
 from .problems import DecodeError, EncodeError, ProblemError
 from .request_body import TRANSCODER_SCOPE_KEY, decode_body, off_loop, read_body
-from .route import encode_failed
+from .response_encoding import encode_failed
 from .settings import Negotiated, SerdesSettings
 from .telemetry import Recorder
 from .telemetry.spans import decode_span, encode_span
