@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -107,8 +107,17 @@ def _exporters(mode: str) -> tuple[Any, Any]:
     return OTLPSpanExporter(timeout=5), OTLPMetricExporter(timeout=5)
 
 
-@router.get("/stats")
-def stats(request: Request) -> dict[str, Any]:
-    """Serialization cost per route and media type, read from the library's metrics."""
+@router.get(
+    "/stats",
+    responses={
+        200: {
+            "description": "JSON by default; an HTML page with charts for `Accept: text/html`.",
+            "content": {"application/json": {}, "text/html": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def stats(request: Request) -> Response:
+    """Serialization cost per route and media type, read from the library's metrics: JSON for
+    clients, an HTML page with small charts when a browser asks for ``text/html``."""
     observability: Observability = request.app.state.observability
-    return observability.stats.snapshot()
+    return observability.stats.response(request.headers.get("accept"))

@@ -2,17 +2,23 @@
 
 A :class:`SerdesStats` is an OpenTelemetry metric reader (the ``otel`` extra): add it to the
 SDK ``MeterProvider`` the library records to, and :meth:`SerdesStats.snapshot` summarises the
-library's own metrics per route and media type: count, mean, p50, p95, bytes, compression ratio
-and cache hit rate. Histograms are aggregated as base-2 exponential histograms (at most 160
-buckets each, percentiles within a few percent) and the SDK caps the attribute sets per
-instrument, so memory stays bounded however long the process runs.
+library's own metrics per route and media type: count, mean, min, p50, p95, max, bytes,
+compression ratio and cache hits; then per route: cache hit ratio, decode failures and the 4xx
+answers the library gave. :meth:`SerdesStats.response` serves it as JSON, or as an HTML page
+with small inline SVG charts when a browser asks for ``text/html``.
+
+Histograms are aggregated as base-2 exponential histograms (at most 160 buckets each,
+percentiles within a few percent) and the SDK caps the attribute sets per instrument, so memory
+stays bounded however long the process runs.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
+
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 try:
     from opentelemetry.sdk.metrics import Histogram
@@ -27,12 +33,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "SerdesStats needs the OpenTelemetry SDK: pip install 'fastapi-serdes[otel]'"
     ) from exc
 
+from ..negotiation import choose_media_type
 from . import (
     ATTR_CACHE_RESULT,
     ATTR_CODING,
     ATTR_MEDIA_TYPE,
     ATTR_ROUTE,
+    ATTR_STATUS,
     CACHE_HIT,
+    CACHE_STALE,
     INSTRUMENTATION_NAME,
     METRIC_CACHE_LOOKUPS,
     METRIC_COMPRESS_DURATION,
@@ -44,6 +53,14 @@ from . import (
     METRIC_ENCODE_SIZE,
     METRIC_PROBLEMS,
 )
+from .stats_page import render_page
+
+#: The counter of request bodies that failed to decode (``http.route``, ``serdes.media_type``).
+METRIC_DECODE_ERRORS: Final = "serdes.decode.errors"
+
+#: What :meth:`SerdesStats.response` can answer, the default first (clients that say nothing
+#: more specific, ``*/*`` included, get JSON; a browser's ``text/html`` gets the page).
+OFFERS: Final = ("application/json", "text/html")
 
 # metric name -> (operation, what it measures)
 _HISTOGRAMS = {
@@ -65,8 +82,11 @@ class SerdesStats(InMemoryMetricReader):
         stats = SerdesStats()
         meter_provider = MeterProvider(metric_readers=[stats])
         app.add_middleware(SerdesMiddleware, telemetry=Telemetry(meter_provider=meter_provider))
-        ...
-        stats.snapshot()  # {"routes": [...], "problems": [...]}
+
+
+        @app.get("/stats")
+        def serdes_stats(request: Request) -> Response:
+            return stats.response(request.headers.get("accept"))
 
     Args:
         max_buckets: buckets per exponential histogram (more: finer percentiles, more memory).
@@ -83,11 +103,22 @@ class SerdesStats(InMemoryMetricReader):
         """The summary since the process started, as plain JSON-ready data.
 
         Returns:
-            ``{"routes": [...], "problems": [...]}``. Each route entry has ``route``,
-            ``media_type`` and, per operation seen (``decode``, ``encode``, ``compress``),
-            ``count``, ``mean_ms``, ``p50_ms``, ``p95_ms``, ``bytes_total``, ``bytes_mean``
-            (and ``ratio`` and ``coding`` for compression), plus ``cache`` with ``hits``,
-            ``misses``, ``stale`` and ``hit_rate``. Durations are in milliseconds.
+            ``{"routes": [...], "problems": [...], "by_route": [...]}``.
+
+            Each ``routes`` entry has ``route``, ``media_type`` and, per operation seen
+            (``decode``, ``encode``, ``compress``), ``count``, ``mean_ms``, ``min_ms``,
+            ``p50_ms``, ``p95_ms``, ``max_ms``, ``bytes_total``, ``bytes_mean`` (and ``ratio``
+            and ``coding`` for compression), plus ``cache`` with ``hits``, ``misses``,
+            ``stale`` and ``hit_rate``, and ``decode_failures`` when a body failed to decode.
+            Durations are in milliseconds.
+
+            ``problems`` lists the counted answers the library gave (status, problem slug,
+            route when known, count).
+
+            Each ``by_route`` entry sums one route over its media types: ``route`` (None for
+            answers given before routing), ``encoded``, ``decoded``, ``decode_failures``,
+            ``client_errors`` (the 4xx the library answered), ``errors_by_status`` and, for a
+            cached route, ``cache`` as above with its ``hit_rate``.
         """
         routes: dict[tuple[str, str], dict[str, Any]] = {}
         problems: list[dict[str, Any]] = []
@@ -107,15 +138,9 @@ class SerdesStats(InMemoryMetricReader):
                 )
                 if name == METRIC_CACHE_LOOKUPS and isinstance(point, NumberDataPoint):
                     cache = row.setdefault("cache", {"hits": 0, "misses": 0, "stale": 0})
-                    result = attributes.get(ATTR_CACHE_RESULT)
-                    field = (
-                        "hits"
-                        if result == CACHE_HIT
-                        else "stale"
-                        if result == "stale"
-                        else "misses"
-                    )
-                    cache[field] += int(point.value)
+                    cache[_cache_field(attributes.get(ATTR_CACHE_RESULT))] += int(point.value)
+                elif name == METRIC_DECODE_ERRORS and isinstance(point, NumberDataPoint):
+                    row["decode_failures"] = row.get("decode_failures", 0) + int(point.value)
                 elif name in _HISTOGRAMS and isinstance(point, ExponentialHistogramDataPoint):
                     operation, measure = _HISTOGRAMS[name]
                     target = row.setdefault(operation, {})
@@ -126,10 +151,20 @@ class SerdesStats(InMemoryMetricReader):
         for row in routes.values():
             cache = row.get("cache")
             if cache is not None:
-                total = cache["hits"] + cache["misses"] + cache["stale"]
-                cache["hit_rate"] = round(cache["hits"] / total, 4) if total else None
+                cache["hit_rate"] = _hit_rate(cache)
         ordered = sorted(routes.values(), key=lambda r: (r["route"] or "", r["media_type"] or ""))
-        return {"routes": ordered, "problems": problems}
+        return {"routes": ordered, "problems": problems, "by_route": by_route(ordered, problems)}
+
+    def response(self, accept: str | None) -> Response:
+        """The snapshot for a client sending ``accept``: JSON by default, the HTML page when
+        the client prefers ``text/html`` (a browser). Either way ``Vary: Accept``."""
+        snapshot = self.snapshot()
+        headers = {"Vary": "Accept"}
+        if choose_media_type(accept, OFFERS) == "text/html":
+            # The page is self-contained: no script, no stylesheet or font to fetch.
+            headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+            return HTMLResponse(render_page(snapshot), headers=headers)
+        return JSONResponse(snapshot, headers=headers)
 
     def _library_metrics(self) -> Iterable[Any]:
         data = self.get_metrics_data()
@@ -139,6 +174,58 @@ class SerdesStats(InMemoryMetricReader):
             for scope_metrics in resource_metrics.scope_metrics:
                 if scope_metrics.scope.name == INSTRUMENTATION_NAME:
                     yield from scope_metrics.metrics
+
+
+def by_route(rows: list[dict[str, Any]], problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-route totals of a snapshot: its rows (per route and media type) summed over the
+    media types, with the counted problems of each route."""
+    totals: dict[str, dict[str, Any]] = {}
+
+    def total(route: str | None) -> dict[str, Any]:
+        return totals.setdefault(
+            route or "",
+            {
+                "route": route,
+                "encoded": 0,
+                "decoded": 0,
+                "decode_failures": 0,
+                "client_errors": 0,
+                "errors_by_status": {},
+            },
+        )
+
+    for row in rows:
+        entry = total(row["route"])
+        entry["encoded"] += row.get("encode", {}).get("count", 0)
+        entry["decoded"] += row.get("decode", {}).get("count", 0)
+        entry["decode_failures"] += row.get("decode_failures", 0)
+        cache = row.get("cache")
+        if cache is not None:
+            summed = entry.setdefault("cache", {"hits": 0, "misses": 0, "stale": 0})
+            for field in ("hits", "misses", "stale"):
+                summed[field] += cache[field]
+            summed["hit_rate"] = _hit_rate(summed)
+    for problem in problems:
+        status = problem.get(ATTR_STATUS)
+        if not isinstance(status, int) or not 400 <= status <= 499:
+            continue
+        route = problem.get(ATTR_ROUTE)
+        entry = total(route if isinstance(route, str) else None)
+        entry["client_errors"] += problem["count"]
+        by_status = entry["errors_by_status"]
+        by_status[str(status)] = by_status.get(str(status), 0) + problem["count"]
+    for entry in totals.values():
+        entry["errors_by_status"] = dict(sorted(entry["errors_by_status"].items()))
+    return sorted(totals.values(), key=lambda e: (e["route"] is None, e["route"] or ""))
+
+
+def _cache_field(result: object) -> str:
+    return "hits" if result == CACHE_HIT else "stale" if result == CACHE_STALE else "misses"
+
+
+def _hit_rate(cache: dict[str, Any]) -> float | None:
+    lookups = cache["hits"] + cache["misses"] + cache["stale"]
+    return round(cache["hits"] / lookups, 4) if lookups else None
 
 
 def _summary(measure: str, point: ExponentialHistogramDataPoint) -> dict[str, Any]:
@@ -151,8 +238,10 @@ def _summary(measure: str, point: ExponentialHistogramDataPoint) -> dict[str, An
         return {
             "count": count,
             "mean_ms": round(mean * ms, 4),
+            "min_ms": round(point.min * ms, 4),
             "p50_ms": round(percentile(point, 0.5) * ms, 4),
             "p95_ms": round(percentile(point, 0.95) * ms, 4),
+            "max_ms": round(point.max * ms, 4),
         }
     if measure == "bytes":
         return {"bytes_total": int(point.sum), "bytes_mean": round(mean, 1)}
