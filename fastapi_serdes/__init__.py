@@ -1,6 +1,6 @@
 """fastapi-serdes: format negotiation, views, caching, compression and telemetry for FastAPI."""
 
-from ._types import SCOPE_KEY, Codec, Store
+from ._types import Codec, Store
 from .cache import cached
 from .cache.fragments import cached_fragments
 from .cache.memory_store import MemoryStore
@@ -13,6 +13,7 @@ from .problems import DecodeError, EncodeError, ProblemError, SerdesError
 from .response import SerdesResponse
 from .route import SerdesRoute
 from .settings import Negotiated, SerdesSettings
+from .state import negotiated_of
 from .telemetry import Telemetry
 from .views import ALL, Selection, Views, selection
 from .whole_app import use_serdes_routes
@@ -21,7 +22,6 @@ __version__ = "0.2.0.dev0"
 
 __all__ = [
     "ALL",
-    "SCOPE_KEY",
     "Codec",
     "Compression",
     "DecodeError",
@@ -45,6 +45,7 @@ __all__ = [
     "cached",
     "cached_fragments",
     "invalidate",
+    "negotiated_of",
     "no_compression",
     "selection",
     "use_serdes_routes",

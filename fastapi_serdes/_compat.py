@@ -109,4 +109,14 @@ def included_routers(router: Any) -> list[Any]:
     """The routers ``router`` includes: FastAPI >= 0.160 keeps them (``_IncludedRouter``
     entries with ``original_router``); older releases copied their routes instead, so there is
     nothing more to visit."""
-    return [route.original_router for route in router.routes if hasattr(route, "original_router")]
+    return [found[0] for route in router.routes if (found := inclusion(route)) is not None]
+
+
+def inclusion(route: Any) -> tuple[Any, str] | None:
+    """For an entry of a router's routes that includes another router (FastAPI >= 0.160), that
+    router and the path prefix it was included with; None for any other entry (older releases
+    copy included routes, prefix and all)."""
+    router = getattr(route, "original_router", None)
+    if router is None:
+        return None
+    return router, getattr(getattr(route, "include_context", None), "prefix", "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import TypeAdapter
 
@@ -17,11 +17,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 async def no_receive() -> Message:  # pragma: no cover - never called
     """The ``receive`` of a response the library sends itself (it reads no request)."""
     return {"type": "http.disconnect"}
-
-
-#: The scope key under which ``SerdesMiddleware`` leaves the request's
-#: :class:`~fastapi_serdes.Negotiated` value (which carries the settings in force).
-SCOPE_KEY: Final = "fastapi_serdes"
 
 
 @runtime_checkable

@@ -18,11 +18,11 @@ bytes, with ``Content-Encoding`` and ``Content-Length`` removed from the scope's
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
-from ._types import SCOPE_KEY, ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
-from .cache import Entry, has_cached_routes
+from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
+from .cache import Entry
 from .cache.response_cache import ResponseCache, response_cache_from
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
@@ -33,7 +33,6 @@ from .compression.request_bodies import (
     unsupported_encoding,
 )
 from .compression.responses import (
-    NO_COMPRESSION_SCOPE_KEY,
     Choice,
     CompressingSend,
     CompressionLayer,
@@ -43,7 +42,8 @@ from .compression.responses import (
 from .negotiation import add_vary, mark_json_vary
 from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
 from .settings import Negotiated, SerdesSettings, negotiate
-from .telemetry import RECORDER_SCOPE_KEY, Recorder, Telemetry
+from .state import SCOPE_KEY, RequestState, state_of
+from .telemetry import Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, install_transcoder
 from .whole_app import document_problem_responses, warn_unreached_routes
 
@@ -121,15 +121,12 @@ class SerdesMiddleware:
     ) -> None:
         self.app = app
         self.cache = response_cache_from(cache)
-        self.settings = dataclasses.replace(
-            SerdesSettings.from_kwargs(
-                codecs=codecs,
-                strict=strict,
-                problem_details=problem_details,
-                max_body_size=max_body_size,
-                telemetry=telemetry,
-            ),
-            response_cache=self.cache,
+        self.settings = SerdesSettings.from_kwargs(
+            codecs=codecs,
+            strict=strict,
+            problem_details=problem_details,
+            max_body_size=max_body_size,
+            telemetry=telemetry,
         )
         if problem_details:
             # Innermost: it sees the app's own error responses, before transcoding and
@@ -175,191 +172,217 @@ class SerdesMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        accept: bytes | None = None
-        content_type: bytes | None = None
-        accept_encoding: bytes | None = None
-        content_encoding: bytes | None = None
-        several_accept = False
-        for name, value in scope["headers"]:
-            if name == b"accept":
-                if accept is None:
-                    accept = value
+        request = _read_headers(scope)
+        negotiated = self._plain_json(request)
+        if negotiated is None:
+            await self._serve(scope, receive, send, request)
+            return
+        # The usual request: no body or a JSON one, none compressed, a JSON answer (or the
+        # route's 406), identity coding, no response cache to consult. Only the Vary headers
+        # to add; nothing here records telemetry (a SerdesRoute asks for its recorder itself).
+        state = scope[SCOPE_KEY] = RequestState(negotiated, self.cache)
+        vary = self._json_vary
+        mark = self._mark_vary
+
+        # A plain function returning the downstream awaitable (no coroutine of its own per
+        # message); Starlette's usual 200 JSON start gets the Vary computed once.
+        def send_vary(message: Message) -> Awaitable[None]:
+            # Only http.response.start has a status. Few checks, few objects: this runs once
+            # the app has pushed this code out of the CPU caches.
+            if "status" in message:
+                headers = message.get("headers")
+                if (
+                    type(headers) is list
+                    and len(headers) == 2
+                    and message["status"] == 200
+                    and headers[1] == _JSON_CONTENT_TYPE
+                    and headers[0][0] == b"content-length"
+                    and not state.no_compression
+                ):
+                    headers.extend(vary)
                 else:
-                    accept += b", " + value
-                    several_accept = True
-            elif name == b"content-type" and content_type is None:
-                content_type = value  # the first line, as Starlette's request.headers reads it
-            elif name == b"accept-encoding":
-                accept_encoding = (
-                    value if accept_encoding is None else accept_encoding + b", " + value
-                )
-            elif name == b"content-encoding":  # several lines are one list (RFC 9110 §5.3)
-                content_encoding = (
-                    value if content_encoding is None else content_encoding + b", " + value
-                )
-        # The usual request: no body or a JSON one (nothing to transcode), none compressed, a
-        # JSON answer (or the route's 406), identity coding, no response cache to consult.
-        # Only the Vary headers to add; nothing here records telemetry (a SerdesRoute asks for
-        # its recorder itself). The first request always takes the general path below: it
-        # fills the memos, and looks for routes that cache.
+                    mark(message, scope)
+            return send(message)
+
+        try:  # _run_app(), without a coroutine of its own
+            await self.app(scope, receive, send_vary)
+        except Exception as exc:
+            await _answer_unrenderable(exc, send_vary, self._recorder, self.settings)
+        if state.policy is not None:
+            self._check_table(scope)
+
+    def _check_table(self, scope: Scope) -> None:
+        """After a request: read the route table when it could not be read before the app ran
+        (an app the middleware cannot see into: Starlette has named itself in the scope by
+        now), and again at the next request when the route that answered caches but the table
+        does not know it (a route added since it was read)."""
+        cache = self.cache
+        if cache is None:
+            return
+        table = cache.table
+        if not table.read:
+            table.load(scope.get("app"), force=True)
+            return
+        marked = state_of(scope)
+        if marked is not None and marked.policy is not None and not table.knows(marked.policy):
+            table.read = False
+
+    def _plain_json(self, request: _RequestHeaders) -> Negotiated | None:
+        """What the request negotiated when the fast path can serve it, else None.
+
+        The fast path: no compressed body, a single ``Accept`` line already answered in JSON
+        (nothing to transcode), a JSON body or none, identity coding already chosen for this
+        ``Accept-Encoding`` (or none sent), and no route of the app that caches. The first
+        request always takes the general path: it fills the memos and reads the route table.
+        """
+        content_type = request.content_type
         if (
-            content_encoding is None
-            and not several_accept
-            and (content_type is None or content_type.startswith(b"application/json"))
+            request.content_encoding is not None
+            or request.several_accept
+            or (content_type is not None and not content_type.startswith(b"application/json"))
         ):
-            negotiated = self._json_answers.get(accept)
-            cache = self.cache
-            if (
-                negotiated is not None
-                # No Accept-Encoding: no preference, identity will do. Otherwise the layer's
-                # memo of choices says, once the general path has made this one.
-                and (accept_encoding is None or self._identity_ok(accept_encoding))
-                # No route of this app caches: nothing to serve from the store, to store or
-                # to invalidate.
-                and (cache is None or not cache.active)
-            ):
-                scope[SCOPE_KEY] = negotiated  # the response cache comes with its settings
-                vary = self._json_vary
-                mark = self._mark_vary
-
-                # A plain function returning the downstream awaitable (no coroutine of its own
-                # per message); Starlette's usual 200 JSON start gets the Vary computed once.
-                def send_vary(message: Message) -> Awaitable[None]:
-                    # Only http.response.start has a status. Few checks, few objects: this
-                    # runs once the app has pushed this code out of the CPU caches.
-                    if "status" in message:
-                        headers = message.get("headers")
-                        if (
-                            type(headers) is list
-                            and len(headers) == 2
-                            and message["status"] == 200
-                            and headers[1] == _JSON_CONTENT_TYPE
-                            and headers[0][0] == b"content-length"
-                            and NO_COMPRESSION_SCOPE_KEY not in scope
-                        ):
-                            headers.extend(vary)
-                        else:
-                            mark(message, scope)
-                    return send(message)
-
-                try:  # _run_app(), without a coroutine of its own
-                    await self.app(scope, receive, send_vary)
-                except Exception as exc:
-                    await _answer_unrenderable(exc, send_vary, self._recorder, self.settings)
-                return
-        await self._serve(
-            scope,
-            receive,
-            send,
-            accept,
-            several_accept,
-            content_type,
-            accept_encoding,
-            content_encoding,
-        )
+            return None
+        cache = self.cache
+        if cache is not None and (cache.active or not cache.table.read):
+            return None
+        accept_encoding = request.accept_encoding
+        if accept_encoding is not None and not self._identity_ok(accept_encoding):
+            return None
+        return self._json_answers.get(request.accept)
 
     async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        accept: bytes | None,
-        several_accept: bool,
-        content_type: bytes | None,
-        accept_encoding: bytes | None,
-        content_encoding: bytes | None,
+        self, scope: Scope, receive: Receive, send: Send, request: _RequestHeaders
     ) -> None:
-        countdown = self._countdown
-        if countdown:
-            self._countdown = countdown - 1
-            recorder = self._recorder
+        """The general path: the response cache, compression, request decompression and
+        transcoding for plain routes, each a layer around ``send`` or ``receive``."""
+        recorder = self._recorder_for(scope)
+        if request.several_accept:  # several Accept lines joined: rare, not memoised
+            text = request.accept.decode("latin-1") if request.accept is not None else None
+            negotiated = negotiate(text, self.settings)
         else:
-            recorder = self._poll(scope)
-        if recorder is not None:
-            scope[RECORDER_SCOPE_KEY] = recorder
-        negotiated = self._negotiated.get(accept) if not several_accept else None
-        if negotiated is None:
-            negotiated = (
-                self._negotiate(accept) if not several_accept else self._negotiate_once(accept)
-            )
-        scope[SCOPE_KEY] = negotiated
+            negotiated = self._negotiated.get(request.accept) or self._negotiate(request.accept)
+        state = scope[SCOPE_KEY] = RequestState(negotiated, self.cache, recorder)
         layer = self._layer
         choice: Choice | None = None
         if layer is not None:
-            choice = layer.choices.get(accept_encoding) or layer.choose(accept_encoding)
+            choice = layer.choices.get(request.accept_encoding) or layer.choose(
+                request.accept_encoding
+            )
             if choice is None:
                 problem = not_acceptable_encoding(layer.offers)
                 await _answer(problem, send, b"Accept-Encoding", recorder, self.settings)
                 return
         cache = self.cache
-        if cache is not None:
-            # The cache answers from its store when it can; otherwise the rest of the
-            # middleware runs and the cache stores what is sent (after compression: one
-            # variant per coding).
-            policy = cache.lookup_policy(scope) if cache.paths else None
-            if policy is not None and await cache.answer(
-                scope,
-                send,
-                policy,
-                media_type=negotiated.media_type,
-                codings=choice.codings if choice is not None else _IDENTITY,
-                uncompressed_ok=self._uncompressed_ok,
-                recorder=recorder,
-            ):
+        if cache is not None and not cache.table.read:
+            # The app's route table: Starlette's scope["app"] when added with add_middleware,
+            # the wrapped app (or the app inside its middleware) otherwise.
+            cache.table.load(scope.get("app"), self.app)
+        if cache is not None and not cache.table.read:
+            send = cache.wrap(scope, send, state)  # unknown yet: store what routes mark
+        elif cache is not None and cache.active:
+            # The cache answers from its store when it can; otherwise it stores what is sent
+            # (after compression: one variant per coding).
+            if await self._answer_from_cache(cache, scope, send, state, choice):
                 return
-            if cache.active:  # else nothing to store or invalidate (no call at all)
-                send = cache.wrap(scope, send, negotiated.media_type)
-        # Then compression, request decompression, transcoding for plain routes, and the app.
-        body: DecompressedBody | None = None
+            send = cache.wrap(scope, send, state)
         compressing: CompressingSend | None = None
-        layer = self._layer
-        # JSON responses get Vary: Accept (a plain route's JSON too: its format was
-        # negotiated); the compression layer adds it with its own Vary when it runs.
-        vary_json = True
-        if layer is not None and choice is not None:
-            vary_json = False
-            if choice.encoder is None:
-                send = vary_only(send, scope, layer)
-            else:
-                compressing = CompressingSend(send, scope, choice, layer, recorder)
-                send = compressing.send
-            if content_encoding is not None:
-                coding = request_coding(content_encoding)
-                if coding not in layer.encoders and coding != "identity":
-                    problem = unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
-                    await _answer(problem, send, None, recorder, self.settings)
-                    return
-                if coding != "identity":
-                    assert coding is not None
-                    length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
-                    body = DecompressedBody(
-                        receive,
-                        coding,
-                        self.settings.max_body_size,
-                        length,
-                        recorder,
-                        problem_details=self.settings.problem_details,
-                    )
-                    strip_encoding_headers(scope)
-                    receive = body.receive
+        if layer is None or choice is None:
+            send = _vary_on_json(send)  # JSON's format was negotiated (a plain route's too)
+        elif choice.encoder is None:
+            send = vary_only(send, scope, layer)
+        else:
+            compressing = CompressingSend(send, scope, choice, layer, recorder)
+            send = compressing.send
+        body: DecompressedBody | None = None
+        if request.content_encoding is not None and layer is not None:
+            found = self._decompressing(scope, receive, request.content_encoding, layer, recorder)
+            if isinstance(found, ProblemError):
+                await _answer(found, send, None, recorder, self.settings)
+                return
+            body = found
+            if body is not None:
+                receive = body.receive
+        await self._run_layers(scope, receive, send, request, state, compressing, body)
+        self._check_table(scope)
+
+    async def _answer_from_cache(
+        self,
+        cache: ResponseCache,
+        scope: Scope,
+        send: Send,
+        state: RequestState,
+        choice: Choice | None,
+    ) -> bool:
+        """Answer from the store when a cached route's template matches and an entry is fresh."""
+        route = cache.table.match(scope)
+        return route is not None and await cache.answer(
+            scope,
+            send,
+            route,
+            media_type=state.negotiated.media_type,
+            codings=choice.codings if choice is not None else _IDENTITY,
+            uncompressed_ok=self._uncompressed_ok,
+            recorder=state.recorder,
+        )
+
+    def _decompressing(
+        self,
+        scope: Scope,
+        receive: Receive,
+        content_encoding: bytes,
+        layer: CompressionLayer,
+        recorder: Recorder | None,
+    ) -> DecompressedBody | ProblemError | None:
+        """The decoder of a compressed request body; a 415 problem for a coding not on offer;
+        None for identity."""
+        coding = request_coding(content_encoding)
+        if coding == "identity":
+            return None
+        if coding is None or coding not in layer.encoders:
+            return unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
+        length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
+        body = DecompressedBody(
+            receive,
+            coding,
+            self.settings.max_body_size,
+            length,
+            recorder,
+            problem_details=self.settings.problem_details,
+        )
+        strip_encoding_headers(scope)
+        return body
+
+    async def _run_layers(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request: _RequestHeaders,
+        state: RequestState,
+        compressing: CompressingSend | None,
+        body: DecompressedBody | None,
+    ) -> None:
+        """Transcoding for plain routes, then the app; closes the streaming layers."""
+        recorder = state.recorder
         transcoder: BodyTranscoder | None = None
+        content_type = request.content_type
         # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
         # decision is the settings' codec_for().
         if content_type is not None and not content_type.startswith(b"application/json"):
-            transcoder = install_transcoder(scope, receive, content_type, self.settings)
+            transcoder = install_transcoder(scope, state, receive, content_type)
             if transcoder is not None:
                 transcoder.recorder = recorder
                 receive = transcoder.receive
-        codec = negotiated.codec
         outer_send = send
         if body is not None:
             send = body.guard(send)
-        if transcoder is None and (
-            codec is None or JSON_MEDIA_TYPE in codec.media_types or scope["method"] == "HEAD"
+        negotiated = state.negotiated
+        codec = negotiated.codec
+        if transcoder is not None or (
+            codec is not None
+            and JSON_MEDIA_TYPE not in codec.media_types
+            and scope["method"] != "HEAD"
         ):
-            if vary_json:
-                send = _vary_on_json(send)
-        else:
             if scope["method"] == "HEAD":
                 # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
                 negotiated = Negotiated(None, None, negotiated.settings)
@@ -374,15 +397,11 @@ class SerdesMiddleware:
         except BaseException as exc:
             if compressing is not None:
                 compressing.close(exc)
-            if body is not None:
-                body.close()
+            if body is None:
+                raise
+            body.close()
             # A plain route may let the decoding problem (raised from receive) escape.
-            if (
-                body is None
-                or body.problem is None
-                or body.answered
-                or not isinstance(exc, Exception)
-            ):
+            if body.problem is None or body.answered or not isinstance(exc, Exception):
                 raise
             await body.answer(outer_send)
         else:
@@ -391,23 +410,24 @@ class SerdesMiddleware:
             if body is not None:
                 body.close()
 
+    def _recorder_for(self, scope: Scope) -> Recorder | None:
+        """The telemetry recorder of this request (asked again every _POLL_EVERY requests)."""
+        countdown = self._countdown
+        if countdown:
+            self._countdown = countdown - 1
+            return self._recorder
+        return self._poll(scope)
+
     def _poll(self, scope: Scope) -> Recorder | None:
         """Every _POLL_EVERY requests of the general path: ask the telemetry whether someone
         listens now (it settles, or looks for a provider at most once a second). The first
         time, also look for routes that cache."""
         self._countdown = _POLL_EVERY - 1
-        cache = self.cache
         if not self._scanned:
             self._scanned = True
             warn_unreached_routes(scope.get("app"))
             if self.settings.problem_details:
                 document_problem_responses(scope.get("app"))
-            if cache is not None:
-                # The app's route table: Starlette's scope["app"] when added with add_middleware,
-                # the wrapped app itself otherwise. None anywhere: assume some route caches.
-                found = [has_cached_routes(app) for app in (scope.get("app"), self.app)]
-                if True in found or found == [None, None]:
-                    cache.active = True
         telemetry = self._telemetry
         recorder = self._recorder = telemetry.active() if telemetry is not None else None
         return recorder
@@ -438,11 +458,6 @@ class SerdesMiddleware:
             return True
         content_type = next((v for k, v in entry.headers if k == b"content-type"), None)
         return content_type is None or not layer.compressible(content_type)
-
-    def _negotiate_once(self, accept: bytes | None) -> Negotiated:
-        # Several Accept lines joined: rare, not worth a cache entry.
-        text = accept.decode("latin-1") if accept is not None else None
-        return negotiate(text, self.settings)
 
 
 async def _answer_unrenderable(
@@ -483,3 +498,37 @@ def _vary_on_json(send: Send) -> Send:
         return send(message)
 
     return send_with_vary
+
+
+@dataclass(slots=True)
+class _RequestHeaders:
+    """The request headers the middleware decides on, read in one pass."""
+
+    accept: bytes | None = None
+    several_accept: bool = False
+    content_type: bytes | None = None
+    accept_encoding: bytes | None = None
+    content_encoding: bytes | None = None
+
+
+def _read_headers(scope: Scope) -> _RequestHeaders:
+    """Several lines of a list header are one list (RFC 9110 §5.3); ``Content-Type`` is its
+    first line, as Starlette's ``request.headers`` reads it."""
+    found = _RequestHeaders()
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            if found.accept is not None:
+                found.several_accept = True
+            found.accept = _joined(found.accept, value)
+        elif name == b"content-type":
+            if found.content_type is None:
+                found.content_type = value
+        elif name == b"accept-encoding":
+            found.accept_encoding = _joined(found.accept_encoding, value)
+        elif name == b"content-encoding":
+            found.content_encoding = _joined(found.content_encoding, value)
+    return found
+
+
+def _joined(known: bytes | None, value: bytes) -> bytes:
+    return value if known is None else known + b", " + value

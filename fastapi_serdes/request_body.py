@@ -22,15 +22,11 @@ from .codecs import JSON_MEDIA_TYPE
 from .negotiation import is_json_family
 from .problems import DecodeError, ProblemError, validation_problem
 from .settings import SerdesSettings
+from .state import state_of
 from .telemetry import Recorder
 from .telemetry.spans import decode_span
 
 _T = TypeVar("_T")
-
-#: Scope key of the body transcoder ``SerdesMiddleware`` installs for MessagePack request
-#: bodies (plain routes read JSON through it; ``SerdesRoute`` reads the raw bytes).
-TRANSCODER_SCOPE_KEY = "fastapi_serdes.transcoder"
-
 
 #: Bodies at least this large are decoded on a worker thread, not on the event loop: a large
 #: MessagePack body can take long enough to delay every other request of the process.
@@ -145,7 +141,9 @@ async def decode_request_body(
     located at the body; ``route`` and ``body_name`` (the body's type) label the decode span.
     """
     scope = request.scope
-    transcoder = scope.get(TRANSCODER_SCOPE_KEY)
+    state = state_of(scope)
+    transcoder = state.transcoder if state is not None else None
+    content_type: str | None
     if transcoder is not None:
         # The middleware hands plain routes JSON; this route reads what the client sent.
         receive, content_type = transcoder.raw_receive, transcoder.content_type

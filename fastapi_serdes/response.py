@@ -9,11 +9,12 @@ from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from ._types import SCOPE_KEY, Receive, Scope, Send
+from ._types import Receive, Scope, Send
 from .cache.conditional import VARY_ACCEPT
 from .response_encoding import encode_value
 from .route import not_acceptable
 from .settings import Negotiated, SerdesSettings, header, negotiate
+from .state import negotiated_of
 from .telemetry import request_recorder
 from .telemetry.spans import encode_span, route_of, type_name
 
@@ -58,7 +59,7 @@ class SerdesResponse(Response):
         return b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        negotiated: Negotiated | None = scope.get(SCOPE_KEY)
+        negotiated: Negotiated | None = negotiated_of(scope)
         if negotiated is None:
             settings = self._settings or SerdesSettings.from_kwargs()
             negotiated = negotiate(header(scope, b"accept"), settings)

@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from . import _compat
-from ._types import SCOPE_KEY, Message, Receive, Scope, Send
+from ._types import Message, Receive, Scope, Send
 from .cache import CachePolicy, path_tag
 from .cache.conditional import respond
 from .cache.fragments import Fragments
@@ -53,9 +53,10 @@ from .response_encoding import (
     negotiating_class,
 )
 from .settings import Negotiated, SerdesSettings, header, negotiate
-from .telemetry import ROUTE_SCOPE_KEY, request_recorder
+from .state import SCOPE_KEY, RequestState, state_of
+from .telemetry import request_recorder
 from .telemetry.spans import type_name
-from .views import SELECTION_SCOPE_KEY, BoundViews, Views
+from .views import BoundViews, Views
 
 
 def not_acceptable(settings: SerdesSettings) -> ProblemError:
@@ -79,6 +80,9 @@ class SerdesRoute(APIRoute):
     """
 
     serdes_settings: ClassVar[SerdesSettings | None] = None
+    #: The route's response-cache policy (``@cached``), read by ``SerdesMiddleware`` from the
+    #: route table; None when it does not cache.
+    serdes_cache: CachePolicy | None = None
 
     @classmethod
     def with_settings(cls, **kwargs: Any) -> type[SerdesRoute]:
@@ -188,6 +192,7 @@ class SerdesRoute(APIRoute):
         ):
             inner = super().get_route_handler()
         plan = _build_plan(route, settings, original_field, views)
+        self.serdes_cache = plan.cache
         return _negotiating_handler(inner, plan)
 
 
@@ -236,23 +241,25 @@ def _negotiating_handler(
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     accept_memo: dict[str | None, Negotiated] = {}
 
-    def negotiated_for(scope: Scope) -> Negotiated:
-        negotiated: Negotiated | None = scope.get(SCOPE_KEY)
-        if negotiated is None:  # no middleware: negotiate here, memoised per Accept value
+    def state_for(scope: Scope) -> RequestState:
+        state = state_of(scope)
+        if state is None:  # no middleware: negotiate here, memoised per Accept value
             accept = header(scope, b"accept")
             negotiated = accept_memo.get(accept)
             if negotiated is None:
                 negotiated = negotiate(accept, plan.settings)
                 if len(accept_memo) < 64:
                     accept_memo[accept] = negotiated
-        return negotiated
+            state = scope[SCOPE_KEY] = RequestState(negotiated)
+        return state
 
     async def app(request: Request) -> Response:
         scope = request.scope
-        negotiated = negotiated_for(scope)
+        state = state_for(scope)
+        negotiated = state.negotiated
         recorder = request_recorder(scope, negotiated.settings.telemetry)
         if recorder is not None:
-            scope[ROUTE_SCOPE_KEY] = plan.route
+            state.route = plan.route
         try:
             codec = negotiated.codec
             if codec is None:
@@ -261,8 +268,8 @@ def _negotiating_handler(
             encoding.recorder = recorder
             view_headers: list[tuple[bytes, bytes]] = []
             if plan.views is not None:
-                encoding.options, view_headers = _select_view(plan, request)
-                encoding.selection = scope.get(SELECTION_SCOPE_KEY)
+                encoding.options, view_headers = _select_view(plan, request, state)
+                encoding.selection = state.selection
             if plan.reads_body:
                 await decode_request_body(
                     request, negotiated.settings, recorder, plan.route, plan.body_name
@@ -284,7 +291,7 @@ def _negotiating_handler(
             return response  # the endpoint's own Response: it passes as it is
         return respond(
             request,
-            negotiated,
+            state,
             response,
             media_type=None if encoding.json else negotiated.media_type,
             views=plan.views is not None,
@@ -343,7 +350,9 @@ def _fragments(route: Any, response_model: Any) -> Fragments | None:
     return Fragments(version, args[0], max_bytes)
 
 
-def _select_view(plan: Plan, request: Request) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+def _select_view(
+    plan: Plan, request: Request, state: RequestState
+) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
     """Dump options and response headers for the view or fields the client selected."""
     bound = plan.views
     assert bound is not None
@@ -354,7 +363,7 @@ def _select_view(plan: Plan, request: Request) -> tuple[dict[str, Any], list[tup
     include, chosen, preferred = bound.select(
         query.get(views.query_view), query.get(views.query_fields), prefer_minimal
     )
-    request.scope[SELECTION_SCOPE_KEY] = chosen
+    state.selection = chosen
     options: dict[str, Any] = {"include": include}
     if chosen.view in views.compact_views:
         options["exclude_none"] = True

@@ -12,15 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from ._types import Codec, check_positive
 from .codecs import default_codecs
 from .negotiation import choose_media_type, parse_media_type
 from .telemetry import Telemetry, telemetry_setting
-
-if TYPE_CHECKING:
-    from .cache.response_cache import ResponseCache
 
 ENV_PREFIX: Final = "FASTAPI_SERDES_"
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
@@ -54,9 +51,6 @@ class SerdesSettings:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     # Holds the per-app recorder state: compared by identity, never by value.
     telemetry: Telemetry | None = field(default_factory=Telemetry, compare=False)
-    # The response cache of the middleware these settings belong to (routes and invalidate()
-    # find it here, through the Negotiated value in the scope); None elsewhere.
-    response_cache: ResponseCache | None = field(default=None, compare=False, repr=False)
     # Derived: media type -> codec, and the offers in server order.
     by_media_type: Mapping[str, Codec] = field(init=False, repr=False, compare=False)
     offers: tuple[str, ...] = field(init=False, repr=False, compare=False)

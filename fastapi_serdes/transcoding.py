@@ -18,9 +18,10 @@ from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression.request_bodies import coding_available, decode_whole, request_coding
 from .negotiation import add_vary, is_json_content_type
 from .problems import DecodeError, EncodeError, ProblemError
-from .request_body import TRANSCODER_SCOPE_KEY, decode_body, off_loop, read_body
+from .request_body import decode_body, off_loop, read_body
 from .response_encoding import encode_failed
 from .settings import Negotiated, SerdesSettings
+from .state import RequestState
 from .telemetry import Recorder
 from .telemetry.spans import decode_span, encode_span
 
@@ -273,10 +274,11 @@ class Responder:
 
 
 def install_transcoder(
-    scope: Scope, receive: Receive, content_type: bytes, settings: SerdesSettings
+    scope: Scope, state: RequestState, receive: Receive, content_type: bytes
 ) -> BodyTranscoder | None:
     """For a plain route, a body in a codec other than JSON: the transcoder that hands it over
     as JSON (``Content-Type`` and ``Content-Length`` rewritten in the scope), or None."""
+    settings = state.negotiated.settings
     codec = settings.codec_for(content_type.decode("latin-1"))
     if codec is None or JSON_MEDIA_TYPE in codec.media_types:
         return None
@@ -292,5 +294,5 @@ def install_transcoder(
         receive, content_type.decode("latin-1"), content_length, codec, settings
     )
     scope["headers"] = headers
-    scope[TRANSCODER_SCOPE_KEY] = transcoder
+    state.transcoder = transcoder
     return transcoder

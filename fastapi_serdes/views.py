@@ -29,10 +29,9 @@ from starlette.requests import Request
 
 from ._types import check_positive
 from .problems import ProblemError
+from .state import state_of
 
 ALL: Final = "*"
-#: Where ``SerdesRoute`` leaves the :class:`Selection` of the current request.
-SELECTION_SCOPE_KEY: Final = "fastapi_serdes.selection"
 DEFAULT_MAX_FIELDS: Final = 50
 DEFAULT_MAX_DEPTH: Final = 4
 _FIELDS_CACHE_SIZE: Final = 256
@@ -503,5 +502,6 @@ def selection(request: Request) -> Selection:
     Lets an endpoint load only what will be serialised, e.g. the columns of one SQL query.
     Routes without views select everything.
     """
-    found = request.scope.get(SELECTION_SCOPE_KEY)
-    return found if isinstance(found, Selection) else Selection()
+    state = state_of(request.scope)
+    found = state.selection if state is not None else None
+    return found if found is not None else Selection()

@@ -210,37 +210,45 @@ def test_build_app_still_builds() -> None:
     assert build_app() is not None
 
 
-def test_has_cached_routes_reads_routers_mounts_and_hosts() -> None:
+def test_the_route_table_reads_routers_mounts_and_hosts() -> None:
     from fastapi import APIRouter, FastAPI
     from starlette.routing import Host, Mount, Router
 
     from fastapi_serdes import SerdesRoute, cached
-    from fastapi_serdes.cache import has_cached_routes
+    from fastapi_serdes.cache.route_table import cached_routes
 
     def app_with(cached_route: bool) -> FastAPI:
         app = FastAPI()
         router = APIRouter(route_class=SerdesRoute)
         inner = APIRouter(route_class=SerdesRoute)
 
-        async def endpoint() -> dict[str, int]:
-            return {"a": 1}
+        async def endpoint(item_id: int) -> dict[str, int]:
+            return {"a": item_id}
 
-        inner.get("/x")(cached(60)(endpoint) if cached_route else endpoint)
+        inner.get("/x/{item_id:int}")(cached(60)(endpoint) if cached_route else endpoint)
         router.include_router(inner, prefix="/inner")  # nested included routers
         app.include_router(router, prefix="/api")
         return app
 
-    assert has_cached_routes(app_with(True)) is True
-    assert has_cached_routes(app_with(False)) is False
-    assert has_cached_routes(Router([Mount("/m", app=app_with(True))])) is True
-    assert has_cached_routes(Router([Host("h", app=app_with(False))])) is False
+    def templates(app: object) -> list[str] | None:
+        found = cached_routes(app)
+        return None if found is None else [route.template for route in found]
+
+    assert templates(app_with(True)) == ["/api/inner/x/{item_id:int}"]
+    assert templates(app_with(False)) == []
+    assert templates(Router([Mount("/m", app=app_with(True))])) == ["/m/api/inner/x/{item_id:int}"]
+    assert templates(Router([Host("h", app=app_with(False))])) == []
+    (route,) = cached_routes(Router([Mount("/m", app=app_with(True))])) or []
+    assert route.pattern.match("/m/api/inner/x/7")
+    assert not route.pattern.match("/m/api/inner/x/seven")  # the int convertor
+    assert not route.pattern.match("/api/inner/x/7")
 
     async def raw_asgi(scope: object, receive: object, send: object) -> None:
         raise AssertionError("never called")
 
-    # Cannot be told: no route table at all, or a mounted app that shows none.
-    assert has_cached_routes(raw_asgi) is None
-    assert has_cached_routes(Router([Mount("/raw", app=raw_asgi)])) is None
+    # No route table at all, or a mounted app that shows none.
+    assert cached_routes(raw_asgi) is None
+    assert templates(Router([Mount("/raw", app=raw_asgi)])) == []
 
 
 @pytest.mark.anyio

@@ -25,7 +25,9 @@ from fastapi_serdes.compression import (
     is_compressible,
     variant_etag,
 )
-from fastapi_serdes.compression.responses import NO_COMPRESSION_SCOPE_KEY, CompressionLayer
+from fastapi_serdes.compression.responses import CompressionLayer
+from fastapi_serdes.settings import Negotiated, SerdesSettings
+from fastapi_serdes.state import SCOPE_KEY, RequestState
 from tests.asgi_driver import call, decode
 
 pytestmark = pytest.mark.anyio
@@ -572,7 +574,8 @@ def test_the_memoised_vary_of_starlettes_header_shape_matches_the_general_rules(
     # Content-Length then Content-Type (Starlette's order) takes the memoised shortcut; the
     # other order takes the general path. Both must mark the response alike, twice in a row.
     layer = CompressionLayer(Compression())
-    scope: dict[str, Any] = {NO_COMPRESSION_SCOPE_KEY: True} if no_compression_scope else {}
+    state = RequestState(Negotiated(None, None, SerdesSettings()), no_compression=True)
+    scope: dict[str, Any] = {SCOPE_KEY: state} if no_compression_scope else {}
     for _ in range(2):
         short = {
             "status": status,

@@ -7,7 +7,6 @@ def test_exported_members() -> None:
     assert len(set(fastapi_serdes.__all__)) == len(fastapi_serdes.__all__)  # order: ruff RUF022
     assert set(fastapi_serdes.__all__) == {
         "ALL",
-        "SCOPE_KEY",
         "Codec",
         "Compression",
         "DecodeError",
@@ -31,6 +30,7 @@ def test_exported_members() -> None:
         "cached",
         "cached_fragments",
         "invalidate",
+        "negotiated_of",
         "no_compression",
         "selection",
         "use_serdes_routes",

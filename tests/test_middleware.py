@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from fastapi_serdes import SCOPE_KEY, SerdesMiddleware
+from fastapi_serdes import SerdesMiddleware, negotiated_of
 from fastapi_serdes.problems import PROBLEM_BASE_URI
 from fastapi_serdes.settings import Negotiated
 from tests.conftest import build_app
@@ -148,7 +148,7 @@ async def test_negotiated_value_in_scope() -> None:
     seen: list[Negotiated] = []
 
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-        seen.append(scope[SCOPE_KEY])
+        seen.append(negotiated_of(scope))
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

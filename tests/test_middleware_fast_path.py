@@ -21,7 +21,7 @@ from fastapi_serdes import (
     invalidate,
     no_compression,
 )
-from fastapi_serdes.telemetry import RECORDER_SCOPE_KEY
+from fastapi_serdes.state import state_of
 from tests.asgi_driver import Sent, call
 
 pytestmark = pytest.mark.anyio
@@ -271,7 +271,7 @@ async def test_the_recorder_is_asked_for_again_every_64_general_requests(
     monkeypatch.setattr(Telemetry, "active", active)
 
     async def inner(scope: dict[str, Any], receive: Any, send: Callable[..., Any]) -> None:
-        seen.append(scope.get(RECORDER_SCOPE_KEY))
+        seen.append(state_of(scope).recorder)  # type: ignore[union-attr]
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -26,10 +26,6 @@ from starlette.requests import Request
 
 from ..negotiation import split_list
 
-#: Where SerdesRoute tells the middleware that a response may be cached, and how.
-CACHE_SCOPE_KEY: Final = "fastapi_serdes.cache"
-#: Where SerdesRoute leaves the tags of a response for the middleware to store.
-TAGS_SCOPE_KEY: Final = "fastapi_serdes.cache_tags"
 #: Stored entries start with this; a new release that changes the layout changes it, so an old
 #: entry is a miss, never a misread.
 ENTRY_FORMAT: Final = b"FSE2"
@@ -44,8 +40,6 @@ def etag_for(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-# has_cached_routes() gives up past this many routes (mounts included).
-_MAX_ROUTES_SCANNED: Final = 100_000
 _CODING_SUFFIXES: Final = ('-gzip"', '-br"', '-zstd"')
 
 
@@ -102,34 +96,6 @@ class CachePolicy:
     key: KeyFunction | None = None
     tags: TagFunction | None = None
     cache_control: str | None = None
-
-
-def has_cached_routes(app: object) -> bool | None:
-    """Whether a route of ``app`` (included routers and mounted apps too) has an endpoint
-    decorated with :func:`cached`; None when that cannot be told (no route table, a mounted
-    app that shows none, or more routes than are worth reading)."""
-    routes = getattr(app, "routes", None)
-    if routes is None:
-        return None
-    pending = [routes]
-    seen = 0
-    while pending:
-        for route in pending.pop():
-            seen += 1
-            if seen > _MAX_ROUTES_SCANNED:
-                return None
-            endpoint = getattr(route, "endpoint", None)
-            if endpoint is not None:
-                if getattr(endpoint, "__serdes_cache__", None) is not None:
-                    return True
-                continue
-            # FastAPI's included routers keep the router they include; Mount and Host, an app.
-            inner = getattr(route, "original_router", None) or getattr(route, "app", None)
-            nested = getattr(inner, "routes", None)
-            if nested is None:
-                return None
-            pending.append(nested)
-    return False
 
 
 def cached(

@@ -12,17 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..negotiation import add_vary
-from ..settings import Negotiated, header
-from . import (
-    CACHE_SCOPE_KEY,
-    NOT_MODIFIED_HEADERS,
-    TAGS_SCOPE_KEY,
-    CachePolicy,
-    credentialed,
-    etag_for,
-    matching_tag,
-)
-from .response_cache import response_cache_of
+from ..settings import header
+from ..state import RequestState
+from . import NOT_MODIFIED_HEADERS, CachePolicy, credentialed, etag_for, matching_tag
 
 #: The Vary header of a response whose format was negotiated.
 VARY_ACCEPT: Final = (b"vary", b"Accept")
@@ -30,7 +22,7 @@ VARY_ACCEPT: Final = (b"vary", b"Accept")
 
 def respond(
     request: Request,
-    negotiated: Negotiated,
+    state: RequestState,
     response: Response,
     *,
     media_type: str | None,
@@ -56,7 +48,7 @@ def respond(
         etag = etag_for(bytes(response.body))
         headers.append((b"etag", etag.encode("latin-1")))
         if cache is not None:
-            _mark_cacheable(cache, request, headers)
+            _mark_cacheable(cache, request, state, headers)
         theirs = matching_tag(header(scope, b"if-none-match"), etag)
         if theirs is not None:
             # The client's own tag: for a compressed variant it is the "-<coding>" one its
@@ -75,18 +67,17 @@ def _not_modified(headers: list[tuple[bytes, bytes]], background: Any) -> Respon
     return response
 
 
-def _mark_cacheable(policy: CachePolicy, request: Request, headers: list[Any]) -> None:
-    """Tell SerdesMiddleware this response may be stored, with its policy and tags."""
+def _mark_cacheable(
+    policy: CachePolicy, request: Request, state: RequestState, headers: list[Any]
+) -> None:
+    """Tell SerdesMiddleware, in the request's state, that this response may be stored, with
+    its policy and tags."""
     scope = request.scope
     if policy.key is None and credentialed(scope):
         return  # a shared entry never holds what a credentialed request got
-    scope[CACHE_SCOPE_KEY] = policy
-    cache = response_cache_of(scope)
-    if cache is not None:
-        # The middleware looks up (and stores) only the paths it knows are cacheable.
-        cache.learn(scope, policy)
+    state.policy = policy
     if policy.tags is not None:
-        scope[TAGS_SCOPE_KEY] = list(policy.tags(request))
+        state.tags = list(policy.tags(request))
     if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
         headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
     for name in policy.vary:  # onto the route's own Vary line

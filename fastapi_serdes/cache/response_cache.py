@@ -1,29 +1,27 @@
 """The response cache: serves stored responses before the app runs (used by SerdesMiddleware).
 
-``SerdesRoute`` marks a response cacheable (``scope["fastapi_serdes.cache"]``, from the
-:func:`~fastapi_serdes.cache.cached` decorator); the middleware then stores what it sends —
-after compression, so every content coding is its own stored variant, compressed once — and
-learns the path. Later requests for that path are answered from the store without calling the
-app. Unsafe methods on a path invalidate its entries. A store that fails is skipped: the request
-is served uncached.
+The middleware reads which routes cache from its app's route table at the first request
+(:mod:`~fastapi_serdes.cache.route_table`), and looks up a GET or HEAD in the store only when its
+path matches one of their templates. ``SerdesRoute`` marks a response it may store in the
+request's state (its :func:`~fastapi_serdes.cache.cached` policy and tags); the middleware then
+stores what it sends — after compression, so every content coding is its own stored variant,
+compressed once. Unsafe methods on a path invalidate its entries once they succeed. A store
+that fails is skipped: the request is served uncached.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from starlette.requests import Request
 
-from .._types import SCOPE_KEY, Message, Scope, Send, Store, check_positive
+from .._types import Message, Scope, Send, Store
+from ..state import RequestState, state_of
 from ..telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
-from ..telemetry.spans import route_of
 from . import (
-    CACHE_SCOPE_KEY,
     NOT_MODIFIED_HEADERS,
-    TAGS_SCOPE_KEY,
     CachePolicy,
     Entry,
     cache_control,
@@ -35,10 +33,10 @@ from . import (
     wall_clock,
 )
 from .memory_store import MemoryStore
+from .route_table import CachedRoute, RouteTable
 
 logger = logging.getLogger("fastapi_serdes")
 
-DEFAULT_MAX_PATHS: Final = 10_000
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CACHE_STATUS_NAME: Final = "fastapi-serdes"
 _HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
@@ -50,55 +48,28 @@ class ResponseCache:
     Args:
         store: where entries live (a :class:`~fastapi_serdes.cache.memory_store.MemoryStore` by
             default, or a ``RedisStore`` shared by every replica).
-        max_paths: how many distinct cacheable paths are remembered (least recently used out).
     """
 
-    def __init__(self, store: Store, *, max_paths: int = DEFAULT_MAX_PATHS) -> None:
-        check_positive("max_paths", max_paths)
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.max_paths = max_paths
-        #: (root_path, path) -> the policy its route declared, learned from responses; empty
-        #: until a cacheable route has answered (then no request needs a lookup).
-        self.paths: OrderedDict[tuple[str, str], CachePolicy] = OrderedDict()
-        # id(policy) -> its route's template, for telemetry; policies live as long as the app.
-        self._routes: dict[int, str] = {}
-        #: Whether a route that caches answers through this cache. Until then the middleware
-        #: neither captures responses nor invalidates after unsafe methods. It sets this when
-        #: it finds such a route in its app, at the first request; a route added later sets
-        #: it when it first answers (that answer is not stored).
-        self.active = False
+        #: The routes that cache, read from the app's route table at its first request.
+        self.table = RouteTable()
 
-    def learn(self, scope: Scope, policy: CachePolicy) -> None:
-        """Remember that this path's route caches with ``policy`` (SerdesRoute tells us)."""
-        self.active = True
-        route = route_of(scope)
-        if route is not None and len(self._routes) < self.max_paths:
-            # The route template labels lookups of later requests (the app has not run yet).
-            self._routes[id(policy)] = route
-        key = (scope.get("root_path", ""), scope["path"])
-        self.paths[key] = policy
-        self.paths.move_to_end(key)
-        if len(self.paths) > self.max_paths:
-            self.paths.popitem(last=False)
+    @property
+    def active(self) -> bool:
+        """Whether a route of the app caches: otherwise the middleware neither looks up, nor
+        captures responses, nor invalidates after unsafe methods."""
+        return bool(self.table.routes)
 
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
         return principal_of(policy, Request(scope))
 
-    def lookup_policy(self, scope: Scope) -> CachePolicy | None:
-        """The policy to look this request up with: a GET/HEAD of a path known cacheable."""
-        method = scope["method"]
-        if method != "GET" and method != "HEAD":
-            return None
-        return self.paths.get((scope.get("root_path", ""), scope["path"]))
-
-    def wrap(self, scope: Scope, send: Send, media_type: str | None) -> Send:
+    def wrap(self, scope: Scope, send: Send, state: RequestState) -> Send:
         """The ``send`` to run the app with: it stores a response its route marked cacheable
         (GET), or invalidates the path after an unsafe method succeeded."""
-        if not self.active:
-            return send  # no route of this app caches: nothing to store or invalidate
         method = scope["method"]
         if method == "GET" or method == "HEAD":
-            return _Capture(self, scope, send, media_type).send
+            return _Capture(self, scope, send, state).send
         if method in _UNSAFE_METHODS:
             return self._invalidating(scope, send)
         return send
@@ -107,7 +78,7 @@ class ResponseCache:
         self,
         scope: Scope,
         send: Send,
-        policy: CachePolicy,
+        route: CachedRoute,
         *,
         media_type: str | None,
         codings: tuple[str, ...],
@@ -125,13 +96,13 @@ class ResponseCache:
         request_cc, if_none_match = _cache_headers(scope)
         if request_cc is not None and "no-cache" in cache_control(request_cc.decode("latin-1")):
             return False
+        policy = route.policy
         usable, principal = self._principal(scope, policy)
         if not usable:
             return False
         span, labels, result = None, None, CACHE_MISS
         if recorder is not None:
-            route = self._routes.get(id(policy))
-            span, labels = recorder.start_cache(self.store, media_type, route)
+            span, labels = recorder.start_cache(self.store, media_type, route.template)
         now = wall_clock()
         for coding in codings:
             key = request_key(
@@ -181,10 +152,12 @@ class ResponseCache:
         await send({"type": "http.response.body", "body": body})
 
     async def _store(
-        self, scope: Scope, start: Message, body: bytes, media_type: str | None
+        self, scope: Scope, marked: RequestState, state: RequestState, start: Message, body: bytes
     ) -> bool:
-        """Store the response; whether it was stored."""
-        policy: CachePolicy = scope[CACHE_SCOPE_KEY]
+        """Store the response (``marked``: the state the route marked with its policy and tags;
+        ``state``: this middleware's); whether it was stored."""
+        policy = marked.policy
+        assert policy is not None
         headers = [(k, v) for k, v in start.get("headers", ()) if k != b"cache-status"]
         coding = next((v.decode("latin-1") for k, v in headers if k == b"content-encoding"), None)
         etag = next((v.decode("latin-1") for k, v in headers if k == b"etag"), "")
@@ -193,12 +166,12 @@ class ResponseCache:
             return False
         key = request_key(
             scope,
-            media_type=media_type,
+            media_type=state.negotiated.media_type,
             coding=coding or "identity",
             vary=policy.vary,
             principal=principal,
         )
-        tags = [path_tag(scope), *scope.get(TAGS_SCOPE_KEY, ())]
+        tags = [path_tag(scope), *(marked.tags or ())]
         entry = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags)
         try:
             return await self.store.set(key, entry.dumps(), ttl=policy.ttl, tags=tags) is not False
@@ -238,10 +211,9 @@ async def invalidate(request: object, *, tags: list[str]) -> int:
 
 
 def response_cache_of(scope: Scope) -> ResponseCache | None:
-    """The response cache of the SerdesMiddleware serving this request, if it has one (the
-    middleware's settings carry it, in the negotiated value it leaves in the scope)."""
-    negotiated = scope.get(SCOPE_KEY)
-    return getattr(getattr(negotiated, "settings", None), "response_cache", None)
+    """The response cache of the SerdesMiddleware serving this request, if it has one."""
+    state = state_of(scope)
+    return state.cache if state is not None else None
 
 
 def _cache_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
@@ -268,18 +240,20 @@ class _Capture:
         "chunks",
         "downstream",
         "is_get",
-        "media_type",
+        "marked",
         "passing",
         "scope",
         "size",
         "start",
+        "state",
     )
 
-    def __init__(self, cache: ResponseCache, scope: Scope, send: Send, media_type: str | None):
+    def __init__(self, cache: ResponseCache, scope: Scope, send: Send, state: RequestState):
         self.cache = cache
         self.scope = scope
         self.downstream = send
-        self.media_type = media_type
+        self.state = state
+        self.marked = state
         # Read now: SerdesRoute answers HEAD as GET and sets the method while it runs; a HEAD
         # response has no body and must never be stored as the GET one.
         self.is_get = scope["method"] == "GET"
@@ -295,11 +269,13 @@ class _Capture:
         kind = message["type"]
         if kind == "http.response.start":
             scope = self.scope
-            policy = scope.get(CACHE_SCOPE_KEY)
-            if not isinstance(policy, CachePolicy):
+            # The state the route marked: an inner SerdesMiddleware (a mounted app's) puts its
+            # own in the scope, and the route marks that one.
+            marked = state_of(scope) or self.state
+            policy = marked.policy
+            if policy is None:
                 self.passing = True
             else:
-                # (SerdesRoute told the cache this path is cacheable when it marked it.)
                 cache = self.cache
                 headers = list(message.get("headers", ()))
                 if (
@@ -313,6 +289,7 @@ class _Capture:
                     # Held until the body is stored: Cache-Status then says what happened.
                     message["headers"] = headers
                     self.start = message
+                    self.marked = marked
                     return _sent()
                 self.passing = True
                 headers.append((b"cache-status", _CACHE_STATUS_PREFIX + b"fwd=miss"))
@@ -334,7 +311,7 @@ class _Capture:
         assert start is not None
         body = b"".join(self.chunks)
         self.chunks = []
-        stored = await self.cache._store(self.scope, start, body, self.media_type)
+        stored = await self.cache._store(self.scope, self.marked, self.state, start, body)
         outcome = b"fwd=miss; stored" if stored else b"fwd=miss; detail=not-stored"
         start["headers"].append((b"cache-status", _CACHE_STATUS_PREFIX + outcome))
         await self.downstream(start)

@@ -22,14 +22,11 @@ from starlette.requests import Request
 from .._types import Message, Scope, Send
 from ..negotiation import add_vary, choose_encoding, is_json_content_type, parse_accept_encoding
 from ..problems import ProblemError
+from ..state import state_of
 from ..telemetry import Recorder
 from ..telemetry.spans import CompressTrace, route_of
 from . import Compression, has_no_transform, is_compressible, variant_etag
 from .encoders import Encoder, StreamEncoder, build_encoders
-
-#: Scope key a route sets (through the ``no_compression`` dependency) to keep its responses
-#: uncompressed, e.g. when they mix secrets with attacker-controlled input (BREACH).
-NO_COMPRESSION_SCOPE_KEY: Final = "fastapi_serdes.no_compression"
 
 _MEMO_SIZE: Final = 256
 _NO_BODY_STATUSES: Final = frozenset({204, 205, 304})
@@ -68,7 +65,9 @@ def no_compression(request: Request) -> None:
     that mix secrets with attacker-controlled input (BREACH, RFC 9110 §17.6). Request bodies are
     still decompressed.
     """
-    request.scope[NO_COMPRESSION_SCOPE_KEY] = True
+    state = state_of(request.scope)
+    if state is not None:  # no middleware: nothing compresses
+        state.no_compression = True
 
 
 def not_acceptable_encoding(offers: str) -> ProblemError:
@@ -181,7 +180,7 @@ class CompressionLayer:
         """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
         Accept`` to JSON; return whether it could be compressed, and its Content-Length."""
         headers = start.get("headers", ())
-        if len(headers) == 2 and type(headers) is list and not scope.get(NO_COMPRESSION_SCOPE_KEY):
+        if len(headers) == 2 and type(headers) is list and not _uncompressed(scope):
             # Starlette's usual shape, Content-Length then Content-Type and nothing else: the
             # answer depends on the status and the type only, and is memoised for them.
             (name, content_length), (second, content_type) = headers
@@ -212,7 +211,7 @@ class CompressionLayer:
         # the 304 included (its 200 had it), compressed or not.
         could = not (
             untouchable
-            or scope.get(NO_COMPRESSION_SCOPE_KEY)
+            or _uncompressed(scope)
             or (cache_control is not None and has_no_transform(cache_control.decode("latin-1")))
         ) and (
             compressible
@@ -230,6 +229,12 @@ class CompressionLayer:
             elif joined is not vary:
                 headers[headers.index((b"vary", vary))] = (b"vary", joined)
         return could, content_length
+
+
+def _uncompressed(scope: Scope) -> bool:
+    """Whether the route asked that its answer stay uncompressed."""
+    state = state_of(scope)
+    return state is not None and state.no_compression
 
 
 def vary_only(send: Send, scope: Scope, layer: CompressionLayer) -> Send:

@@ -28,6 +28,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
 from ..problems import DecodeError, EncodeError, ProblemError
+from ..state import state_of
 
 logger = logging.getLogger("fastapi_serdes")
 
@@ -387,18 +388,10 @@ def safe_message(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
-#: Scope key where ``SerdesRoute`` leaves its full route template (router prefixes included) for
-#: the middleware's compression and cache telemetry; set only while telemetry records.
-ROUTE_SCOPE_KEY: Final = "fastapi_serdes.route"
-#: The recorder SerdesMiddleware chose for this request, so SerdesRoute does not ask again. Set
-#: only when someone listens, and not on the middleware's fast path (which records nothing): plain
-#: routes then find nothing more in their scope, and asking again is cheap.
-RECORDER_SCOPE_KEY: Final = "fastapi_serdes.recorder"
-
-
 def request_recorder(scope: Mapping[str, Any], telemetry: Telemetry | None) -> Recorder | None:
     """The recorder for this request: the one SerdesMiddleware chose, else ``telemetry``'s."""
-    recorder: Recorder | None = scope.get(RECORDER_SCOPE_KEY)
+    state = state_of(scope)
+    recorder = state.recorder if state is not None else None
     if recorder is None and telemetry is not None:
         recorder = telemetry.active()
     return recorder

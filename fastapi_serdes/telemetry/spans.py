@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
+from ..state import state_of
 from . import (
     ATTR_BYTES_IN,
     ATTR_BYTES_OUT,
@@ -23,7 +24,6 @@ from . import (
     ATTR_ROUTE,
     ATTR_STREAMING,
     ATTR_VIEW,
-    ROUTE_SCOPE_KEY,
     SPAN_COMPRESS,
     SPAN_DECODE,
     SPAN_ENCODE,
@@ -51,7 +51,8 @@ def route_of(scope: Mapping[str, Any]) -> str | None:
     ``SerdesRoute`` says it; for other routes it is the matched route's path, which misses the
     prefix of an included router on FastAPI releases that route through the original route.
     """
-    path = scope.get(ROUTE_SCOPE_KEY)
+    state = state_of(scope)
+    path = state.route if state is not None else None
     if path is None:
         path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else None
