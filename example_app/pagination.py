@@ -73,12 +73,17 @@ def after_id(cursor: str | None) -> int:
     try:
         return decode_cursor(cursor)
     except ValueError:
-        raise ProblemError(
-            400,
-            title="Invalid cursor",
-            detail=f"{cursor[:64]!r} is not a cursor this API returned; "
-            "pass a previous page's next_cursor, or omit cursor for the first page.",
-        ) from None
+        raise invalid_cursor(cursor) from None
+
+
+def invalid_cursor(cursor: str) -> ProblemError:
+    """The 400 problem for a ``?cursor=`` this API did not return (quoted, at most 64 chars)."""
+    return ProblemError(
+        400,
+        title="Invalid cursor",
+        detail=f"{cursor[:64]!r} is not a cursor this API returned; "
+        "pass a previous page's next_cursor, or omit cursor for the first page.",
+    )
 
 
 def cut_page(rows: Sequence[T], limit: int) -> tuple[list[T], str | None]:

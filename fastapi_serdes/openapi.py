@@ -9,20 +9,36 @@ component names stay FastAPI's.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from fastapi import params
 from fastapi.utils import is_body_allowed_for_status_code
 
 from .negotiation import is_json_content_type
-from .problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES
+from .problems import (
+    PROBLEM_BASE_URI,
+    PROBLEM_DOCS_URI,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_TYPES,
+    ProblemError,
+)
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "Problem",
     "description": "RFC 9457 problem details.",
     "properties": {
-        "type": {"type": "string", "format": "uri-reference"},
+        "type": {
+            "type": "string",
+            "format": "uri-reference",
+            "description": (
+                "The problem type: the library's are documented at "
+                f"{PROBLEM_DOCS_URI}; about:blank when the status says it all."
+            ),
+            # Without an example, documentation tools invent one ("path/index.html").
+            "examples": [PROBLEM_BASE_URI + "validation-failed", "about:blank"],
+        },
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
@@ -52,9 +68,88 @@ _VALIDATION_SCHEMA: dict[str, Any] = {
 }
 
 
+# One example document per problem the library raises: what a client of a typical route gets.
+_EXAMPLE_DETAILS: dict[str, str] = {
+    "not-acceptable": (
+        "None of the media types in Accept can be produced; accept one of application/json, "
+        "application/msgpack."
+    ),
+    "unsupported-media-type": (
+        "Content-Type 'text/csv' is not supported; send one of application/json, "
+        "application/msgpack."
+    ),
+    "malformed-body": "Invalid MessagePack: the body is truncated",
+    "body-too-large": "The request body is larger than the 1048576 bytes this server reads.",
+    "validation-failed": "1 validation error in the request.",
+    "encode-failed": (
+        "The response could not be encoded: application/msgpack: /price: NaN is not a finite number"
+    ),
+    "not-acceptable-encoding": (
+        "Accept-Encoding refuses identity and every coding on offer; accept one of zstd, br, "
+        "gzip or identity."
+    ),
+    "unsupported-content-encoding": (
+        "Content-Encoding 'deflate' is not supported; send the body with one of zstd, br, gzip "
+        "(or uncompressed)."
+    ),
+    "invalid-selection": "?view=: unknown view 'minimall'; did you mean 'minimal'?",
+}
+_EXAMPLE_EXTENSIONS: dict[str, dict[str, Any]] = {
+    "validation-failed": {
+        "errors": [{"detail": "Field required", "pointer": "/body/name", "code": "missing"}]
+    },
+}
+
+
+def problem_example(slug: str) -> dict[str, Any]:
+    """An example document of the library's problem ``slug``, with its real ``type`` URI."""
+    return ProblemError.of(
+        slug, _EXAMPLE_DETAILS[slug], **_EXAMPLE_EXTENSIONS.get(slug, {})
+    ).to_dict()
+
+
+def problem_response(*errors: ProblemError, description: str | None = None) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for problems an endpoint raises, one example each.
+
+    Example::
+
+        @router.get("/users/{user_id}", responses={
+            404: problem_response(ProblemError(404, detail="No user with id 7.")),
+        })
+
+    Args:
+        *errors: example errors of one status (their documents are the examples).
+        description: the response's description; default: the examples' titles.
+    """
+    statuses = sorted({error.status for error in errors})
+    if len(statuses) != 1:
+        raise ValueError(f"problem_response needs examples of one status, got {statuses or None}")
+    examples: dict[str, Any] = {}
+    for error in errors:
+        key = _example_key(error)
+        key = key if key not in examples else f"{key}-{len(examples) + 1}"
+        examples[key] = {"summary": error.title, "value": error.to_dict()}
+    titles = dict.fromkeys(error.title for error in errors)
+    return {
+        "description": description or ", or ".join(titles),
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA, "examples": examples}},
+    }
+
+
+def _example_key(error: ProblemError) -> str:
+    """The library's slug for its own problems, else the title in lower-case words and hyphens."""
+    if error.type.startswith(PROBLEM_BASE_URI):
+        return error.type.removeprefix(PROBLEM_BASE_URI)
+    return "-".join(re.findall(r"[a-z0-9]+", error.title.lower())) or str(error.status)
+
+
 def _problem(slug: str, schema: dict[str, Any] = PROBLEM_SCHEMA) -> dict[str, Any]:
     title = PROBLEM_TYPES[slug][1]
-    return {"description": title, "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}}}
+    example = {"summary": title, "value": problem_example(slug)}
+    return {
+        "description": title,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": schema, "examples": {slug: example}}},
+    }
 
 
 def problem_responses(*, has_body: bool, has_params: bool) -> dict[int | str, dict[str, Any]]:
@@ -164,5 +259,10 @@ def selection_responses(existing: dict[int | str, dict[str, Any]]) -> dict[int |
     title = PROBLEM_TYPES["invalid-selection"][1]
     current = existing.get(400)
     if current is not None and "content" in current:
-        return {400: {**current, "description": f"{current['description']}, or {title}"}}
+        merged = copy.deepcopy(current)
+        media = merged["content"].setdefault(PROBLEM_MEDIA_TYPE, {"schema": PROBLEM_SCHEMA})
+        media.setdefault("examples", {}).update(
+            _problem("invalid-selection")["content"][PROBLEM_MEDIA_TYPE]["examples"]
+        )
+        return {400: {**merged, "description": f"{current['description']}, or {title}"}}
     return {400: _problem("invalid-selection")}

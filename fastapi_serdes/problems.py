@@ -27,7 +27,11 @@ from ._types import no_receive
 from .negotiation import is_json_content_type
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: The library's problem ``type`` URIs are this base and a slug of :data:`PROBLEM_TYPES`: stable
+#: identifiers, compared as strings by clients (never change one).
 PROBLEM_BASE_URI = "https://fastapi-serdes.dev/problems/"
+#: The documentation of the library's problem types, one section per slug (``#not-acceptable``).
+PROBLEM_DOCS_URI = "https://fastapi-serdes.dev/reference/problems/"
 
 # One entry per problem the library itself raises: slug -> (status, title).
 # The slug is the last segment of the ``type`` URI and the anchor of its docs section.

@@ -13,6 +13,7 @@ import msgpack
 import pytest
 from fastapi import FastAPI, Request
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from example_app.database import (
     DB_PATH_ENV,
@@ -44,9 +45,33 @@ def db_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     return path
 
 
+class RecordStatuses:
+    """Outermost middleware: the (method, path, status) of every answer this module's tests get,
+    for :func:`test_openapi_lists_every_status_the_routes_send`."""
+
+    def __init__(self, app: ASGIApp, seen: set[tuple[str, str, int]]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.seen.add((scope["method"], scope["path"], message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, recording)
+
+
 @pytest.fixture(scope="module")
 def app(db_path: str) -> FastAPI:
-    return create_app(db_path)
+    app = create_app(db_path)
+    app.state.statuses_seen = set()
+    app.add_middleware(RecordStatuses, seen=app.state.statuses_seen)
+    return app
 
 
 @pytest.fixture
@@ -843,3 +868,59 @@ def test_otlp_mode_never_exports_on_the_request_thread(
     assert threading.current_thread() not in exporting_threads
     release.set()
     observability.shutdown()
+
+
+# --- OpenAPI lists what the routes send (keep this section last: it checks the whole module) ---
+
+
+def operation_of(spec: dict[str, Any], method: str, path: str) -> tuple[str, str] | None:
+    """The documented operation that answers ``method path``, or None (an undocumented route
+    such as /openapi.json, or no route at all)."""
+    method = "get" if method == "HEAD" else method.lower()  # HEAD is answered as GET
+    for template, operations in spec["paths"].items():
+        pattern = re.sub(r"\\\{[^}/]+\\\}", "[^/]+", re.escape(template))
+        if method in operations and re.fullmatch(pattern, path):
+            return method, template
+    return None
+
+
+@pytest.mark.anyio
+async def test_openapi_lists_every_status_the_routes_send(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # Conditional GETs on every GET route, and a few answers the tests above may not give.
+    for path in ["/users", "/users/1", "/videos", "/videos/7", "/health/live", "/health/ready"]:
+        etag = (await client.get(path)).headers["etag"]
+        revalidated = await client.get(path, headers={"if-none-match": etag})
+        assert revalidated.status_code == 304, path
+    assert (await client.get("/users/999999")).status_code == 404
+    assert (await client.get("/videos/999999")).status_code == 404
+    user = {"username": "twice_signed", "display_name": "T", "email": "t@example.com"}
+    assert (await client.post("/users", json=user)).status_code == 201
+    conflict = await client.post("/users", json=user)
+    assert conflict.json() == users.username_taken("twice_signed").to_dict()
+    assert (await client.get("/users", headers={"accept": "text/csv"})).status_code == 406
+
+    spec = (await client.get("/openapi.json")).json()
+    sent: dict[tuple[str, str], set[int]] = {}
+    for method, path, status in app.state.statuses_seen:
+        operation = operation_of(spec, method, path)
+        if operation is not None:
+            sent.setdefault(operation, set()).add(status)
+    undocumented = {
+        f"{method.upper()} {path}": sorted(
+            status
+            for status in statuses
+            if str(status) not in spec["paths"][path][method]["responses"]
+        )
+        for (method, path), statuses in sent.items()
+    }
+    assert {op: statuses for op, statuses in undocumented.items() if statuses} == {}
+    # What the issue names was sent, and so is documented, with the app's own examples.
+    assert {404, 304} <= sent[("get", "/users/{user_id}")], sent
+    assert {404, 304} <= sent[("get", "/videos/{video_id}")]
+    assert 409 in sent[("post", "/users")]
+    not_found = spec["paths"]["/users/{user_id}"]["get"]["responses"]["404"]
+    example = not_found["content"]["application/problem+json"]["examples"]["not-found"]["value"]
+    assert example == users.user_not_found(7).to_dict()
+    assert "content" not in spec["paths"]["/users"]["get"]["responses"]["304"]

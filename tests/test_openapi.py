@@ -8,6 +8,13 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from fastapi_serdes.openapi import (
+    problem_example,
+    problem_response,
+    problem_responses,
+    selection_responses,
+)
+from fastapi_serdes.problems import PROBLEM_BASE_URI, PROBLEM_TYPES, ProblemError
 from tests.conftest import Item, build_app
 
 
@@ -87,3 +94,69 @@ def test_problem_responses(problem_spec: dict[str, Any]) -> None:
 def test_plain_routes_unchanged(spec: dict[str, Any]) -> None:
     op = spec["paths"]["/plain"]["get"]
     assert set(op["responses"]["200"]["content"]) == {"application/json"}
+
+
+def problem_media(response: dict[str, Any]) -> dict[str, Any]:
+    media: dict[str, Any] = response["content"]["application/problem+json"]
+    return media
+
+
+def test_problem_examples_carry_the_real_type_uris(problem_spec: dict[str, Any]) -> None:
+    seen: set[str] = set()
+    for path in problem_spec["paths"].values():
+        for op in path.values():
+            for status, response in op["responses"].items():
+                if "application/problem+json" not in response.get("content", {}):
+                    continue
+                media = problem_media(response)
+                assert media["schema"]["properties"]["type"]["examples"], status
+                for slug, example in media["examples"].items():
+                    doc = example["value"]
+                    assert doc["type"] == f"https://fastapi-serdes.dev/problems/{slug}"
+                    assert (doc["status"], doc["title"]) == PROBLEM_TYPES[slug]
+                    assert str(doc["status"]) == status
+                    assert example["summary"] == doc["title"]
+                    seen.add(slug)
+    assert seen >= {
+        "not-acceptable",
+        "malformed-body",
+        "body-too-large",
+        "unsupported-media-type",
+        "validation-failed",
+    }
+
+
+def test_a_views_400_lists_both_problems() -> None:
+    responses = problem_responses(has_body=True, has_params=True)
+    merged = selection_responses(responses)[400]
+    assert merged["description"] == "Malformed Request Body, or Invalid View or Field Selection"
+    assert set(problem_media(merged)["examples"]) == {"malformed-body", "invalid-selection"}
+    assert set(problem_media(responses[400])["examples"]) == {"malformed-body"}  # not mutated
+    alone = selection_responses(problem_responses(has_body=False, has_params=True))[400]
+    assert set(problem_media(alone)["examples"]) == {"invalid-selection"}
+
+
+def test_problem_response_for_an_apps_own_problems() -> None:
+    taken = ProblemError(409, title="Username taken", detail="'ada' is taken.", username="ada")
+    conflict = ProblemError(409, detail="The video is being processed.")
+    response = problem_response(taken, conflict)
+    assert response["description"] == "Username taken, or Conflict"
+    examples = problem_media(response)["examples"]
+    assert examples == {
+        "username-taken": {"summary": "Username taken", "value": taken.to_dict()},
+        "conflict": {"summary": "Conflict", "value": conflict.to_dict()},
+    }
+    assert examples["conflict"]["value"]["type"] == "about:blank"
+    twice = problem_media(problem_response(conflict, conflict))["examples"]
+    assert list(twice) == ["conflict", "conflict-2"]
+    with pytest.raises(ValueError, match=r"one status, got \[404, 409\]"):
+        problem_response(taken, ProblemError(404))
+    with pytest.raises(ValueError, match="one status, got None"):
+        problem_response()
+
+
+def test_problem_example_is_the_library_document() -> None:
+    for slug in PROBLEM_TYPES:
+        doc = problem_example(slug)
+        assert doc["type"] == PROBLEM_BASE_URI + slug
+        assert doc["detail"]

@@ -3,7 +3,9 @@ RFC 9457 rendering of every error (``SerdesMiddleware(problem_details=True)``)."
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ from starlette.exceptions import HTTPException
 from fastapi_serdes import DecodeError, EncodeError, ProblemError, SerdesError, SerdesMiddleware
 from fastapi_serdes.problems import (
     PROBLEM_BASE_URI,
+    PROBLEM_DOCS_URI,
     PROBLEM_MEDIA_TYPE,
     PROBLEM_TYPES,
     json_pointer,
@@ -152,6 +155,23 @@ def test_problem_types_table() -> None:
         "invalid-selection": (400, "Invalid View or Field Selection"),
     }
     assert PROBLEM_BASE_URI == "https://fastapi-serdes.dev/problems/"
+
+
+def test_each_problem_type_has_its_docs_section() -> None:
+    """docs/reference/problems.md (served at PROBLEM_DOCS_URI) has one section per slug, its
+    anchor the slug, naming the type URI, status and title the library sends."""
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "reference" / "problems.md").read_text(encoding="utf-8")
+    site = re.search(r"^site_url: (\S+)$", (root / "mkdocs.yml").read_text(), re.MULTILINE)
+    assert site is not None
+    assert site.group(1).rstrip("/") + "/reference/problems/" == PROBLEM_DOCS_URI
+    sections = dict(re.findall(r"^## (\S+) \{ #(\S+) \}$", page, re.MULTILINE))
+    for slug, (status, title) in PROBLEM_TYPES.items():
+        assert sections.get(slug) == slug, f"no section '## {slug} {{ #{slug} }}'"
+        body = page.split(f"{{ #{slug} }}", 1)[1].split("\n## ", 1)[0]
+        assert f"- **type:** `{PROBLEM_BASE_URI}{slug}`" in body
+        assert f"- **status:** {status} · **title:** {title}" in body
+        assert f"| [`{slug}`](#{slug}) | {status} | {title} |" in page
 
 
 @pytest.mark.parametrize("slug", sorted(PROBLEM_TYPES))

@@ -11,7 +11,9 @@ from example_app.database import Connection, contains_pattern, placeholders
 from example_app.models import USER_COLUMNS, USER_VIEWS, User, UserCreate, UserPage, VideoSummary
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
 from example_app.projection import SelectionParam, partial, select_list, wants
+from example_app.responses import BAD_PAGE, NOT_MODIFIED, not_found
 from fastapi_serdes import ProblemError, Selection, SerdesRoute, cached
+from fastapi_serdes.openapi import problem_response
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=SerdesRoute)
 
@@ -21,7 +23,7 @@ RECENT_VIDEOS = 5
 
 
 # --8<-- [start:list_users]
-@router.get("")
+@router.get("", responses={**NOT_MODIFIED, **BAD_PAGE})
 @cached(30)
 @USER_VIEWS
 def list_users(
@@ -50,7 +52,22 @@ def list_users(
 # --8<-- [end:list_users]
 
 
-@router.get("/{user_id}")
+def user_not_found(user_id: int) -> ProblemError:
+    """The 404 for a user id that names nobody."""
+    return ProblemError(404, detail=f"No user with id {user_id}.")
+
+
+def username_taken(username: str) -> ProblemError:
+    """The 409 for a sign-up whose username belongs to someone already."""
+    return ProblemError(
+        409,
+        title="Username taken",
+        detail=f"The username {username!r} is already taken.",
+        username=username,
+    )
+
+
+@router.get("/{user_id}", responses={**NOT_MODIFIED, **not_found(user_not_found(7))})
 @cached(60)
 @USER_VIEWS
 def get_user(user_id: int, conn: Connection, sel: SelectionParam) -> User:
@@ -59,11 +76,11 @@ def get_user(user_id: int, conn: Connection, sel: SelectionParam) -> User:
         f"SELECT {select_list(COLUMNS, sel.fields)} FROM users WHERE id = ?", (user_id,)
     ).fetchone()
     if row is None:
-        raise ProblemError(404, detail=f"No user with id {user_id}.")
+        raise user_not_found(user_id)
     return _users(conn, [row], sel)[0]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={409: problem_response(username_taken("grumpy_otter"))})
 @USER_VIEWS
 def create_user(user: UserCreate, conn: Connection) -> User:
     """Sign up a new user; 409 problem details when the username is taken.
@@ -86,12 +103,7 @@ def create_user(user: UserCreate, conn: Connection) -> User:
         ).fetchall()
     except sqlite3.IntegrityError:
         # The only constraint a valid UserCreate can break is the unique username.
-        raise ProblemError(
-            409,
-            title="Username taken",
-            detail=f"The username {user.username!r} is already taken.",
-            username=user.username,
-        ) from None
+        raise username_taken(user.username) from None
     return User.model_validate({**dict(rows[0]), "recent_videos": []})
 
 

@@ -14,6 +14,7 @@ from example_app.database import Connection, contains_pattern, placeholders
 from example_app.models import VIDEO_COLUMNS, VIDEO_VIEWS, Video, VideoPage, VideoStatus
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
 from example_app.projection import SelectionParam, partial, select_list, wants
+from example_app.responses import BAD_PAGE, NOT_MODIFIED, not_found
 from fastapi_serdes import ProblemError, Selection, SerdesRoute, cached
 
 router = APIRouter(prefix="/videos", tags=["videos"], route_class=SerdesRoute)
@@ -22,7 +23,7 @@ COLUMNS = VIDEO_COLUMNS
 """The columns of ``videos``, each a ``Video`` field of the same name."""
 
 
-@router.get("")
+@router.get("", responses={**NOT_MODIFIED, **BAD_PAGE})
 @cached(30)
 @VIDEO_VIEWS
 def list_videos(
@@ -62,7 +63,12 @@ def list_videos(
     return VideoPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{video_id}")
+def video_not_found(video_id: int) -> ProblemError:
+    """The 404 for a video id that names no video."""
+    return ProblemError(404, detail=f"No video with id {video_id}.")
+
+
+@router.get("/{video_id}", responses={**NOT_MODIFIED, **not_found(video_not_found(7))})
 @cached(60)
 @VIDEO_VIEWS
 def get_video(video_id: int, conn: Connection, sel: SelectionParam) -> Video:
@@ -71,7 +77,7 @@ def get_video(video_id: int, conn: Connection, sel: SelectionParam) -> Video:
         f"SELECT {_select_list(sel)} FROM videos WHERE id = ?", (video_id,)
     ).fetchone()
     if row is None:
-        raise ProblemError(404, detail=f"No video with id {video_id}.")
+        raise video_not_found(video_id)
     return _videos(conn, [row], sel)[0]
 
 
