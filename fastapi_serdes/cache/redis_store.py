@@ -4,15 +4,15 @@ Redis is an optimisation here, never a dependency of a response: any failure (re
 hung, an error reply, an unexpected value) is served as a miss and writes are dropped. A circuit
 breaker keeps a hung server from costing a timeout per request: after a failure no call reaches
 the network for ``retry_after`` seconds, then a single call probes (the others still skip), and its
-outcome closes or reopens the circuit. Nothing needs a restart.
+outcome closes or reopens the circuit. The timeout times Redis, not this process (see ``_call``).
 
 Layout under the prefix (default ``fastapi-serdes:``): ``k:<key>`` holds a value, ``l:<key>`` a
-lock, ``t:<tag>`` a sorted set of the value keys stored with the tag, scored by when they expire.
-Scores let each write drop the members that have already expired, so a hot tag never grows past
-its live keys; the set itself expires with its longest-lived member.
-
-Standalone Redis (or a proxy that keeps a script's keys together): the tag scripts touch keys they
-do not declare, which Redis Cluster refuses.
+lock, ``t:<tag>`` a sorted set of the value keys stored with the tag, scored by when they expire
+(each write drops expired members; the set expires with its longest-lived member). One server or
+Sentinel: a write and an invalidation are each one atomic script. Redis Cluster puts a value and
+its tag sets in different hash slots, so each script touches one key: a write adds the value to
+its tag sets before storing it (never a value that invalidation cannot find), an invalidation
+empties each tag set atomically, then deletes its members slot by slot.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ from .._types import check_positive
 
 try:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
     from redis.asyncio.retry import Retry
+    from redis.asyncio.sentinel import Sentinel
     from redis.backoff import NoBackoff
     from redis.exceptions import MaxConnectionsError, ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides redis
     raise ImportError(
         "RedisStore needs the redis package: pip install 'fastapi-serdes[redis]'"
@@ -50,26 +53,30 @@ DEFAULT_PREFIX: Final = "fastapi-serdes:"
 DEFAULT_TIMEOUT: Final = 0.05
 DEFAULT_RETRY_AFTER: Final = 5.0
 DEFAULT_MAX_ITEM_BYTES: Final = 1024 * 1024
+#: However busy the loop, a call gives up after ``timeout`` plus this many seconds of wall clock.
+BUSY_LOOP_GRACE: Final = 5.0
 
 logger = logging.getLogger("fastapi_serdes")
 
-# KEYS[1]: the value key; KEYS[2..]: tag keys. ARGV[1]: the value; ARGV[2]: the TTL in ms.
-_SET_SCRIPT: Final = """
-local ttl = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-if #KEYS > 1 then
+# Adds `member` to the tag set `key` until `ttl` ms from now, first dropping expired members.
+_TAG_LUA: Final = """
+local function tag(key, member, ttl)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  for i = 2, #KEYS do
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-    redis.call('ZADD', KEYS[i], now + ttl, KEYS[1])
-    if redis.call('PTTL', KEYS[i]) < ttl then
-      redis.call('PEXPIRE', KEYS[i], ttl)
-    end
-  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('ZADD', key, now + ttl, member)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
-return 1
 """
+# KEYS[1]: the value key; KEYS[2..]: tag keys. ARGV[1]: the value; ARGV[2]: the TTL in ms.
+_SET_SCRIPT: Final = _TAG_LUA + """
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+for i = 2, #KEYS do tag(KEYS[i], KEYS[1], ttl) end
+return 1
+"""  # fmt: skip
+# Cluster: KEYS[1]: one tag key. ARGV[1]: the value key; ARGV[2]: the TTL in ms.
+_TAG_SCRIPT: Final = _TAG_LUA + "tag(KEYS[1], ARGV[1], tonumber(ARGV[2]))\nreturn 1\n"
 
 # KEYS: tag keys. Deletes every member of each tag, then the tag; returns how many values went.
 _INVALIDATE_SCRIPT: Final = """
@@ -85,6 +92,11 @@ end
 return n
 """
 
+# Cluster: KEYS[1]: one tag key. Empties it and returns its members (the caller deletes them).
+_POP_SCRIPT: Final = (
+    "local m = redis.call('ZRANGE', KEYS[1], 0, -1)\nredis.call('DEL', KEYS[1])\nreturn m"
+)
+
 # KEYS[1]: the lock key; ARGV[1]: our token. Compare-and-delete, so a lock that expired and was
 # taken by another replica is not released by us.
 _RELEASE_SCRIPT: Final = """
@@ -99,19 +111,32 @@ def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
+def _client_options(timeout: float) -> dict[str, Any]:
+    """What a client built by the store is configured with."""
+    # Socket timeouts count the wall clock (a busy loop too): only a backstop here (see _call).
+    # No retries: on a hung server, redis-py's default three make four timeouts a call. No
+    # CLIENT SETINFO on connect: two round trips fewer per new connection.
+    backstop = timeout + BUSY_LOOP_GRACE
+    return {"socket_timeout": backstop, "socket_connect_timeout": backstop,
+            "retry": Retry(NoBackoff(), 0), **_NO_SETINFO}  # fmt: skip
+
+
 class RedisStore:
     """A Redis-backed store (redis.asyncio) with short timeouts, no retries and a circuit breaker.
 
-    Pass either ``url`` (the store builds and owns the client, with ``timeout`` on connect and
-    read and no retries) or ``client`` (yours, used as configured and left open by
-    :meth:`aclose`; it must not decode responses). Every call is also bounded by ``timeout`` as a
-    whole, so a hung server costs one timeout, then nothing until ``retry_after`` has passed.
+    Pass either ``url`` (the store builds and owns the client, with no retries) or ``client``
+    (yours, used as configured and left open by :meth:`aclose`; it must not decode responses).
+    Every call is bounded by ``timeout`` as a whole, so a hung server costs one timeout, then
+    nothing until ``retry_after`` has passed. For Sentinel, see :meth:`from_sentinel`.
 
     Args:
-        url: a Redis URL such as ``redis://localhost:6379/0``.
-        client: an existing ``redis.asyncio.Redis`` instead of ``url``.
-        prefix: prepended to every key, so several apps can share one database.
-        timeout: the most one call may take, in seconds (default 0.05).
+        url: a Redis URL such as ``redis://localhost:6379/0``, or ``rediss://...`` for TLS.
+        client: an existing ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``
+            instead of ``url``.
+        cluster: ``url`` names a node of a Redis Cluster (the store builds a ``RedisCluster``).
+        prefix: prepended to every key: give each app sharing a Redis its own (e.g. ``"shop:"``).
+        timeout: seconds Redis may leave a call unanswered while the event loop is free to read
+            its reply (default 0.05); see the module's notes.
         retry_after: seconds Redis is skipped after a failure before one call probes it.
         max_item_bytes: the largest value stored; larger ones are not sent (a big write on a
             short timeout would time out and open the circuit).
@@ -123,7 +148,8 @@ class RedisStore:
         self,
         url: str | None = None,
         *,
-        client: Redis | None = None,
+        client: Redis | RedisCluster | None = None,
+        cluster: bool = False,
         prefix: str = DEFAULT_PREFIX,
         timeout: float = DEFAULT_TIMEOUT,
         retry_after: float = DEFAULT_RETRY_AFTER,
@@ -140,28 +166,22 @@ class RedisStore:
             )
         if client is None:
             assert url is not None  # checked above; narrows the type
-            client = Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                # redis-py retries three times by default: on a hung server that is four
-                # timeouts per call. One failure is enough to open the circuit.
-                retry=Retry(NoBackoff(), 0),
-                # No CLIENT SETINFO on connect: two round trips fewer per new connection, which
-                # keeps a cold burst of connections inside the timeout (240 ms -> 100 ms for 100).
-                **_NO_SETINFO,
-            )
+            build = RedisCluster.from_url if cluster else Redis.from_url
+            client = build(url, **_client_options(timeout))
             self._owns_client = True
-        elif not isinstance(client, Redis):
-            raise TypeError(f"client must be a redis.asyncio.Redis, got {client!r}")
+        elif cluster:
+            raise ValueError("cluster=True applies to a url; a RedisCluster client is detected")
+        elif not isinstance(client, Redis | RedisCluster):
+            raise TypeError(f"client must be a redis.asyncio.Redis or RedisCluster, got {client!r}")
+        elif client.get_encoder().decode_responses:
+            raise ValueError(
+                "client must return bytes: build it with decode_responses=False, "
+                "got decode_responses=True"
+            )
         else:
-            if client.connection_pool.connection_kwargs.get("decode_responses"):
-                raise ValueError(
-                    "client must return bytes: build it with decode_responses=False, "
-                    "got decode_responses=True"
-                )
             self._owns_client = False
         self._client = client
+        self.cluster = isinstance(client, RedisCluster)
         self.prefix = prefix
         self.timeout = float(timeout)
         self.retry_after = float(retry_after)
@@ -169,12 +189,43 @@ class RedisStore:
         # One token per store: a lock's value says which replica holds it.
         self._token = secrets.token_hex(16).encode()
         self._set_script = client.register_script(_SET_SCRIPT)
+        self._tag_script = client.register_script(_TAG_SCRIPT)
         self._invalidate_script = client.register_script(_INVALIDATE_SCRIPT)
+        self._pop_script = client.register_script(_POP_SCRIPT)
         self._release_script = client.register_script(_RELEASE_SCRIPT)
         # Circuit breaker: when open, no call reaches Redis before _open_until (monotonic).
         self._open_until: float | None = None
         self._probing = False  # a half-open probe is in flight; the others keep skipping
         self._failing = False  # inside a failure streak, which is logged once
+        # Timing (see _call), in the loop's clock: the calls waiting and their starts.
+        self._waiting: dict[asyncio.Timeout, float] = {}
+        self._answered_at = self._busy_at = float("-inf")
+        self._watch: asyncio.TimerHandle | None = None
+        self._watch_due = 0.0
+        self._watch_every = max(self.timeout / 10, 0.001)
+
+    @classmethod
+    def from_sentinel(
+        cls,
+        sentinel: Sentinel,
+        service_name: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry_after: float = DEFAULT_RETRY_AFTER,
+        max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+    ) -> RedisStore:
+        """A store on the master that ``sentinel`` names ``service_name``, following failovers.
+
+        The store builds and owns the master's client (no retries, like a ``url``); ``sentinel``
+        (a ``redis.asyncio.sentinel.Sentinel``, with its own timeouts) stays yours.
+        """
+        check_positive("timeout", timeout, "number of seconds")
+        client = sentinel.master_for(service_name, **_client_options(timeout))
+        store = cls(client=client, prefix=prefix, timeout=timeout, retry_after=retry_after,
+                    max_item_bytes=max_item_bytes)  # fmt: skip
+        store._owns_client = True
+        return store
 
     def __repr__(self) -> str:
         return (
@@ -215,8 +266,16 @@ class RedisStore:
             return False
         keys = [self._key(key), *(f"{self.prefix}t:{tag}" for tag in set(tags))]
         failed = object()
-        result = await self._call(lambda: self._set_script(keys, [value, ttl_ms]), fallback=failed)
+        result = await self._call(lambda: self._write(keys, value, ttl_ms), fallback=failed)
         return result is not failed
+
+    async def _write(self, keys: list[str], value: bytes, ttl_ms: int) -> object:
+        if not self.cluster:
+            return await self._set_script(keys, [value, ttl_ms])
+        key, *tags = keys
+        if tags:  # first: a stored value is always found by its tags
+            await asyncio.gather(*(self._tag_script([tag], [key, ttl_ms]) for tag in tags))
+        return await self._client.set(key, value, px=ttl_ms)
 
     async def delete(self, key: str) -> None:
         """Forget ``key``."""
@@ -227,8 +286,16 @@ class RedisStore:
         keys = [f"{self.prefix}t:{tag}" for tag in set(tags)]
         if not keys:
             return 0
-        deleted = await self._call(lambda: self._invalidate_script(keys), fallback=0)
+        deleted = await self._call(lambda: self._drop(keys), fallback=0)
         return deleted if isinstance(deleted, int) else 0
+
+    async def _drop(self, keys: list[str]) -> object:
+        if not self.cluster:
+            return await self._invalidate_script(keys)
+        popped = await asyncio.gather(*(self._pop_script([key]) for key in keys))
+        members = {member for each in popped for member in each}
+        # redis-py's cluster client sends one DEL per hash slot, in one pipeline per node.
+        return await self._client.delete(*members) if members else 0
 
     async def acquire(self, key: str, ttl: float) -> bool:
         """Take the lock ``key`` for ``ttl`` seconds across replicas (SET NX PX).
@@ -250,7 +317,7 @@ class RedisStore:
         await self._call(lambda: self._release_script([lock], [self._token]), fallback=0)
 
     async def aclose(self) -> None:
-        """Close the client if the store built it from ``url``; a passed ``client`` stays open."""
+        """Close the client if the store built it; a passed ``client`` stays open."""
         if self._owns_client:
             try:
                 await self._client.aclose()
@@ -263,6 +330,14 @@ class RedisStore:
     async def _call(self, command: Callable[[], Awaitable[object]], *, fallback: object) -> object:
         """Run one Redis command through the circuit breaker; ``fallback`` on any failure.
 
+        The timeout times Redis, not the event loop: a call ends once ``timeout`` has passed
+        since the latest of its start, Redis's last answer (to any call of this store) and the
+        last time the loop was found busy. A watch timer, running every ``timeout / 10`` while
+        calls wait, finds the loop busy when it fires late. A burst of cold requests or a
+        CPU-bound handler delays the reading of replies that arrived in time; counting that
+        against Redis would open the circuit when the cache is needed most. A loop that never
+        stops being busy is bounded by the wall clock: ``timeout + BUSY_LOOP_GRACE``.
+
         Replies are ``object``: each caller checks the type it expects, so an unexpected reply is
         a miss rather than an exception further up.
         """
@@ -271,30 +346,64 @@ class RedisStore:
             if self._probing or time.monotonic() < self._open_until:
                 return fallback  # open: no network at all
             self._probing = probe = True  # half-open: this call is the probe
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         try:
-            # The socket timeouts bound each read; this bounds connect + write + read together
-            # (and works for a passed client configured with long timeouts or retries).
-            async with asyncio.timeout(self.timeout):
-                result = await command()
+            async with asyncio.timeout_at(start + self.timeout + BUSY_LOOP_GRACE) as deadline:
+                self._waiting[deadline] = start
+                if self._watch is None:
+                    self._arm_watch(loop, start)
+                try:
+                    result = await command()
+                finally:
+                    self._waiting.pop(deadline, None)  # the watch may have ended it
+                    if not self._waiting and self._watch is not None:
+                        self._watch.cancel()
+                        self._watch = None
         except (ResponseError, MaxConnectionsError) as exc:
             # An error reply (WRONGTYPE on a key someone else wrote, OOM, READONLY...) came back
             # quickly, or a burst used up the client's pool (100 connections by default): this
             # call fails open, but the server answers, so the circuit stays closed.
+            if isinstance(exc, ResponseError):
+                self._answered_at = loop.time()
             self._failed(exc, trip=False)
             return fallback
-        except Exception as exc:  # refused, timed out, reset, a protocol error: skip Redis
+        except (TimeoutError, RedisTimeoutError) as exc:
+            # Redis is silent, unless it answered another call meanwhile: this one alone is stuck.
+            self._failed(exc, trip=loop.time() - self._answered_at >= self.timeout)
+            return fallback
+        except Exception as exc:  # refused, reset, a protocol error: skip Redis
             self._failed(exc, trip=True)
             return fallback
         finally:
             if probe:
                 self._probing = False
+        self._answered_at = loop.time()
         self._succeeded()
         return result
 
+    def _arm_watch(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        self._watch_due = now + self._watch_every
+        self._watch = loop.call_at(self._watch_due, self._check_deadlines, loop)
+
+    def _check_deadlines(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        if now - self._watch_due > self._watch_every:  # late: the loop was busy
+            self._busy_at = now
+        quiet_since = max(self._answered_at, self._busy_at)
+        for deadline, start in list(self._waiting.items()):
+            if now - max(start, quiet_since) >= self.timeout and not deadline.expired():
+                del self._waiting[deadline]
+                deadline.reschedule(now)  # the call raises TimeoutError
+        self._watch = None
+        if self._waiting:
+            self._arm_watch(loop, now)
+
     def _failed(self, exc: Exception, *, trip: bool) -> None:
+        opening = trip and self._open_until is None  # logged even inside a failure streak
         if trip:
             self._open_until = time.monotonic() + self.retry_after
-        if not self._failing:
+        if not self._failing or opening:
             self._failing = True
             logger.warning(
                 "Redis cache store failed (%s: %s); serving uncached%s",
