@@ -39,12 +39,12 @@ from .compression.responses import (
     not_acceptable_encoding,
     vary_only,
 )
-from .negotiation import add_vary, mark_json_vary
 from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
 from .settings import Negotiated, SerdesSettings, negotiate
 from .state import SCOPE_KEY, RequestState, state_of
 from .telemetry import Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, install_transcoder
+from .vary import ACCEPT_ENCODING, add_vary, mark_json
 from .whole_app import document_problem_responses, warn_unreached_routes
 
 # Negotiations memoised per Accept value: clients choose the values, so the memo is bounded and
@@ -142,7 +142,7 @@ class SerdesMiddleware:
         self._layer = layer = CompressionLayer(resolved) if resolved is not None else None
         # How JSON responses get their Vary headers: the layer's rules, or Vary: Accept.
         self._mark_vary: Callable[[Message, Scope], object] = (
-            layer.mark_vary if layer is not None else mark_json_vary
+            layer.mark_vary if layer is not None else _mark_json
         )
         # What they add to Starlette's usual 200 JSON start, computed once for the fast path.
         start: Message = {"status": 200, "headers": [_JSON_CONTENT_TYPE]}
@@ -270,7 +270,7 @@ class SerdesMiddleware:
             )
             if choice is None:
                 problem = not_acceptable_encoding(layer.offers)
-                await _answer(problem, send, b"Accept-Encoding", recorder, self.settings)
+                await _answer(problem, send, ACCEPT_ENCODING, recorder, self.settings)
                 return
         cache = self.cache
         if cache is not None and not cache.table.read:
@@ -488,13 +488,17 @@ async def _answer(
     await response({"type": "http"}, no_receive, send)
 
 
+def _mark_json(start: Message, scope: Scope) -> None:
+    mark_json(start)
+
+
 def _vary_on_json(send: Send) -> Send:
     """Add ``Vary: Accept`` to JSON responses: their format was negotiated."""
 
     # A plain function returning the downstream awaitable: no coroutine of its own per message.
     def send_with_vary(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
-            mark_json_vary(message, {})
+            mark_json(message)
         return send(message)
 
     return send_with_vary

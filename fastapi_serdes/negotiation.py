@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from ._types import Message, Scope
-
 MAX_HEADER_LENGTH: Final = 4096
 MAX_ENTRIES: Final = 64
 
@@ -281,26 +279,3 @@ def is_json_family(content_type: bytes) -> bool:
     return main == b"application/json" or (
         main.startswith(b"application/") and main.endswith(b"+json")
     )
-
-
-def add_vary(headers: list[tuple[bytes, bytes]], token: bytes) -> list[tuple[bytes, bytes]]:
-    """Add ``token`` to the ``Vary`` header (creating it), unless listed already or ``*``."""
-    lowered = token.lower()
-    for i, (name, value) in enumerate(headers):
-        if name == b"vary":
-            tokens = [t.strip().lower() for t in value.split(b",")]
-            if lowered not in tokens and b"*" not in tokens:
-                headers[i] = (name, value + b", " + token)
-            return headers
-    headers.append((b"vary", token))
-    return headers
-
-
-def mark_json_vary(start: Message, scope: Scope) -> None:
-    """Add ``Vary: Accept`` to a JSON response start: its format was negotiated."""
-    headers = start.get("headers", ())
-    for name, value in headers:
-        if name == b"content-type":
-            if value == b"application/json" or is_json_content_type(value):
-                start["headers"] = add_vary(list(headers), b"Accept")
-            break

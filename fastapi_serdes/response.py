@@ -10,13 +10,13 @@ from pydantic import TypeAdapter
 from starlette.responses import Response
 
 from ._types import Receive, Scope, Send
-from .cache.conditional import VARY_ACCEPT
 from .response_encoding import encode_value
 from .route import not_acceptable
 from .settings import Negotiated, SerdesSettings, header, negotiate
 from .state import negotiated_of
 from .telemetry import request_recorder
 from .telemetry.spans import encode_span, route_of, type_name
+from .vary import VARY_ACCEPT
 
 
 class SerdesResponse(Response):

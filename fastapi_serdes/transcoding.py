@@ -16,7 +16,7 @@ import orjson
 from ._types import Codec, Message, Receive, Scope, Send, no_receive
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression.request_bodies import coding_available, decode_whole, request_coding
-from .negotiation import add_vary, is_json_content_type
+from .negotiation import is_json_content_type
 from .problems import DecodeError, EncodeError, ProblemError
 from .request_body import decode_body, off_loop, read_body
 from .response_encoding import encode_failed
@@ -24,13 +24,14 @@ from .settings import Negotiated, SerdesSettings
 from .state import RequestState
 from .telemetry import Recorder
 from .telemetry.spans import decode_span, encode_span
+from .vary import ACCEPT, add_vary
 
 logger = logging.getLogger("fastapi_serdes")
 _NO_BODY_STATUSES = frozenset({204, 205, 206, 304})  # 206: its Content-Range is of the bytes
 
 
 def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return add_vary(headers, b"Accept")
+    return add_vary(headers, ACCEPT)
 
 
 class BodyTranscoder:

@@ -42,7 +42,6 @@ from fastapi_serdes.compression.request_bodies import request_coding
 from fastapi_serdes.negotiation import (
     MAX_ENTRIES,
     MAX_HEADER_LENGTH,
-    add_vary,
     choose_encoding,
     choose_media_type,
     is_json_content_type,
@@ -53,6 +52,7 @@ from fastapi_serdes.negotiation import (
     parse_qvalue,
     split_list,
 )
+from fastapi_serdes.vary import add_vary
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))
 WORKER = Path(__file__).with_name("fuzz_worker.py")

@@ -418,6 +418,6 @@ def test_parsers_never_raise(value: str) -> None:
 def test_add_vary(
     headers: list[tuple[bytes, bytes]], token: bytes, expected: list[tuple[bytes, bytes]]
 ) -> None:
-    from fastapi_serdes.negotiation import add_vary
+    from fastapi_serdes.vary import add_vary
 
     assert add_vary(list(headers), token) == expected

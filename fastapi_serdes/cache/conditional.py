@@ -5,19 +5,16 @@ the response cache store it.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from fastapi.utils import is_body_allowed_for_status_code
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..negotiation import add_vary
 from ..settings import header
 from ..state import RequestState
+from ..vary import route_vary
 from . import NOT_MODIFIED_HEADERS, CachePolicy, credentialed, etag_for, matching_tag
-
-#: The Vary header of a response whose format was negotiated.
-VARY_ACCEPT: Final = (b"vary", b"Accept")
 
 
 def respond(
@@ -39,16 +36,25 @@ def respond(
     if media_type is not None and is_body_allowed_for_status_code(code):
         headers[:] = [(k, v) for k, v in headers if k != b"content-type"]
         headers.append((b"content-type", media_type.encode("latin-1")))
-    # Accept chose the representation; Prefer too when it can pick a view.
-    add_vary(headers, b"Accept")
-    if views:
-        add_vary(headers, b"Prefer")
+    get_ok = code == 200 and scope["method"] in ("GET", "HEAD")
+    # A shared entry never holds what a credentialed request got.
+    policy = (
+        cache
+        if get_ok and not (cache is None or (cache.key is None and credentialed(scope)))
+        else None
+    )
+    route_vary(
+        headers,
+        views=views,
+        declared=policy.vary if policy is not None else (),
+        request_headers=scope["headers"] if policy is not None and policy.key else None,
+    )
     headers.extend(view_headers)
-    if code == 200 and scope["method"] in ("GET", "HEAD"):
+    if get_ok:
         etag = etag_for(bytes(response.body))
         headers.append((b"etag", etag.encode("latin-1")))
-        if cache is not None:
-            _mark_cacheable(cache, request, state, headers)
+        if policy is not None:
+            _mark_cacheable(policy, request, state, headers)
         theirs = matching_tag(header(scope, b"if-none-match"), etag)
         if theirs is not None:
             # The client's own tag: for a compressed variant it is the "-<coding>" one its
@@ -72,20 +78,8 @@ def _mark_cacheable(
 ) -> None:
     """Tell SerdesMiddleware, in the request's state, that this response may be stored, with
     its policy and tags."""
-    scope = request.scope
-    if policy.key is None and credentialed(scope):
-        return  # a shared entry never holds what a credentialed request got
     state.policy = policy
     if policy.tags is not None:
         state.tags = list(policy.tags(request))
     if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
         headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
-    for name in policy.vary:  # onto the route's own Vary line
-        add_vary(headers, name.encode("latin-1"))
-    if policy.key is not None:
-        # Per-principal answers: a browser shared by two users must not show one's to the other.
-        for name, _ in scope["headers"]:
-            if name == b"authorization":
-                add_vary(headers, b"Authorization")
-            elif name == b"cookie":
-                add_vary(headers, b"Cookie")

@@ -20,11 +20,12 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from .._types import Message, Scope, Send
-from ..negotiation import add_vary, choose_encoding, is_json_content_type, parse_accept_encoding
+from ..negotiation import choose_encoding, is_json_content_type, parse_accept_encoding
 from ..problems import ProblemError
 from ..state import state_of
 from ..telemetry import Recorder
 from ..telemetry.spans import CompressTrace, route_of
+from ..vary import VaryJoiner
 from . import Compression, has_no_transform, is_compressible, variant_etag
 from .encoders import Encoder, StreamEncoder, build_encoders
 
@@ -98,28 +99,9 @@ class CompressionLayer:
         self.minimum_size = settings.minimum_size
         self.encoders = build_encoders(settings)
         self.choices: dict[bytes | None, Choice | None] = {}
-        self._vary: dict[tuple[bytes | None, bool, bool], bytes] = {}
+        self._vary = VaryJoiner()
         self._kinds: dict[bytes, tuple[bool, bool]] = {}
         self._shapes: dict[tuple[int, bytes], tuple[bool, tuple[bytes, bytes] | None]] = {}
-
-    def vary_adding(self, vary: bytes | None, accept: bool, encoding: bool) -> bytes:
-        """A ``Vary`` value with ``Accept`` and/or ``Accept-Encoding`` added (``vary`` itself,
-        the same object, when it lists them already)."""
-        key = (vary, accept, encoding)
-        joined = self._vary.get(key)
-        if joined is None:
-            headers = [(b"vary", vary)] if vary is not None else []
-            if accept:
-                add_vary(headers, b"Accept")
-            if encoding:
-                add_vary(headers, b"Accept-Encoding")
-            joined = headers[0][1]
-            if joined == vary:
-                joined = vary
-            if len(self._vary) >= _MEMO_SIZE:
-                self._vary.clear()
-            self._vary[key] = joined
-        return joined
 
     @property
     def offers(self) -> str:
@@ -220,14 +202,7 @@ class CompressionLayer:
         )
         # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
         if could or accept:
-            if not isinstance(headers, list):
-                headers = list(headers)
-            start["headers"] = headers
-            joined = self._vary.get((vary, accept, could)) or self.vary_adding(vary, accept, could)
-            if vary is None:
-                headers.append((b"vary", joined))
-            elif joined is not vary:
-                headers[headers.index((b"vary", vary))] = (b"vary", joined)
+            self._vary.mark(start, vary, accept, could)
         return could, content_length
 
 
