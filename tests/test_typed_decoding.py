@@ -1,5 +1,6 @@
-"""Type-directed number checks: which types are checkable, what the checks find, and that the
-JSON codec decodes exactly as the byte screen did wherever a number can reach the value."""
+"""Decoding into a type under the number policy: what the walk finds in validated values, and
+that the codecs decode exactly as parsing and walking the whole body would, except under a key
+the type ignores (dropped with the key, unread)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from pydantic import (
 from pydantic_core import from_json
 
 from fastapi_serdes import DecodeError, JSONCodec, MsgPackCodec
-from fastapi_serdes.codecs.number_checks import BIG_FLOAT_REASON, number_check
 from fastapi_serdes.codecs.value_policy import INT_REASON, walk
 
 
@@ -121,49 +121,46 @@ class Plain:
     id: int
 
 
-CHECKABLE = [
-    int,
-    float,
+# Every kind of type a body can be decoded into: the policy holds in each, whatever validators
+# or extra fields it has (there is no per-type check left to get wrong).
+TYPES = [
     list[User],
-    User,
-    Tree,
     Pets,
-    NoNumbers,
     AfterOnly,
-    dict[str, list[int]],
-    int | str | None,
-    Annotated[list[float], Field(max_length=3)],
-]
-NOT_CHECKABLE = [
-    Any,
-    Decimal,
-    list[Any],
     Loose,
     PreValidated,
     WholePre,
     Annotated[int, BeforeValidator(int)],
     RootModel[list[int]],
     Plain,
-    list[int] | list[str],
-    tuple[int, str],
-    dict[int, int],
+    dict[str, list[int]],
+    list[Any],
+    Any,
 ]
+BAD_BODIES = {
+    list[User]: b'[{"id": 18446744073709551616, "name": "a", "score": 1}]',
+    Pets: b'{"pets": [{"weight": 1e400}]}',
+    AfterOnly: b'{"id": 18446744073709551616}',
+    Loose: b'{"id": 1, "other": [1e400]}',
+    PreValidated: b'{"id": 18446744073709551616}',
+    WholePre: b'{"id": -9223372036854775809}',
+    Annotated[int, BeforeValidator(int)]: b"18446744073709551616",
+    RootModel[list[int]]: b"[1, 18446744073709551616]",
+    Plain: b'{"id": 18446744073709551616}',
+    dict[str, list[int]]: b'{"a": [1e400]}',
+    list[Any]: b"[1, [2, 1e400]]",
+    Any: b'{"a": 18446744073709551616}',
+}
 
 
-@pytest.mark.parametrize("tp", CHECKABLE, ids=repr)
-def test_checkable_types(tp: Any) -> None:
-    assert number_check(tp) is not None
-
-
-@pytest.mark.parametrize("tp", NOT_CHECKABLE, ids=repr)
-def test_types_the_declaration_does_not_describe_are_not_checkable(tp: Any) -> None:
-    assert number_check(tp) is None
+@pytest.mark.parametrize("tp", TYPES, ids=repr)
+def test_every_type_refuses_a_number_outside_the_policy(tp: Any) -> None:
+    with pytest.raises(DecodeError, match="Invalid JSON number at /"):
+        JSONCodec().decode(BAD_BODIES[tp], TypeAdapter(tp))
 
 
 def test_a_type_without_numbers_passes_anything() -> None:
-    check = number_check(NoNumbers)
-    assert check is not None
-    assert check(NoNumbers(name="x", when=datetime.date(2024, 1, 1)), True) is None
+    assert walk(NoNumbers(name="x", when=datetime.date(2024, 1, 1))) is None
 
 
 @pytest.mark.parametrize(
@@ -181,37 +178,31 @@ def test_a_type_without_numbers_passes_anything() -> None:
     ],
     ids=["fine", "2**64", "below-int64", "uint64-max", "int64-min", "recursive"],
 )
-def test_int_check_locates_the_problem(value: Tree, expected: Any) -> None:
-    check = number_check(Tree)
-    assert check is not None
-    assert check(value, True) == expected
+def test_the_walk_locates_the_problem(value: Tree, expected: Any) -> None:
+    assert walk(value) == expected
 
 
-def test_float_check_reports_non_finite_always_and_big_only_when_asked() -> None:
-    check = number_check(list[Dog])
-    assert check is not None
-    assert check([Dog(weight=1.5), Dog(weight=math.inf)], False) == (
+def test_the_walk_reports_non_finite_floats_in_models() -> None:
+    assert walk([Dog(weight=1.5), Dog(weight=math.inf)]) == (
         (1, "weight"),
         "infinity is not a finite number",
     )
-    assert check([Dog(weight=math.nan)], False) == ((0, "weight"), "NaN is not a finite number")
-    assert check([Dog(weight=-1e19)], True) == ((0, "weight"), BIG_FLOAT_REASON)
-    assert check([Dog(weight=-1e19)], False) is None
+    assert walk([Dog(weight=math.nan)]) == ((0, "weight"), "NaN is not a finite number")
+    assert walk([Dog(weight=-1e19)]) is None
 
 
-def test_union_members_are_told_apart_by_runtime_type() -> None:
-    check = number_check(Pets)
-    assert check is not None
+def test_union_members_are_walked_as_what_they_are() -> None:
+    check = walk
     fine = Pets(pets=[Cat(lives=9), Dog(weight=3.5)], by_name={"a": 1.0}, either="x")
-    assert check(fine, True) is None
+    assert check(fine) is None
     bad_dog = Pets(pets=[Cat(lives=9), Dog(weight=math.inf)])
-    assert check(bad_dog, True) == (("pets", 1, "weight"), "infinity is not a finite number")
+    assert check(bad_dog) == (("pets", 1, "weight"), "infinity is not a finite number")
     bad_map = Pets(pets=[], by_name={"a": 1.0, "b": -math.inf})
-    assert check(bad_map, True) == (("by_name", "b"), "-infinity is not a finite number")
+    assert check(bad_map) == (("by_name", "b"), "-infinity is not a finite number")
     bad_union = Pets(pets=[], either=2**64)
-    assert check(bad_union, True) == (("either",), INT_REASON)
+    assert check(bad_union) == (("either",), INT_REASON)
     bad_tuple = Pets(pets=[], pair=(1, 2**64))
-    assert check(bad_tuple, True) == (("pair", 1), INT_REASON)
+    assert check(bad_tuple) == (("pair", 1), INT_REASON)
 
 
 # --- through the JSON codec ------------------------------------------------------------------
@@ -313,7 +304,7 @@ def test_a_strict_model_is_validated_in_json_mode_even_when_the_bytes_look_suspe
     class Strict(BaseModel):
         model_config = ConfigDict(strict=True)
         when: datetime.datetime
-        ref: Decimal  # not checkable: the byte screen runs, then validation from the bytes
+        ref: Decimal  # a long digit string: still validated from the bytes, in JSON mode
 
     body = b'{"when": "2024-01-01T00:00:00Z", "ref": "1234567890123456789012"}'
     value = JSONCodec().decode(body, TypeAdapter(Strict))
@@ -322,14 +313,14 @@ def test_a_strict_model_is_validated_in_json_mode_even_when_the_bytes_look_suspe
 
 def test_an_after_validator_returning_another_type_falls_back_to_the_bytes() -> None:
     class Odd(BaseModel):
-        id: Annotated[int, AfterValidator(str)]  # the check compares a str: it cannot tell
+        id: Annotated[int, AfterValidator(str)]  # the value holds a str: the body tells
 
     assert JSONCodec().decode(b'{"id": 5}', TypeAdapter(Odd)).id == "5"
     with pytest.raises(DecodeError, match="/id"):
         JSONCodec().decode(b'{"id": 18446744073709551616}', TypeAdapter(Odd))
 
 
-# --- the check agrees with the byte screen ---------------------------------------------------
+# --- decoding agrees with parsing and walking the whole body -----------------------------
 
 _NUMBERS = st.sampled_from(
     [
@@ -385,10 +376,8 @@ def _reference(data: bytes, adapter: TypeAdapter[Any]) -> Any:
         value = adapter.validate_json(data)
     except ValidationError:
         return ValidationError
-    check = number_check(adapter._type)  # type: ignore[attr-defined]
-    assert check is not None
-    # What the byte screen let through: a float read into an int (1e20) is refused now.
-    return DecodeError if check(value, False) is not None else value
+    # A "NaN" string read into a float field: found in the validated value.
+    return DecodeError if walk(value) is not None else value
 
 
 @settings(max_examples=400, deadline=None)
@@ -427,7 +416,7 @@ def test_msgpack_non_finite_strings_read_into_float_fields_are_refused(text: str
 def test_msgpack_non_finite_floats_in_typed_fields_are_400s(
     user: dict[str, Any], location: str
 ) -> None:
-    # Found by the check after validation, or (when validation fails on them) by the walk:
+    # Found in the validated value, or (when validation fails on them) in the decoded body:
     # a 400 either way, never the 422 pydantic would make of an infinite id.
     with pytest.raises(DecodeError, match="Invalid MessagePack value at") as info:
         MsgPackCodec().decode(msgpack.packb([user]), USERS)

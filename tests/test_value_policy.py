@@ -1,27 +1,27 @@
-"""The number policy: number_problem, the iterative walk, describe, and JSON null markers."""
+"""The number policy: number_problem, the iterative walk, the look before it, and describe."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 import math
-import pathlib
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, computed_field
 from pydantic.alias_generators import to_camel
 
-from fastapi_serdes.codecs import JSONCodec
+from fastapi_serdes import EncodeError
+from fastapi_serdes.codecs import JSONCodec, MsgPackCodec
 from fastapi_serdes.codecs.value_policy import (
     INT_MAX,
     INT_MIN,
     describe,
-    json_null_markers,
+    find_bad_number,
+    msgpack_may_hold_non_finite,
     number_problem,
     walk,
 )
@@ -179,20 +179,6 @@ def test_walk_ints_false_checks_only_floats() -> None:
     assert walk([2**64, INT_MIN - 1], ints=False) is None
 
 
-@pytest.mark.parametrize(
-    ("value", "location", "key"),
-    [
-        ({1: "a"}, (), "1"),
-        ({"a": {b"k": 1}}, ("a",), "b'k'"),
-        ([{"ok": 1}, {(1, 2): 1}], (1,), "(1, 2)"),
-    ],
-    ids=["int", "bytes", "tuple"],
-)
-def test_walk_str_keys(value: Any, location: tuple[Any, ...], key: str) -> None:
-    assert walk(value) is None
-    assert walk(value, str_keys=True) == (location, f"map key {key} is not a string")
-
-
 def test_walk_is_iterative() -> None:
     # Deeper than the recursion limit and than any codec lets through (msgpack: 1024).
     value: Any = NAN
@@ -266,48 +252,6 @@ class WithList(BaseModel):
 
 
 @pytest.mark.parametrize(
-    ("tp", "expected"),
-    [
-        (str, ()),
-        (int, ()),
-        (bool, ()),
-        (datetime, ()),
-        (uuid.UUID, ()),
-        (Decimal, ()),
-        (Color, ()),
-        (Names, ()),
-        (list[Names], ()),
-        (Optional[str], ()),  # noqa: UP045 - the spelling is the point
-        (Literal[1, "a"], ()),
-        (Scored, (b'"maybe":null', b'"score":null')),
-        (Aliased, (b'"my_score":null', b'"otherScore":null', b'"other_score":null', b'"s":null')),
-        (Wrapper, (b'"maybe":null', b'"score":null')),
-        (list[Scored], (b'"maybe":null', b'"score":null')),
-        (dict[str, Scored], (b'"maybe":null', b'"score":null')),
-        (Scored | Names, (b'"maybe":null', b'"score":null')),
-        (Recursive, (b'"value":null',)),
-        (Computed, (b'"ratio":null',)),
-        (float, None),
-        (MyFloat, None),
-        (Optional[float], None),  # noqa: UP045
-        (Literal[1.5], None),
-        (list[float], None),
-        (dict[str, float], None),
-        (Mapping[str, Any], None),
-        (WithList, None),
-        (Any, None),
-        (Outer, None),
-        (RootModel[float], None),
-        (Extra, None),
-        (pathlib.Path, None),
-    ],
-    ids=repr,
-)
-def test_json_null_markers(tp: Any, expected: tuple[bytes, ...] | None) -> None:
-    assert json_null_markers(tp) == expected
-
-
-@pytest.mark.parametrize(
     ("tp", "value"),
     [
         (Scored, Scored(score=NAN)),
@@ -320,9 +264,78 @@ def test_json_null_markers(tp: Any, expected: tuple[bytes, ...] | None) -> None:
     ],
     ids=["field", "optional-field", "alias", "nested-list", "dict-values", "recursive", "computed"],
 )
-def test_a_hidden_nan_shows_a_marker(tp: Any, value: Any) -> None:
-    markers = json_null_markers(tp)
-    assert markers
-    body = TypeAdapter(tp).dump_json(value, by_alias=True)
-    assert any(marker in body for marker in markers), body
-    assert JSONCodec().decode(body) is not None
+def test_a_nan_hidden_behind_a_json_null_is_refused(tp: Any, value: Any) -> None:
+    adapter = TypeAdapter(tp)
+    assert b"null" in adapter.dump_json(value, by_alias=True)  # what pydantic would have sent
+    with pytest.raises(EncodeError, match="is not a finite number"):
+        JSONCodec().encode(value, adapter, {"by_alias": True})
+    with pytest.raises(EncodeError, match="is not a finite number"):
+        JSONCodec().encode(value, adapter)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [
+            Names(
+                first="a",
+                others=[],
+                when=datetime(2024, 1, 1),
+                ident=uuid.UUID(int=1),
+                price=Decimal("1.5"),
+                count=INT_MAX,
+                flag=True,
+                color=Color.RED,
+            )
+        ],
+        Scored(score=1.0, maybe=None),
+        {"a": None, "b": [1.7976931348623157e308, -0.0]},
+    ],
+    ids=["no-floats", "a-real-none", "finite-next-to-nulls"],
+)
+def test_real_nulls_encode(value: Any) -> None:
+    assert JSONCodec().decode(JSONCodec().encode(value)) is not None
+
+
+# --- the look before the walk ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"a": [1, "x", None, 1.5, b"\xcb\x7f\xf0"]}, None),
+        ({"a": [1, {"b": INF}]}, (("a", 1, "b"), INF_REASON)),
+        ({"a": [1, -NAN]}, (("a", 1), NAN_REASON)),
+        ({"a": [INT_MAX + 1]}, (("a", 0), INT_REASON)),
+        ({1: [NAN]}, ((1, 0), NAN_REASON)),
+        (Outer(scores=[Score(value=NAN)]), (("scores", 0, "value"), NAN_REASON)),
+        (Extra(score=INF), (("score",), INF_REASON)),
+        ({"deep": [object(), NAN]}, (("deep", 1), NAN_REASON)),
+        (MyFloat("inf"), ((), INF_REASON)),
+    ],
+    ids=["clean", "inf", "negative-nan", "int", "int-key", "model", "extra", "unpackable", "sub"],
+)
+def test_find_bad_number_agrees_with_the_walk(value: Any, expected: Any) -> None:
+    assert find_bad_number(value) == expected == walk(value)
+
+
+def test_find_bad_number_ints_false() -> None:
+    assert find_bad_number({"big": 2**64}, ints=False) is None
+    assert find_bad_number({"big": 2**64, "x": NAN}, ints=False) == (("x",), NAN_REASON)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (MsgPackCodec().encode([1.5, 127, -1, "\u00ff"]), False),
+        (MsgPackCodec().encode([1.7976931348623157e308]), True),  # a hit is only a reason to walk
+        (b"\xcb\x7f\xf0" + bytes(6), True),
+        (b"\xcb\xff\xf8" + bytes(6), True),
+        (b"\xca\x7f\xc0\x00\x00", True),
+        (b"\xca\xff\x80\x00\x00", True),
+        (b"\xcb\x7f\xf0\x00\x00\x00\x00\x00\x01", True),  # a NaN with a payload
+    ],
+    ids=["finite", "largest-double", "inf64", "nan64", "nan32", "negative-inf32", "payload"],
+)
+def test_msgpack_may_hold_non_finite(data: bytes, expected: bool) -> None:
+    assert msgpack_may_hold_non_finite(data) is expected

@@ -1,4 +1,4 @@
-"""The value policy shared by the built-in codecs: which numbers cross the wire.
+"""The number policy of the built-in codecs, and the one walk that enforces it.
 
 JSON (RFC 8259) has no NaN or Infinity, MessagePack has no integers past 64 bits, and the tools
 in between alter them silently (pydantic writes NaN as ``null``; orjson reads
@@ -6,36 +6,40 @@ in between alter them silently (pydantic writes NaN as ``null``; orjson reads
 
 - non-finite floats (NaN, Infinity, -Infinity), in both codecs and both directions;
 - integers outside ``[-2**63, 2**64 - 1]`` when decoding (both codecs) and when encoding
-  MessagePack (it cannot represent them). JSON encodes them exactly, as pydantic writes them
-  (documented: I-JSON readers lose precision past 2**53).
+  MessagePack (it cannot represent them). JSON encodes them exactly, as pydantic writes them.
 
-Checking every value would cost as much as encoding it, so the codecs first ask the encoded bytes
-whether a bad number could hide in them (a ``"score":null`` in JSON for a float field, a float64
-NaN bit pattern in MessagePack) and walk the data only then. The walk is iterative: depth never
-raises ``RecursionError``.
+One function decides and locates: :func:`walk`, over plain data, models and dataclasses
+(iterative: depth never raises ``RecursionError``). Walking every value in Python would cost more
+than the encoding itself, so :func:`find_bad_number` lets ormsgpack look first: it visits every
+value in C, refuses every integer past 64 bits, and writes every float in eight bytes whose
+exponent shows a non-finite one (:func:`msgpack_may_hold_non_finite`). The walk runs only then.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
-import types
-import typing
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Union
+from collections.abc import Mapping
+from typing import Any, Final
 
-from pydantic import BaseModel, PlainSerializer, RootModel, WrapSerializer
+import ormsgpack
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from ..problems import json_pointer
 
-INT_MIN = -(2**63)
-INT_MAX = 2**64 - 1
+INT_MIN: Final = -(2**63)
+INT_MAX: Final = 2**64 - 1
 
-INT_REASON = "integer outside the 64-bit range [-2**63, 2**64-1]"
+INT_REASON: Final = "integer outside the 64-bit range [-2**63, 2**64-1]"
 
 #: Where a bad value sits and why: (location, reason).
 Problem = tuple[tuple[str | int, ...], str]
+
+_MISSING: Final = object()
+# ormsgpack as the policy's first look, non-str keys allowed. Models go through the default
+# hook: ormsgpack 1.13's OPT_SERIALIZE_PYDANTIC panics (aborts the process) on some of them.
+_LOOK_OPTIONS: Final = ormsgpack.OPT_NON_STR_KEYS
 
 
 def number_problem(value: Any, *, ints: bool = True) -> str | None:
@@ -70,12 +74,9 @@ def _children(value: Any) -> Any:
     return None
 
 
-def walk(value: Any, *, ints: bool = True, str_keys: bool = False) -> Problem | None:
-    """Find the first number outside the policy in ``value`` (containers, models, dataclasses).
-
-    With ``ints=False`` only floats are checked; with ``str_keys=True`` a mapping key that is
-    not a ``str`` is a problem too. Iterative, so any depth is fine.
-    """
+def walk(value: Any, *, ints: bool = True) -> Problem | None:
+    """The first number outside the policy in ``value`` (containers, models, dataclasses), in
+    document order, or None. With ``ints=False`` only floats are checked."""
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
     while stack:
         loc, item = stack.pop()
@@ -83,16 +84,80 @@ def walk(value: Any, *, ints: bool = True, str_keys: bool = False) -> Problem | 
         if reason is not None:
             return loc, reason
         children = _children(item)
-        if children is None:
-            continue
-        is_mapping = isinstance(item, Mapping)
-        pending = []
-        for key, child in children:
-            if is_mapping and str_keys and not isinstance(key, str):
-                return loc, f"map key {key!r} is not a string"
-            pending.append(((*loc, key if isinstance(key, int) else str(key)), child))
-        stack.extend(reversed(pending))  # depth-first, in document order
+        if children is not None:
+            pending = [((*loc, k if isinstance(k, int) else str(k)), v) for k, v in children]
+            stack.extend(reversed(pending))  # depth-first, in document order
     return None
+
+
+def msgpack_may_hold_non_finite(data: bytes) -> bool:
+    """Whether MessagePack ``data`` may hold a NaN or an infinity.
+
+    Every such float (any NaN payload, either sign) is a float64 (``0xcb``) or float32 (``0xca``)
+    whose next byte is ``0x7f`` or ``0xff``. Single-byte searches run at memchr speed, and most
+    bodies hold no ``0x7f`` or ``0xff`` byte at all; a hit is only a reason to walk.
+    """
+    return (b"\x7f" in data and (b"\xcb\x7f" in data or b"\xca\x7f" in data)) or (
+        b"\xff" in data and (b"\xcb\xff" in data or b"\xca\xff" in data)
+    )
+
+
+def find_bad_number(
+    value: Any, *, ints: bool = True, packed: bytes | None = None
+) -> Problem | None:
+    """:func:`walk`, when ormsgpack's look at ``value`` cannot rule a bad number out.
+
+    ``packed`` is ``value`` already in MessagePack (a body just read, a response just written):
+    then nothing is packed again.
+    """
+    if packed is None:
+        try:
+            packed = ormsgpack.packb(value, default=_look_default, option=_LOOK_OPTIONS)
+        except (TypeError, ValueError, ormsgpack.MsgpackEncodeError):
+            # An integer past 64 bits, or a value ormsgpack cannot look into: walk it.
+            return walk(value, ints=ints)
+    return walk(value, ints=ints) if msgpack_may_hold_non_finite(packed) else None
+
+
+def _look_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return {**value.__dict__, **(getattr(value, "__pydantic_extra__", None) or {})}
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return to_jsonable_python(value)
+
+
+def problem_in_validated(value: Any, in_body: Problem | None) -> Problem | None:
+    """The problem a validated ``value`` keeps: ``in_body`` (found in the decoded body) unless the
+    type dropped it with its key, else one its validators made (``"nan"`` read into a float)."""
+    if in_body is not None and _holds(value, in_body[0]):
+        return in_body
+    return find_bad_number(value)
+
+
+def _holds(value: Any, loc: tuple[str | int, ...]) -> bool:
+    """Whether the body location ``loc`` is still in the validated ``value``."""
+    for key in loc:
+        if isinstance(value, BaseModel):
+            value = _member(value, key)
+        elif isinstance(value, Mapping):
+            value = value.get(key, _MISSING)
+        elif isinstance(value, list | tuple) and isinstance(key, int) and key < len(value):
+            value = value[key]
+        else:
+            return True  # a scalar stands there (an after-validator's own type, say)
+        if value is _MISSING:
+            return False
+    return True
+
+
+def _member(model: BaseModel, key: str | int) -> Any:
+    """The field of ``model`` a body key names (by name or alias), its extra value, or
+    ``_MISSING`` (a key the model ignores)."""
+    for name, info in type(model).model_fields.items():
+        if key in (name, info.alias, info.validation_alias):
+            return getattr(model, name)
+    return (model.model_extra or {}).get(str(key), _MISSING)
 
 
 def describe(problem: Problem) -> str:
@@ -101,88 +166,7 @@ def describe(problem: Problem) -> str:
     return f"{json_pointer(loc) or '/'}: {reason}"
 
 
-def json_null_markers(tp: Any) -> tuple[bytes, ...] | None:
-    """Byte patterns that betray a non-finite float in pydantic's JSON for type ``tp``.
-
-    pydantic writes NaN and Infinity as ``null``. When every float of ``tp`` sits directly in a
-    model field or computed field (``score: float`` or ``score: float | None``), a hidden one can
-    only appear as ``"score":null``. Returns ``()`` when ``tp`` holds no float at all, and None
-    when floats may sit elsewhere (lists, dicts, ``Any``, extra fields, root models): then any
-    ``null`` calls for the walk. Keys are the serialization aliases, as ``by_alias`` writes them.
-    """
-    markers: set[bytes] = set()
-    if not _collect_markers(tp, markers, set()):
-        return None
-    return tuple(sorted(markers))
-
-
-_NO_FLOATS = (str, bytes, bytearray, bool, int, type(None))
-
-
-def is_optional_float(ann: Any) -> bool:
-    """Whether an annotation is ``float`` or ``float | None``."""
-    if ann is float:
-        return True
-    if typing.get_origin(ann) in (Union, types.UnionType):
-        return [a for a in typing.get_args(ann) if a is not type(None)] == [float]
-    return False
-
-
-def _collect_markers(tp: Any, markers: set[bytes], seen: set[type]) -> bool:
-    """Add ``tp``'s markers; False when a float could appear outside a named field."""
-    origin = typing.get_origin(tp)
-    if origin is Annotated:
-        return _collect_markers(typing.get_args(tp)[0], markers, seen)
-    if origin is typing.Literal:
-        return all(not isinstance(a, float) for a in typing.get_args(tp))
-    if isinstance(tp, type) and origin is None:
-        if tp is float or issubclass(tp, float):
-            return False  # a bare float: written as a bare null
-        if issubclass(tp, enum.Enum):
-            return True
-        if issubclass(tp, _NO_FLOATS) or not issubclass(tp, BaseModel):
-            # str, int, datetime, UUID, Enum, Decimal...: never written as a float.
-            return issubclass(tp, _NO_FLOATS) or tp.__module__ in ("datetime", "uuid", "decimal")
-        if issubclass(tp, RootModel) or tp.model_config.get("extra") == "allow":
-            return False
-        if tp in seen:
-            return True
-        seen.add(tp)
-        decorators = tp.__pydantic_decorators__
-        if decorators.field_serializers or decorators.model_serializers:
-            return False  # a serializer may move a float anywhere: any null is suspect
-        for name, info in tp.model_fields.items():
-            if any(isinstance(m, PlainSerializer | WrapSerializer) for m in info.metadata):
-                return False
-            if is_optional_float(info.annotation):
-                # Written by field name or by alias, depending on by_alias: watch for both.
-                for key in {name, info.serialization_alias or info.alias or name}:
-                    markers.add(f'"{key}":null'.encode())
-            elif not _collect_markers(info.annotation, markers, seen):
-                return False
-        for name, computed in tp.model_computed_fields.items():
-            if is_optional_float(computed.return_type):
-                for key in {name, computed.alias or name}:
-                    markers.add(f'"{key}":null'.encode())
-            elif not _collect_markers(computed.return_type, markers, seen):
-                return False
-        return True
-    args = typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        return all(_collect_markers(a, markers, seen) for a in args)
-    if origin in (list, set, frozenset, Sequence) or (
-        origin is tuple and len(args) == 2 and args[1] is Ellipsis
-    ):
-        return bool(args) and _collect_markers(args[0], markers, seen)
-    if origin in (dict, Mapping):
-        return len(args) == 2 and _collect_markers(args[1], markers, seen)
-    return False
-
-
-_JSON_ONLY_CONFIG = {
-    "ser_json_timedelta": "iso8601",
-    "ser_json_temporal": "iso8601",
-}
+_JSON_ONLY_CONFIG: Final = {"ser_json_timedelta": "iso8601", "ser_json_temporal": "iso8601"}
 # Not listed: bytes settings (MessagePack carries bytes natively, the documented difference;
 # a type that needs JSON mode for another reason gets its bytes as JSON text there) and
 # ser_json_inf_nan (non-finite floats are refused anyway).
@@ -202,14 +186,17 @@ def has_json_only_serialization(schema: Any) -> bool:
             continue
         seen.add(id(node))
         if isinstance(node, Mapping):
-            config = node.get("config")
-            if isinstance(config, Mapping) and any(
-                config.get(key, default) != default for key, default in _JSON_ONLY_CONFIG.items()
-            ):
+            if _json_only_node(node):
                 return True
-            if node.get("when_used") in ("json", "json-unless-none"):
-                return True
-            stack.extend(v for v in node.values() if isinstance(v, Mapping | list | tuple))
-        elif isinstance(node, list | tuple):
-            stack.extend(v for v in node if isinstance(v, Mapping | list | tuple))
+            node = node.values()
+        stack.extend(v for v in node if isinstance(v, Mapping | list | tuple))
     return False
+
+
+def _json_only_node(node: Mapping[str, Any]) -> bool:
+    config = node.get("config")
+    if isinstance(config, Mapping) and any(
+        config.get(key, default) != default for key, default in _JSON_ONLY_CONFIG.items()
+    ):
+        return True
+    return node.get("when_used") in ("json", "json-unless-none")

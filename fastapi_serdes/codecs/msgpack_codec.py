@@ -1,0 +1,257 @@
+"""MessagePack: ormsgpack writes it, msgpack's unpacker reads it, under the number policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+import msgpack
+import ormsgpack
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
+
+from .._types import check_positive
+from ..problems import DecodeError, EncodeError
+from .plain_models import plain_classes, plain_hook
+from .value_policy import (
+    describe,
+    find_bad_number,
+    has_json_only_serialization,
+    msgpack_may_hold_non_finite,
+    problem_in_validated,
+    walk,
+)
+
+MSGPACK_MEDIA_TYPES: Final = (
+    "application/msgpack",
+    "application/vnd.msgpack",
+    "application/x-msgpack",
+)
+#: Longest array or map a MessagePack body may declare (per container). A 1 MiB body of tiny
+#: containers would otherwise unpack into tens of MiB of Python objects.
+DEFAULT_MAX_CONTAINER_LENGTH: Final = 100_000
+#: Deepest nesting a MessagePack body may have (the msgpack unpacker's limit).
+MSGPACK_MAX_DEPTH: Final = 1024
+
+_MEMO_SIZE: Final = 512
+_PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z
+_PACK_ERRORS: Final = (ValueError, TypeError, ormsgpack.MsgpackEncodeError)
+_T = TypeVar("_T")
+
+
+class MsgPackCodec:
+    """MessagePack: ``application/msgpack``, ``application/vnd.msgpack``, ``application/x-msgpack``.
+
+    Encodes with ormsgpack straight from pydantic's Python output (pydantic's JSON form only for
+    types with JSON-only settings and values ormsgpack refuses natively); decodes with msgpack,
+    which enforces limits: UTF-8 strings, string (or binary) map keys, no extension types but the
+    timestamp (read as a ``datetime``), no trailing bytes, at most ``max_container_length`` items
+    per array or map, nesting at most :data:`MSGPACK_MAX_DEPTH` levels.
+    """
+
+    media_types: tuple[str, ...] = MSGPACK_MEDIA_TYPES
+    name = "msgpack"
+
+    def __init__(self, *, max_container_length: int = DEFAULT_MAX_CONTAINER_LENGTH) -> None:
+        check_positive("max_container_length", max_container_length)
+        self.max_container_length = max_container_length
+        # adapter -> whether its type has JSON-only serialisation settings (see _json_mode).
+        self._json_modes: dict[TypeAdapter[Any], bool] = {}
+        # adapter -> ormsgpack's default hook for its plain type, None when it is not plain.
+        self._plains: dict[TypeAdapter[Any], Callable[[Any], Any] | None] = {}
+
+    def encode(
+        self,
+        value: Any,
+        adapter: TypeAdapter[Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        """Encode ``value`` as MessagePack, through ``adapter`` when its type is known.
+
+        ``options`` are pydantic dump options (``exclude_none``, ``include``...), applied with an
+        adapter.
+
+        Raises:
+            EncodeError: the value holds a non-finite float or an integer past 64 bits (the
+                message locates it), or a type that cannot be serialised.
+        """
+        opts = options or {}
+        json_mode = adapter is not None and _memoised(
+            self._json_modes, adapter, _has_json_only_serialization
+        )
+        packed = None if json_mode else self._pack_plain(value, adapter, opts)
+        if packed is not None:
+            return packed
+        try:
+            return _pack_checked(_dump(value, adapter, opts, json_mode=json_mode))
+        except EncodeError:
+            raise
+        except _PACK_ERRORS:
+            # What ormsgpack refuses natively (non-str keys, a time with a timezone) goes
+            # again through pydantic's JSON representation, like the JSON codec.
+            pass
+        try:
+            return _pack_checked(_dump(value, adapter, opts, json_mode=True))
+        except EncodeError:
+            raise
+        except _PACK_ERRORS as exc:
+            raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: cannot encode the value: {exc}") from exc
+
+    def _pack_plain(
+        self, value: Any, adapter: TypeAdapter[Any] | None, opts: Mapping[str, Any]
+    ) -> bytes | None:
+        """Pack straight from the models' fields (see :mod:`.plain_models`); None to take
+        pydantic's path (no type, dump options, not plain, a subclass instance, a bad number to
+        locate...)."""
+        if adapter is None or not opts.keys() <= {"by_alias"}:
+            return None
+        hook = _memoised(self._plains, adapter, _plain_hook)
+        if hook is None:
+            return None
+        try:
+            data: bytes = ormsgpack.packb(value, default=hook, option=_PACK_OPTIONS)
+        except _PACK_ERRORS:
+            return None
+        return None if msgpack_may_hold_non_finite(data) else data
+
+    @staticmethod
+    def may_hide_non_finite(data: bytes) -> bool:
+        """Whether MessagePack ``data`` may hold a NaN or an infinity (float32 or float64, any
+        payload): a cheap test on bytes, which ``encode`` and ``decode`` make themselves."""
+        return msgpack_may_hold_non_finite(data)
+
+    def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
+        """Decode MessagePack bytes into plain objects, or validate them into ``adapter``'s type.
+
+        With an adapter, a non-finite float under a key the type ignores is dropped with the key,
+        unread (MessagePack holds no integer past 64 bits).
+
+        Raises:
+            DecodeError: malformed MessagePack, a limit exceeded, or a non-finite float.
+            pydantic.ValidationError: the data does not fit the type.
+        """
+        # msgpack's unpacker, never ormsgpack's: ormsgpack reads the declared length of a
+        # container before its limits apply (a 5-byte body crashed ormsgpack 1.5 to 1.12), and
+        # it ignores trailing bytes. The client's bytes go to the decoder exactly as sent.
+        obj = self._unpack(data)
+        found = find_bad_number(obj, packed=data)
+        if adapter is None:
+            _refuse(found)
+            return obj
+        try:
+            value = adapter.validate_python(obj)
+        except ValidationError:
+            _refuse(found)  # a 400 rather than the 422 it caused
+            raise
+        _refuse(problem_in_validated(value, found))
+        return value
+
+    def _unpack(self, data: bytes) -> Any:
+        """msgpack's unpacker, with every limit this codec documents."""
+        limit = min(self.max_container_length, len(data))
+        try:
+            return msgpack.unpackb(
+                data,
+                raw=False,
+                strict_map_key=True,
+                timestamp=3,
+                ext_hook=_refuse_ext,
+                max_array_len=limit,
+                max_map_len=limit,
+                max_str_len=len(data),
+                max_bin_len=len(data),
+                max_ext_len=len(data),
+            )
+        except DecodeError:
+            raise
+        except (ValueError, TypeError, OverflowError, msgpack.UnpackException) as exc:
+            raise DecodeError(f"Invalid MessagePack: {_msgpack_reason(exc)}") from None
+
+
+def _memoised(
+    table: dict[TypeAdapter[Any], _T],
+    adapter: TypeAdapter[Any],
+    compute: Callable[[TypeAdapter[Any]], _T],
+) -> _T:
+    """``compute(adapter)``, once per adapter (the table is bounded)."""
+    try:
+        return table[adapter]
+    except KeyError:
+        pass
+    value = compute(adapter)
+    if len(table) >= _MEMO_SIZE:
+        table.clear()
+    table[adapter] = value
+    return value
+
+
+def _has_json_only_serialization(adapter: TypeAdapter[Any]) -> bool:
+    """Whether ``adapter`` must dump in JSON mode to give what the JSON codec gives: settings
+    such as ``ser_json_timedelta="float"`` and serializers with ``when_used="json"`` only apply
+    in JSON mode."""
+    return has_json_only_serialization(adapter.core_schema)
+
+
+def _plain_hook(adapter: TypeAdapter[Any]) -> Callable[[Any], Any] | None:
+    classes = plain_classes(getattr(adapter, "_type", Any))
+    return None if classes is None else plain_hook(classes, _jsonable)
+
+
+def _dump(
+    value: Any, adapter: TypeAdapter[Any] | None, opts: Mapping[str, Any], *, json_mode: bool
+) -> Any:
+    if adapter is None:
+        return to_jsonable_python(value) if json_mode else value
+    return adapter.dump_python(value, mode="json" if json_mode else "python", **opts)
+
+
+def _pack_checked(obj: Any) -> bytes:
+    """``obj`` packed, or an :class:`EncodeError` locating a number outside the policy."""
+    try:
+        data: bytes = ormsgpack.packb(obj, default=_jsonable, option=_PACK_OPTIONS)
+    except _PACK_ERRORS:
+        found = walk(obj)  # an integer past 64 bits, located; else the caller tries JSON form
+        if found is None:
+            raise
+    else:
+        found = find_bad_number(obj, ints=False, packed=data)
+        if found is None:
+            return data
+    raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: {describe(found)}")
+
+
+def _jsonable(value: Any) -> Any:
+    """ormsgpack's fallback: pydantic's JSON form of types msgpack lacks (Decimal, timedelta)."""
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return to_jsonable_python(value)
+
+
+def _refuse(found: Any) -> None:
+    if found is not None:
+        raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise DecodeError(f"Invalid MessagePack: extension type {code} is not accepted")
+
+
+_REASONS: Final = (
+    (msgpack.ExtraData, "trailing bytes after the value"),
+    (msgpack.StackError, f"nested deeper than {MSGPACK_MAX_DEPTH} levels"),
+    (UnicodeDecodeError, "a string is not valid UTF-8"),
+    (OverflowError, "a timestamp out of range"),  # outside the years datetime holds
+    (msgpack.FormatError, "the bytes are not MessagePack (a reserved format byte)"),
+)
+
+
+def _msgpack_reason(exc: BaseException) -> str:
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
+    text = str(exc) or type(exc).__name__
+    if "incomplete" in text or "Unpack failed: error = -1" in text:
+        return "the body is truncated"
+    if "exceeds max" in text:
+        return f"a container or string is longer than allowed ({text})"
+    return text[:200]
