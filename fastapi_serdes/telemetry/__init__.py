@@ -75,9 +75,8 @@ METRIC_COMPRESS_SIZE: Final = "serdes.compress.body.size"
 METRIC_COMPRESS_RATIO: Final = "serdes.compress.ratio"
 METRIC_CACHE_LOOKUPS: Final = "serdes.cache.lookups"
 METRIC_PROBLEMS: Final = "serdes.problems"
+METRIC_DECODE_ERRORS: Final = "serdes.decode.errors"
 
-#: Statuses counted by :data:`METRIC_PROBLEMS`: refused negotiation and oversized bodies.
-COUNTED_STATUSES: Final = frozenset({406, 413, 415})
 
 _RECHECK_SECONDS: Final = 1.0
 # The API's stand-ins until an SDK provider is set globally (FastAPI tests for them the same way:
@@ -202,6 +201,7 @@ class Recorder:
         "_compress_ratio",
         "_compress_size",
         "_decode_duration",
+        "_decode_errors",
         "_decode_size",
         "_encode_duration",
         "_encode_size",
@@ -215,7 +215,7 @@ class Recorder:
         self.tracer = tracer
         self.meter = meter
         self._warned = False
-        instruments: list[Any] = [None] * 9
+        instruments: list[Any] = [None] * 10
         if meter is not None:
             seconds, size, ratio = "s", "By", "1"
             instruments = [
@@ -227,7 +227,10 @@ class Recorder:
                 meter.create_histogram(METRIC_COMPRESS_SIZE, size, "Compressed response bodies"),
                 meter.create_histogram(METRIC_COMPRESS_RATIO, ratio, "Compressed / identity"),
                 meter.create_counter(METRIC_CACHE_LOOKUPS, "{lookup}", "Response cache lookups"),
-                meter.create_counter(METRIC_PROBLEMS, "{response}", "406, 413 and 415 answers"),
+                meter.create_counter(METRIC_PROBLEMS, "{response}", "4xx the library answered"),
+                meter.create_counter(
+                    METRIC_DECODE_ERRORS, "{body}", "Bodies that failed to decode"
+                ),
             ]
         (
             self._decode_duration,
@@ -239,6 +242,7 @@ class Recorder:
             self._compress_ratio,
             self._cache_lookups,
             self._problems,
+            self._decode_errors,
         ) = instruments
 
     def _failed(self) -> None:
@@ -309,6 +313,8 @@ class Recorder:
             result = call()
         except BaseException as exc:
             self.fail(span, exc)
+            if name == SPAN_DECODE:
+                self._add(self._decode_errors, labels)
             raise
         elapsed = time.perf_counter() - started
         if name == SPAN_ENCODE:
@@ -347,11 +353,11 @@ class Recorder:
         self._add(self._cache_lookups, {**labels, ATTR_CACHE_RESULT: result})
 
     def problem(self, status: int, problem_type: str, route: str | None) -> None:
-        """Count a 406, 413 or 415 answer (other statuses are not counted).
+        """Count a 4xx answer of the library (other statuses are not counted).
 
         ``problem_type`` is the problem's ``type`` URI; its last segment is the label.
         """
-        if status not in COUNTED_STATUSES:
+        if not 400 <= status <= 499:
             return
         labels: Attributes = {ATTR_STATUS: status, ATTR_PROBLEM: problem_type.rsplit("/", 1)[-1]}
         if route is not None:

@@ -48,15 +48,13 @@ from . import (
     METRIC_COMPRESS_RATIO,
     METRIC_COMPRESS_SIZE,
     METRIC_DECODE_DURATION,
+    METRIC_DECODE_ERRORS,
     METRIC_DECODE_SIZE,
     METRIC_ENCODE_DURATION,
     METRIC_ENCODE_SIZE,
     METRIC_PROBLEMS,
 )
 from .stats_page import render_page
-
-#: The counter of request bodies that failed to decode (``http.route``, ``serdes.media_type``).
-METRIC_DECODE_ERRORS: Final = "serdes.decode.errors"
 
 #: What :meth:`SerdesStats.response` can answer, the default first (clients that say nothing
 #: more specific, ``*/*`` included, get JSON; a browser's ``text/html`` gets the page).
