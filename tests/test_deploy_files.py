@@ -246,3 +246,22 @@ def test_the_collector_receives_otlp_http_and_batches_every_pipeline() -> None:
         assert "batch" in pipeline["processors"]
         assert set(pipeline["processors"]) <= set(config["processors"])
         assert set(pipeline["exporters"]) <= set(config["exporters"])
+
+
+def test_the_balancer_sets_the_client_address_itself() -> None:
+    # uvicorn trusts every peer here (FORWARDED_ALLOW_IPS="*") and takes the first address of
+    # X-Forwarded-For: appending to the client's header would let the client choose it.
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx
+    assert "$proxy_add_x_forwarded_for" not in nginx
+    assert 'FORWARDED_ALLOW_IPS="*"' in " ".join(runtime("ENV"))
+
+
+def test_redis_accepts_the_app_from_another_container_and_is_only_a_cache() -> None:
+    command = compose()["services"]["redis"]["command"]
+    options = dict(zip(command[1::2], command[2::2], strict=True))
+    assert options["--protected-mode"] == "no"
+    assert options["--save"] == ""
+    assert options["--appendonly"] == "no"
+    assert options["--maxmemory-policy"] == "allkeys-lru"
+    assert "ports" not in compose()["services"]["redis"]
