@@ -102,21 +102,41 @@ def msgpack_may_hold_non_finite(data: bytes) -> bool:
     )
 
 
+def packed_may_hold_non_finite(data: bytes) -> bool:
+    """Whether MessagePack that ormsgpack wrote from Python values may hold a NaN or an
+    infinity: ormsgpack writes every float as a float64, and Python's ``nan``, ``-nan``, ``inf``
+    and ``-inf`` have one bit pattern each, so two 7-byte searches (about 2.5x faster than the
+    two-byte ones of :func:`msgpack_may_hold_non_finite`) rule them out. A NaN with another
+    payload (from ``struct`` or NumPy, never from Python's arithmetic) is not among them."""
+    if _F64_TAIL_INF not in data and _F64_TAIL_NAN not in data:
+        return False
+    return any(pattern in data for pattern in _F64_NON_FINITE)
+
+
+_F64_TAIL_INF: Final = b"\xf0" + bytes(6)
+_F64_TAIL_NAN: Final = b"\xf8" + bytes(6)
+# 0xcb (float64) then nan, -nan, inf, -inf as Python produces them.
+_F64_NON_FINITE: Final = tuple(
+    b"\xcb" + bytes.fromhex(h) + bytes(6) for h in ("7ff8", "fff8", "7ff0", "fff0")
+)
+
+
 def find_bad_number(
     value: Any, *, ints: bool = True, packed: bytes | None = None
 ) -> Problem | None:
-    """:func:`walk`, when ormsgpack's look at ``value`` cannot rule a bad number out.
+    """:func:`walk`, when a look at ``value`` in MessagePack cannot rule a bad number out.
 
-    ``packed`` is ``value`` already in MessagePack (a body just read, a response just written):
-    then nothing is packed again.
+    ``packed`` is ``value`` as the client sent it in MessagePack (any NaN payload is looked
+    for); without it, ormsgpack packs ``value`` for the look.
     """
-    if packed is None:
-        try:
-            packed = ormsgpack.packb(value, default=_look_default, option=_LOOK_OPTIONS)
-        except (TypeError, ValueError, ormsgpack.MsgpackEncodeError):
-            # An integer past 64 bits, or a value ormsgpack cannot look into: walk it.
-            return walk(value, ints=ints)
-    return walk(value, ints=ints) if msgpack_may_hold_non_finite(packed) else None
+    if packed is not None:
+        return walk(value, ints=ints) if msgpack_may_hold_non_finite(packed) else None
+    try:
+        packed = ormsgpack.packb(value, default=_look_default, option=_LOOK_OPTIONS)
+    except (TypeError, ValueError, ormsgpack.MsgpackEncodeError):
+        # An integer past 64 bits, or a value ormsgpack cannot look into: walk it.
+        return walk(value, ints=ints)
+    return walk(value, ints=ints) if packed_may_hold_non_finite(packed) else None
 
 
 def _look_default(value: Any) -> Any:
