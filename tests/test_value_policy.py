@@ -8,6 +8,7 @@ import math
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import pytest
@@ -312,8 +313,24 @@ def test_real_nulls_encode(value: Any) -> None:
         (Extra(score=INF), (("score",), INF_REASON)),
         ({"deep": [object(), NAN]}, (("deep", 1), NAN_REASON)),
         (MyFloat("inf"), ((), INF_REASON)),
+        (MappingProxyType({"a": frozenset({NAN})}), (("a", 0), NAN_REASON)),
+        ([Point(x=1.0, y=INF)], ((0, "y"), INF_REASON)),
+        ({"d": Decimal("NaN"), "u": uuid.UUID(int=1), "when": datetime(2024, 1, 1)}, None),
     ],
-    ids=["clean", "inf", "negative-nan", "int", "int-key", "model", "extra", "unpackable", "sub"],
+    ids=[
+        "clean",
+        "inf",
+        "negative-nan",
+        "int",
+        "int-key",
+        "model",
+        "extra",
+        "unpackable",
+        "float-subclass",
+        "mapping-and-set",
+        "dataclass",
+        "no-float-scalars",
+    ],
 )
 def test_find_bad_number_agrees_with_the_walk(value: Any, expected: Any) -> None:
     assert find_bad_number(value) == expected == walk(value)

@@ -10,9 +10,10 @@ in between alter them silently (pydantic writes NaN as ``null``; orjson reads
 
 One function decides and locates: :func:`walk`, over plain data, models and dataclasses
 (iterative: depth never raises ``RecursionError``). Walking every value in Python would cost more
-than the encoding itself, so :func:`find_bad_number` lets ormsgpack look first: it visits every
-value in C, refuses every integer past 64 bits, and writes every float in eight bytes whose
-exponent shows a non-finite one (:func:`msgpack_may_hold_non_finite`). The walk runs only then.
+than the encoding itself, so :func:`find_bad_number` looks at MessagePack first: the client's
+bytes (:func:`msgpack_may_hold_non_finite`), or the value packed by ormsgpack, which visits every
+value in C, refuses every integer past 64 bits and writes every float as eight bytes that show
+a non-finite one (:func:`looks_clean`). The walk runs only when the look cannot rule one out.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any, Final
 
 import ormsgpack
 from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
 
 from ..problems import json_pointer
 
@@ -64,14 +64,19 @@ def _children(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return enumerate(value)
     if isinstance(value, BaseModel):
-        fields = {k: getattr(value, k, None) for k in type(value).model_fields}
-        fields.update(value.model_extra or {})
-        for name in type(value).model_computed_fields:
-            fields[name] = getattr(value, name, None)
-        return fields.items()
+        return _model_items(value).items()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
     return None
+
+
+def _model_items(model: BaseModel) -> dict[str, Any]:
+    """A model's fields, extra fields and computed fields, by name."""
+    items = dict(model.__dict__)
+    items.update(getattr(model, "__pydantic_extra__", None) or {})
+    for name in type(model).model_computed_fields:
+        items[name] = getattr(model, name, None)
+    return items
 
 
 def walk(value: Any, *, ints: bool = True) -> Problem | None:
@@ -127,24 +132,35 @@ def find_bad_number(
     """:func:`walk`, when a look at ``value`` in MessagePack cannot rule a bad number out.
 
     ``packed`` is ``value`` as the client sent it in MessagePack (any NaN payload is looked
-    for); without it, ormsgpack packs ``value`` for the look.
+    for); without it, ormsgpack packs ``value`` for the look (:func:`looks_clean`).
     """
-    if packed is not None:
-        return walk(value, ints=ints) if msgpack_may_hold_non_finite(packed) else None
+    clean = looks_clean(value) if packed is None else not msgpack_may_hold_non_finite(packed)
+    return None if clean else walk(value, ints=ints)
+
+
+def looks_clean(value: Any) -> bool:
+    """Whether ormsgpack's look rules out a number outside the policy anywhere :func:`walk`
+    would go in ``value``. False is only a reason to walk."""
     try:
-        packed = ormsgpack.packb(value, default=_look_default, option=_LOOK_OPTIONS)
+        packed = ormsgpack.packb(value, default=_look_into, option=_LOOK_OPTIONS)
     except (TypeError, ValueError, ormsgpack.MsgpackEncodeError):
-        # An integer past 64 bits, or a value ormsgpack cannot look into: walk it.
-        return walk(value, ints=ints)
-    return walk(value, ints=ints) if packed_may_hold_non_finite(packed) else None
+        return False  # an integer past 64 bits, or a value ormsgpack cannot look into
+    return not packed_may_hold_non_finite(packed)
 
 
-def _look_default(value: Any) -> Any:
+def _look_into(value: Any) -> Any:
+    """What ormsgpack should look at where :func:`walk` would: a model's fields (extra and
+    computed ones included), a set's or a mapping's items, a number of a subclass; nothing else
+    (a Decimal, a UUID... holds no float the walk would see)."""
     if isinstance(value, BaseModel):
-        return {**value.__dict__, **(getattr(value, "__pydantic_extra__", None) or {})}
+        return _model_items(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
     if isinstance(value, set | frozenset):
         return list(value)
-    return to_jsonable_python(value)
+    return dict(value) if isinstance(value, Mapping) else None
 
 
 def problem_in_validated(value: Any, in_body: Problem | None) -> Problem | None:
