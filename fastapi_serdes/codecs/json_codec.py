@@ -9,7 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json
 
 from ..problems import DecodeError, EncodeError
-from .value_policy import describe, find_bad_number, looks_clean, problem_in_validated, walk
+from .value_policy import describe, find_bad_number, problem_in_validated
 
 JSON_MEDIA_TYPE: Final = "application/json"
 #: Deepest nesting a JSON body may have (pydantic-core's parser limit): a value inside more than
@@ -49,10 +49,13 @@ class JSONCodec:
                 data = to_json(value, inf_nan_mode="null")
             else:
                 data = adapter.dump_json(value, **opts)
-            if b"null" in data and not looks_clean(value):
-                # pydantic writes NaN and Infinity as null: walk what was serialised.
-                dumped = value if adapter is None else adapter.dump_python(value, **opts)
-                found = walk(dumped, ints=False)
+            if b"null" in data:
+                # pydantic writes NaN and Infinity as null: look at what was serialised, as
+                # plain data (JSON mode keeps non-finite floats; the look is fastest on it).
+                dumped = (
+                    value if adapter is None else adapter.dump_python(value, mode="json", **opts)
+                )
+                found = find_bad_number(dumped, ints=False)
                 if found is not None:
                     raise EncodeError(f"{JSON_MEDIA_TYPE}: {describe(found)}")
         except EncodeError:
