@@ -4,7 +4,7 @@ Redis is an optimisation here, never a dependency of a response: any failure (re
 hung, an error reply, an unexpected value) is served as a miss and writes are dropped. A circuit
 breaker keeps a hung server from costing a timeout per request: after a failure no call reaches
 the network for ``retry_after`` seconds, then a single call probes (the others still skip), and its
-outcome closes or reopens the circuit. The timeout times Redis, not this process (see ``_call``).
+outcome closes or reopens the circuit. The timeout times Redis, not this process (see the class).
 
 Layout under the prefix (default ``fastapi-serdes:``): ``k:<key>`` holds a value, ``l:<key>`` a
 lock, ``t:<tag>`` a sorted set of the value keys stored with the tag, scored by when they expire
@@ -122,12 +122,19 @@ def _client_options(timeout: float) -> dict[str, Any]:
 
 
 class RedisStore:
-    """A Redis-backed store (redis.asyncio) with short timeouts, no retries and a circuit breaker.
+    """A Redis-backed store (redis.asyncio) with a short timeout, no retries and a circuit breaker.
 
     Pass either ``url`` (the store builds and owns the client, with no retries) or ``client``
     (yours, used as configured and left open by :meth:`aclose`; it must not decode responses).
-    Every call is bounded by ``timeout`` as a whole, so a hung server costs one timeout, then
-    nothing until ``retry_after`` has passed. For Sentinel, see :meth:`from_sentinel`.
+    For Sentinel, see :meth:`from_sentinel`; ``cluster`` says whether the client is a cluster's.
+
+    The timeout times Redis, not the event loop: a call ends once ``timeout`` has passed since
+    the latest of its start, Redis's last answer (to any call of this store) and the last time
+    the loop was found busy (a watch timer, every ``timeout / 10`` while calls wait, fired late).
+    A burst of cold requests or a CPU-bound handler delays the reading of replies that arrived
+    in time; counting that against Redis would open the circuit when the cache is needed most.
+    A loop never free for that long is bounded by the wall clock: ``timeout + BUSY_LOOP_GRACE``.
+    So a hung server costs one timeout, then nothing until ``retry_after`` has passed.
 
     Args:
         url: a Redis URL such as ``redis://localhost:6379/0``, or ``rediss://...`` for TLS.
@@ -136,7 +143,7 @@ class RedisStore:
         cluster: ``url`` names a node of a Redis Cluster (the store builds a ``RedisCluster``).
         prefix: prepended to every key: give each app sharing a Redis its own (e.g. ``"shop:"``).
         timeout: seconds Redis may leave a call unanswered while the event loop is free to read
-            its reply (default 0.05); see the module's notes.
+            its reply (default 0.05); see above.
         retry_after: seconds Redis is skipped after a failure before one call probes it.
         max_item_bytes: the largest value stored; larger ones are not sent (a big write on a
             short timeout would time out and open the circuit).
@@ -328,15 +335,8 @@ class RedisStore:
         return f"{self.prefix}k:{key}"
 
     async def _call(self, command: Callable[[], Awaitable[object]], *, fallback: object) -> object:
-        """Run one Redis command through the circuit breaker; ``fallback`` on any failure.
-
-        The timeout times Redis, not the event loop: a call ends once ``timeout`` has passed
-        since the latest of its start, Redis's last answer (to any call of this store) and the
-        last time the loop was found busy. A watch timer, running every ``timeout / 10`` while
-        calls wait, finds the loop busy when it fires late. A burst of cold requests or a
-        CPU-bound handler delays the reading of replies that arrived in time; counting that
-        against Redis would open the circuit when the cache is needed most. A loop that never
-        stops being busy is bounded by the wall clock: ``timeout + BUSY_LOOP_GRACE``.
+        """Run one Redis command through the circuit breaker and the timeout (see the class);
+        ``fallback`` on any failure.
 
         Replies are ``object``: each caller checks the type it expects, so an unexpected reply is
         a miss rather than an exception further up.
@@ -356,10 +356,7 @@ class RedisStore:
                 try:
                     result = await command()
                 finally:
-                    self._waiting.pop(deadline, None)  # the watch may have ended it
-                    if not self._waiting and self._watch is not None:
-                        self._watch.cancel()
-                        self._watch = None
+                    self._stop_waiting(deadline)
         except (ResponseError, MaxConnectionsError) as exc:
             # An error reply (WRONGTYPE on a key someone else wrote, OOM, READONLY...) came back
             # quickly, or a burst used up the client's pool (100 connections by default): this
@@ -381,6 +378,12 @@ class RedisStore:
         self._answered_at = loop.time()
         self._succeeded()
         return result
+
+    def _stop_waiting(self, deadline: asyncio.Timeout) -> None:
+        self._waiting.pop(deadline, None)  # the watch may have ended it already
+        if not self._waiting and self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
 
     def _arm_watch(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
         self._watch_due = now + self._watch_every
