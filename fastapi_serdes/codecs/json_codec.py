@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -9,12 +10,15 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json, to_json
 
 from ..problems import DecodeError, EncodeError
+from .core_schemas import json_null_keys
 from .value_policy import describe, find_bad_number, problem_in_validated
 
 JSON_MEDIA_TYPE: Final = "application/json"
 #: Deepest nesting a JSON body may have (pydantic-core's parser limit): a value inside more than
 #: 200 arrays or objects is refused (an empty innermost container is not counted as a value).
 JSON_MAX_DEPTH: Final = 200
+
+_MEMO_SIZE: Final = 512
 
 
 class JSONCodec:
@@ -27,6 +31,11 @@ class JSONCodec:
 
     media_types: tuple[str, ...] = (JSON_MEDIA_TYPE,)
     name = "json"
+
+    def __init__(self) -> None:
+        # type -> where its JSON may hide a NaN as null (see core_schemas.json_null_keys). By
+        # type, not adapter: a SerdesResponse builds a new adapter for each response.
+        self._null_keys: dict[Any, tuple[bytes, ...] | None] = {}
 
     def encode(
         self,
@@ -49,7 +58,7 @@ class JSONCodec:
                 data = to_json(value, inf_nan_mode="null")
             else:
                 data = adapter.dump_json(value, **opts)
-            if b"null" in data:
+            if self._may_hide_non_finite(data, adapter):
                 # pydantic writes NaN and Infinity as null: look at what was serialised, as
                 # plain data (JSON mode keeps non-finite floats; the look is fastest on it).
                 dumped = (
@@ -63,6 +72,27 @@ class JSONCodec:
         except (ValueError, TypeError) as exc:
             raise EncodeError(f"{JSON_MEDIA_TYPE}: cannot encode the value: {exc}") from exc
         return data
+
+    def _may_hide_non_finite(self, data: bytes, adapter: TypeAdapter[Any] | None) -> bool:
+        """Whether pydantic's JSON ``data`` for ``adapter``'s type may hold a NaN or an infinity
+        written as ``null``: a ``null`` where the type has a float."""
+        if b"null" not in data:
+            return False
+        keys = None if adapter is None else self._null_keys_of(adapter)
+        return keys is None or any(key in data for key in keys)
+
+    def _null_keys_of(self, adapter: TypeAdapter[Any]) -> tuple[bytes, ...] | None:
+        tp = getattr(adapter, "_type", None)
+        try:
+            return self._null_keys[tp]
+        except (KeyError, TypeError):  # new, or not hashable
+            pass
+        keys = json_null_keys(adapter.core_schema)
+        if len(self._null_keys) >= _MEMO_SIZE:
+            self._null_keys.clear()
+        with contextlib.suppress(TypeError):
+            self._null_keys[tp] = keys
+        return keys
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
         """Decode JSON bytes into plain objects, or validate them into ``adapter``'s type.

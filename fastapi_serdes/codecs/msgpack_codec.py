@@ -12,11 +12,11 @@ from pydantic_core import to_jsonable_python
 
 from .._types import check_positive
 from ..problems import DecodeError, EncodeError
+from .core_schemas import has_json_only_serialization
 from .plain_models import plain_classes, plain_hook
 from .value_policy import (
     describe,
     find_bad_number,
-    has_json_only_serialization,
     msgpack_may_hold_non_finite,
     packed_may_hold_non_finite,
     problem_in_validated,

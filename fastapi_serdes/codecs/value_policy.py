@@ -200,39 +200,3 @@ def describe(problem: Problem) -> str:
     """``/items/3/score: NaN is not a finite number``."""
     loc, reason = problem
     return f"{json_pointer(loc) or '/'}: {reason}"
-
-
-_JSON_ONLY_CONFIG: Final = {"ser_json_timedelta": "iso8601", "ser_json_temporal": "iso8601"}
-# Not listed: bytes settings (MessagePack carries bytes natively, the documented difference;
-# a type that needs JSON mode for another reason gets its bytes as JSON text there) and
-# ser_json_inf_nan (non-finite floats are refused anyway).
-
-
-def has_json_only_serialization(schema: Any) -> bool:
-    """Whether a pydantic core schema serialises differently in JSON mode than in Python mode.
-
-    True when a ``ser_json_*`` setting differs from its default, or a serializer applies
-    ``when_used="json"`` / ``"json-unless-none"``. Iterative; run once per type.
-    """
-    stack = [schema]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, Mapping):
-            if _json_only_node(node):
-                return True
-            node = node.values()
-        stack.extend(v for v in node if isinstance(v, Mapping | list | tuple))
-    return False
-
-
-def _json_only_node(node: Mapping[str, Any]) -> bool:
-    config = node.get("config")
-    if isinstance(config, Mapping) and any(
-        config.get(key, default) != default for key, default in _JSON_ONLY_CONFIG.items()
-    ):
-        return True
-    return node.get("when_used") in ("json", "json-unless-none")
