@@ -133,8 +133,9 @@ def test_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
         (True, {}, Compression()),
         (None, {}, None),
         (False, {}, None),
+        # compression=True (the middleware's default) leaves the switch to the environment.
         (True, {"FASTAPI_SERDES_COMPRESSION": "off"}, None),
-        (None, {"FASTAPI_SERDES_COMPRESSION": "on"}, Compression()),
+        (True, {"FASTAPI_SERDES_COMPRESSION": "on"}, Compression()),
         (True, {"FASTAPI_SERDES_COMPRESSION_MINIMUM_SIZE": "10"}, Compression(minimum_size=10)),
         (True, {"FASTAPI_SERDES_COMPRESSION_CODINGS": "gzip"}, Compression(codings=("gzip",))),
         (
@@ -142,10 +143,53 @@ def test_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
             {"FASTAPI_SERDES_COMPRESSION_LEVELS": "br=9"},
             Compression(levels={"zstd": 5, "br": 9}),
         ),
+        # What the code passed wins over the environment, which only fills in the rest.
+        (None, {"FASTAPI_SERDES_COMPRESSION": "on"}, None),
+        (False, {"FASTAPI_SERDES_COMPRESSION": "on"}, None),
+        (Compression(), {"FASTAPI_SERDES_COMPRESSION": "off"}, Compression()),
+        (
+            Compression(minimum_size=10),
+            {
+                "FASTAPI_SERDES_COMPRESSION_MINIMUM_SIZE": "99",
+                "FASTAPI_SERDES_COMPRESSION_THREAD_MINIMUM_SIZE": "7",
+            },
+            Compression(minimum_size=10, thread_minimum_size=7),
+        ),
+        (
+            Compression(codings=("br",), levels={"br": 5}),
+            {
+                "FASTAPI_SERDES_COMPRESSION_CODINGS": "gzip",
+                "FASTAPI_SERDES_COMPRESSION_LEVELS": "br=9,gzip=1",
+            },
+            Compression(codings=("br",), levels={"br": 5, "gzip": 1}),
+        ),
+        # Given equal to a default is still given.
+        (
+            Compression(minimum_size=1024),
+            {"FASTAPI_SERDES_COMPRESSION_MINIMUM_SIZE": "10"},
+            Compression(),
+        ),
     ],
 )
 def test_from_environ(value: Any, environ: dict[str, str], expected: Compression | None) -> None:
     assert Compression.from_environ(value, environ) == expected
+
+
+def test_explicit_settings_win_over_the_environment_in_the_middleware(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FASTAPI_SERDES_COMPRESSION_MINIMUM_SIZE", "10")
+    monkeypatch.setenv("FASTAPI_SERDES_COMPRESSION_CODINGS", "gzip")
+    explicit = SerdesMiddleware(APP, compression=Compression(minimum_size=2048))
+    assert explicit.compression is not None
+    assert explicit.compression.minimum_size == 2048
+    assert explicit.compression.codings == ("gzip",)  # left out by the code: the environment's
+    defaults = SerdesMiddleware(APP)
+    assert defaults.compression == Compression(minimum_size=10, codings=("gzip",))
+    monkeypatch.setenv("FASTAPI_SERDES_COMPRESSION", "off")
+    assert SerdesMiddleware(APP).compression is None
+    kept = SerdesMiddleware(APP, compression=Compression(minimum_size=2048)).compression
+    assert kept == Compression(minimum_size=2048, codings=("gzip",))
 
 
 @pytest.mark.parametrize(
@@ -155,6 +199,7 @@ def test_from_environ(value: Any, environ: dict[str, str], expected: Compression
         ({"FASTAPI_SERDES_COMPRESSION_MINIMUM_SIZE": "1k"}, "MINIMUM_SIZE='1k'"),
         ({"FASTAPI_SERDES_COMPRESSION_LEVELS": "br"}, "coding=level pairs"),
         ({"FASTAPI_SERDES_COMPRESSION_LEVELS": "br=99"}, "br level"),
+        ({"FASTAPI_SERDES_COMPRESSION_LEVELS": "br=x"}, "coding=level pairs"),
     ],
 )
 def test_bad_environment_names_the_variable(environ: dict[str, str], message: str) -> None:

@@ -16,12 +16,8 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 
 from fastapi_serdes import Compression, SerdesMiddleware, SerdesRoute
-from fastapi_serdes.compression.request_bodies import (
-    CHUNK_SIZE,
-    _ZstdFrames,
-    new_decoder,
-    request_coding,
-)
+from fastapi_serdes.compression.decoders import ZstdFrames, new_decoder
+from fastapi_serdes.compression.request_bodies import CHUNK_SIZE, request_coding
 from fastapi_serdes.problems import PROBLEM_BASE_URI, PROBLEM_TYPES
 from tests.asgi_driver import Sent, call
 
@@ -280,7 +276,7 @@ def test_zstd_frames_follow_skippable_frames_and_checksums() -> None:
     skippable = b"\x50\x2a\x4d\x18" + (3).to_bytes(4, "little") + b"xyz"
     first, empty = compressor.compress(b"hello" * 1000), compressor.compress(b"")
     data = skippable + first + empty
-    frames = _ZstdFrames()
+    frames = ZstdFrames()
     for i, byte in enumerate(data):
         assert frames.complete() == (i in (0, len(skippable), len(data) - len(empty)))
         frames.feed(bytes([byte]))

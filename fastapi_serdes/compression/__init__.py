@@ -1,25 +1,24 @@
-"""Response compression settings, the content-type policy and the gzip / br / zstd encoders.
+"""Response compression settings and the content-type policy.
 
 :class:`Compression` is the one value ``SerdesMiddleware(compression=...)`` takes: which content
-codings to offer (server order breaks ties between codings the client weights equally), the level
-of each, the size under which a body is sent as it is, and which media types are worth
-compressing. ``brotli`` and ``zstandard`` are imported only when their coding is offered; when a
-coding is named but its library is missing, the error names the extra to install.
+codings to offer, the level of each, the size under which a body is sent as it is, and which
+media types are worth compressing. ``brotli`` and ``zstandard`` are imported only when their
+coding is offered; a coding named without its library is an ``ImportError`` naming the extra.
 
-The encoders are in :mod:`fastapi_serdes.compression.encoders`, the per-request part
-(choosing a coding, wrapping ``send``) in :mod:`fastapi_serdes.compression.responses`; request
-bodies are decoded by :mod:`fastapi_serdes.compression.request_bodies`.
+The encoders are in :mod:`.encoders`, the response layer in :mod:`.responses`; request bodies
+are decoded by :mod:`.decoders` and :mod:`.request_bodies`.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..negotiation import parse_media_type, split_list
+from ..settings import ENV_PREFIX, env_flag
 
 #: Every content coding the library implements, in the default server order: zstd is the
 #: fastest for its ratio, brotli next, gzip is the one every client has.
@@ -74,15 +73,14 @@ ALREADY_COMPRESSED: Final = frozenset(
 _ALREADY_COMPRESSED_TYPES: Final = ("audio", "video")
 # coding -> (module, extra that installs it)
 _LIBRARIES: Final = {"br": ("brotli", "brotli"), "zstd": ("zstandard", "zstd")}
-_ENV: Final = "FASTAPI_SERDES_COMPRESSION"
+_ENV: Final = ENV_PREFIX + "COMPRESSION"
 
 
 def _import(coding: str) -> Any:
     """The library behind ``coding`` (None for gzip: zlib is always there)."""
-    library = _LIBRARIES.get(coding)
-    if library is None:
+    if coding not in _LIBRARIES:
         return None
-    module, extra = library
+    module, extra = _LIBRARIES[coding]
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -104,7 +102,7 @@ def installed_codings() -> tuple[str, ...]:
     return tuple(found)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Compression:
     """How ``SerdesMiddleware`` compresses responses and which request codings it decodes.
 
@@ -115,70 +113,59 @@ class Compression:
             ``"zstd"`` without it installed raises ``ImportError`` naming the extra.
         levels: compression level per coding, merged over ``{"zstd": 3, "br": 4, "gzip": 6}``.
         minimum_size: bodies smaller than this many bytes are sent as they are (unless the
-            client refused ``identity``).
+            client refused ``identity``). Default 1024.
         media_types: what is worth compressing: ``type/subtype``, ``type/*`` or
             ``type/*+suffix`` (such as ``application/*+json``). Already-compressed media (images,
             archives, fonts, audio, video) are never compressed, whatever this says.
         thread_minimum_size: bodies and stream chunks at least this large are compressed in a
-            worker thread, so one big response does not stall the event loop.
+            worker thread, so one big response does not stall the event loop. Default 128 KiB.
 
-    Every attribute can be overridden from the environment; see :meth:`from_environ`.
+    The attributes left out are filled from ``FASTAPI_SERDES_COMPRESSION_*`` environment
+    variables by :meth:`from_environ`; those given here win over them.
     """
 
-    codings: tuple[str, ...] | None = None
-    levels: Mapping[str, int] = field(default_factory=dict)
-    minimum_size: int = DEFAULT_MINIMUM_SIZE
-    media_types: tuple[str, ...] = DEFAULT_MEDIA_TYPES
-    thread_minimum_size: int = DEFAULT_THREAD_MINIMUM_SIZE
+    codings: tuple[str, ...]
+    levels: Mapping[str, int]
+    minimum_size: int
+    media_types: tuple[str, ...]
+    thread_minimum_size: int
+    # The arguments as given (levels: the codings named), which the environment cannot override.
+    _given: Mapping[str, Any] = field(compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        codings = self.codings
-        if codings is None:
-            codings = installed_codings()
-        elif not isinstance(codings, tuple | list) or not all(isinstance(c, str) for c in codings):
-            raise TypeError(f"compression codings must be a tuple of names, got {codings!r}")
-        else:
-            codings = tuple(c.lower() for c in codings)
-            for coding in codings:
-                if coding not in CODINGS:
-                    raise ValueError(
-                        f"compression codings: {coding!r} is not supported; allowed: {CODINGS}"
-                    )
-                _import(coding)
-            if len(set(codings)) != len(codings) or not codings:
-                raise ValueError(
-                    f"compression codings must name each coding once and at least one, "
-                    f"got {self.codings!r}; use compression=None to switch compression off"
-                )
-        object.__setattr__(self, "codings", codings)
-        levels = dict(DEFAULT_LEVELS)
-        for coding, level in dict(self.levels).items():
-            if coding not in LEVEL_RANGES:
-                raise ValueError(
-                    f"compression levels: unknown coding {coding!r}; allowed: {tuple(CODINGS)}"
-                )
-            low, high = LEVEL_RANGES[coding]
-            if not isinstance(level, int) or isinstance(level, bool) or not low <= level <= high:
-                raise ValueError(
-                    f"compression levels: {coding} level must be an int from {low} to {high}, "
-                    f"got {level!r}"
-                )
-            levels[coding] = level
-        object.__setattr__(self, "levels", levels)
-        for name in ("minimum_size", "thread_minimum_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"compression {name} must be an int >= 0 (bytes), got {value!r}")
-        if not isinstance(self.media_types, tuple | list):
-            raise TypeError(f"compression media_types must be a tuple, got {self.media_types!r}")
-        patterns = tuple(m.strip().lower() for m in self.media_types)
-        for pattern in patterns:
-            if not _valid_pattern(pattern):
-                raise ValueError(
-                    f"compression media_types: {pattern!r} is not 'type/subtype', 'type/*' or "
-                    "'type/*+suffix'"
-                )
-        object.__setattr__(self, "media_types", patterns)
+    def __init__(
+        self,
+        *,
+        codings: Sequence[str] | None = None,
+        levels: Mapping[str, int] | None = None,
+        minimum_size: int | None = None,
+        media_types: Sequence[str] | None = None,
+        thread_minimum_size: int | None = None,
+    ) -> None:
+        given = {
+            name: value
+            for name, value in (
+                ("codings", codings),
+                ("levels", levels),
+                ("minimum_size", minimum_size),
+                ("media_types", media_types),
+                ("thread_minimum_size", thread_minimum_size),
+            )
+            if value is not None
+        }
+        resolved = {
+            "codings": installed_codings() if codings is None else _check_codings(codings),
+            "levels": {**DEFAULT_LEVELS, **_check_levels(levels or {})},
+            "minimum_size": _check_size("minimum_size", minimum_size, DEFAULT_MINIMUM_SIZE),
+            "media_types": _check_media_types(
+                DEFAULT_MEDIA_TYPES if media_types is None else media_types
+            ),
+            "thread_minimum_size": _check_size(
+                "thread_minimum_size", thread_minimum_size, DEFAULT_THREAD_MINIMUM_SIZE
+            ),
+            "_given": given,
+        }
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)
 
     def level(self, coding: str) -> int:
         """The level used for ``coding``."""
@@ -188,126 +175,163 @@ class Compression:
     def from_environ(
         cls, value: Compression | bool | None, environ: Mapping[str, str] | None = None
     ) -> Compression | None:
-        """Resolve the ``compression`` argument, then apply environment overrides.
+        """Resolve the ``compression`` argument over ``FASTAPI_SERDES_COMPRESSION*`` defaults.
 
-        ``True`` means ``Compression()``; ``None`` and ``False`` switch compression off.
-        ``FASTAPI_SERDES_COMPRESSION`` (``on`` / ``off``) switches it, and
-        ``FASTAPI_SERDES_COMPRESSION_CODINGS`` (``zstd,gzip``), ``..._LEVELS`` (``br=5,gzip=6``),
-        ``..._MINIMUM_SIZE`` and ``..._THREAD_MINIMUM_SIZE`` override single attributes. The
-        environment wins over the code.
+        ``True`` means the defaults; ``None`` and ``False`` switch compression off. As with
+        uvicorn, the code wins: the environment only fills in what it left out.
+        ``FASTAPI_SERDES_COMPRESSION=off`` switches off the defaults (``compression=True``,
+        the middleware's default), never a ``Compression`` the code built;
+        ``FASTAPI_SERDES_COMPRESSION_CODINGS`` (``zstd,gzip``), ``..._LEVELS`` (``br=5,gzip=6``,
+        per coding the code did not name), ``..._MINIMUM_SIZE`` and
+        ``..._THREAD_MINIMUM_SIZE`` fill in the attributes the code did not pass.
         """
         env = os.environ if environ is None else environ
+        switch = env.get(_ENV)
+        switched_on = switch is None or env_flag("COMPRESSION", switch)
+        if value is None or value is False or (value is True and not switched_on):
+            return None
         if value is True:
             value = cls()
-        elif value is False:
-            value = None
-        elif value is not None and not isinstance(value, Compression):
+        elif not isinstance(value, Compression):
             raise TypeError(
                 f"compression must be a Compression, True, False or None, got {value!r}"
             )
-        switch = env.get(_ENV)
-        if switch is not None:
-            flag = switch.strip().lower()
-            if flag in ("0", "off", "false", "no"):
-                return None
-            if flag not in ("1", "on", "true", "yes"):
-                raise ValueError(f"environment variable {_ENV}={switch!r}: use 'on' or 'off'")
-            value = value or cls()
-        if value is None:
-            return None
-        overrides: dict[str, Any] = {}
-        for name in ("codings", "levels", "minimum_size", "thread_minimum_size"):
-            var = f"{_ENV}_{name.upper()}"
-            raw = env.get(var)
-            if raw is None:
-                continue
-            try:
-                overrides[name] = _parse_env(name, raw)
-            except ValueError:
-                raise ValueError(
-                    f"environment variable {var}={raw!r}: {_ENV_FORMS[name]}"
-                ) from None
-        if not overrides:
+        defaults = _environment_defaults(env)
+        if not defaults:
             return value
-        kwargs = {
-            "codings": value.codings,
-            "levels": value.levels,
-            "minimum_size": value.minimum_size,
-            "media_types": value.media_types,
-            "thread_minimum_size": value.thread_minimum_size,
-            **overrides,
-        }
-        if "levels" in overrides:
-            kwargs["levels"] = {**value.levels, **overrides["levels"]}
+        given = value._given
+        merged = {**defaults, **given}
+        if "levels" in defaults:
+            merged["levels"] = {**defaults["levels"], **given.get("levels", {})}
         try:
-            return cls(**kwargs)
+            return cls(**merged)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"environment variables {sorted(overrides)}: {exc}") from None
+            raise ValueError(f"environment variables {sorted(defaults)}: {exc}") from None
 
 
-_ENV_FORMS: Final = {
-    "codings": "expected a comma-separated list such as 'zstd,gzip'",
-    "levels": "expected coding=level pairs such as 'br=5,gzip=6'",
-    "minimum_size": "expected an integer number of bytes",
-    "thread_minimum_size": "expected an integer number of bytes",
+def _check_codings(codings: object) -> tuple[str, ...]:
+    if not isinstance(codings, tuple | list) or not all(isinstance(c, str) for c in codings):
+        raise TypeError(f"compression codings must be a tuple of names, got {codings!r}")
+    lowered = tuple(c.lower() for c in codings)
+    for coding in lowered:
+        if coding not in CODINGS:
+            raise ValueError(
+                f"compression codings: {coding!r} is not supported; allowed: {CODINGS}"
+            )
+        _import(coding)
+    if len(set(lowered)) != len(lowered) or not lowered:
+        raise ValueError(
+            f"compression codings must name each coding once and at least one, got {codings!r}; "
+            "use compression=None to switch compression off"
+        )
+    return lowered
+
+
+def _check_levels(levels: Mapping[str, int]) -> dict[str, int]:
+    for coding, level in levels.items():
+        if coding not in LEVEL_RANGES:
+            raise ValueError(f"compression levels: unknown coding {coding!r}; allowed: {CODINGS}")
+        low, high = LEVEL_RANGES[coding]
+        if not _is_int(level) or not low <= level <= high:
+            raise ValueError(
+                f"compression levels: {coding} level must be an int from {low} to {high}, "
+                f"got {level!r}"
+            )
+    return dict(levels)
+
+
+def _check_size(name: str, value: int | None, default: int) -> int:
+    if value is None:
+        return default
+    if not _is_int(value) or value < 0:  # 0 is allowed: compress (in a thread) everything
+        raise ValueError(f"compression {name} must be an int >= 0 (bytes), got {value!r}")
+    return value
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_media_types(media_types: object) -> tuple[str, ...]:
+    if not isinstance(media_types, tuple | list):
+        raise TypeError(f"compression media_types must be a tuple, got {media_types!r}")
+    patterns = tuple(str(m).strip().lower() for m in media_types)
+    for pattern in patterns:
+        main, _, sub = pattern.partition("/")
+        wildcard = sub == "*" or (sub.startswith("*+") and len(sub) > 2)
+        if main in ("", "*") or not (wildcard or parse_media_type(pattern) is not None):
+            raise ValueError(
+                f"compression media_types: {pattern!r} is not 'type/subtype', 'type/*' or "
+                "'type/*+suffix'"
+            )
+    return patterns
+
+
+def _parse_codings(raw: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in raw.split(",") if c.strip())
+
+
+def _parse_levels(raw: str) -> dict[str, int]:
+    pairs = [pair.partition("=") for pair in raw.split(",")]
+    if not all(sep for _, sep, _ in pairs):
+        raise ValueError(raw)
+    return {coding.strip().lower(): int(level) for coding, _, level in pairs}
+
+
+# attribute -> (parser of its environment variable, the form expected)
+_ENV_ATTRIBUTES: Final[Mapping[str, tuple[Callable[[str], Any], str]]] = {
+    "codings": (_parse_codings, "a comma-separated list such as 'zstd,gzip'"),
+    "levels": (_parse_levels, "coding=level pairs such as 'br=5,gzip=6'"),
+    "minimum_size": (int, "an integer number of bytes"),
+    "thread_minimum_size": (int, "an integer number of bytes"),
 }
 
 
-def _parse_env(name: str, raw: str) -> Any:
-    if name == "codings":
-        return tuple(c.strip() for c in raw.split(",") if c.strip())
-    if name == "levels":
-        levels = {}
-        for pair in raw.split(","):
-            coding, sep, level = pair.partition("=")
-            if not sep:
-                raise ValueError(pair)
-            levels[coding.strip().lower()] = int(level)
-        return levels
-    return int(raw)
+def _environment_defaults(env: Mapping[str, str]) -> dict[str, Any]:
+    """The attributes set by ``FASTAPI_SERDES_COMPRESSION_<ATTRIBUTE>`` variables, parsed."""
+    found: dict[str, Any] = {}
+    for name, (parse, form) in _ENV_ATTRIBUTES.items():
+        variable = f"{_ENV}_{name.upper()}"
+        raw = env.get(variable)
+        if raw is None:
+            continue
+        try:
+            found[name] = parse(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {variable}={raw!r}: expected {form}") from None
+    return found
 
 
-def _valid_pattern(pattern: str) -> bool:
-    main, slash, sub = pattern.partition("/")
-    if not slash or not main or main == "*" or not sub:
-        return False
-    if sub == "*" or (sub.startswith("*+") and len(sub) > 2):
-        return True
-    return parse_media_type(pattern) is not None
-
-
-def is_compressible(content_type: str | None, media_types: Sequence[str]) -> bool:
+def is_compressible(content_type: str | None, media_types: Iterable[str]) -> bool:
     """Whether a response of ``content_type`` is worth compressing under ``media_types``.
 
     ``media_types`` holds lowercased ``type/subtype``, ``type/*`` or ``type/*+suffix`` patterns.
     A missing or malformed ``Content-Type`` is not compressed, nor is already-compressed media.
     """
-    if not content_type:
-        return False
-    parsed = parse_media_type(content_type)
+    parsed = parse_media_type(content_type) if content_type else None
     if parsed is None:
         return False
     media_type = parsed[0]
-    main, _, sub = media_type.partition("/")
+    main = media_type.partition("/")[0]
     if media_type in ALREADY_COMPRESSED or main in _ALREADY_COMPRESSED_TYPES:
         return False
-    for pattern in media_types:
-        if pattern == media_type:
-            return True
-        p_main, _, p_sub = pattern.partition("/")
-        if p_main != main:
-            continue
-        if p_sub == "*" or (p_sub.startswith("*+") and sub.endswith(p_sub[1:])):
-            return True
-    return False
+    return any(_matches(pattern, media_type) for pattern in media_types)
+
+
+def _matches(pattern: str, media_type: str) -> bool:
+    """Whether a ``type/subtype``, ``type/*`` or ``type/*+suffix`` pattern covers a media type."""
+    p_main, _, p_sub = pattern.partition("/")
+    main, _, sub = media_type.partition("/")
+    if p_main != main:
+        return False
+    return p_sub in ("*", sub) or (p_sub.startswith("*+") and sub.endswith(p_sub[1:]))
 
 
 def has_no_transform(cache_control: str) -> bool:
     """Whether a ``Cache-Control`` value carries the ``no-transform`` directive (RFC 9111)."""
-    for directive in split_list(cache_control):
-        if directive.partition("=")[0].strip().lower() == "no-transform":
-            return True
-    return False
+    return any(
+        d.partition("=")[0].strip().lower() == "no-transform" for d in split_list(cache_control)
+    )
 
 
 def variant_etag(etag: bytes, coding: str) -> bytes:
@@ -319,3 +343,18 @@ def variant_etag(etag: bytes, coding: str) -> bytes:
     if len(etag) >= 2 and etag[:1] == b'"' and etag[-1:] == b'"':
         return etag[:-1] + b"-" + coding.encode("ascii") + b'"'
     return etag
+
+
+def encoded_headers(
+    headers: list[tuple[bytes, bytes]], coding: str, length: int | None
+) -> list[tuple[bytes, bytes]]:
+    """Headers of the ``coding`` variant: Content-Encoding, a distinct ETag, the new length."""
+    out = [
+        (name, variant_etag(value, coding) if name == b"etag" else value)
+        for name, value in headers
+        if name != b"content-length"
+    ]
+    out.append((b"content-encoding", coding.encode("ascii")))
+    if length is not None:
+        out.append((b"content-length", str(length).encode("ascii")))
+    return out

@@ -2,19 +2,19 @@
 
 :class:`CompressionLayer` is built once per middleware from a
 :class:`~fastapi_serdes.compression.Compression`; per request it picks a content coding from
-``Accept-Encoding`` (memoised per header value) and, per response, either passes the messages
-through or compresses them. The response start is held back only until the first body message:
-a single body is compressed whole (``Content-Length`` set to the bytes sent), a streaming one is
-compressed chunk by chunk with a flush after each, so a client can decode every chunk as it
+``Accept-Encoding`` (memoised per header value) and :class:`CompressingSend` either passes the
+messages through or compresses them. The response start is held back only until the first body
+message: a single body is compressed whole (``Content-Length`` set to the bytes sent), a
+streaming one chunk by chunk with a flush after each, so a client can decode every chunk as it
 arrives and memory stays per chunk.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -26,12 +26,22 @@ from ..state import state_of
 from ..telemetry import Recorder
 from ..telemetry.spans import CompressTrace, route_of
 from ..vary import VaryJoiner
-from . import Compression, has_no_transform, is_compressible, variant_etag
+from . import Compression, encoded_headers, has_no_transform, is_compressible
 from .encoders import Encoder, StreamEncoder, build_encoders
 
+# Entries of each memo (Accept-Encoding values, Content-Type values, response shapes): clients
+# and apps choose them, so the memos are bounded.
 _MEMO_SIZE: Final = 256
 _NO_BODY_STATUSES: Final = frozenset({204, 205, 304})
-_Compress = Callable[[bytes], bytes]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _remember(memo: dict[_K, _V], key: _K, value: _V) -> _V:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +61,8 @@ class Choice:
     @classmethod
     def of(cls, encoder: Encoder | None, identity_ok: bool) -> Choice:
         if encoder is None:
-            codings: tuple[str, ...] = ("identity",)
-        elif identity_ok:
-            codings = (encoder.coding, "identity")
-        else:
-            codings = (encoder.coding,)
+            return cls(None, identity_ok, ("identity",))
+        codings = (encoder.coding, "identity") if identity_ok else (encoder.coding,)
         return cls(encoder, identity_ok, codings)
 
 
@@ -84,15 +91,7 @@ def not_acceptable_encoding(offers: str) -> ProblemError:
 class CompressionLayer:
     """Response compression for one middleware: settings, encoders and memo tables."""
 
-    __slots__ = (
-        "_kinds",
-        "_shapes",
-        "_vary",
-        "choices",
-        "encoders",
-        "minimum_size",
-        "settings",
-    )
+    __slots__ = ("_kinds", "_shapes", "_vary", "choices", "encoders", "minimum_size", "settings")
 
     def __init__(self, settings: Compression) -> None:
         self.settings = settings
@@ -100,7 +99,9 @@ class CompressionLayer:
         self.encoders = build_encoders(settings)
         self.choices: dict[bytes | None, Choice | None] = {}
         self._vary = VaryJoiner()
+        # Content-Type value -> (compressible, JSON)
         self._kinds: dict[bytes, tuple[bool, bool]] = {}
+        # (status, Content-Type) -> (could be compressed, the Vary header to add)
         self._shapes: dict[tuple[int, bytes], tuple[bool, tuple[bytes, bytes] | None]] = {}
 
     @property
@@ -110,53 +111,30 @@ class CompressionLayer:
 
     def choose(self, accept_encoding: bytes | None) -> Choice | None:
         """The coding for an ``Accept-Encoding`` value; None when nothing is acceptable (406)."""
-        choices = self.choices
-        if accept_encoding in choices:
-            return choices[accept_encoding]
+        if accept_encoding in self.choices:
+            return self.choices[accept_encoding]
         text = accept_encoding.decode("latin-1") if accept_encoding is not None else None
         coding = choose_encoding(text, self.encoders)
-        if coding is None:
-            choice = None
-        else:
-            identity_ok = True
-            if text is not None:
-                weights = parse_accept_encoding(text)
-                identity_q = weights.get("identity", weights.get("*", 1.0))
-                identity_ok = identity_q > 0
+        choice = None
+        if coding is not None:
+            weights = parse_accept_encoding(text) if text is not None else {}
+            identity_ok = weights.get("identity", weights.get("*", 1.0)) > 0
             choice = Choice.of(self.encoders.get(coding), identity_ok)
-        if len(choices) >= _MEMO_SIZE:
-            choices.clear()
-        choices[accept_encoding] = choice
-        return choice
-
-    def _shape(self, key: tuple[int, bytes]) -> tuple[bool, tuple[bytes, bytes] | None]:
-        """mark_vary's answer for a response of this status and Content-Type alone."""
-        start: Message = {"status": key[0], "headers": [(b"content-type", key[1])]}
-        could, _ = self.mark_vary(start, {})
-        added = start["headers"][1] if len(start["headers"]) > 1 else None
-        known = (could, added)
-        if len(self._shapes) >= _MEMO_SIZE:
-            self._shapes.clear()
-        self._shapes[key] = known
-        return known
-
-    def _kind(self, content_type: bytes) -> tuple[bool, bool]:
-        """(compressible, JSON) for a Content-Type value, memoised per header value."""
-        known = self._kinds.get(content_type)
-        if known is None:
-            text = content_type.decode("latin-1")
-            known = (
-                is_compressible(text, self.settings.media_types),
-                is_json_content_type(content_type),
-            )
-            if len(self._kinds) >= _MEMO_SIZE:
-                self._kinds.clear()
-            self._kinds[content_type] = known
-        return known
+        return _remember(self.choices, accept_encoding, choice)
 
     def compressible(self, content_type: bytes) -> bool:
         """The content-type policy, memoised per header value."""
         return self._kind(content_type)[0]
+
+    def _kind(self, content_type: bytes) -> tuple[bool, bool]:
+        """(compressible, JSON) for a Content-Type value, memoised per header value."""
+        known = self._kinds.get(content_type)
+        if known is not None:
+            return known
+        compressible = is_compressible(content_type.decode("latin-1"), self.settings.media_types)
+        return _remember(
+            self._kinds, content_type, (compressible, is_json_content_type(content_type))
+        )
 
     def mark_vary(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
         """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
@@ -168,42 +146,53 @@ class CompressionLayer:
             (name, content_length), (second, content_type) = headers
             if name == b"content-length" and second == b"content-type":
                 key = (start["status"], content_type)
-                known = self._shapes.get(key) or self._shape(key)
-                if known[1] is not None:
-                    headers.append(known[1])
-                return known[0], content_length
-        status = start["status"]
-        content_type = content_length = cache_control = vary = None
-        untouchable = status == 206
-        for name, value in headers:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                content_length = value
-            elif name == b"vary":
-                vary = value
-            elif name == b"cache-control":
-                cache_control = value
-            elif name in (b"content-encoding", b"content-range"):
-                untouchable = True
-        compressible = accept = False
-        if content_type is not None:
-            compressible, accept = self._kinds.get(content_type) or self._kind(content_type)
-        # Whether this response could have been compressed: then Vary: Accept-Encoding on it,
-        # the 304 included (its 200 had it), compressed or not.
-        could = not (
-            untouchable
-            or _uncompressed(scope)
-            or (cache_control is not None and has_no_transform(cache_control.decode("latin-1")))
-        ) and (
-            compressible
-            if status not in _NO_BODY_STATUSES
-            else status == 304 and (content_type is None or compressible)
+                could, added = self._shapes.get(key) or self._shape(key)
+                if added is not None:
+                    headers.append(added)
+                return could, content_length
+        content_type, content_length, vary, untouchable = _scan(headers)
+        compressible, accept = self._kind(content_type) if content_type else (False, False)
+        could = not (untouchable or _uncompressed(scope)) and _could_compress(
+            start["status"], content_type, compressible
         )
         # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
         if could or accept:
             self._vary.mark(start, vary, accept, could)
         return could, content_length
+
+    def _shape(self, key: tuple[int, bytes]) -> tuple[bool, tuple[bytes, bytes] | None]:
+        """mark_vary's answer for a response of this status and Content-Type alone."""
+        start: Message = {"status": key[0], "headers": [(b"content-type", key[1])]}
+        could, _ = self.mark_vary(start, {})
+        added = start["headers"][1] if len(start["headers"]) > 1 else None
+        return _remember(self._shapes, key, (could, added))
+
+
+def _scan(headers: Any) -> tuple[bytes | None, bytes | None, bytes | None, bool]:
+    """Content-Type, Content-Length, Vary, and whether the response must not be touched: it is
+    encoded already, a range, or its ``Cache-Control`` says ``no-transform``."""
+    content_type = content_length = vary = None
+    untouchable = False
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            content_length = value
+        elif name == b"vary":
+            vary = value
+        elif name in (b"content-encoding", b"content-range"):
+            untouchable = True
+        elif name == b"cache-control":
+            untouchable = untouchable or has_no_transform(value.decode("latin-1"))
+    return content_type, content_length, vary, untouchable
+
+
+def _could_compress(status: int, content_type: bytes | None, compressible: bool) -> bool:
+    """Whether a response of this status and type could be compressed: then it gets ``Vary:
+    Accept-Encoding``, compressed or not, the 304 included (its 200 had it)."""
+    if status in _NO_BODY_STATUSES:
+        return status == 304 and (content_type is None or compressible)
+    return status != 206 and compressible
 
 
 def _uncompressed(scope: Scope) -> bool:
@@ -228,9 +217,10 @@ class CompressingSend:
     """Per-request ``send`` wrapper that compresses the response when the rules allow."""
 
     __slots__ = (
-        "_choice",
         "_downstream",
+        "_encoder",
         "_head",
+        "_identity_ok",
         "_layer",
         "_passing",
         "_recorder",
@@ -254,7 +244,8 @@ class CompressingSend:
         self._scope = scope
         # Read now: SerdesRoute answers HEAD as GET (it sets the method while it runs).
         self._head = scope["method"] == "HEAD"
-        self._choice = choice
+        self._encoder = choice.encoder
+        self._identity_ok = choice.identity_ok
         self._layer = layer
         self._passing = False
         self._start: Message | None = None
@@ -269,139 +260,114 @@ class CompressingSend:
             if self._hold(message):
                 # Whether and how to compress depends on the first body message.
                 self._start = message
-                return _DONE
+                return _nothing()
             self._passing = True
             return self._downstream(message)
-        if kind == "http.response.body":
-            if self._stream is not None:
-                return self._on_stream_body(message)
-            return self._on_first_body(message)
-        # pathsend, zerocopysend (the server sends a file itself) or anything else: never
-        # compressed; release the held start untouched and step aside.
-        return self._release_then(message)
+        if kind != "http.response.body" or (self._start is None and self._stream is None):
+            # pathsend, zerocopysend (the server sends a file itself), a body without a start:
+            # never compressed; release the held start untouched and step aside.
+            return self._pass_from(message)
+        if self._stream is not None:
+            return self._stream_body(message)
+        if message.get("more_body", False):
+            return self._start_stream(message)
+        return self._send_whole(message)
 
-    async def _release_then(self, message: Message) -> None:
-        await self._release()
-        await self._downstream(message)
+    def _hold(self, message: Message) -> bool:
+        """Adjust the start's headers; True to hold it back until the first body message."""
+        could, length = self._layer.mark_vary(message, self._scope)
+        encoder = self._encoder
+        if not could or encoder is None or message["status"] == 304:
+            return False
+        if self._identity_ok and length is not None and length.isdigit():  # noqa: SIM102
+            if int(length) < self._layer.minimum_size:
+                return False
+        if self._head:
+            # No body to compress: send the headers GET would get. Its compressed length is not
+            # known without compressing, and HEAD may leave Content-Length out (RFC 9110 §9.3.2).
+            message["headers"] = encoded_headers(message["headers"], encoder.coding, None)
+            return False
+        return True
 
-    async def _release(self) -> None:
+    async def _pass_from(self, message: Message) -> None:
+        """Send the held start as it is, then ``message`` and everything after it."""
         self._passing = True
         start, self._start = self._start, None
         if start is not None:
             await self._downstream(start)
+        await self._downstream(message)
 
-    def _hold(self, message: Message) -> bool:
-        """Adjust the start's headers; True to hold it back until the first body message."""
-        layer = self._layer
-        could, content_length = layer.mark_vary(message, self._scope)
-        if not could:
-            return False
-        status = message["status"]
-        choice = self._choice
-        encoder = choice.encoder
-        if (
-            encoder is None
-            or status == 304
-            or (
-                content_length is not None
-                and choice.identity_ok
-                and content_length.isdigit()
-                and int(content_length) < layer.minimum_size
-            )
-        ):
-            return False
-        if self._head:
-            # No body to compress: send the headers GET would get. Its compressed length is not
-            # known without compressing, and HEAD may leave Content-Length out (RFC 9110 §9.3.2).
-            message["headers"] = _encoded_headers(message["headers"], encoder.coding, None)
-            return False
-        return True
-
-    async def _on_first_body(self, message: Message) -> None:
-        start = self._start
-        if start is None:  # a body without a start: not ours to fix
-            await self._release()
-            await self._downstream(message)
-            return
+    async def _send_whole(self, message: Message) -> None:
         body: bytes = message.get("body", b"")
-        more_body = message.get("more_body", False)
-        encoder = self._choice.encoder
+        encoder, start = self._encoder, self._start
         assert encoder is not None  # a start is held only with an encoder
-        layer = self._layer
-        if not more_body:
-            identity_ok = self._choice.identity_ok
-            if identity_ok and len(body) < layer.minimum_size:
-                await self._release()
-                await self._downstream(message)
-                return
-            self._begin_trace(encoder, start, streaming=False)
+        assert start is not None
+        if not self._identity_ok or len(body) >= self._layer.minimum_size:
+            self._begin_trace(encoder, streaming=False)
             compressed = await self._run(encoder.compress, body)
             self._end_trace()
-            if identity_ok and len(compressed) >= len(body):
-                await self._release()  # incompressible: the identity bytes are smaller
-                await self._downstream(message)
-                return
-            start["headers"] = _encoded_headers(start["headers"], encoder.coding, len(compressed))
-            await self._release()
-            await self._downstream({"type": "http.response.body", "body": compressed})
-            return
-        self._stream = stream = encoder.stream()
-        self._begin_trace(encoder, start, streaming=True)
-        start["headers"] = _encoded_headers(start["headers"], encoder.coding, None)
-        self._start = None
-        await self._downstream(start)
-        await self._downstream(
-            {
-                "type": "http.response.body",
-                "body": await self._run(stream.chunk, body),
-                "more_body": True,
-            }
-        )
+            # Incompressible (the identity bytes are smaller): sent as it is.
+            if not self._identity_ok or len(compressed) < len(body):
+                length = len(compressed)
+                start["headers"] = encoded_headers(start["headers"], encoder.coding, length)
+                message = {"type": "http.response.body", "body": compressed}
+        await self._pass_from(message)
 
-    async def _on_stream_body(self, message: Message) -> None:
+    async def _start_stream(self, message: Message) -> None:
+        encoder = self._encoder
+        start, self._start = self._start, None
+        assert encoder is not None
+        assert start is not None
+        self._stream = encoder.stream()
+        self._begin_trace(encoder, streaming=True, start=start)
+        start["headers"] = encoded_headers(start["headers"], encoder.coding, None)
+        await self._downstream(start)
+        await self._stream_body(message)
+
+    async def _stream_body(self, message: Message) -> None:
         stream = self._stream
         assert stream is not None
         body: bytes = message.get("body", b"")
         if message.get("more_body", False):
             out = await self._run(stream.chunk, body)
             await self._downstream({"type": "http.response.body", "body": out, "more_body": True})
-        else:
-            out = await self._run(stream.finish, body)
-            self._end_trace()
-            self._passing = True  # trailers, if any, follow untouched
-            await self._downstream({"type": "http.response.body", "body": out})
+            return
+        out = await self._run(stream.finish, body)
+        self._end_trace()
+        self._passing = True  # trailers, if any, follow untouched
+        await self._downstream({"type": "http.response.body", "body": out})
 
-    async def _run(self, compress: _Compress, data: bytes) -> bytes:
+    async def _run(self, compress: Callable[[bytes], bytes], data: bytes) -> bytes:
         trace = self._trace
-        if trace is None:
-            return await self._compress(compress, data)
         started = time.perf_counter()
         try:
-            out = await self._compress(compress, data)
+            if len(data) >= self._layer.settings.thread_minimum_size:
+                # Compressing half a megabyte with brotli takes milliseconds: do it off the
+                # event loop so concurrent requests are not held up (the codecs release the GIL).
+                out = await anyio.to_thread.run_sync(compress, data)
+            else:
+                out = compress(data)
         except BaseException as exc:
-            self._trace = None
-            trace.fail(exc)
+            if trace is not None:
+                self._trace = None
+                trace.fail(exc)
             raise
-        trace.add(time.perf_counter() - started, len(data), len(out))
+        if trace is not None:
+            trace.add(time.perf_counter() - started, len(data), len(out))
         return out
 
-    async def _compress(self, compress: _Compress, data: bytes) -> bytes:
-        if len(data) >= self._layer.settings.thread_minimum_size:
-            # Compressing half a megabyte with brotli takes milliseconds: do it off the event
-            # loop so concurrent requests are not held up (the codecs release the GIL).
-            return await anyio.to_thread.run_sync(compress, data)
-        return compress(data)
-
-    def _begin_trace(self, encoder: Encoder, start: Message, *, streaming: bool) -> None:
+    def _begin_trace(
+        self, encoder: Encoder, *, streaming: bool, start: Message | None = None
+    ) -> None:
         recorder = self._recorder
         if recorder is None:
             return
-        content_type = next((v for n, v in start["headers"] if n == b"content-type"), None)
+        headers = (start or self._start or {}).get("headers", ())
         self._trace = CompressTrace(
             recorder,
             coding=encoder.coding,
-            level=getattr(encoder, "level", None),
-            content_type=content_type,
+            level=encoder.level,
+            content_type=next((v for n, v in headers if n == b"content-type"), None),
             route=route_of(self._scope),
             streaming=streaming,
         )
@@ -426,30 +392,5 @@ class ResponseAbortedError(Exception):
         super().__init__("the response ended before its last chunk")
 
 
-class _Done:
-    """An awaitable that is already complete (a held message sends nothing yet)."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        yield from ()
-
-
-_DONE: Final = _Done()
-
-
-def _encoded_headers(
-    headers: list[tuple[bytes, bytes]], coding: str, length: int | None
-) -> list[tuple[bytes, bytes]]:
-    """Headers of the ``coding`` variant: Content-Encoding, a distinct ETag, the new length."""
-    out: list[tuple[bytes, bytes]] = []
-    for name, value in headers:
-        if name == b"content-length":
-            continue
-        if name == b"etag":
-            value = variant_etag(value, coding)
-        out.append((name, value))
-    out.append((b"content-encoding", coding.encode("ascii")))
-    if length is not None:
-        out.append((b"content-length", str(length).encode("ascii")))
-    return out
+async def _nothing() -> None:
+    """What sending a held start awaits: nothing is sent yet."""
