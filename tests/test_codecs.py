@@ -768,3 +768,12 @@ def test_json_malformed_is_a_decode_error_with_an_adapter(data: bytes) -> None:
 
 def test_json_duplicate_keys_keep_the_last_with_an_adapter() -> None:
     assert JSONCodec().decode(b'{"x": 1, "x": 2}', TypeAdapter(Point)) == Point(x=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [([1.5, 127, -1], False), ([math.nan], True), ([-math.nan], True), ({"a": -math.inf}, True)],
+    ids=["finite", "nan", "negative-nan", "negative-inf"],
+)
+def test_msgpack_may_hide_non_finite_in_what_it_writes(value: Any, expected: bool) -> None:
+    assert MsgPackCodec.may_hide_non_finite(msgpack.packb(value)) is expected

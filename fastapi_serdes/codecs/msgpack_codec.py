@@ -17,7 +17,6 @@ from .plain_models import plain_classes, plain_hook
 from .value_policy import (
     describe,
     find_bad_number,
-    msgpack_may_hold_non_finite,
     packed_may_hold_non_finite,
     problem_in_validated,
     walk,
@@ -117,10 +116,10 @@ class MsgPackCodec:
 
     @staticmethod
     def may_hide_non_finite(data: bytes) -> bool:
-        """Whether MessagePack ``data`` may hold a NaN or an infinity (float32 or float64, any
-        payload): a cheap test on bytes, which ``decode`` makes itself (``encode`` makes a faster
-        one for what ormsgpack writes)."""
-        return msgpack_may_hold_non_finite(data)
+        """Whether MessagePack ``data`` this codec wrote may hold a NaN or an infinity: the
+        float64 encodings of Python's ``nan``, ``-nan``, ``inf`` and ``-inf``, which ``encode``
+        looks for itself."""
+        return packed_may_hold_non_finite(data)
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
         """Decode MessagePack bytes into plain objects, or validate them into ``adapter``'s type.
