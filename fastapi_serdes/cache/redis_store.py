@@ -208,6 +208,7 @@ class RedisStore:
         self._waiting: dict[asyncio.Timeout, float] = {}
         self._answered_at = self._busy_at = float("-inf")
         self._watch: asyncio.TimerHandle | None = None
+        self._watch_loop: asyncio.AbstractEventLoop | None = None
         self._watch_due = 0.0
         self._watch_every = max(self.timeout / 10, 0.001)
 
@@ -350,9 +351,7 @@ class RedisStore:
         start = loop.time()
         try:
             async with asyncio.timeout_at(start + self.timeout + BUSY_LOOP_GRACE) as deadline:
-                self._waiting[deadline] = start
-                if self._watch is None:
-                    self._arm_watch(loop, start)
+                self._start_waiting(loop, deadline, start)
                 try:
                     result = await command()
                 finally:
@@ -378,6 +377,16 @@ class RedisStore:
         self._answered_at = loop.time()
         self._succeeded()
         return result
+
+    def _start_waiting(
+        self, loop: asyncio.AbstractEventLoop, deadline: asyncio.Timeout, start: float
+    ) -> None:
+        if self._watch_loop is not loop:  # used from another loop now (asyncio.run per test):
+            self._waiting.clear()  # what waited on the old one can no longer be ended from here
+            self._watch, self._watch_loop = None, loop
+        self._waiting[deadline] = start
+        if self._watch is None:
+            self._arm_watch(loop, start)
 
     def _stop_waiting(self, deadline: asyncio.Timeout) -> None:
         self._waiting.pop(deadline, None)  # the watch may have ended it already
