@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
 from .cache import Entry
-from .cache.response_cache import ResponseCache, response_cache_from
+from .cache.response_cache import Lookup, ResponseCache, StaleIfError, response_cache_from
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
 from .compression.request_bodies import (
@@ -277,13 +277,20 @@ class SerdesMiddleware:
             # The app's route table: Starlette's scope["app"] when added with add_middleware,
             # the wrapped app (or the app inside its middleware) otherwise.
             cache.table.load(scope.get("app"), self.app)
+        fallback: StaleIfError | None = None
         if cache is not None and not cache.table.read:
             send = cache.wrap(scope, send, state)  # unknown yet: store what routes mark
         elif cache is not None and cache.active:
             # The cache answers from its store when it can; otherwise it stores what is sent
             # (after compression: one variant per coding).
-            if await self._answer_from_cache(cache, scope, send, state, choice):
+            found = await self._answer_from_cache(cache, scope, send, state, choice)
+            if found.served:
+                if found.refresh is not None:
+                    cache.refresh(found.refresh, lambda: self._refresh(scope))
                 return
+            if found.fallback is not None:
+                fallback = StaleIfError(cache, scope, send, found.fallback)
+                send = fallback.send
             send = cache.wrap(scope, send, state)
         compressing: CompressingSend | None = None
         if layer is None or choice is None:
@@ -295,14 +302,23 @@ class SerdesMiddleware:
             send = compressing.send
         body: DecompressedBody | None = None
         if request.content_encoding is not None and layer is not None:
-            found = self._decompressing(scope, receive, request.content_encoding, layer, recorder)
-            if isinstance(found, ProblemError):
-                await _answer(found, send, None, recorder, self.settings)
+            decoding = self._decompressing(
+                scope, receive, request.content_encoding, layer, recorder
+            )
+            if isinstance(decoding, ProblemError):
+                await _answer(decoding, send, None, recorder, self.settings)
                 return
-            body = found
+            body = decoding
             if body is not None:
                 receive = body.receive
-        await self._run_layers(scope, receive, send, request, state, compressing, body)
+        if fallback is None:
+            await self._run_layers(scope, receive, send, request, state, compressing, body)
+        else:
+            try:
+                await self._run_layers(scope, receive, send, request, state, compressing, body)
+            except Exception:
+                if not await fallback.failed(500):
+                    raise
         self._check_table(scope)
 
     async def _answer_from_cache(
@@ -312,10 +328,13 @@ class SerdesMiddleware:
         send: Send,
         state: RequestState,
         choice: Choice | None,
-    ) -> bool:
-        """Answer from the store when a cached route's template matches and an entry is fresh."""
+    ) -> Lookup:
+        """Answer from the store when a cached route's template matches and an entry is fresh
+        (or stale within its window)."""
         route = cache.table.match(scope)
-        return route is not None and await cache.answer(
+        if route is None:
+            return Lookup()
+        return await cache.answer(
             scope,
             send,
             route,
@@ -409,6 +428,16 @@ class SerdesMiddleware:
                 compressing.close()
             if body is not None:
                 body.close()
+
+    async def _refresh(self, scope: Scope) -> None:
+        """Refresh a stale entry: the same request again, through this middleware, as a
+        ``Cache-Control: no-cache`` GET whose answer the response cache stores."""
+        keep = (b"if-none-match", b"if-modified-since", b"cache-control", b"range")
+        headers = [(k, v) for k, v in scope["headers"] if k not in keep]
+        headers.append((b"cache-control", b"no-cache"))
+        copy = {k: v for k, v in scope.items() if k != SCOPE_KEY}
+        copy.update(method="GET", headers=headers)
+        await self(copy, _no_body, _discard)
 
     def _recorder_for(self, scope: Scope) -> Recorder | None:
         """The telemetry recorder of this request (asked again every _POLL_EVERY requests)."""
@@ -536,3 +565,12 @@ def _read_headers(scope: Scope) -> _RequestHeaders:
 
 def _joined(known: bytes | None, value: bytes) -> bytes:
     return value if known is None else known + b", " + value
+
+
+async def _no_body() -> Message:
+    """The ``receive`` of a background refresh: a GET without a body."""
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _discard(message: Message) -> None:
+    """The ``send`` of a background refresh: the response cache keeps what matters."""

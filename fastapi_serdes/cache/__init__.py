@@ -96,6 +96,13 @@ class CachePolicy:
     key: KeyFunction | None = None
     tags: TagFunction | None = None
     cache_control: str | None = None
+    stale_while_revalidate: float = 0.0
+    stale_if_error: float = 0.0
+
+    @property
+    def kept(self) -> float:
+        """How long an entry is kept in the store: its freshness and the longer stale window."""
+        return self.ttl + max(self.stale_while_revalidate, self.stale_if_error)
 
 
 def cached(
@@ -105,6 +112,8 @@ def cached(
     key: KeyFunction | None = None,
     tags: TagFunction | None = None,
     cache_control: str | None = "default",
+    stale_while_revalidate: float = 0,
+    stale_if_error: float = 0,
 ) -> Callable[[F], F]:
     """Opt a ``SerdesRoute`` endpoint into the response cache.
 
@@ -118,22 +127,39 @@ def cached(
         tags: a function giving tags for the entry (``request -> ["user:42"]``), for
             :func:`invalidate`. Entries are always tagged with their path too.
         cache_control: the ``Cache-Control`` sent with cached responses; ``"default"`` is
-            ``public, max-age=<ttl>`` (``private`` with a key function), None sends none.
+            ``public, max-age=<ttl>`` (``private`` with a key function, and the stale windows
+            below when set), None sends none.
+        stale_while_revalidate: seconds past ``ttl`` during which a stale entry is served at
+            once while one request refreshes it in the background (RFC 5861).
+        stale_if_error: seconds past ``ttl`` during which a stale entry is served instead of
+            the endpoint's 5xx answer or exception (RFC 5861).
 
     Raises:
-        ValueError: ``ttl`` is not a positive number.
+        ValueError: ``ttl`` is not a positive number, or a stale window is negative.
     """
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
         raise ValueError(f"cached(ttl=...) must be a positive number of seconds, got {ttl!r}")
+    for name, window in (
+        ("stale_while_revalidate", stale_while_revalidate),
+        ("stale_if_error", stale_if_error),
+    ):
+        if isinstance(window, bool) or not isinstance(window, int | float) or not window >= 0:
+            raise ValueError(f"cached({name}=...) must be a number of seconds >= 0, got {window!r}")
     if cache_control == "default":
         scope = "private" if key is not None else "public"
         cache_control = f"{scope}, max-age={int(ttl)}"
+        if stale_while_revalidate:
+            cache_control += f", stale-while-revalidate={int(stale_while_revalidate)}"
+        if stale_if_error:
+            cache_control += f", stale-if-error={int(stale_if_error)}"
     policy = CachePolicy(
         ttl=float(ttl),
         vary=tuple(h.lower() for h in vary),
         key=key,
         tags=tags,
         cache_control=cache_control,
+        stale_while_revalidate=float(stale_while_revalidate),
+        stale_if_error=float(stale_if_error),
     )
 
     def decorate(endpoint: F) -> F:

@@ -11,9 +11,11 @@ that fails is skipped: the request is served uncached.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Final
 
 from starlette.requests import Request
 
@@ -40,6 +42,32 @@ logger = logging.getLogger("fastapi_serdes")
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CACHE_STATUS_NAME: Final = "fastapi-serdes"
 _HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
+_SWR: Final = (
+    b"cache-status",
+    CACHE_STATUS_NAME.encode("latin-1") + b"; fwd=stale; detail=stale-while-revalidate",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What a response-cache lookup found.
+
+    Attributes:
+        served: the request was answered from the store.
+        refresh: what was served is stale (``stale-while-revalidate``): the key to refresh.
+        fallback: a stale entry to answer with if the endpoint fails (``stale-if-error``).
+        result: the telemetry result (hit, miss, stale).
+    """
+
+    served: bool = False
+    refresh: str | None = None
+    fallback: Entry | None = None
+    result: str = CACHE_MISS
+
+
+_MISSED: Final = Lookup()
+_STALE: Final = Lookup(result=CACHE_STALE)
+_HIT_LOOKUP: Final = Lookup(served=True, result=CACHE_HIT)
 
 
 class ResponseCache:
@@ -54,6 +82,8 @@ class ResponseCache:
         self.store = store
         #: The routes that cache, read from the app's route table at its first request.
         self.table = RouteTable()
+        # Background refreshes of stale entries under way, by key.
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     @property
     def active(self) -> bool:
@@ -84,8 +114,9 @@ class ResponseCache:
         codings: tuple[str, ...],
         uncompressed_ok: Callable[[Entry], bool] = lambda entry: True,
         recorder: Recorder | None = None,
-    ) -> bool:
-        """Answer from the store; False when nothing fresh is stored (or may not be used).
+    ) -> Lookup:
+        """Answer from the store when a fresh entry (or a stale one within its
+        ``stale-while-revalidate`` window) is stored; say what the middleware does next.
 
         ``codings`` are the content codings this request could be answered with, the preferred
         first (what the compression layer would choose, then identity when acceptable).
@@ -95,37 +126,63 @@ class ResponseCache:
         """
         request_cc, if_none_match = _cache_headers(scope)
         if request_cc is not None and "no-cache" in cache_control(request_cc.decode("latin-1")):
-            return False
+            return _MISSED
         policy = route.policy
         usable, principal = self._principal(scope, policy)
         if not usable:
-            return False
-        span, labels, result = None, None, CACHE_MISS
+            return _MISSED
+        span, labels = None, None
         if recorder is not None:
             span, labels = recorder.start_cache(self.store, media_type, route.template)
         now = wall_clock()
+        found = _MISSED
         for coding in codings:
             key = request_key(
-                scope,
-                media_type=media_type,
-                coding=coding,
-                vary=policy.vary,
-                principal=principal,
+                scope, media_type=media_type, coding=coding, vary=policy.vary, principal=principal
             )
             entry = await self._get(key)
             if coding == "identity" and coding != codings[0] and entry is not None:
                 entry = entry if uncompressed_ok(entry) else None
-            if entry is not None and entry.fresh(now):
-                if recorder is not None and labels is not None:
-                    recorder.end_cache(span, CACHE_HIT, labels)
-                inm = if_none_match.decode("latin-1") if if_none_match else None
-                await self._serve(scope, send, entry, now, inm)
-                return True
-            if entry is not None:
-                result = CACHE_STALE
+            if entry is None:
+                continue
+            age = now - entry.stored_at
+            if age < entry.ttl:
+                found, status = _HIT_LOOKUP, _HIT
+            elif age < entry.ttl + policy.stale_while_revalidate:
+                found, status = Lookup(True, key, None, CACHE_STALE), _SWR
+            else:
+                if found.fallback is None:
+                    usable = age < entry.ttl + policy.stale_if_error
+                    found = Lookup(False, None, entry, CACHE_STALE) if usable else _STALE
+                continue
+            inm = if_none_match.decode("latin-1") if if_none_match else None
+            await self._serve(scope, send, entry, now, inm, status)
+            break
         if recorder is not None and labels is not None:
-            recorder.end_cache(span, result, labels)
-        return False
+            recorder.end_cache(span, found.result, labels)
+        return found
+
+    def refresh(self, key: str, refreshing: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``refreshing`` in the background (a stale entry was served), once per key in
+        this process at a time; the route's single flight makes it once per cluster."""
+        if key in self._refreshing:
+            return
+        task = asyncio.get_running_loop().create_task(refreshing())
+        self._refreshing[key] = task
+        task.add_done_callback(lambda done: self._refreshed(key, done))
+
+    def _refreshed(self, key: str, task: asyncio.Task[None]) -> None:
+        self._refreshing.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "fastapi-serdes: background refresh of a stale entry failed",
+                exc_info=task.exception(),
+            )
+
+    async def refreshes_done(self) -> None:
+        """Wait for the background refreshes under way (e.g. at shutdown, or in tests)."""
+        while self._refreshing:
+            await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
 
     async def _get(self, key: str) -> Entry | None:
         try:
@@ -136,20 +193,32 @@ class ResponseCache:
         return Entry.loads(data) if data is not None else None
 
     async def _serve(
-        self, scope: Scope, send: Send, entry: Entry, now: float, if_none_match: str | None
+        self,
+        scope: Scope,
+        send: Send,
+        entry: Entry,
+        now: float,
+        if_none_match: str | None,
+        status: tuple[bytes, bytes],
     ) -> None:
         headers = list(entry.headers)
         headers.append((b"age", str(entry.age(now)).encode("latin-1")))
-        headers.append(_HIT)
+        headers.append(status)
         if if_none_match is not None and none_match(if_none_match, entry.etag):
             keep = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS]
-            keep.append(_HIT)
+            keep.append(status)
             await send({"type": "http.response.start", "status": 304, "headers": keep})
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.start", "status": entry.status, "headers": headers})
         body = b"" if scope["method"] == "HEAD" else entry.body
         await send({"type": "http.response.body", "body": body})
+
+    async def serve_stale(self, scope: Scope, send: Send, entry: Entry, failed: int) -> None:
+        """Answer with a stale entry instead of the endpoint's failure (``stale-if-error``)."""
+        detail = b"fwd=stale; fwd-status=%d; detail=stale-if-error" % failed
+        status = (b"cache-status", _CACHE_STATUS_PREFIX + detail)
+        await self._serve(scope, send, entry, wall_clock(), None, status)
 
     async def _store(
         self, scope: Scope, marked: RequestState, state: RequestState, start: Message, body: bytes
@@ -174,7 +243,8 @@ class ResponseCache:
         tags = [path_tag(scope), *(marked.tags or ())]
         entry = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags)
         try:
-            return await self.store.set(key, entry.dumps(), ttl=policy.ttl, tags=tags) is not False
+            stored = await self.store.set(key, entry.dumps(), ttl=policy.kept, tags=tags)
+            return stored is not False
         except Exception:
             logger.exception("fastapi-serdes: cache store set failed; response not stored")
             return False
@@ -356,3 +426,36 @@ def response_cache_from(cache: Store | ResponseCache | bool | None) -> ResponseC
     if isinstance(cache, Store):
         return ResponseCache(cache)
     raise TypeError(f"cache must be a Store, a ResponseCache, True or None, got {cache!r}")
+
+
+class StaleIfError:
+    """The ``send`` of a request with a stale entry within its ``stale-if-error`` window: an
+    endpoint's 5xx (or exception, through :meth:`failed`) is answered with the entry instead."""
+
+    __slots__ = ("_cache", "_downstream", "_entry", "_replaced", "_scope", "_started")
+
+    def __init__(self, cache: ResponseCache, scope: Scope, send: Send, entry: Entry) -> None:
+        self._cache = cache
+        self._scope = scope
+        self._downstream = send
+        self._entry = entry
+        self._started = False
+        self._replaced = False
+
+    async def send(self, message: Message) -> None:
+        if self._replaced:
+            return  # the rest of the failed answer
+        if message["type"] == "http.response.start":
+            if message["status"] >= 500:
+                await self.failed(message["status"])
+                return
+            self._started = True
+        await self._downstream(message)
+
+    async def failed(self, status: int) -> bool:
+        """Answer with the stale entry if nothing was sent yet; whether it was."""
+        if self._started or self._replaced:
+            return False
+        self._replaced = True
+        await self._cache.serve_stale(self._scope, self._downstream, self._entry, status)
+        return True
