@@ -9,9 +9,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def wait_until(ready: Callable[[], bool], what: str) -> None:
+    """Return once ``ready()`` is true; fail when it is not within ``START_WITHIN``."""
     deadline = time.monotonic() + START_WITHIN
     while True:
         try:
@@ -65,25 +67,39 @@ def answers(port: int, **options: Any) -> bool:
 
 
 @contextmanager
-def redis_server(*args: str, ready: Callable[[], bool]) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``redis-server`` with ``args`` (no persistence, loopback only) once ``ready()`` is true;
-    stopped afterwards."""
-    proc = subprocess.Popen(
-        [need("redis-server"), *args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: proc.poll() is None and ready(), f"redis-server {' '.join(args)}")
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGCONT)  # a test may have stopped it
-        proc.terminate()
+def process(argv: list[str], ready: Callable[[], bool]) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` running, once ``ready()``; stopped afterwards. Its output goes to a file (never
+    a pipe that a chatty server could fill), shown if it exits before it is ready."""
+    what = " ".join(argv)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+
+        def started() -> bool:
+            if proc.poll() is not None:
+                log.seek(0)
+                output = log.read()[-2000:].decode(errors="replace")
+                pytest.fail(f"{what} exited with status {proc.returncode}: {output}")
+            return ready()
+
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            wait_until(started, what)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGCONT)  # a test may have stopped it
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def redis_server(
+    *args: str, ready: Callable[[], bool]
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """A ``redis-server`` with ``args`` (no persistence, loopback only), once ``ready()``."""
+    base = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    return process([need("redis-server"), *args, *base], ready)
 
 
 def tls_files(directory: Path) -> tuple[Path, Path]:
@@ -108,24 +124,13 @@ def sentinel_for(master_port: int, directory: Path, service: str) -> Iterator[in
         f"sentinel monitor {service} 127.0.0.1 {master_port} 1\n"
         f"sentinel down-after-milliseconds {service} 60000\n"
     )
-    proc = subprocess.Popen(
-        [need("redis-server"), str(config), "--sentinel"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        client = redis.Redis(port=port, socket_timeout=1)
-        wait_until(
-            lambda: (
-                proc.poll() is None and client.sentinel_get_master_addr_by_name(service) is not None
-            ),
-            f"redis-sentinel on port {port}",
-        )
-        client.close()
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=1) as client:
+
+        def ready() -> bool:
+            return client.sentinel_get_master_addr_by_name(service) is not None
+
+        with process([need("redis-server"), str(config), "--sentinel"], ready):
+            yield port
 
 
 @contextmanager
