@@ -1,55 +1,24 @@
-"""Response compression settings and the content-type policy.
+"""Response compression and compressed request bodies: the settings and the rules.
 
-:class:`Compression` is the one value ``SerdesMiddleware(compression=...)`` takes: which content
-codings to offer, the level of each, the size under which a body is sent as it is, and which
-media types are worth compressing. ``brotli`` and ``zstandard`` are imported only when their
-coding is offered; a coding named without its library is an ``ImportError`` naming the extra.
-
-The encoders are in :mod:`.encoders`, the response layer in :mod:`.responses`; request bodies
-are decoded by :mod:`.decoders` and :mod:`.request_bodies`.
+:class:`Compression` (in :mod:`.settings`) is the one value ``SerdesMiddleware(compression=...)``
+takes. This module holds the rules every part applies: which responses are worth compressing,
+and the headers of a compressed variant. The encoders are in :mod:`.encoders`, the response
+layer in :mod:`.responses`; request bodies are decoded by :mod:`.decoders` and
+:mod:`.request_bodies`.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Final
 
 from ..negotiation import parse_media_type, split_list
-from ..settings import ENV_PREFIX, env_flag
 
-#: Every content coding the library implements, in the default server order: zstd is the
-#: fastest for its ratio, brotli next, gzip is the one every client has.
-CODINGS: Final = ("zstd", "br", "gzip")
-#: Levels used when ``Compression.levels`` does not name a coding.
-DEFAULT_LEVELS: Final[Mapping[str, int]] = {"zstd": 3, "br": 4, "gzip": 6}
-LEVEL_RANGES: Final[Mapping[str, tuple[int, int]]] = {
-    "zstd": (1, 22),
-    "br": (0, 11),
-    "gzip": (0, 9),
-}
-DEFAULT_MINIMUM_SIZE: Final = 1024
-#: Bodies (or stream chunks) at least this large are compressed in a worker thread.
-DEFAULT_THREAD_MINIMUM_SIZE: Final = 128 * 1024
-#: Media types compressed by default: ``type/subtype``, ``type/*`` and ``type/*+suffix``.
-DEFAULT_MEDIA_TYPES: Final = (
-    "application/json",
-    "application/*+json",
-    "application/msgpack",
-    "application/x-msgpack",
-    "application/vnd.msgpack",
-    "application/x-ndjson",
-    "application/ndjson",
-    "application/jsonl",
-    "application/xml",
-    "application/*+xml",
-    "application/javascript",
-    "application/yaml",
-    "image/svg+xml",
-    "text/*",
-)
+# Re-exported: the settings value and what the tests and the package read from here.
+from .settings import DEFAULT_MEDIA_TYPES as DEFAULT_MEDIA_TYPES
+from .settings import Compression as Compression
+from .settings import installed_codings as installed_codings
+
 #: Never compressed, whatever ``media_types`` says: their bytes are compressed already.
 ALREADY_COMPRESSED: Final = frozenset(
     {
@@ -71,235 +40,7 @@ ALREADY_COMPRESSED: Final = frozenset(
     }
 )
 _ALREADY_COMPRESSED_TYPES: Final = ("audio", "video")
-# coding -> (module, extra that installs it)
-_LIBRARIES: Final = {"br": ("brotli", "brotli"), "zstd": ("zstandard", "zstd")}
-_ENV: Final = ENV_PREFIX + "COMPRESSION"
-
-
-def _import(coding: str) -> Any:
-    """The library behind ``coding`` (None for gzip: zlib is always there)."""
-    if coding not in _LIBRARIES:
-        return None
-    module, extra = _LIBRARIES[coding]
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"compression: coding {coding!r} needs the {module!r} package; install it with "
-            f"`pip install fastapi-serdes[{extra}]`, or leave {coding!r} out of codings"
-        ) from exc
-
-
-def installed_codings() -> tuple[str, ...]:
-    """The codings of :data:`CODINGS` whose library imports, in server order."""
-    found = []
-    for coding in CODINGS:
-        try:
-            _import(coding)
-        except ImportError:
-            continue
-        found.append(coding)
-    return tuple(found)
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class Compression:
-    """How ``SerdesMiddleware`` compresses responses and which request codings it decodes.
-
-    Attributes:
-        codings: the content codings offered, in server order (ties between codings the client
-            weights equally go to the first). ``None`` (the default) offers every coding of
-            ``("zstd", "br", "gzip")`` whose library is installed; naming ``"br"`` or
-            ``"zstd"`` without it installed raises ``ImportError`` naming the extra.
-        levels: compression level per coding, merged over ``{"zstd": 3, "br": 4, "gzip": 6}``.
-        minimum_size: bodies smaller than this many bytes are sent as they are (unless the
-            client refused ``identity``). Default 1024.
-        media_types: what is worth compressing: ``type/subtype``, ``type/*`` or
-            ``type/*+suffix`` (such as ``application/*+json``). Already-compressed media (images,
-            archives, fonts, audio, video) are never compressed, whatever this says.
-        thread_minimum_size: bodies and stream chunks at least this large are compressed in a
-            worker thread, so one big response does not stall the event loop. Default 128 KiB.
-
-    The attributes left out are filled from ``FASTAPI_SERDES_COMPRESSION_*`` environment
-    variables by :meth:`from_environ`; those given here win over them.
-    """
-
-    codings: tuple[str, ...]
-    levels: Mapping[str, int]
-    minimum_size: int
-    media_types: tuple[str, ...]
-    thread_minimum_size: int
-    # The arguments as given (levels: the codings named), which the environment cannot override.
-    _given: Mapping[str, Any] = field(compare=False, repr=False)
-
-    def __init__(
-        self,
-        *,
-        codings: Sequence[str] | None = None,
-        levels: Mapping[str, int] | None = None,
-        minimum_size: int | None = None,
-        media_types: Sequence[str] | None = None,
-        thread_minimum_size: int | None = None,
-    ) -> None:
-        given = {
-            name: value
-            for name, value in (
-                ("codings", codings),
-                ("levels", levels),
-                ("minimum_size", minimum_size),
-                ("media_types", media_types),
-                ("thread_minimum_size", thread_minimum_size),
-            )
-            if value is not None
-        }
-        resolved = {
-            "codings": installed_codings() if codings is None else _check_codings(codings),
-            "levels": {**DEFAULT_LEVELS, **_check_levels(levels or {})},
-            "minimum_size": _check_size("minimum_size", minimum_size, DEFAULT_MINIMUM_SIZE),
-            "media_types": _check_media_types(
-                DEFAULT_MEDIA_TYPES if media_types is None else media_types
-            ),
-            "thread_minimum_size": _check_size(
-                "thread_minimum_size", thread_minimum_size, DEFAULT_THREAD_MINIMUM_SIZE
-            ),
-            "_given": given,
-        }
-        for name, value in resolved.items():
-            object.__setattr__(self, name, value)
-
-    def level(self, coding: str) -> int:
-        """The level used for ``coding``."""
-        return self.levels[coding]
-
-    @classmethod
-    def from_environ(
-        cls, value: Compression | bool | None, environ: Mapping[str, str] | None = None
-    ) -> Compression | None:
-        """Resolve the ``compression`` argument over ``FASTAPI_SERDES_COMPRESSION*`` defaults.
-
-        ``True`` means the defaults; ``None`` and ``False`` switch compression off. As with
-        uvicorn, the code wins: the environment only fills in what it left out.
-        ``FASTAPI_SERDES_COMPRESSION=off`` switches off the defaults (``compression=True``,
-        the middleware's default), never a ``Compression`` the code built;
-        ``FASTAPI_SERDES_COMPRESSION_CODINGS`` (``zstd,gzip``), ``..._LEVELS`` (``br=5,gzip=6``,
-        per coding the code did not name), ``..._MINIMUM_SIZE`` and
-        ``..._THREAD_MINIMUM_SIZE`` fill in the attributes the code did not pass.
-        """
-        env = os.environ if environ is None else environ
-        switch = env.get(_ENV)
-        switched_on = switch is None or env_flag("COMPRESSION", switch)
-        if value is None or value is False or (value is True and not switched_on):
-            return None
-        if value is True:
-            value = cls()
-        elif not isinstance(value, Compression):
-            raise TypeError(
-                f"compression must be a Compression, True, False or None, got {value!r}"
-            )
-        defaults = _environment_defaults(env)
-        if not defaults:
-            return value
-        given = value._given
-        merged = {**defaults, **given}
-        if "levels" in defaults:
-            merged["levels"] = {**defaults["levels"], **given.get("levels", {})}
-        try:
-            return cls(**merged)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"environment variables {sorted(defaults)}: {exc}") from None
-
-
-def _check_codings(codings: object) -> tuple[str, ...]:
-    if not isinstance(codings, tuple | list) or not all(isinstance(c, str) for c in codings):
-        raise TypeError(f"compression codings must be a tuple of names, got {codings!r}")
-    lowered = tuple(c.lower() for c in codings)
-    for coding in lowered:
-        if coding not in CODINGS:
-            raise ValueError(
-                f"compression codings: {coding!r} is not supported; allowed: {CODINGS}"
-            )
-        _import(coding)
-    if len(set(lowered)) != len(lowered) or not lowered:
-        raise ValueError(
-            f"compression codings must name each coding once and at least one, got {codings!r}; "
-            "use compression=None to switch compression off"
-        )
-    return lowered
-
-
-def _check_levels(levels: Mapping[str, int]) -> dict[str, int]:
-    for coding, level in levels.items():
-        if coding not in LEVEL_RANGES:
-            raise ValueError(f"compression levels: unknown coding {coding!r}; allowed: {CODINGS}")
-        low, high = LEVEL_RANGES[coding]
-        if not _is_int(level) or not low <= level <= high:
-            raise ValueError(
-                f"compression levels: {coding} level must be an int from {low} to {high}, "
-                f"got {level!r}"
-            )
-    return dict(levels)
-
-
-def _check_size(name: str, value: int | None, default: int) -> int:
-    if value is None:
-        return default
-    if not _is_int(value) or value < 0:  # 0 is allowed: compress (in a thread) everything
-        raise ValueError(f"compression {name} must be an int >= 0 (bytes), got {value!r}")
-    return value
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_media_types(media_types: object) -> tuple[str, ...]:
-    if not isinstance(media_types, tuple | list):
-        raise TypeError(f"compression media_types must be a tuple, got {media_types!r}")
-    patterns = tuple(str(m).strip().lower() for m in media_types)
-    for pattern in patterns:
-        main, _, sub = pattern.partition("/")
-        wildcard = sub == "*" or (sub.startswith("*+") and len(sub) > 2)
-        if main in ("", "*") or not (wildcard or parse_media_type(pattern) is not None):
-            raise ValueError(
-                f"compression media_types: {pattern!r} is not 'type/subtype', 'type/*' or "
-                "'type/*+suffix'"
-            )
-    return patterns
-
-
-def _parse_codings(raw: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in raw.split(",") if c.strip())
-
-
-def _parse_levels(raw: str) -> dict[str, int]:
-    pairs = [pair.partition("=") for pair in raw.split(",")]
-    if not all(sep for _, sep, _ in pairs):
-        raise ValueError(raw)
-    return {coding.strip().lower(): int(level) for coding, _, level in pairs}
-
-
-# attribute -> (parser of its environment variable, the form expected)
-_ENV_ATTRIBUTES: Final[Mapping[str, tuple[Callable[[str], Any], str]]] = {
-    "codings": (_parse_codings, "a comma-separated list such as 'zstd,gzip'"),
-    "levels": (_parse_levels, "coding=level pairs such as 'br=5,gzip=6'"),
-    "minimum_size": (int, "an integer number of bytes"),
-    "thread_minimum_size": (int, "an integer number of bytes"),
-}
-
-
-def _environment_defaults(env: Mapping[str, str]) -> dict[str, Any]:
-    """The attributes set by ``FASTAPI_SERDES_COMPRESSION_<ATTRIBUTE>`` variables, parsed."""
-    found: dict[str, Any] = {}
-    for name, (parse, form) in _ENV_ATTRIBUTES.items():
-        variable = f"{_ENV}_{name.upper()}"
-        raw = env.get(variable)
-        if raw is None:
-            continue
-        try:
-            found[name] = parse(raw)
-        except ValueError:
-            raise ValueError(f"environment variable {variable}={raw!r}: expected {form}") from None
-    return found
+_NO_BODY_STATUSES: Final = frozenset({204, 205, 304})
 
 
 def is_compressible(content_type: str | None, media_types: Iterable[str]) -> bool:
@@ -349,12 +90,40 @@ def encoded_headers(
     headers: list[tuple[bytes, bytes]], coding: str, length: int | None
 ) -> list[tuple[bytes, bytes]]:
     """Headers of the ``coding`` variant: Content-Encoding, a distinct ETag, the new length."""
-    out = [
-        (name, variant_etag(value, coding) if name == b"etag" else value)
-        for name, value in headers
-        if name != b"content-length"
-    ]
+    out = []
+    for name, value in headers:
+        if name != b"content-length":
+            out.append((name, variant_etag(value, coding) if name == b"etag" else value))
     out.append((b"content-encoding", coding.encode("ascii")))
     if length is not None:
         out.append((b"content-length", str(length).encode("ascii")))
     return out
+
+
+def scan_start(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[bytes | None, bytes | None, bytes | None, bool]:
+    """Content-Type, Content-Length, Vary, and whether the response must not be touched: it is
+    encoded already, a range, or its ``Cache-Control`` says ``no-transform``."""
+    content_type = content_length = vary = None
+    untouchable = False
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            content_length = value
+        elif name == b"vary":
+            vary = value
+        elif name in (b"content-encoding", b"content-range"):
+            untouchable = True
+        elif name == b"cache-control":
+            untouchable = untouchable or has_no_transform(value.decode("latin-1"))
+    return content_type, content_length, vary, untouchable
+
+
+def could_compress(status: int, content_type: bytes | None, compressible: bool) -> bool:
+    """Whether a response of this status and type could be compressed: then it gets ``Vary:
+    Accept-Encoding``, compressed or not, the 304 included (its 200 had it)."""
+    if status in _NO_BODY_STATUSES:
+        return status == 304 and (content_type is None or compressible)
+    return status != 206 and compressible

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from . import _import
+from .settings import _import
 
 #: Largest zstd window accepted (8 MiB: what ``zstd -19`` uses); the decoder allocates it.
 ZSTD_MAX_WINDOW: Final = 1 << 23
@@ -40,7 +40,7 @@ class Decoder(Protocol):
 
 class _GzipDecoder:
     __slots__ = ("_d", "_input")
-    error = zlib.error
+    error: type[Exception] = zlib.error
 
     def __init__(self) -> None:
         self._d = zlib.decompressobj(31)

@@ -12,9 +12,9 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
-from . import Compression, _import
+from .settings import Compression, _import
 
 _Codec = Callable[[bytes], bytes]
 
@@ -55,7 +55,10 @@ def gzip_encoder(level: int) -> Encoder:
         z = zlib.compressobj(level, zlib.DEFLATED, 31)
         return StreamEncoder(z.compress, partial(z.flush, zlib.Z_SYNC_FLUSH), z.flush)
 
-    return Encoder("gzip", level, partial(zlib.compress, level=level, wbits=31), stream)
+    def compress(data: bytes) -> bytes:
+        return zlib.compress(data, level, wbits=31)
+
+    return Encoder("gzip", level, compress, stream)
 
 
 def brotli_encoder(level: int) -> Encoder:
@@ -94,9 +97,9 @@ def zstd_encoder(level: int) -> Encoder:
     return Encoder("zstd", level, compress, stream)
 
 
-_BUILDERS = {"gzip": gzip_encoder, "br": brotli_encoder, "zstd": zstd_encoder}
+_BUILDERS: Final = {"gzip": gzip_encoder, "br": brotli_encoder, "zstd": zstd_encoder}
 
 
 def build_encoders(compression: Compression) -> dict[str, Encoder]:
     """One encoder per offered coding, in server order."""
-    return {c: _BUILDERS[c](compression.level(c)) for c in compression.codings}
+    return {c: _BUILDERS[c](compression.levels[c]) for c in compression.codings}

@@ -80,14 +80,7 @@ class DecompressedBody:
     async def receive(self) -> Message:
         if self.done:
             return await self._receive()
-        if self.problem is not None:
-            raise self.problem
-        if self._span is None and self._recorder is not None:
-            # A serdes.decompress span from the first read to the end of the body.
-            self._span = self._recorder.start(SPAN_DECOMPRESS, {ATTR_CODING: self._coding})
-        length = self._content_length
-        if length is not None and length.isdigit() and int(length) > self._limit:
-            raise self._fail(_too_large(self._limit))
+        self._begin()
         while True:
             out = self._read()
             if out:
@@ -98,6 +91,17 @@ class DecompressedBody:
             if message["type"] != "http.request":
                 return message
             self._feed(message)
+
+    def _begin(self) -> None:
+        """Before each read: raise the problem found already, or a declared length past the
+        limit; open the span (serdes.decompress, from the first read to the end of the body)."""
+        if self.problem is not None:
+            raise self.problem
+        if self._span is None and self._recorder is not None:
+            self._span = self._recorder.start(SPAN_DECOMPRESS, {ATTR_CODING: self._coding})
+        length = self._content_length
+        if length is not None and length.isdigit() and int(length) > self._limit:
+            raise self._fail(_too_large(self._limit))
 
     def _read(self) -> bytes:
         """Up to CHUNK_SIZE decoded bytes (b"": the decoder needs more input), counted."""

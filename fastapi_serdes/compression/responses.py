@@ -12,7 +12,7 @@ arrives and memory stays per chunk.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -26,13 +26,12 @@ from ..state import state_of
 from ..telemetry import Recorder
 from ..telemetry.spans import CompressTrace, route_of
 from ..vary import VaryJoiner
-from . import Compression, encoded_headers, has_no_transform, is_compressible
+from . import Compression, could_compress, encoded_headers, is_compressible, scan_start
 from .encoders import Encoder, StreamEncoder, build_encoders
 
 # Entries of each memo (Accept-Encoding values, Content-Type values, response shapes): clients
 # and apps choose them, so the memos are bounded.
 _MEMO_SIZE: Final = 256
-_NO_BODY_STATUSES: Final = frozenset({204, 205, 304})
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -91,11 +90,10 @@ def not_acceptable_encoding(offers: str) -> ProblemError:
 class CompressionLayer:
     """Response compression for one middleware: settings, encoders and memo tables."""
 
-    __slots__ = ("_kinds", "_shapes", "_vary", "choices", "encoders", "minimum_size", "settings")
+    __slots__ = ("_kinds", "_shapes", "_vary", "choices", "encoders", "settings")
 
     def __init__(self, settings: Compression) -> None:
         self.settings = settings
-        self.minimum_size = settings.minimum_size
         self.encoders = build_encoders(settings)
         self.choices: dict[bytes | None, Choice | None] = {}
         self._vary = VaryJoiner()
@@ -139,25 +137,33 @@ class CompressionLayer:
     def mark_vary(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
         """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
         Accept`` to JSON; return whether it could be compressed, and its Content-Length."""
-        headers = start.get("headers", ())
-        if len(headers) == 2 and type(headers) is list and not _uncompressed(scope):
-            # Starlette's usual shape, Content-Length then Content-Type and nothing else: the
-            # answer depends on the status and the type only, and is memoised for them.
-            (name, content_length), (second, content_type) = headers
-            if name == b"content-length" and second == b"content-type":
-                key = (start["status"], content_type)
-                could, added = self._shapes.get(key) or self._shape(key)
-                if added is not None:
-                    headers.append(added)
-                return could, content_length
-        content_type, content_length, vary, untouchable = _scan(headers)
+        usual = self._mark_usual(start, scope)
+        if usual is not None:
+            return usual
+        content_type, content_length, vary, untouchable = scan_start(start.get("headers", ()))
         compressible, accept = self._kind(content_type) if content_type else (False, False)
-        could = not (untouchable or _uncompressed(scope)) and _could_compress(
+        could = not (untouchable or _uncompressed(scope)) and could_compress(
             start["status"], content_type, compressible
         )
         # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
         if could or accept:
             self._vary.mark(start, vary, accept, could)
+        return could, content_length
+
+    def _mark_usual(self, start: Message, scope: Scope) -> tuple[bool, bytes | None] | None:
+        """mark_vary for Starlette's usual start, Content-Length then Content-Type and nothing
+        else: the answer depends on the status and the type only, and is memoised for them.
+        None for any other start."""
+        headers = start.get("headers", ())
+        if len(headers) != 2 or type(headers) is not list or _uncompressed(scope):
+            return None
+        (name, content_length), (second, content_type) = headers
+        if name != b"content-length" or second != b"content-type":
+            return None
+        key = (start["status"], content_type)
+        could, added = self._shapes.get(key) or self._shape(key)
+        if added is not None:
+            headers.append(added)
         return could, content_length
 
     def _shape(self, key: tuple[int, bytes]) -> tuple[bool, tuple[bytes, bytes] | None]:
@@ -166,33 +172,6 @@ class CompressionLayer:
         could, _ = self.mark_vary(start, {})
         added = start["headers"][1] if len(start["headers"]) > 1 else None
         return _remember(self._shapes, key, (could, added))
-
-
-def _scan(headers: Any) -> tuple[bytes | None, bytes | None, bytes | None, bool]:
-    """Content-Type, Content-Length, Vary, and whether the response must not be touched: it is
-    encoded already, a range, or its ``Cache-Control`` says ``no-transform``."""
-    content_type = content_length = vary = None
-    untouchable = False
-    for name, value in headers:
-        if name == b"content-type":
-            content_type = value
-        elif name == b"content-length":
-            content_length = value
-        elif name == b"vary":
-            vary = value
-        elif name in (b"content-encoding", b"content-range"):
-            untouchable = True
-        elif name == b"cache-control":
-            untouchable = untouchable or has_no_transform(value.decode("latin-1"))
-    return content_type, content_length, vary, untouchable
-
-
-def _could_compress(status: int, content_type: bytes | None, compressible: bool) -> bool:
-    """Whether a response of this status and type could be compressed: then it gets ``Vary:
-    Accept-Encoding``, compressed or not, the 304 included (its 200 had it)."""
-    if status in _NO_BODY_STATUSES:
-        return status == 304 and (content_type is None or compressible)
-    return status != 206 and compressible
 
 
 def _uncompressed(scope: Scope) -> bool:
@@ -260,7 +239,7 @@ class CompressingSend:
             if self._hold(message):
                 # Whether and how to compress depends on the first body message.
                 self._start = message
-                return _nothing()
+                return _NOTHING
             self._passing = True
             return self._downstream(message)
         if kind != "http.response.body" or (self._start is None and self._stream is None):
@@ -280,7 +259,7 @@ class CompressingSend:
         if not could or encoder is None or message["status"] == 304:
             return False
         if self._identity_ok and length is not None and length.isdigit():  # noqa: SIM102
-            if int(length) < self._layer.minimum_size:
+            if int(length) < self._layer.settings.minimum_size:
                 return False
         if self._head:
             # No body to compress: send the headers GET would get. Its compressed length is not
@@ -302,8 +281,9 @@ class CompressingSend:
         encoder, start = self._encoder, self._start
         assert encoder is not None  # a start is held only with an encoder
         assert start is not None
-        if not self._identity_ok or len(body) >= self._layer.minimum_size:
-            self._begin_trace(encoder, streaming=False)
+        self._passing, self._start = True, None
+        if not self._identity_ok or len(body) >= self._layer.settings.minimum_size:
+            self._begin_trace(encoder, start, streaming=False)
             compressed = await self._run(encoder.compress, body)
             self._end_trace()
             # Incompressible (the identity bytes are smaller): sent as it is.
@@ -311,7 +291,8 @@ class CompressingSend:
                 length = len(compressed)
                 start["headers"] = encoded_headers(start["headers"], encoder.coding, length)
                 message = {"type": "http.response.body", "body": compressed}
-        await self._pass_from(message)
+        await self._downstream(start)
+        await self._downstream(message)
 
     async def _start_stream(self, message: Message) -> None:
         encoder = self._encoder
@@ -319,7 +300,7 @@ class CompressingSend:
         assert encoder is not None
         assert start is not None
         self._stream = encoder.stream()
-        self._begin_trace(encoder, streaming=True, start=start)
+        self._begin_trace(encoder, start, streaming=True)
         start["headers"] = encoded_headers(start["headers"], encoder.coding, None)
         await self._downstream(start)
         await self._stream_body(message)
@@ -339,7 +320,7 @@ class CompressingSend:
 
     async def _run(self, compress: Callable[[bytes], bytes], data: bytes) -> bytes:
         trace = self._trace
-        started = time.perf_counter()
+        started = time.perf_counter() if trace is not None else 0.0
         try:
             if len(data) >= self._layer.settings.thread_minimum_size:
                 # Compressing half a megabyte with brotli takes milliseconds: do it off the
@@ -356,13 +337,11 @@ class CompressingSend:
             trace.add(time.perf_counter() - started, len(data), len(out))
         return out
 
-    def _begin_trace(
-        self, encoder: Encoder, *, streaming: bool, start: Message | None = None
-    ) -> None:
+    def _begin_trace(self, encoder: Encoder, start: Message, *, streaming: bool) -> None:
         recorder = self._recorder
         if recorder is None:
             return
-        headers = (start or self._start or {}).get("headers", ())
+        headers = start.get("headers", ())
         self._trace = CompressTrace(
             recorder,
             coding=encoder.coding,
@@ -392,5 +371,13 @@ class ResponseAbortedError(Exception):
         super().__init__("the response ended before its last chunk")
 
 
-async def _nothing() -> None:
-    """What sending a held start awaits: nothing is sent yet."""
+class _Done:
+    """An awaitable already done: what a held start awaits (nothing is sent yet)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        yield from ()
+
+
+_NOTHING: Final = _Done()
