@@ -207,6 +207,21 @@ def test_bad_environment_names_the_variable(environ: dict[str, str], message: st
         Compression.from_environ(True, environ)
 
 
+@pytest.mark.parametrize(
+    ("value", "environ"),
+    [
+        (None, {"FASTAPI_SERDES_COMPRESSION": "maybe"}),
+        (Compression(), {"FASTAPI_SERDES_COMPRESSION": "maybe"}),
+        (None, {"FASTAPI_SERDES_COMPRESSION_MINIMUM_SIZE": "1k"}),
+        (Compression(minimum_size=5), {"FASTAPI_SERDES_COMPRESSION_MINIMUM_SIZE": "1k"}),
+    ],
+)
+def test_variables_of_what_the_code_passed_are_not_read(
+    value: Compression | None, environ: dict[str, str]
+) -> None:
+    assert Compression.from_environ(value, environ) == value
+
+
 def test_middleware_refuses_a_bad_compression_value() -> None:
     with pytest.raises(TypeError, match="compression must be a Compression"):
         SerdesMiddleware(APP, compression="gzip")  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -115,17 +115,8 @@ class Compression:
         media_types: Sequence[str] | None = None,
         thread_minimum_size: int | None = None,
     ) -> None:
-        given = {
-            name: value
-            for name, value in (
-                ("codings", codings),
-                ("levels", levels),
-                ("minimum_size", minimum_size),
-                ("media_types", media_types),
-                ("thread_minimum_size", thread_minimum_size),
-            )
-            if value is not None
-        }
+        # What the code passed: the environment cannot override it (see from_environ).
+        given = {k: v for k, v in locals().items() if k != "self" and v is not None}
         resolved = {
             "codings": installed_codings() if codings is None else _check_codings(codings),
             "levels": {**DEFAULT_LEVELS, **_check_levels(levels or {})},
@@ -157,10 +148,12 @@ class Compression:
         """
         env = os.environ if environ is None else environ
         requested = _requested(value, env)
-        defaults = _environment_defaults(env)
-        if requested is None or not defaults:
-            return requested
+        if requested is None:
+            return None
         given = requested._given
+        defaults = _environment_defaults(env, skip=given.keys() - {"levels"})
+        if not defaults:
+            return requested
         merged = {**defaults, **given}
         if "levels" in defaults:
             merged["levels"] = {**defaults["levels"], **given.get("levels", {})}
@@ -173,10 +166,9 @@ class Compression:
 def _requested(value: Compression | bool | None, env: Mapping[str, str]) -> Compression | None:
     """What the code asked for: its Compression, the defaults (True, unless
     ``FASTAPI_SERDES_COMPRESSION`` is off), or None (off)."""
-    switch = env.get(_ENV)
-    switched_on = switch is None or env_flag("COMPRESSION", switch)
     if value is True:
-        return Compression() if switched_on else None
+        switch = env.get(_ENV)
+        return Compression() if switch is None or env_flag("COMPRESSION", switch) else None
     if value is None or value is False or isinstance(value, Compression):
         return value or None
     raise TypeError(f"compression must be a Compression, True, False or None, got {value!r}")
@@ -260,13 +252,14 @@ _ENV_ATTRIBUTES: Final[Mapping[str, tuple[Callable[[str], Any], str]]] = {
 }
 
 
-def _environment_defaults(env: Mapping[str, str]) -> dict[str, Any]:
-    """The attributes set by ``FASTAPI_SERDES_COMPRESSION_<ATTRIBUTE>`` variables, parsed."""
+def _environment_defaults(env: Mapping[str, str], skip: Collection[str]) -> dict[str, Any]:
+    """The attributes set by ``FASTAPI_SERDES_COMPRESSION_<ATTRIBUTE>`` variables, parsed; the
+    variables of the attributes in ``skip`` (the code set them) are not read."""
     found: dict[str, Any] = {}
     for name, (parse, form) in _ENV_ATTRIBUTES.items():
         variable = f"{_ENV}_{name.upper()}"
         raw = env.get(variable)
-        if raw is None:
+        if raw is None or name in skip:
             continue
         try:
             found[name] = parse(raw)
