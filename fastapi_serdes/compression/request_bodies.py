@@ -20,7 +20,7 @@ from ..telemetry import ATTR_CODING, SPAN_DECOMPRESS, Recorder
 from ..telemetry.spans import coding_sizes
 from .decoders import coding_available as coding_available
 from .decoders import decode_whole as decode_whole
-from .decoders import new_decoder
+from .decoders import new_decoder as new_decoder
 
 #: Largest chunk of decoded bytes handed on per ``receive()``.
 CHUNK_SIZE: Final = 64 * 1024
