@@ -10,6 +10,7 @@ import importlib
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from ..negotiation import parse_media_type
@@ -119,7 +120,7 @@ class Compression:
         given = {k: v for k, v in locals().items() if k != "self" and v is not None}
         resolved = {
             "codings": installed_codings() if codings is None else _check_codings(codings),
-            "levels": {**DEFAULT_LEVELS, **_check_levels(levels or {})},
+            "levels": MappingProxyType({**DEFAULT_LEVELS, **_check_levels(levels or {})}),
             "minimum_size": _check_size("minimum_size", minimum_size, DEFAULT_MINIMUM_SIZE),
             "media_types": _check_media_types(
                 DEFAULT_MEDIA_TYPES if media_types is None else media_types
@@ -127,7 +128,7 @@ class Compression:
             "thread_minimum_size": _check_size(
                 "thread_minimum_size", thread_minimum_size, DEFAULT_THREAD_MINIMUM_SIZE
             ),
-            "_given": given,
+            "_given": MappingProxyType(given),
         }
         for name, value in resolved.items():
             object.__setattr__(self, name, value)
