@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
-from .cache import Entry
+from .cache import Entry, strong_match
 from .cache.response_cache import Lookup, ResponseCache, StaleIfError, response_cache_from
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
@@ -40,7 +40,7 @@ from .compression.responses import (
     vary_only,
 )
 from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
-from .settings import Negotiated, SerdesSettings, negotiate
+from .settings import Negotiated, SerdesSettings, header, negotiate
 from .state import SCOPE_KEY, RequestState, state_of
 from .telemetry import Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, install_transcoder
@@ -54,6 +54,13 @@ _IDENTITY = ("identity",)
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 # Requests served between two questions to the telemetry whether someone listens now.
 _POLL_EVERY = 64
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Request headers an If-Match check leaves out of the GET it makes (conditions, the body's, and
+# Accept-Encoding: ETags are compared on the identity representation).
+_NOT_FOR_GET = frozenset(
+    {b"if-match", b"if-none-match", b"accept-encoding", b"cache-control", b"range"}
+    | {b"content-type", b"content-length", b"content-encoding"}
+)
 
 
 class SerdesMiddleware:
@@ -221,7 +228,7 @@ class SerdesMiddleware:
             return
         table = cache.table
         if not table.read:
-            table.load(scope.get("app"), force=True)
+            table.load(scope, scope.get("app"), force=True)
             return
         marked = state_of(scope)
         if marked is not None and marked.policy is not None and not table.knows(marked.policy):
@@ -276,7 +283,20 @@ class SerdesMiddleware:
         if cache is not None and not cache.table.read:
             # The app's route table: Starlette's scope["app"] when added with add_middleware,
             # the wrapped app (or the app inside its middleware) otherwise.
-            cache.table.load(scope.get("app"), self.app)
+            cache.table.load(scope, scope.get("app"), self.app)
+        if (
+            cache is not None
+            and cache.active
+            and scope["method"] in _UNSAFE_METHODS
+            and await self._precondition_failed(cache, scope, state)
+        ):
+            problem = ProblemError.of(
+                "precondition-failed",
+                "If-Match names none of the current representation's entity tags: it changed "
+                "since you read it; GET it again.",
+            )
+            await _answer(problem, send, None, recorder, self.settings)
+            return
         fallback: StaleIfError | None = None
         if cache is not None and not cache.table.read:
             send = cache.wrap(scope, send, state)  # unknown yet: store what routes mark
@@ -428,6 +448,38 @@ class SerdesMiddleware:
                 compressing.close()
             if body is not None:
                 body.close()
+
+    async def _precondition_failed(
+        self, cache: ResponseCache, scope: Scope, state: RequestState
+    ) -> bool:
+        """``If-Match`` on an unsafe method of a cached resource (RFC 9110 §13.1.1): whether it
+        fails, compared with the ETag of the representation a GET gets now — the stored entry's
+        when a fresh one is stored, else a GET through this middleware (which stores it)."""
+        if_match = header(scope, b"if-match")
+        if if_match is None:
+            return False
+        headers = [(k, v) for k, v in scope["headers"] if k not in _NOT_FOR_GET]
+        get = {k: v for k, v in scope.items() if k != SCOPE_KEY}
+        get.update(method="GET", headers=headers)
+        route = cache.table.match(get)
+        if route is None:
+            return False  # not a cached resource: the endpoint decides
+        etag = await cache.current_etag(get, route, state.negotiated.media_type)
+        if etag is None:
+            start: Message = {}
+
+            async def keep_start(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    start.update(message)
+
+            try:
+                await self(get, _no_body, keep_start)
+            except Exception:  # no representation to compare with: the condition fails
+                return True
+            if start.get("status") != 200:
+                return True  # no current representation: nothing matches, not even "*"
+            etag = next((v.decode("latin-1") for k, v in start["headers"] if k == b"etag"), "")
+        return not strong_match(if_match, etag)
 
     async def _refresh(self, scope: Scope) -> None:
         """Refresh a stale entry: the same request again, through this middleware, as a

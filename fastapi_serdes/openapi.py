@@ -92,6 +92,10 @@ _EXAMPLE_DETAILS: dict[str, str] = {
         "Content-Encoding 'deflate' is not supported; send the body with one of zstd, br, gzip "
         "(or uncompressed)."
     ),
+    "precondition-failed": (
+        "If-Match names none of the current representation's entity tags: it changed since "
+        "you read it; GET it again."
+    ),
     "invalid-selection": "?view=: unknown view 'minimall'; did you mean 'minimal'?",
 }
 _EXAMPLE_EXTENSIONS: dict[str, dict[str, Any]] = {

@@ -45,6 +45,7 @@ PROBLEM_TYPES: Mapping[str, tuple[int, str]] = {
     "not-acceptable-encoding": (406, "No Acceptable Content Coding"),
     "unsupported-content-encoding": (415, "Unsupported Content Coding"),
     "invalid-selection": (400, "Invalid View or Field Selection"),
+    "precondition-failed": (412, "Precondition Failed"),
 }
 
 

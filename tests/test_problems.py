@@ -153,6 +153,7 @@ def test_problem_types_table() -> None:
         "not-acceptable-encoding": (406, "No Acceptable Content Coding"),
         "unsupported-content-encoding": (415, "Unsupported Content Coding"),
         "invalid-selection": (400, "Invalid View or Field Selection"),
+        "precondition-failed": (412, "Precondition Failed"),
     }
     assert PROBLEM_BASE_URI == "https://fastapi-serdes.dev/problems/"
 

@@ -71,6 +71,18 @@ def matching_tag(if_none_match: str | None, etag: str) -> str | None:
     return None
 
 
+def strong_match(if_match: str, etag: str) -> bool:
+    """Whether ``If-Match`` matches ``etag`` by strong comparison (RFC 9110 §13.1.1): ``*``, or
+    a listed tag that is not weak and names the same content (a content coding's variant of it
+    included: the compression layer derives one from the other)."""
+    wanted = _opaque(etag)
+    for member in split_list(if_match):
+        member = member.strip()
+        if member == "*" or (not member.startswith(("W/", "w/")) and _opaque(member) == wanted):
+            return True
+    return False
+
+
 def none_match(if_none_match: str | None, etag: str) -> bool:
     """Whether ``If-None-Match`` matches ``etag`` (see :func:`matching_tag`)."""
     return matching_tag(if_none_match, etag) is not None

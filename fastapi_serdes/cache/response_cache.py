@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -162,6 +162,23 @@ class ResponseCache:
             recorder.end_cache(span, found.result, labels)
         return found
 
+    async def current_etag(
+        self, scope: Scope, route: CachedRoute, media_type: str | None
+    ) -> str | None:
+        """The ETag of the fresh identity entry stored for this GET, if any."""
+        usable, principal = self._principal(scope, route.policy)
+        if not usable:
+            return None
+        key = request_key(
+            scope,
+            media_type=media_type,
+            coding="identity",
+            vary=route.policy.vary,
+            principal=principal,
+        )
+        entry = await self._get(key)
+        return entry.etag if entry is not None and entry.fresh(wall_clock()) else None
+
     def refresh(self, key: str, refreshing: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``refreshing`` in the background (a stale entry was served), once per key in
         this process at a time; the route's single flight makes it once per cluster."""
@@ -259,7 +276,7 @@ class ResponseCache:
 
         return invalidate_after
 
-    async def invalidate(self, tags: list[str]) -> int:
+    async def invalidate(self, tags: Sequence[str]) -> int:
         """Delete every entry stored with any of ``tags``; 0 when the store fails."""
         try:
             return await self.store.invalidate(tags)
@@ -268,16 +285,33 @@ class ResponseCache:
             return 0
 
 
-async def invalidate(request: object, *, tags: list[str]) -> int:
-    """Invalidate cached responses by tag from an endpoint: ``await invalidate(request, ...)``.
+async def invalidate(
+    request: object,
+    *,
+    tags: Sequence[str] = (),
+    route: Callable[..., Any] | None = None,
+    **path_params: Any,
+) -> int:
+    """Invalidate cached responses from an endpoint or a background task after a write.
 
-    Returns how many entries were deleted (0 without ``SerdesMiddleware`` or a store).
+    ``await invalidate(request, tags=["videos"])`` drops the entries stored with any of the
+    tags; ``await invalidate(request, route=get_video, video_id=7)`` drops every entry of the
+    path that ``@cached`` endpoint answers for those path parameters (all its media types,
+    codings, queries and views). Both may be given. Returns how many entries were deleted (0
+    without ``SerdesMiddleware`` or a store).
+
+    Raises:
+        ValueError: ``route`` is not a ``@cached`` endpoint of this app, or the path
+            parameters do not fill its path.
     """
     scope = getattr(request, "scope", None)
     cache = response_cache_of(scope) if isinstance(scope, dict) else None
     if cache is None:
         return 0
-    return await cache.invalidate(tags)
+    dropped = list(tags)
+    if route is not None:
+        dropped.append(cache.table.path_tag(route, path_params))
+    return await cache.invalidate(dropped) if dropped else 0
 
 
 def response_cache_of(scope: Scope) -> ResponseCache | None:

@@ -15,14 +15,15 @@ stores entries for it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from starlette.routing import compile_path
+from starlette.routing import compile_path, replace_params
 
 from .. import _compat
 from .._types import Scope
-from . import CachePolicy
+from . import CachePolicy, path_tag
 
 # The walk gives up past this many routes (mounts included): the table is then unknown.
 _MAX_ROUTES_READ: Final = 100_000
@@ -37,23 +38,46 @@ class CachedRoute:
     template: str
     pattern: re.Pattern[str]
     policy: CachePolicy
+    endpoint: Any = None
 
 
 class RouteTable:
     """The cached routes of one app, read from its route table (again when it changed)."""
 
-    __slots__ = ("_policies", "read", "routes")
+    __slots__ = ("_policies", "_tag_prefix", "read", "routes")
 
     def __init__(self) -> None:
         self.routes: tuple[CachedRoute, ...] = ()
         self._policies: frozenset[int] = frozenset()
+        # What path_tag() puts before a route's path (the server's root_path).
+        self._tag_prefix = "path:"
         #: Whether the table has been read (at the first request).
         self.read = False
 
-    def load(self, *apps: Any, force: bool = False) -> None:
+    def path_tag(self, endpoint: Any, params: Mapping[str, Any]) -> str:
+        """The path tag of the entries ``endpoint`` (a ``@cached`` route's) stores for these
+        path parameters."""
+        for route in self.routes:
+            if route.endpoint is endpoint:
+                path, unused = replace_params(*compile_path(route.template)[1:], dict(params))
+                if unused or "{" in path:
+                    raise ValueError(
+                        f"invalidate(route={_name(endpoint)}): the path parameters "
+                        f"{sorted(params)} do not fill {route.template!r}"
+                    )
+                return self._tag_prefix + path
+        raise ValueError(
+            f"invalidate(route={_name(endpoint)}): not a @cached route of this app "
+            "(the route table read at the first request has no such endpoint)"
+        )
+
+    def load(self, scope: Scope, *apps: Any, force: bool = False) -> None:
         """Read the cached routes of the first of ``apps`` with a route table (looking through
         the middleware around it, which keep the app they wrap as ``app``). With none, the
-        table stays unread, unless ``force``: then it is read as empty."""
+        table stays unread, unless ``force``: then it is read as empty. ``scope`` (a request's)
+        tells what a path tag puts before a route's path (the server's ``root_path``)."""
+        tag = path_tag(scope)
+        self._tag_prefix = tag[: len(tag) - len(_route_path(scope))]
         for app in apps:
             for _ in range(_MAX_WRAPPERS):
                 found = cached_routes(app)
@@ -100,7 +124,8 @@ def cached_routes(app: Any) -> list[CachedRoute] | None:
             policy = getattr(route, "serdes_cache", None)
             if isinstance(policy, CachePolicy) and "GET" in (getattr(route, "methods", ()) or ()):
                 template = prefix + route.path
-                found.append(CachedRoute(template, compile_path(template)[0], policy))
+                pattern = compile_path(template)[0]
+                found.append(CachedRoute(template, pattern, policy, route.endpoint))
             elif (included := _compat.inclusion(route)) is not None:
                 pending.append((included[0].routes, prefix + included[1]))
             else:  # Mount: its path; Host: no path of its own
@@ -121,3 +146,7 @@ def _route_path(scope: Scope) -> str:
         if path[len(root_path)] == "/":
             return path[len(root_path) :]
     return path
+
+
+def _name(endpoint: Any) -> str:
+    return getattr(endpoint, "__qualname__", None) or repr(endpoint)
