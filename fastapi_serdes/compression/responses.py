@@ -137,9 +137,21 @@ class CompressionLayer:
     def mark_vary(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
         """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
         Accept`` to JSON; return whether it could be compressed, and its Content-Length."""
-        usual = self._mark_usual(start, scope)
-        if usual is not None:
-            return usual
+        headers = start.get("headers", ())
+        if len(headers) == 2 and type(headers) is list and not _uncompressed(scope):
+            # Starlette's usual shape, Content-Length then Content-Type and nothing else: the
+            # answer depends on the status and the type only, and is memoised for them.
+            (name, content_length), (second, content_type) = headers
+            if name == b"content-length" and second == b"content-type":
+                key = (start["status"], content_type)
+                could, added = self._shapes.get(key) or self._shape(key)
+                if added is not None:
+                    headers.append(added)
+                return could, content_length
+        return self._mark_any(start, scope)
+
+    def _mark_any(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
+        """mark_vary for a start of any shape."""
         content_type, content_length, vary, untouchable = scan_start(start.get("headers", ()))
         compressible, accept = self._kind(content_type) if content_type else (False, False)
         could = not (untouchable or _uncompressed(scope)) and could_compress(
@@ -148,22 +160,6 @@ class CompressionLayer:
         # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
         if could or accept:
             self._vary.mark(start, vary, accept, could)
-        return could, content_length
-
-    def _mark_usual(self, start: Message, scope: Scope) -> tuple[bool, bytes | None] | None:
-        """mark_vary for Starlette's usual start, Content-Length then Content-Type and nothing
-        else: the answer depends on the status and the type only, and is memoised for them.
-        None for any other start."""
-        headers = start.get("headers", ())
-        if len(headers) != 2 or type(headers) is not list or _uncompressed(scope):
-            return None
-        (name, content_length), (second, content_type) = headers
-        if name != b"content-length" or second != b"content-type":
-            return None
-        key = (start["status"], content_type)
-        could, added = self._shapes.get(key) or self._shape(key)
-        if added is not None:
-            headers.append(added)
         return could, content_length
 
     def _shape(self, key: tuple[int, bytes]) -> tuple[bool, tuple[bytes, bytes] | None]:
