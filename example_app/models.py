@@ -74,6 +74,15 @@ class UserCreate(BaseModel):
     country: CountryCode | None = None
 
 
+class VideoUpdate(BaseModel):
+    """The body of ``PATCH /videos/{video_id}``: the fields to change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+
+
 class VideoStatus(StrEnum):
     """Where a video is in its life cycle."""
 

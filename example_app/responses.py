@@ -35,3 +35,16 @@ BAD_PAGE: dict[int | str, dict[str, Any]] = {
 def not_found(error: ProblemError) -> dict[int | str, dict[str, Any]]:
     """The 404 of a route that looks one resource up, ``error`` as its example."""
     return {404: problem_response(error)}
+
+
+#: The 412 of a conditional write (``If-Match``) whose tag is no longer the current one.
+PRECONDITION_FAILED: dict[int | str, dict[str, Any]] = {
+    412: problem_response(
+        ProblemError.of(
+            "precondition-failed",
+            "If-Match names none of the current representation's entity tags: it changed "
+            "since you read it; GET it again.",
+        ),
+        description="Precondition Failed: the video changed since the ETag in If-Match.",
+    )
+}

@@ -870,6 +870,41 @@ def test_otlp_mode_never_exports_on_the_request_thread(
     observability.shutdown()
 
 
+# --- edits: invalidation by route, conditional writes ------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_editing_a_video_refreshes_every_cached_answer_that_shows_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # A video on its owner's page (their most recent): its title shows in three cached answers.
+    owner = 3
+    video_id = (await client.get(f"/users/{owner}?view=detailed")).json()["recent_videos"][0]["id"]
+    path = f"/videos/{video_id}"
+    listed = f"/videos?owner_id={owner}"
+    for cached_path in [path, listed, f"/users/{owner}?view=detailed"]:
+        await client.get(cached_path)
+        hit = await client.get(cached_path)
+        assert hit.headers["cache-status"] == "fastapi-serdes; hit", cached_path
+    etag = (await client.get(path)).headers["etag"]
+    edited = await client.patch(path, json={"title": "Edited title"}, headers={"if-match": etag})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["title"] == "Edited title"
+    assert (await client.get(path)).json()["title"] == "Edited title"
+    titles = {item["id"]: item["title"] for item in (await client.get(listed)).json()["items"]}
+    assert titles[video_id] == "Edited title"
+    page = (await client.get(f"/users/{owner}?view=detailed")).json()
+    assert page["recent_videos"][0] == {**page["recent_videos"][0], "title": "Edited title"}
+    assert page["recent_videos"][0]["id"] == video_id
+    # The client's tag is the old one now: a second edit on it is refused, nothing changes.
+    stale = await client.patch(path, json={"title": "Lost"}, headers={"if-match": etag})
+    assert stale.status_code == 412
+    assert stale.json()["type"] == "https://fastapi-serdes.dev/problems/precondition-failed"
+    assert (await client.get(path)).json()["title"] == "Edited title"
+    assert (await client.patch("/videos/999999", json={"title": "x"})).status_code == 404
+    assert (await client.patch(path, json={"title": ""})).status_code == 422
+
+
 # --- OpenAPI lists what the routes send (keep this section last: it checks the whole module) ---
 
 

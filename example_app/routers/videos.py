@@ -1,21 +1,32 @@
-"""``/videos``: list (cursor-paginated; filter by owner, tag, status, title) and fetch one.
+"""``/videos``: list (cursor-paginated; filter by owner, tag, status, title), fetch and edit one.
 
-Both answer in three views; the detailed one adds the tags, the metadata and the owner, each
-fetched (one query per page) only when the selection holds it.
+They answer in three views; the detailed one adds the tags, the metadata and the owner, each
+fetched (one query per page) only when the selection holds it. An edit invalidates the cached
+answers it changes (the video's own path by itself; the lists and its owner by route), and a
+client holding the video's ETag can make it conditional with ``If-Match`` (412 when it changed).
 """
 
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from example_app.database import Connection, contains_pattern, placeholders
-from example_app.models import VIDEO_COLUMNS, VIDEO_VIEWS, Video, VideoPage, VideoStatus
+from example_app.models import (
+    VIDEO_COLUMNS,
+    VIDEO_VIEWS,
+    Video,
+    VideoPage,
+    VideoStatus,
+    VideoUpdate,
+)
 from example_app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, after_id, cut_page
 from example_app.projection import SelectionParam, partial, select_list, wants
-from example_app.responses import BAD_PAGE, NOT_MODIFIED, not_found
-from fastapi_serdes import ProblemError, Selection, SerdesRoute, cached
+from example_app.responses import BAD_PAGE, NOT_MODIFIED, PRECONDITION_FAILED, not_found
+from example_app.routers.users import get_user, list_users
+from fastapi_serdes import ProblemError, Selection, SerdesRoute, cached, invalidate
 
 router = APIRouter(prefix="/videos", tags=["videos"], route_class=SerdesRoute)
 
@@ -79,6 +90,43 @@ def get_video(video_id: int, conn: Connection, sel: SelectionParam) -> Video:
     if row is None:
         raise video_not_found(video_id)
     return _videos(conn, [row], sel)[0]
+
+
+# --8<-- [start:update_video]
+@router.patch("/{video_id}", responses={**not_found(video_not_found(7)), **PRECONDITION_FAILED})
+@VIDEO_VIEWS
+async def update_video(
+    video_id: int, update: VideoUpdate, conn: Connection, sel: SelectionParam, request: Request
+) -> Video:
+    """Change a video's title or description; 404 when there is none with this id.
+
+    ``PATCH /videos/{id}`` drops the video's own cached answers by itself (an unsafe method on
+    the path); the lists and the owner's page, which show the title too, are dropped by route.
+    """
+    video, owner_id = await run_in_threadpool(_update, conn, video_id, update, sel)
+    await invalidate(request, route=list_videos)
+    await invalidate(request, route=list_users)
+    await invalidate(request, route=get_user, user_id=owner_id)
+    return video
+
+
+# --8<-- [end:update_video]
+
+
+def _update(
+    conn: sqlite3.Connection, video_id: int, update: VideoUpdate, sel: Selection
+) -> tuple[Video, int]:
+    changes = update.model_dump(exclude_unset=True)
+    if changes:
+        assignments = ", ".join(f"{name} = ?" for name in changes)  # names are the model's
+        conn.execute(f"UPDATE videos SET {assignments} WHERE id = ?", (*changes.values(), video_id))
+    row = conn.execute(
+        f"SELECT {_select_list(sel)} FROM videos WHERE id = ?", (video_id,)
+    ).fetchone()
+    if row is None:
+        raise video_not_found(video_id)
+    (owner_id,) = conn.execute("SELECT owner_id FROM videos WHERE id = ?", (video_id,)).fetchone()
+    return _videos(conn, [row], sel)[0], owner_id
 
 
 def _select_list(sel: Selection) -> str:
