@@ -25,7 +25,8 @@ from fastapi_serdes.compression import (
     is_compressible,
     variant_etag,
 )
-from fastapi_serdes.compression.responses import CompressionLayer
+from fastapi_serdes.compression.encoders import Encoder, gzip_encoder
+from fastapi_serdes.compression.responses import Choice, CompressingSend, CompressionLayer
 from fastapi_serdes.settings import Negotiated, SerdesSettings
 from fastapi_serdes.state import SCOPE_KEY, RequestState
 from tests.asgi_driver import call, decode
@@ -116,6 +117,16 @@ def test_invalid_settings_name_the_parameter(
 ) -> None:
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         Compression(**kwargs)
+
+
+def test_settings_are_keyword_only_and_immutable() -> None:
+    with pytest.raises(TypeError):
+        Compression(("gzip",))  # type: ignore[misc]
+    settings = Compression(levels={"br": 5})
+    with pytest.raises(TypeError):
+        settings.levels["br"] = 9  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        settings.minimum_size = 1  # type: ignore[misc]
 
 
 def test_missing_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -647,3 +658,60 @@ def test_the_memoised_vary_of_starlettes_header_shape_matches_the_general_rules(
         }
         assert layer.mark_vary(short, scope) == layer.mark_vary(general, scope)
         assert dict(short["headers"]) == dict(general["headers"])
+
+
+def test_layer_memos_are_bounded_and_reused() -> None:
+    layer = CompressionLayer(Compression())
+    first = layer.choose(b"gzip")
+    assert first is not None
+    assert layer.choose(b"gzip") is first
+    for i in range(300):
+        layer.choose(f"gzip;q=0.{i:03d}".encode())
+    assert 0 < len(layer.choices) <= 256
+    assert layer.compressible(b"application/json; charset=utf-8")
+    assert not layer.compressible(b"image/png")
+
+
+class _Spans:
+    """A recorder that writes down the spans it is asked for."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    def start(self, name: str, attributes: Any) -> str:
+        self.events.append(("start", name))
+        return name
+
+    def fail(self, span: str, exc: BaseException) -> None:
+        self.events.append(("fail", span, type(exc).__name__))
+
+
+async def test_an_encoder_that_raises_fails_its_span() -> None:
+    def broken(data: bytes) -> bytes:
+        raise RuntimeError("no memory")
+
+    encoder = Encoder("gzip", 6, broken, gzip_encoder(6).stream)
+    spans = _Spans()
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "headers": []}
+    layer = CompressionLayer(Compression())
+    compressing = CompressingSend(send, scope, Choice.of(encoder, True), layer, spans)  # type: ignore[arg-type]
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/plain")],
+    }
+    await compressing.send(start)
+    with pytest.raises(RuntimeError, match="no memory"):
+        await compressing.send({"type": "http.response.body", "body": BIG})
+    assert sent == []  # nothing sent: the app's error handling answers
+    assert spans.events == [
+        ("start", "serdes.compress"),
+        ("fail", "serdes.compress", "RuntimeError"),
+    ]
+    compressing.close()  # the span is closed already: nothing more
+    assert len(spans.events) == 2

@@ -16,9 +16,9 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 
 from fastapi_serdes import Compression, SerdesMiddleware, SerdesRoute
-from fastapi_serdes.compression.decoders import ZstdFrames, new_decoder
-from fastapi_serdes.compression.request_bodies import CHUNK_SIZE, request_coding
-from fastapi_serdes.problems import PROBLEM_BASE_URI, PROBLEM_TYPES
+from fastapi_serdes.compression.decoders import ZstdFrames, coding_available, new_decoder
+from fastapi_serdes.compression.request_bodies import CHUNK_SIZE, DecompressedBody, request_coding
+from fastapi_serdes.problems import PROBLEM_BASE_URI, PROBLEM_TYPES, ProblemError
 from tests.asgi_driver import Sent, call
 
 pytestmark = pytest.mark.anyio
@@ -302,3 +302,48 @@ def test_zstd_frames_follow_skippable_frames_and_checksums() -> None:
 )
 def test_request_coding(value: bytes, expected: str | None) -> None:
     assert request_coding(value) == expected
+
+
+def receiving(*messages: dict[str, Any]) -> Any:
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0)
+
+    return receive
+
+
+async def test_after_the_body_and_on_disconnect_messages_pass_through() -> None:
+    end = {"type": "http.request", "body": b"", "more_body": False}
+    disconnect = {"type": "http.disconnect"}
+    wire = {"type": "http.request", "body": gzip.compress(b"abc"), "more_body": False}
+    body = DecompressedBody(receiving(wire, disconnect), "gzip", LIMIT, None)
+    assert await body.receive() == {"type": "http.request", "body": b"abc", "more_body": True}
+    assert await body.receive() == end
+    assert body.done
+    assert await body.receive() == disconnect  # after the end: the server's own messages
+    # A client gone before the end of its body: the disconnect is handed on as it is.
+    half = {"type": "http.request", "body": gzip.compress(JSON)[:100], "more_body": True}
+    cut = DecompressedBody(receiving(half, disconnect), "gzip", LIMIT, None)
+    assert (await cut.receive())["more_body"] is True
+    assert await cut.receive() == disconnect
+    assert not cut.done
+
+
+async def test_a_problem_is_raised_again_on_the_next_read() -> None:
+    wire = {"type": "http.request", "body": b"not gzip at all", "more_body": False}
+    body = DecompressedBody(receiving(wire), "gzip", LIMIT, None)
+    with pytest.raises(ProblemError) as first:
+        await body.receive()
+    with pytest.raises(ProblemError) as again:
+        await body.receive()
+    assert again.value is first.value is body.problem
+
+
+def test_coding_available_without_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    assert coding_available("br")
+    monkeypatch.setitem(sys.modules, "brotli", None)
+    assert not coding_available("br")
+    assert coding_available("gzip")
