@@ -277,7 +277,6 @@ class CompressingSend:
         encoder, start = self._encoder, self._start
         assert encoder is not None  # a start is held only with an encoder
         assert start is not None
-        self._passing, self._start = True, None
         if not self._identity_ok or len(body) >= self._layer.settings.minimum_size:
             self._begin_trace(encoder, start, streaming=False)
             compressed = await self._run(encoder.compress, body)
@@ -287,6 +286,7 @@ class CompressingSend:
                 length = len(compressed)
                 start["headers"] = encoded_headers(start["headers"], encoder.coding, length)
                 message = {"type": "http.response.body", "body": compressed}
+        self._passing, self._start = True, None
         await self._downstream(start)
         await self._downstream(message)
 
