@@ -1,15 +1,24 @@
 """The data every contender serves: realistic user records in three sizes.
 
+A user has what real API records have: a UUID id, aware datetimes with assorted UTC offsets
+(``+05:30``, ``-03:00``), an optional datetime, a string enum, a ``Decimal`` price, an optional
+string, a list and two nested models. UUIDs matter beyond realism: their hex holds digit-``e``-digit runs such as ``6e211``
+that look like float exponents to a byte screen (an integer-id payload hid such a slow path).
+
 The records are generated once from ``random.Random(0)``, so every run and every contender sees
-the same bytes. Field lengths are tuned so a user is about 270 bytes of JSON: 100 users are about
-27 KB and 2,000 users about 550 KB (the run prints the exact sizes).
+the same bytes. A user is about 370 bytes of compact JSON, 1.35x the integer-id users this
+replaced (about 275 bytes): 100 users are about 37 KB and 2,000 about 740 KB (the run prints the
+exact sizes).
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import msgpack
@@ -22,15 +31,24 @@ _TAGS = (
     "python", "rust", "go", "devops", "ml", "data", "web", "api", "design", "security",
     "cloud", "mobile", "music", "travel", "books", "coffee",
 )  # fmt: skip
+# (city, country, UTC offset in minutes): the offsets give datetimes such as +05:30 and -03:00.
 _CITIES = (
-    ("Lisbon", "PT"), ("Berlin", "DE"), ("Austin", "US"), ("Osaka", "JP"), ("Lyon", "FR"),
-    ("Toronto", "CA"), ("Nairobi", "KE"), ("Recife", "BR"), ("Pune", "IN"), ("Perth", "AU"),
+    ("Lisbon", "PT", 0), ("Berlin", "DE", 60), ("Austin", "US", -360), ("Osaka", "JP", 540),
+    ("Lyon", "FR", 60), ("Toronto", "CA", -300), ("Nairobi", "KE", 180), ("Recife", "BR", -180),
+    ("Pune", "IN", 330), ("Perth", "AU", 480),
 )  # fmt: skip
 _WORDS = (
     "building", "open", "source", "tools", "for", "teams", "who", "ship", "fast", "and",
     "sleep", "well", "coffee", "first", "then", "code", "maintainer", "of", "small", "things",
 )  # fmt: skip
+_PRICES = {"free": Decimal("0.00"), "pro": Decimal("12.50"), "team": Decimal("49.00")}
 _EPOCH = datetime(2019, 1, 1, tzinfo=UTC)
+
+
+class Plan(StrEnum):
+    FREE = "free"
+    PRO = "pro"
+    TEAM = "team"
 
 
 class Address(BaseModel):
@@ -39,11 +57,16 @@ class Address(BaseModel):
     postal_code: str
 
 
+class Subscription(BaseModel):
+    plan: Plan
+    monthly_price: Decimal  # pydantic writes it as a JSON string ("12.50"): no float rounding
+    renews_at: datetime | None
+
+
 class User(BaseModel):
-    id: int
+    id: uuid.UUID
     username: str
     email: str
-    display_name: str
     bio: str | None
     created_at: datetime
     follower_count: int
@@ -51,6 +74,7 @@ class User(BaseModel):
     score: float
     tags: list[str]
     address: Address
+    subscription: Subscription
 
 
 class Ack(BaseModel):
@@ -60,30 +84,40 @@ class Ack(BaseModel):
     follower_total: int
 
 
+def _moment(rng: random.Random, start: datetime, seconds: int, offset_minutes: int) -> datetime:
+    moment = start + timedelta(seconds=rng.randint(0, seconds))
+    return moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
+
+
 def make_users(count: int, *, seed: int = 0) -> list[User]:
     """Return ``count`` deterministic users."""
     rng = random.Random(seed)
     users = []
-    for user_id in range(1, count + 1):
-        username = f"{rng.choice(_WORDS)}{user_id}"
-        city, country = rng.choice(_CITIES)
+    for number in range(1, count + 1):
+        username = f"{rng.choice(_WORDS)}{number}"
+        city, country, offset = rng.choice(_CITIES)
         bio = " ".join(rng.choices(_WORDS, k=rng.randint(2, 4))) if rng.random() < 0.4 else None
+        plan = rng.choices(list(Plan), weights=(6, 3, 1))[0]
         users.append(
             User(
-                id=user_id,
+                id=uuid.UUID(int=rng.getrandbits(128), version=4),
                 username=username,
                 email=f"{username}@mail.com",
-                display_name=rng.choice(_WORDS).title(),
                 bio=bio,
-                created_at=_EPOCH + timedelta(seconds=rng.randint(0, 5 * 365 * 86_400)),
+                created_at=_moment(rng, _EPOCH, 5 * 365 * 86_400, offset),
                 follower_count=rng.randint(0, 50_000),
                 verified=rng.random() < 0.1,
                 score=round(rng.uniform(0, 100), 2),
                 tags=rng.sample(_TAGS, k=rng.randint(0, 3)),
                 address=Address(
-                    city=city,
-                    country=country,
-                    postal_code=f"{rng.randint(10_000, 99_999)}",
+                    city=city, country=country, postal_code=f"{rng.randint(10_000, 99_999)}"
+                ),
+                subscription=Subscription(
+                    plan=plan,
+                    monthly_price=_PRICES[plan],
+                    renews_at=(
+                        None if plan is Plan.FREE else _moment(rng, _EPOCH, 8 * 365 * 86_400, 0)
+                    ),
                 ),
             )
         )
@@ -113,7 +147,7 @@ def build_payloads() -> Payloads:
 
 
 def to_wire(value: Any) -> Any:
-    """The JSON-compatible Python form of ``value`` (datetimes as ISO strings)."""
+    """The JSON-compatible Python form of ``value`` (UUIDs, datetimes, decimals as strings)."""
     return TypeAdapter(Any).dump_python(value, mode="json")
 
 

@@ -31,6 +31,7 @@ _PATHS = {"small": "/users/small", "medium": "/users/medium", "large": "/users/l
 # (contender, codec it is asked for). Stock FastAPI answering JSON is always first: the baseline.
 _JSON_PLAN: list[tuple[str, Codec]] = [
     ("stock", "json"),
+    ("orjson", "json"),
     ("serdes", "json"),
     ("serdes-plain", "json"),
 ]
