@@ -52,6 +52,13 @@ class Store(Protocol):
     Keys and tags are opaque strings; values are bytes the cache serialised itself (never pickle).
     A store that fails must fail open: ``get`` answers None, writes do nothing and ``acquire``
     answers True, so the request is served uncached instead of failing.
+
+    A store may also keep an invalidation clock (``MemoryStore`` and ``RedisStore`` do): an
+    ``async clock() -> int | None`` method, and a ``since`` keyword on ``set`` that refuses a
+    value when one of its tags was invalidated after that clock reading. The response cache
+    then reads the clock before an endpoint computes, so a value computed before a write's
+    invalidation and written after it is never stored. Without them, such a value can be
+    served until its TTL.
     """
 
     #: A short name for telemetry and ``Cache-Status``, e.g. ``"memory"`` or ``"redis"``.

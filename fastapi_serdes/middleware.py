@@ -299,7 +299,8 @@ class SerdesMiddleware:
             return
         fallback: StaleIfError | None = None
         if cache is not None and not cache.table.read:
-            send = cache.wrap(scope, send, state)  # unknown yet: store what routes mark
+            # Unknown yet: store what routes mark.
+            send = cache.wrap(scope, send, state, await cache.clock())
         elif cache is not None and cache.active:
             # The cache answers from its store when it can; otherwise it stores what is sent
             # (after compression: one variant per coding).
@@ -311,7 +312,7 @@ class SerdesMiddleware:
             if found.fallback is not None:
                 fallback = StaleIfError(cache, scope, send, found.fallback)
                 send = fallback.send
-            send = cache.wrap(scope, send, state)
+            send = cache.wrap(scope, send, state, found.since)
         compressing: CompressingSend | None = None
         if layer is None or choice is None:
             send = _vary_on_json(send)  # JSON's format was negotiated (a plain route's too)

@@ -284,7 +284,7 @@ def _negotiating_handler(
             if flight is None:
                 response = await inner(request)
             else:
-                response = await _once(plan, flight, request, inner, encoding)
+                response = await _once(plan, state, flight, request, inner, encoding)
         finally:
             ENCODING.reset(token)
         if not encoding.used:
@@ -304,6 +304,7 @@ def _negotiating_handler(
 
 async def _once(
     plan: Plan,
+    state: RequestState,
     flight: str,
     request: Request,
     inner: Callable[[Request], Coroutine[Any, Any, Response]],
@@ -331,6 +332,7 @@ async def _once(
     result = await plan.flights.run(flight, compute, share)
     if isinstance(result, Produced):
         encoding.used = True
+        state.borrowed = True
         return result.to_response()
     return result
 

@@ -37,6 +37,9 @@ class RequestState:
         policy: set by ``SerdesRoute`` when its answer may be stored by the response cache.
         tags: the tags to store that answer with.
         no_compression: the route asked that its answer stay uncompressed (BREACH).
+        borrowed: the answer is another request's (the single flight shared it): that request
+            stores it, this one must not (it may have started after an invalidation the
+            answer predates).
         selection: the view or fields the client selected.
         transcoder: the middleware's reader of a MessagePack body it hands plain routes as
             JSON; ``SerdesRoute`` reads the client's own bytes through it.
@@ -49,6 +52,7 @@ class RequestState:
     policy: CachePolicy | None = None
     tags: list[str] | None = None
     no_compression: bool = False
+    borrowed: bool = False
     selection: Selection | None = None
     transcoder: BodyTranscoder | None = None
 

@@ -99,8 +99,28 @@ async def test_invalidate_across_slots(store: RedisStore, raw: RedisCluster, pre
     assert await store.invalidate(["all", "nobody"]) == 10  # the rest, once each
     assert await store.invalidate(["all"]) == 0
     assert await store.invalidate([]) == 0
-    leftovers = [key async for key in raw.scan_iter(match=f"{prefix}*")]
-    assert leftovers == [f"{prefix}t:mod3:2".encode()]  # its members are gone; it expires
+    leftovers = {key async for key in raw.scan_iter(match=f"{prefix}*")}
+    marks = {f"{prefix}i:{tag}".encode() for tag in ["mod3:0", "mod3:1", "all", "nobody"]}
+    # Its members are gone and it expires; the clock and the invalidation marks stay (an hour).
+    assert leftovers == {f"{prefix}t:mod3:2".encode(), f"{prefix}clock".encode(), *marks}
+
+
+async def test_a_value_computed_before_an_invalidation_is_refused(
+    store: RedisStore, raw: RedisCluster, prefix: str
+) -> None:
+    # The clock, the marks and the value live in different slots: the write checks the marks
+    # after storing (an invalidation marks before it deletes), and takes its value back.
+    before = await store.clock()
+    assert before is not None
+    assert await store.invalidate(["item:1"]) == 0
+    assert await store.set("k", b"stale", ttl=30, tags=["item:1", "x"], since=before) is False
+    assert await raw.exists(f"{prefix}k:k") == 0
+    assert await store.set("j", b"fine", ttl=30, tags=["item:2"], since=before) is True
+    after = await store.clock()
+    assert after is not None
+    assert after > before
+    assert await store.set("k", b"new", ttl=30, tags=["item:1"], since=after) is True
+    assert await store.get("k") == b"new"
 
 
 async def test_tag_sets_drop_expired_members(

@@ -176,7 +176,14 @@ async def test_invalidate_by_tags(store: RedisStore, raw: Redis, prefix: str) ->
     assert await store.invalidate(["path:/a", "nobody"]) == 0  # a is already gone
     assert await store.invalidate(["user:2", "user:3"]) == 2
     assert await store.invalidate([]) == 0
-    assert [key async for key in raw.scan_iter(match=f"{prefix}*")] == []
+    left = {key async for key in raw.scan_iter(match=f"{prefix}*")}
+    # What stays: the clock, and each invalidated tag's mark (kept an hour: a value computed
+    # before the invalidation and written after it is refused).
+    tags = ["user:1", "user:2", "user:3", "path:/a", "nobody"]
+    marks = {f"{prefix}i:{tag}".encode() for tag in tags}
+    assert left == {f"{prefix}clock".encode(), *marks}
+    assert await raw.get(f"{prefix}clock") == b"3"
+    assert 3_500_000 < await raw.pttl(f"{prefix}i:user:1") <= 3_600_000
 
 
 @pytest.mark.anyio

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from typing import Final, NamedTuple
 
@@ -38,6 +39,9 @@ TAG_OVERHEAD: Final = 440
 # Locks live in a plain dict, swept of expired locks whenever it doubles past this size, so
 # locks a caller never released cannot pile up.
 LOCK_SWEEP_SIZE: Final = 1024
+# Invalidation marks kept (tag -> the clock when it was last invalidated), oldest out; a write
+# that started before the oldest forgotten mark is refused, so forgetting is never unsafe.
+MAX_MARKS: Final = 10_000
 
 
 class _Entry(NamedTuple):
@@ -136,6 +140,10 @@ class MemoryStore:
         self._timer = timer
         self._cache = _TaggedCache(max_bytes)
         self._locks: dict[str, float] = {}  # key -> when the lock expires
+        # The invalidation clock: +1 per invalidate(); each tag's last one; what was forgotten.
+        self._clock = 0
+        self._marks: OrderedDict[str, int] = OrderedDict()
+        self._floor = 0
         self._sweep_at = LOCK_SWEEP_SIZE  # sweep when the dict has doubled since the last one
 
     def __repr__(self) -> str:
@@ -159,12 +167,30 @@ class MemoryStore:
             return None
         return entry.value
 
-    async def set(self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()) -> bool:
+    async def clock(self) -> int:
+        """The invalidation clock: read before computing a value, passed to :meth:`set` as
+        ``since``."""
+        return self._clock
+
+    async def set(
+        self,
+        key: str,
+        value: bytes,
+        *,
+        ttl: float,
+        tags: Collection[str] = (),
+        since: int | None = None,
+    ) -> bool:
         """Store ``value`` under ``key`` for ``ttl`` seconds, findable by each of ``tags``.
 
         A value over ``max_item_bytes`` is not stored, and any older value under ``key`` is
-        dropped so a reader never gets a stale one.
+        dropped so a reader never gets a stale one. With ``since`` (the :meth:`clock` read
+        before the value was computed), a value one of whose tags was invalidated since is not
+        stored: it may hold what the invalidation was about.
         """
+        if since is not None and self._invalidated_since(tags, since):
+            await self.delete(key)
+            return False
         if not ttl > 0:  # inline rather than _positive(): this is the hot path of a miss
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         if len(value) > self.max_item_bytes:
@@ -187,8 +213,22 @@ class MemoryStore:
         with contextlib.suppress(KeyError):
             del self._cache[key]
 
+    def _invalidated_since(self, tags: Collection[str], since: int) -> bool:
+        marks = self._marks
+        return since < self._floor or any(marks.get(tag, 0) > since for tag in tags)
+
     async def invalidate(self, tags: Collection[str]) -> int:
-        """Delete every entry stored with any of ``tags``; return how many live entries went."""
+        """Delete every entry stored with any of ``tags``; return how many live entries went.
+
+        The tags are marked with the next :meth:`clock` value first, so a value computed before
+        the invalidation and stored after it is refused."""
+        self._clock += 1
+        marks = self._marks
+        for tag in tags:
+            marks[tag] = self._clock
+            marks.move_to_end(tag)
+        while len(marks) > MAX_MARKS:
+            self._floor = max(self._floor, marks.popitem(last=False)[1])
         keys: set[str] = set()
         for tag in tags:
             keys.update(self._cache.tags.get(tag, ()))
@@ -222,3 +262,4 @@ class MemoryStore:
         self._cache.clear()
         self._cache.tags.clear()
         self._locks.clear()
+        self._marks.clear()

@@ -8,7 +8,9 @@ outcome closes or reopens the circuit. The timeout times Redis, not this process
 
 Layout under the prefix (default ``fastapi-serdes:``): ``k:<key>`` holds a value, ``l:<key>`` a
 lock, ``t:<tag>`` a sorted set of the value keys stored with the tag, scored by when they expire
-(each write drops expired members; the set expires with its longest-lived member). One server or
+(each write drops expired members; the set expires with its longest-lived member), ``clock``
+the invalidation clock and ``i:<tag>`` the clock value of the tag's last invalidation (kept an
+hour), which refuses a value computed before it and written after. One server or
 Sentinel: a write and an invalidation are each one atomic script. Redis Cluster puts a value and
 its tag sets in different hash slots, so each script touches one key: a write adds the value to
 its tag sets before storing it (never a value that invalidation cannot find), an invalidation
@@ -55,6 +57,8 @@ DEFAULT_RETRY_AFTER: Final = 5.0
 DEFAULT_MAX_ITEM_BYTES: Final = 1024 * 1024
 #: However busy the loop, a call gives up after ``timeout`` plus this many seconds of wall clock.
 BUSY_LOOP_GRACE: Final = 5.0
+# How long a tag's invalidation mark is kept: longer than any value takes to compute.
+_MARK_MS: Final = 3_600_000
 
 logger = logging.getLogger("fastapi_serdes")
 
@@ -68,20 +72,34 @@ local function tag(key, member, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 """
-# KEYS[1]: the value key; KEYS[2..]: tag keys. ARGV[1]: the value; ARGV[2]: the TTL in ms.
+# KEYS[1]: the value key; then ARGV[3] tag keys, then as many mark keys. ARGV[1]: the value;
+# ARGV[2]: the TTL in ms; ARGV[3]: how many tags; ARGV[4]: the clock read before the value was
+# computed ('' for none): a tag marked later refuses the value (0 returned, any old one deleted).
 _SET_SCRIPT: Final = _TAG_LUA + """
-local ttl = tonumber(ARGV[2])
+local ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3])
+if ARGV[4] ~= '' then
+  local since = tonumber(ARGV[4])
+  for i = 2 + n, 1 + 2 * n do
+    local mark = redis.call('GET', KEYS[i])
+    if mark and tonumber(mark) > since then redis.call('DEL', KEYS[1]) return 0 end
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-for i = 2, #KEYS do tag(KEYS[i], KEYS[1], ttl) end
+for i = 2, 1 + n do tag(KEYS[i], KEYS[1], ttl) end
 return 1
 """  # fmt: skip
 # Cluster: KEYS[1]: one tag key. ARGV[1]: the value key; ARGV[2]: the TTL in ms.
 _TAG_SCRIPT: Final = _TAG_LUA + "tag(KEYS[1], ARGV[1], tonumber(ARGV[2]))\nreturn 1\n"
 
-# KEYS: tag keys. Deletes every member of each tag, then the tag; returns how many values went.
+# KEYS[1]: the clock; then ARGV[1] tag keys, then as many mark keys. Marks each tag with the
+# next clock value (kept ARGV[2] ms), then deletes every member of each tag and the tag;
+# returns how many values went.
 _INVALIDATE_SCRIPT: Final = """
+local tags = tonumber(ARGV[1])
+local clock = redis.call('INCR', KEYS[1])
+for i = 2 + tags, 1 + 2 * tags do redis.call('SET', KEYS[i], clock, 'PX', ARGV[2]) end
 local n = 0
-for i = 1, #KEYS do
+for i = 2, 1 + tags do
   local members = redis.call('ZRANGE', KEYS[i], 0, -1)
   -- unpack() is limited by Lua's stack, so delete in batches
   for j = 1, #members, 1000 do
@@ -193,6 +211,7 @@ class RedisStore:
         self.timeout = float(timeout)
         self.retry_after = float(retry_after)
         self.max_item_bytes = max_item_bytes
+        self._clock_key = f"{prefix}clock"
         # One token per store: a lock's value says which replica holds it.
         self._token = secrets.token_hex(16).encode()
         self._set_script = client.register_script(_SET_SCRIPT)
@@ -261,10 +280,31 @@ class RedisStore:
         self._failed(TypeError(f"GET returned {type(value).__name__}, not bytes"), trip=False)
         return None
 
-    async def set(self, key: str, value: bytes, *, ttl: float, tags: Collection[str] = ()) -> bool:
+    async def clock(self) -> int | None:
+        """The invalidation clock (shared by every replica), read before computing a value and
+        passed to :meth:`set` as ``since``; None when Redis failed."""
+        failed = object()
+        value: Any = await self._call(lambda: self._client.get(self._clock_key), fallback=failed)
+        if value is None:
+            return 0  # never invalidated
+        if not isinstance(value, bytes) or not value.isdigit():
+            return None
+        return int(value)
+
+    async def set(
+        self,
+        key: str,
+        value: bytes,
+        *,
+        ttl: float,
+        tags: Collection[str] = (),
+        since: int | None = None,
+    ) -> bool:
         """Store ``value`` under ``key`` for ``ttl`` seconds, findable by each of ``tags``.
 
         A value over ``max_item_bytes`` is not sent, and an older value under ``key`` is deleted.
+        With ``since`` (the :meth:`clock` read before the value was computed), a value one of
+        whose tags was invalidated since, by any replica, is not stored.
         """
         if not ttl > 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
@@ -272,34 +312,56 @@ class RedisStore:
         if len(value) > self.max_item_bytes:
             await self.delete(key)
             return False
-        keys = [self._key(key), *(f"{self.prefix}t:{tag}" for tag in set(tags))]
+        unique = set(tags)
+        keys = [self._key(key), *(f"{self.prefix}t:{tag}" for tag in unique)]
+        keys += [f"{self.prefix}i:{tag}" for tag in unique]
         failed = object()
-        result = await self._call(lambda: self._write(keys, value, ttl_ms), fallback=failed)
-        return result is not failed
+        result = await self._call(lambda: self._write(keys, value, ttl_ms, since), fallback=failed)
+        return result is not failed and result != 0
 
-    async def _write(self, keys: list[str], value: bytes, ttl_ms: int) -> object:
+    async def _write(self, keys: list[str], value: bytes, ttl_ms: int, since: int | None) -> object:
+        count = (len(keys) - 1) // 2
         if not self.cluster:
-            return await self._set_script(keys, [value, ttl_ms])
-        key, *tags = keys
+            return await self._set_script(
+                keys, [value, ttl_ms, count, "" if since is None else since]
+            )
+        key, tags, marks = keys[0], keys[1 : 1 + count], keys[1 + count :]
         if tags:  # first: a stored value is always found by its tags
             await asyncio.gather(*(self._tag_script([tag], [key, ttl_ms]) for tag in tags))
-        return await self._client.set(key, value, px=ttl_ms)
+        await self._client.set(key, value, px=ttl_ms)
+        if since is not None and marks:
+            # Then the marks: an invalidation marks its tags before it deletes their members,
+            # so one that began after `since` is seen here, or deletes this value itself.
+            found = await asyncio.gather(*(self._client.get(mark) for mark in marks))
+            if any(mark is not None and int(mark) > since for mark in found):
+                await self._client.delete(key)
+                return 0
+        return 1
 
     async def delete(self, key: str) -> None:
         """Forget ``key``."""
         await self._call(lambda: self._client.delete(self._key(key)), fallback=0)
 
     async def invalidate(self, tags: Collection[str]) -> int:
-        """Delete every key stored with any of ``tags``; return how many values were deleted."""
-        keys = [f"{self.prefix}t:{tag}" for tag in set(tags)]
-        if not keys:
+        """Delete every key stored with any of ``tags``; return how many values were deleted.
+
+        The tags are first marked with the next value of the shared :meth:`clock`, so a value
+        computed before the invalidation and stored after it is refused (on every replica)."""
+        unique = set(tags)
+        if not unique:
             return 0
-        deleted = await self._call(lambda: self._drop(keys), fallback=0)
+        keys = [f"{self.prefix}t:{tag}" for tag in unique]
+        marks = [f"{self.prefix}i:{tag}" for tag in unique]
+        deleted = await self._call(lambda: self._drop(keys, marks), fallback=0)
         return deleted if isinstance(deleted, int) else 0
 
-    async def _drop(self, keys: list[str]) -> object:
+    async def _drop(self, keys: list[str], marks: list[str]) -> object:
         if not self.cluster:
-            return await self._invalidate_script(keys)
+            return await self._invalidate_script(
+                [self._clock_key, *keys, *marks], [len(keys), _MARK_MS]
+            )
+        clock = await self._client.incr(self._clock_key)
+        await asyncio.gather(*(self._client.set(mark, clock, px=_MARK_MS) for mark in marks))
         popped = await asyncio.gather(*(self._pop_script([key]) for key in keys))
         members = {member for each in popped for member in each}
         # redis-py's cluster client sends one DEL per hash slot, in one pipeline per node.

@@ -12,9 +12,10 @@ that fails is skipped: the request is served uncached.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -48,7 +49,7 @@ _SWR: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Lookup:
     """What a response-cache lookup found.
 
@@ -57,12 +58,15 @@ class Lookup:
         refresh: what was served is stale (``stale-while-revalidate``): the key to refresh.
         fallback: a stale entry to answer with if the endpoint fails (``stale-if-error``).
         result: the telemetry result (hit, miss, stale).
+        since: the store's invalidation clock read before the endpoint runs (see
+            :meth:`ResponseCache.clock`); None when the store keeps none.
     """
 
     served: bool = False
     refresh: str | None = None
     fallback: Entry | None = None
     result: str = CACHE_MISS
+    since: int | None = None
 
 
 _MISSED: Final = Lookup()
@@ -82,6 +86,10 @@ class ResponseCache:
         self.store = store
         #: The routes that cache, read from the app's route table at its first request.
         self.table = RouteTable()
+        # Whether the store keeps an invalidation clock its writes check (clock(), set(since=)).
+        self._clocked = (
+            hasattr(store, "clock") and "since" in inspect.signature(store.set).parameters
+        )
         # Background refreshes of stale entries under way, by key.
         self._refreshing: dict[str, asyncio.Task[None]] = {}
 
@@ -94,12 +102,12 @@ class ResponseCache:
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
         return principal_of(policy, Request(scope))
 
-    def wrap(self, scope: Scope, send: Send, state: RequestState) -> Send:
+    def wrap(self, scope: Scope, send: Send, state: RequestState, since: int | None = None) -> Send:
         """The ``send`` to run the app with: it stores a response its route marked cacheable
         (GET), or invalidates the path after an unsafe method succeeded."""
         method = scope["method"]
         if method == "GET" or method == "HEAD":
-            return _Capture(self, scope, send, state).send
+            return _Capture(self, scope, send, state, since).send
         if method in _UNSAFE_METHODS:
             return self._invalidating(scope, send)
         return send
@@ -160,7 +168,23 @@ class ResponseCache:
             break
         if recorder is not None and labels is not None:
             recorder.end_cache(span, found.result, labels)
+        if not found.served:
+            found = dataclasses.replace(found, since=await self.clock())
         return found
+
+    async def clock(self) -> int | None:
+        """The store's invalidation clock, read before an endpoint computes what may be stored:
+        an entry one of whose tags is invalidated after this reading is then not stored (it
+        may hold what the invalidation was about). None when the store keeps no clock (a
+        ``Store`` without ``clock()``) or failed."""
+        if not self._clocked:
+            return None
+        try:
+            since: int | None = await self.store.clock()  # type: ignore[attr-defined]
+        except Exception:
+            logger.exception("fastapi-serdes: cache store clock failed")
+            return None
+        return since
 
     async def current_etag(
         self, scope: Scope, route: CachedRoute, media_type: str | None
@@ -238,10 +262,17 @@ class ResponseCache:
         await self._serve(scope, send, entry, wall_clock(), None, status)
 
     async def _store(
-        self, scope: Scope, marked: RequestState, state: RequestState, start: Message, body: bytes
+        self,
+        scope: Scope,
+        marked: RequestState,
+        state: RequestState,
+        start: Message,
+        body: bytes,
+        since: int | None,
     ) -> bool:
         """Store the response (``marked``: the state the route marked with its policy and tags;
-        ``state``: this middleware's); whether it was stored."""
+        ``state``: this middleware's; ``since``: the store's clock before the app ran); whether
+        it was stored."""
         policy = marked.policy
         assert policy is not None
         headers = [(k, v) for k, v in start.get("headers", ()) if k != b"cache-status"]
@@ -260,7 +291,12 @@ class ResponseCache:
         tags = [path_tag(scope), *(marked.tags or ())]
         entry = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags)
         try:
-            stored = await self.store.set(key, entry.dumps(), ttl=policy.kept, tags=tags)
+            if since is None:
+                stored = await self.store.set(key, entry.dumps(), ttl=policy.kept, tags=tags)
+            else:
+                stored = await self.store.set(  # type: ignore[call-arg]
+                    key, entry.dumps(), ttl=policy.kept, tags=tags, since=since
+                )
             return stored is not False
         except Exception:
             logger.exception("fastapi-serdes: cache store set failed; response not stored")
@@ -347,17 +383,26 @@ class _Capture:
         "marked",
         "passing",
         "scope",
+        "since",
         "size",
         "start",
         "state",
     )
 
-    def __init__(self, cache: ResponseCache, scope: Scope, send: Send, state: RequestState):
+    def __init__(
+        self,
+        cache: ResponseCache,
+        scope: Scope,
+        send: Send,
+        state: RequestState,
+        since: int | None,
+    ) -> None:
         self.cache = cache
         self.scope = scope
         self.downstream = send
         self.state = state
         self.marked = state
+        self.since = since
         # Read now: SerdesRoute answers HEAD as GET and sets the method while it runs; a HEAD
         # response has no body and must never be stored as the GET one.
         self.is_get = scope["method"] == "GET"
@@ -377,7 +422,7 @@ class _Capture:
             # own in the scope, and the route marks that one.
             marked = state_of(scope) or self.state
             policy = marked.policy
-            if policy is None:
+            if policy is None or marked.borrowed:
                 self.passing = True
             else:
                 cache = self.cache
@@ -415,7 +460,9 @@ class _Capture:
         assert start is not None
         body = b"".join(self.chunks)
         self.chunks = []
-        stored = await self.cache._store(self.scope, self.marked, self.state, start, body)
+        stored = await self.cache._store(
+            self.scope, self.marked, self.state, start, body, self.since
+        )
         outcome = b"fwd=miss; stored" if stored else b"fwd=miss; detail=not-stored"
         start["headers"].append((b"cache-status", _CACHE_STATUS_PREFIX + outcome))
         await self.downstream(start)
