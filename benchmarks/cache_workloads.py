@@ -22,7 +22,7 @@ import brotli
 import orjson
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, TypeAdapter
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from benchmarks.apps import JSON, Contender
 from benchmarks.harness import Entry, Response, Workload, WrongResponse, make_request
@@ -123,6 +123,24 @@ def build_litestar_cached(payloads: Payloads) -> ASGIApp:
     return app
 
 
+def build_asgi_bytes(payloads: Payloads) -> ASGIApp:
+    """The floor of any cache hit: a bare ASGI app sending bytes it already holds."""
+    bodies = {
+        path: TypeAdapter(User if size == "small" else list[User]).dump_json(payloads.by_size(size))
+        for size, path in _PATHS.items()
+    }
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan: return at once, as uvicorn accepts
+        body = bodies[scope["path"]]
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
 def build_stock_include(payloads: Payloads) -> ASGIApp:
     """What FastAPI users have today for a minimal shape: a static ``response_model_include``."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -216,6 +234,7 @@ CACHE_CONTENDERS = [
         "Litestar with cache=3600 on the handlers (its default memory store)",
         ("litestar:Litestar",),
     ),
+    Contender("asgi-bytes", build_asgi_bytes, None, "bare ASGI app sending stored bytes (a floor)"),
     Contender("stock-include", build_stock_include, None, "FastAPI response_model_include"),
     Contender(
         "serdes-views",
@@ -266,7 +285,13 @@ def build_cache_workloads(available: Mapping[str, Contender], payloads: Payloads
         request = make_request("GET", _PATHS[size], {"accept": JSON})
         entries = [
             Entry(name, name, request, _check(orjson.loads(exact), exact=exact))
-            for name in ("stock", "fastapi-cache2", "litestar-cached", "serdes-cached")
+            for name in (
+                "stock",
+                "fastapi-cache2",
+                "litestar-cached",
+                "serdes-cached",
+                "asgi-bytes",
+            )
             if name in available
         ]
         workloads.append(

@@ -157,8 +157,9 @@ async def lifespan(app: ASGIApp) -> AsyncIterator[dict[str, Any]]:
         await asyncio.wait({task, reply}, return_when=asyncio.FIRST_COMPLETED)
         if not reply.done():
             reply.cancel()
-            # Per the ASGI spec an app may raise on lifespan scopes it does not support.
-            if task.exception() is not None and event == "startup":
+            # Per the ASGI spec an app may raise on lifespan scopes it does not support (or,
+            # as uvicorn also accepts, return at once).
+            if event == "startup":
                 return False
             raise RuntimeError(f"lifespan {event} ended without a reply")
         message = reply.result()
