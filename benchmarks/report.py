@@ -24,6 +24,9 @@ _PACKAGES = (
     "starlette-compress",
     "brotli",
     "zstandard",
+    "litestar",
+    "msgspec",
+    "fastapi-cache2",
 )
 
 
