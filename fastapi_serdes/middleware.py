@@ -22,8 +22,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
-from .cache import Entry, strong_match
-from .cache.response_cache import Lookup, ResponseCache, StaleIfError, response_cache_from
+from .cache import Entry
+from .cache.layer import CacheLayer
+from .cache.response_cache import ResponseCache, StaleIfError, response_cache_from
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
 from .compression.request_bodies import (
@@ -40,8 +41,8 @@ from .compression.responses import (
     vary_only,
 )
 from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
-from .settings import Negotiated, SerdesSettings, header, negotiate
-from .state import SCOPE_KEY, RequestState, state_of
+from .settings import Negotiated, SerdesSettings, negotiate
+from .state import SCOPE_KEY, RequestState
 from .telemetry import Recorder, Telemetry
 from .transcoding import BodyTranscoder, Responder, install_transcoder
 from .vary import ACCEPT_ENCODING, add_vary, mark_json
@@ -54,13 +55,6 @@ _IDENTITY = ("identity",)
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 # Requests served between two questions to the telemetry whether someone listens now.
 _POLL_EVERY = 64
-_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Request headers an If-Match check leaves out of the GET it makes (conditions, the body's, and
-# Accept-Encoding: ETags are compared on the identity representation).
-_NOT_FOR_GET = frozenset(
-    {b"if-match", b"if-none-match", b"accept-encoding", b"cache-control", b"range"}
-    | {b"content-type", b"content-length", b"content-encoding"}
-)
 
 
 class SerdesMiddleware:
@@ -98,6 +92,7 @@ class SerdesMiddleware:
     # Slots: the per-request path reads a few attributes, and on a busy server they are often
     # out of the CPU caches; a slotted instance keeps them together.
     __slots__ = (
+        "_cache_layer",
         "_countdown",
         "_json",
         "_json_answers",
@@ -128,6 +123,12 @@ class SerdesMiddleware:
     ) -> None:
         self.app = app
         self.cache = response_cache_from(cache)
+        # The response cache's layer; its own requests (refreshes, If-Match) go through self.
+        self._cache_layer = (
+            CacheLayer(self.cache, lambda scope: (scope.get("app"), self.app), self)
+            if self.cache is not None
+            else None
+        )
         self.settings = SerdesSettings.from_kwargs(
             codecs=codecs,
             strict=strict,
@@ -215,24 +216,8 @@ class SerdesMiddleware:
             await self.app(scope, receive, send_vary)
         except Exception as exc:
             await _answer_unrenderable(exc, send_vary, self._recorder, self.settings)
-        if state.policy is not None:
-            self._check_table(scope)
-
-    def _check_table(self, scope: Scope) -> None:
-        """After a request: read the route table when it could not be read before the app ran
-        (an app the middleware cannot see into: Starlette has named itself in the scope by
-        now), and again at the next request when the route that answered caches but the table
-        does not know it (a route added since it was read)."""
-        cache = self.cache
-        if cache is None:
-            return
-        table = cache.table
-        if not table.read:
-            table.load(scope, scope.get("app"), force=True)
-            return
-        marked = state_of(scope)
-        if marked is not None and marked.policy is not None and not table.knows(marked.policy):
-            table.read = False
+        if state.policy is not None and self._cache_layer is not None:
+            self._cache_layer.leave(scope)
 
     def _plain_json(self, request: _RequestHeaders) -> Negotiated | None:
         """What the request negotiated when the fast path can serve it, else None.
@@ -249,8 +234,7 @@ class SerdesMiddleware:
             or (content_type is not None and not content_type.startswith(b"application/json"))
         ):
             return None
-        cache = self.cache
-        if cache is not None and (cache.active or not cache.table.read):
+        if self._cache_layer is not None and self._cache_layer.consulted:
             return None
         accept_encoding = request.accept_encoding
         if accept_encoding is not None and not self._identity_ok(accept_encoding):
@@ -279,40 +263,21 @@ class SerdesMiddleware:
                 problem = not_acceptable_encoding(layer.offers)
                 await _answer(problem, send, ACCEPT_ENCODING, recorder, self.settings)
                 return
-        cache = self.cache
-        if cache is not None and not cache.table.read:
-            # The app's route table: Starlette's scope["app"] when added with add_middleware,
-            # the wrapped app (or the app inside its middleware) otherwise.
-            cache.table.load(scope, scope.get("app"), self.app)
-        if (
-            cache is not None
-            and cache.active
-            and scope["method"] in _UNSAFE_METHODS
-            and await self._precondition_failed(cache, scope, state)
-        ):
-            problem = ProblemError.of(
-                "precondition-failed",
-                "If-Match names none of the current representation's entity tags: it changed "
-                "since you read it; GET it again.",
-            )
-            await _answer(problem, send, None, recorder, self.settings)
-            return
         fallback: StaleIfError | None = None
-        if cache is not None and not cache.table.read:
-            # Unknown yet: store what routes mark.
-            send = cache.wrap(scope, send, state, await cache.clock())
-        elif cache is not None and cache.active:
+        cache = self._cache_layer
+        if cache is not None:
             # The cache answers from its store when it can; otherwise it stores what is sent
             # (after compression: one variant per coding).
-            found = await self._answer_from_cache(cache, scope, send, state, choice)
-            if found.served:
-                if found.refresh is not None:
-                    cache.refresh(found.refresh, lambda: self._refresh(scope))
+            codings = choice.codings if choice is not None else _IDENTITY
+            entered, fallback = await cache.enter(
+                scope, send, state, codings, self._uncompressed_ok
+            )
+            if entered is None:
                 return
-            if found.fallback is not None:
-                fallback = StaleIfError(cache, scope, send, found.fallback)
-                send = fallback.send
-            send = cache.wrap(scope, send, state, found.since)
+            if isinstance(entered, ProblemError):
+                await _answer(entered, send, None, recorder, self.settings)
+                return
+            send = entered
         compressing: CompressingSend | None = None
         if layer is None or choice is None:
             send = _vary_on_json(send)  # JSON's format was negotiated (a plain route's too)
@@ -340,30 +305,8 @@ class SerdesMiddleware:
             except Exception:
                 if not await fallback.failed(500):
                     raise
-        self._check_table(scope)
-
-    async def _answer_from_cache(
-        self,
-        cache: ResponseCache,
-        scope: Scope,
-        send: Send,
-        state: RequestState,
-        choice: Choice | None,
-    ) -> Lookup:
-        """Answer from the store when a cached route's template matches and an entry is fresh
-        (or stale within its window)."""
-        route = cache.table.match(scope)
-        if route is None:
-            return Lookup()
-        return await cache.answer(
-            scope,
-            send,
-            route,
-            media_type=state.negotiated.media_type,
-            codings=choice.codings if choice is not None else _IDENTITY,
-            uncompressed_ok=self._uncompressed_ok,
-            recorder=state.recorder,
-        )
+        if cache is not None:
+            cache.leave(scope)
 
     def _decompressing(
         self,
@@ -449,48 +392,6 @@ class SerdesMiddleware:
                 compressing.close()
             if body is not None:
                 body.close()
-
-    async def _precondition_failed(
-        self, cache: ResponseCache, scope: Scope, state: RequestState
-    ) -> bool:
-        """``If-Match`` on an unsafe method of a cached resource (RFC 9110 §13.1.1): whether it
-        fails, compared with the ETag of the representation a GET gets now — the stored entry's
-        when a fresh one is stored, else a GET through this middleware (which stores it)."""
-        if_match = header(scope, b"if-match")
-        if if_match is None:
-            return False
-        headers = [(k, v) for k, v in scope["headers"] if k not in _NOT_FOR_GET]
-        get = {k: v for k, v in scope.items() if k != SCOPE_KEY}
-        get.update(method="GET", headers=headers)
-        route = cache.table.match(get)
-        if route is None:
-            return False  # not a cached resource: the endpoint decides
-        etag = await cache.current_etag(get, route, state.negotiated.media_type)
-        if etag is None:
-            start: Message = {}
-
-            async def keep_start(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    start.update(message)
-
-            try:
-                await self(get, _no_body, keep_start)
-            except Exception:  # no representation to compare with: the condition fails
-                return True
-            if start.get("status") != 200:
-                return True  # no current representation: nothing matches, not even "*"
-            etag = next((v.decode("latin-1") for k, v in start["headers"] if k == b"etag"), "")
-        return not strong_match(if_match, etag)
-
-    async def _refresh(self, scope: Scope) -> None:
-        """Refresh a stale entry: the same request again, through this middleware, as a
-        ``Cache-Control: no-cache`` GET whose answer the response cache stores."""
-        keep = (b"if-none-match", b"if-modified-since", b"cache-control", b"range")
-        headers = [(k, v) for k, v in scope["headers"] if k not in keep]
-        headers.append((b"cache-control", b"no-cache"))
-        copy = {k: v for k, v in scope.items() if k != SCOPE_KEY}
-        copy.update(method="GET", headers=headers)
-        await self(copy, _no_body, _discard)
 
     def _recorder_for(self, scope: Scope) -> Recorder | None:
         """The telemetry recorder of this request (asked again every _POLL_EVERY requests)."""
@@ -618,12 +519,3 @@ def _read_headers(scope: Scope) -> _RequestHeaders:
 
 def _joined(known: bytes | None, value: bytes) -> bytes:
     return value if known is None else known + b", " + value
-
-
-async def _no_body() -> Message:
-    """The ``receive`` of a background refresh: a GET without a body."""
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
-async def _discard(message: Message) -> None:
-    """The ``send`` of a background refresh: the response cache keeps what matters."""
