@@ -68,6 +68,7 @@ class Options:
     redis_url: str | None = None
     own_redis: bool = False
     cluster: bool = False
+    store_timeout: float | None = None  # the RedisStore timeout (None: the library's default)
     seed: int = 17
 
 
@@ -215,11 +216,11 @@ def start_replicas(stack: ExitStack, directory: Path, count: int, env: dict[str,
     """``count`` uvicorn processes serving the cluster app, once each answers; their ports."""
     ports = free_ports(count)
     procs = []
-    for port in ports:
+    for index, port in enumerate(ports):
         argv = [sys.executable, "-m", "uvicorn", "benchmarks.cluster_app:app", "--host",
                 "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
                 "--log-level", "warning", "--timeout-graceful-shutdown", "2"]  # fmt: skip
-        log = directory / f"replica-{port}.log"
+        log = directory / f"replica-{index}.log"
         procs.append((stack.enter_context(process(argv, log, env)), log, port))
     for proc, log, port in procs:
 
@@ -265,6 +266,7 @@ class Load:
     #: Every item a write was sent for (answered or not: the origin may have changed).
     attempted: set[int] = field(default_factory=set)
     t0: float = 0.0  # when the load started (monotonic)
+    t0_wall: float = 0.0  # the same, on the wall clock (for the replicas' logs)
     elapsed: float = 0.0
 
 
@@ -303,6 +305,7 @@ class Generator:
             for port in self.ports
         ]
         start = self.load.t0 = time.monotonic()
+        self.load.t0_wall = time.time()
         deadline = start + self.options.seconds
         try:
             await asyncio.gather(
@@ -385,7 +388,11 @@ class Generator:
 
 
 def outcome(cache_status: str) -> str:
-    """hit, stored (a miss the response cache stored), stale, or miss."""
+    """What ``Cache-Status`` says: hit, stale, stored (a miss the response cache stored),
+    not-stored (a miss it did not store), none (no Cache-Status: the answer a single-flight
+    follower shared, which leaves storing to its leader), or miss."""
+    if not cache_status:
+        return "none"
     parts = [part.strip() for part in cache_status.split(";")]
     if "hit" in parts[1:]:
         return "hit"
@@ -393,6 +400,8 @@ def outcome(cache_status: str) -> str:
         return "stale"
     if "stored" in parts:
         return "stored"
+    if any(part.startswith("detail=") for part in parts):
+        return "not-stored"
     return "miss"
 
 
@@ -423,22 +432,49 @@ def affecting(path: str, items: int, owners: int) -> list[int]:
     return list(range(owner, items, owners))
 
 
-def violations(load: Load) -> list[str]:
-    """Reads that answered an item older than a write of it completed before the read started."""
+def violations(load: Load) -> list[tuple[Read, int, str]]:
+    """Reads that answered an item older than a write of it completed before the read started:
+    (the read, the item, what it should have been)."""
     found = []
     for read in load.reads:
         for item, (floor, writer) in read.floors.items():
             got = read.got.get(item)
             if got is None or got < floor:
-                found.append(
-                    f"GET {read.path} on replica {read.replica} at +{read.start - load.t0:.3f}: item {item} "
-                    f"expected >= v{floor} (written through replica {writer}), got "
-                    f"{'nothing' if got is None else f'v{got}'} (Cache-Status: {read.cache!r})"
-                )
+                found.append((read, item,
+                    f"GET {read.path} on replica {read.replica} at +{read.start - load.t0:.3f}: "
+                    f"item {item} expected >= v{floor} (written through replica {writer}), got "
+                    f"{'nothing' if got is None else f'v{got}'} (Cache-Status: {read.cache!r})"))  # fmt: skip
     return found
 
 
-def missed_hits(load: Load, options: Options) -> dict[int, list[str]]:
+def timeline(load: Load, read: Read, options: Options, events: int = 14) -> list[str]:
+    """What happened on ``read.path`` up to ``read``: the writes of the items it shows and its
+    reads (replica, start..end relative to the load's start, outcome, versions)."""
+    t0 = load.t0
+    items = set(affecting(read.path, options.items, options.owners))
+    seen: list[tuple[float, str]] = [
+        (
+            w.start,
+            f"PUT item {w.item} replica {w.replica} +{w.start - t0:.3f}..+{w.end - t0:.3f}"
+            f" -> v{w.version}",
+        )
+        for w in load.writes
+        if w.item in items and w.start <= read.end
+    ]
+    for r in load.reads:
+        if r.path == read.path and r.start <= read.end:
+            shown = r.got if len(r.got) <= 3 else {i: v for i, v in r.got.items() if v > 1}
+            seen.append(
+                (
+                    r.start,
+                    f"GET replica {r.replica} +{r.start - t0:.3f}..+{r.end - t0:.3f}"
+                    f" {r.cache!r} {shown}",
+                )
+            )
+    return [line for _, line in sorted(seen)[-events:]]  # fmt: skip
+
+
+def missed_hits(load: Load, options: Options) -> dict[int, list[tuple[Read, str]]]:
     """Per replica, the reads that should have been hits and were not: some read of the same
     path was stored or served from the cache and completed before this one started, and no
     write touching the path overlapped the time from that read's start to this one's end."""
@@ -448,7 +484,7 @@ def missed_hits(load: Load, options: Options) -> dict[int, list[str]]:
     reads_of: dict[str, list[Read]] = defaultdict(list)
     for read in load.reads:
         reads_of[read.path].append(read)
-    missed: dict[int, list[str]] = defaultdict(list)
+    missed: dict[int, list[tuple[Read, str]]] = defaultdict(list)
     for path, reads in reads_of.items():
         writes = sorted(
             (w for item in affecting(path, options.items, options.owners) for w in writes_of[item]),
@@ -469,11 +505,11 @@ def missed_hits(load: Load, options: Options) -> dict[int, list[str]]:
             written = bisect.bisect_left(write_starts, read.end)
             fence = latest_end[written - 1] if written else float("-inf")
             if latest_warm_start[before - 1] >= fence and outcome(read.cache) != "hit":
-                missed[read.replica].append(
+                last = max(warm[:before], key=lambda r: r.start)
+                missed[read.replica].append((read,
                     f"GET {path} on replica {read.replica} at +{read.start - load.t0:.3f}: "
-                    f"{read.cache!r}, after a warm read at "
-                    f"+{warm[before - 1].start - load.t0:.3f}..+{warm[before - 1].end - load.t0:.3f}"
-                )
+                    f"{read.cache!r}, after a warm read on replica {last.replica} at "
+                    f"+{last.start - load.t0:.3f}..+{last.end - load.t0:.3f}"))  # fmt: skip
     return missed
 
 
@@ -482,6 +518,8 @@ def check(load: Load, computed: dict[str, int], options: Options, started_at: fl
     out = report.lines.append
     reads, writes = load.reads, load.writes
     total = len(reads) + len(writes) + len(load.errors)
+    began = time.strftime("%H:%M:%S", time.localtime(load.t0_wall))
+    out(f"load from {began},{load.t0_wall % 1 * 1000:03.0f} (+0.000 below)")
     out(f"{total} requests in {load.elapsed:.1f} s: {total / load.elapsed:.0f} rps "
         f"({len(reads)} reads, {len(writes)} writes, {len(load.errors)} errors), "
         f"{options.processes} replicas, {options.concurrency} concurrent")  # fmt: skip
@@ -500,7 +538,8 @@ def check(load: Load, computed: dict[str, int], options: Options, started_at: fl
         report.figures[f"p50 {kind}"], report.figures[f"p95 {kind}"] = p50, p95
 
     # Hit ratio per replica, over all its reads and over its first 50.
-    out("hit ratio        reads    hits   first 50  (stored / stale / miss)")
+    kinds = ("stored", "not-stored", "none", "stale", "miss")
+    out(f"hit ratio        reads    hits   first 50  ({' / '.join(kinds)})")
     per_replica: dict[int, list[Read]] = defaultdict(list)
     for read in sorted(reads, key=lambda r: r.start):
         per_replica[read.replica].append(read)
@@ -509,7 +548,7 @@ def check(load: Load, computed: dict[str, int], options: Options, started_at: fl
         first = Counter(outcome(r.cache) for r in mine[:50])
         ratio = outcomes["hit"] / len(mine)
         out(f"  replica {replica}   {len(mine):>7} {ratio:>7.1%} {first['hit'] / len(mine[:50]):>9.1%}"
-            f"  ({outcomes['stored']} / {outcomes['stale']} / {outcomes['miss']})")  # fmt: skip
+            f"  ({' / '.join(str(outcomes[kind]) for kind in kinds)})")  # fmt: skip
         report.figures[f"hit ratio replica {replica}"] = ratio
     all_hits = sum(outcome(r.cache) == "hit" for r in reads)
     report.figures["hit ratio"] = all_hits / len(reads) if reads else 0.0
@@ -522,8 +561,11 @@ def check(load: Load, computed: dict[str, int], options: Options, started_at: fl
     report.figures["missed hits"] = expected_misses
     if expected_misses:
         report.failures.append(f"{expected_misses} reads of warm entries were not hits")
-        for example in [m for ms in missed.values() for m in ms][:5]:
+        examples = sorted((m for ms in missed.values() for m in ms), key=lambda m: m[0].start)
+        for _, example in examples[:5]:
             out(f"    {example}")
+        out(f"    {examples[0][0].path} and the writes it shows, up to the first:")
+        report.lines.extend(f"      {line}" for line in timeline(load, examples[0][0], options))
 
     # Read-your-writes.
     stale = violations(load)
@@ -531,8 +573,11 @@ def check(load: Load, computed: dict[str, int], options: Options, started_at: fl
     report.figures["violations"] = len(stale)
     if stale:
         report.failures.append(f"{len(stale)} reads answered an item older than a completed write")
-        for example in stale[:8]:
+        for _, _, example in stale[:8]:
             out(f"    {example}")
+        first = stale[0][0]
+        out(f"    {first.path} and the writes it shows, up to the first violation:")
+        report.lines.extend(f"      {line}" for line in timeline(load, first, options))
 
     # Errors.
     if load.errors:
@@ -570,10 +615,10 @@ def check(load: Load, computed: dict[str, int], options: Options, started_at: fl
         )  # fmt: skip
         out("    e.g. " + ", ".join(f"{p}: {computed.get(p, 0)}" for p in twice[:8]))
         for path in twice[:3]:
-            timeline = sorted((r for r in reads if r.path == path), key=lambda r: r.start)[:8]
+            history = sorted((r for r in reads if r.path == path), key=lambda r: r.start)[:8]
             out(f"    {path}: " + ", ".join(
                 f"[replica {r.replica} +{r.start - load.t0:.3f}..+{r.end - load.t0:.3f} "
-                f"{outcome(r.cache)}]" for r in timeline))  # fmt: skip
+                f"{outcome(r.cache)}]" for r in history))  # fmt: skip
     out(
         "checks: "
         + ("all passed" if not report.failures else "FAILED: " + "; ".join(report.failures))
@@ -634,7 +679,8 @@ def measure(options: Options, log: Callable[[str], None] = print) -> Report:
                    CLUSTER_REDIS_CLUSTER="1" if options.cluster else "0",
                    # Beyond the run: every recomputation is then one an invalidation asked for.
                    CLUSTER_TTL=str(int(options.seconds) + 60),
-                   CLUSTER_ITEMS=str(options.items), CLUSTER_OWNERS=str(options.owners))  # fmt: skip
+                   CLUSTER_ITEMS=str(options.items), CLUSTER_OWNERS=str(options.owners),
+                   CLUSTER_STORE_TIMEOUT=str(options.store_timeout or ""))  # fmt: skip
         started_at = time.monotonic()
         ports = start_replicas(stack, directory, options.processes, env)
         log(f"redis {url}{' (cluster)' if options.cluster else ''}, replicas on {ports} "
@@ -691,12 +737,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--cluster", action="store_true", help="start a local 3-node Redis Cluster and use it"
     )
+    parser.add_argument(
+        "--store-timeout",
+        type=float,
+        help="the replicas' RedisStore timeout in seconds (default: the library's, 0.05)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="the load's random seed")
     args = parser.parse_args(argv)
     return Options(
         seconds=args.seconds, processes=args.processes, concurrency=args.concurrency,
         items=args.items, owners=args.owners, write_ratio=args.write_ratio,
-        redis_url=args.redis_url, own_redis=args.own_redis, cluster=args.cluster, seed=args.seed,
+        redis_url=args.redis_url, own_redis=args.own_redis, cluster=args.cluster,
+        store_timeout=args.store_timeout, seed=args.seed,
     )  # fmt: skip
 
 

@@ -8,6 +8,7 @@
   under ``<prefix>cache:``, the origin under ``<prefix>origin:``.
 - ``CLUSTER_TTL``: the cached routes' ``ttl`` in seconds (default 30; the harness sets it beyond
   the run, so that every recomputation of an entry is one an invalidation asked for).
+- ``CLUSTER_STORE_TIMEOUT``: the ``RedisStore`` timeout in seconds (default: the library's).
 - ``CLUSTER_ITEMS`` / ``CLUSTER_OWNERS``: how many items the origin holds (the harness seeds them)
   and how many owners they are spread over (item ``i`` belongs to owner ``i % owners``).
 
@@ -19,6 +20,7 @@ counters to tell how many times each cache entry was computed across the cluster
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,15 +32,22 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from fastapi_serdes import SerdesMiddleware, SerdesRoute, cached, invalidate
-from fastapi_serdes.cache.redis_store import RedisStore
+from fastapi_serdes.cache.redis_store import DEFAULT_TIMEOUT, RedisStore
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CLUSTER = os.environ.get("CLUSTER_REDIS_CLUSTER", "") == "1"
 PREFIX = os.environ.get("CLUSTER_PREFIX", "cluster-load:")
 TTL = float(os.environ.get("CLUSTER_TTL", "30"))
+STORE_TIMEOUT = float(os.environ.get("CLUSTER_STORE_TIMEOUT", "0") or 0) or DEFAULT_TIMEOUT
 ITEMS = int(os.environ.get("CLUSTER_ITEMS", "300"))
 OWNERS = int(os.environ.get("CLUSTER_OWNERS", "20"))
 ORIGIN = f"{PREFIX}origin:"
+
+# The library's warnings (a store that failed, its circuit opening) with the time, to set beside
+# the harness's report.
+_handler = logging.StreamHandler()
+_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+logging.getLogger("fastapi_serdes").addHandler(_handler)
 
 # One atomic step per write: the new version and the note that goes with it.
 _WRITE = """
@@ -162,7 +171,7 @@ async def put_item(item_id: int, body: Note, request: Request) -> Item:
 app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
 app.include_router(router)
 
-store = RedisStore(REDIS_URL, cluster=CLUSTER, prefix=f"{PREFIX}cache:")
+store = RedisStore(REDIS_URL, cluster=CLUSTER, prefix=f"{PREFIX}cache:", timeout=STORE_TIMEOUT)
 app.add_middleware(SerdesMiddleware, cache=store)
 
 
