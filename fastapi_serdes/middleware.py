@@ -247,18 +247,12 @@ class SerdesMiddleware:
         """The general path: the response cache, compression, request decompression and
         transcoding for plain routes, each a layer around ``send`` or ``receive``."""
         recorder = self._recorder_for(scope)
-        if request.several_accept:  # several Accept lines joined: rare, not memoised
-            text = request.accept.decode("latin-1") if request.accept is not None else None
-            negotiated = negotiate(text, self.settings)
-        else:
-            negotiated = self._negotiated.get(request.accept) or self._negotiate(request.accept)
-        state = scope[SCOPE_KEY] = RequestState(negotiated, self.cache, recorder)
+        state = scope[SCOPE_KEY] = RequestState(self._negotiation(request), self.cache, recorder)
         layer = self._layer
         choice: Choice | None = None
         if layer is not None:
-            choice = layer.choices.get(request.accept_encoding) or layer.choose(
-                request.accept_encoding
-            )
+            accept_encoding = request.accept_encoding
+            choice = layer.choices.get(accept_encoding) or layer.choose(accept_encoding)
             if choice is None:
                 problem = not_acceptable_encoding(layer.offers)
                 await _answer(problem, send, ACCEPT_ENCODING, recorder, self.settings)
@@ -272,52 +266,56 @@ class SerdesMiddleware:
             entered, fallback = await cache.enter(
                 scope, send, state, codings, self._uncompressed_ok
             )
-            if entered is None:
-                return
-            if isinstance(entered, ProblemError):
-                await _answer(entered, send, None, recorder, self.settings)
+            if entered is None or isinstance(entered, ProblemError):
+                if entered is not None:
+                    await _answer(entered, send, None, recorder, self.settings)
                 return
             send = entered
-        compressing: CompressingSend | None = None
-        if layer is None or choice is None:
-            send = _vary_on_json(send)  # JSON's format was negotiated (a plain route's too)
-        elif choice.encoder is None:
-            send = vary_only(send, scope, layer)
-        else:
-            compressing = CompressingSend(send, scope, choice, layer, recorder)
-            send = compressing.send
-        body: DecompressedBody | None = None
-        if request.content_encoding is not None and layer is not None:
-            decoding = self._decompressing(
-                scope, receive, request.content_encoding, layer, recorder
-            )
-            if isinstance(decoding, ProblemError):
-                await _answer(decoding, send, None, recorder, self.settings)
-                return
-            body = decoding
-            if body is not None:
-                receive = body.receive
-        if fallback is None:
+        send, compressing = self._compressing(scope, send, choice, recorder)
+        body = self._decompressing(scope, receive, request.content_encoding, recorder)
+        if isinstance(body, ProblemError):
+            await _answer(body, send, None, recorder, self.settings)
+            return
+        try:
             await self._run_layers(scope, receive, send, request, state, compressing, body)
-        else:
-            try:
-                await self._run_layers(scope, receive, send, request, state, compressing, body)
-            except Exception:
-                if not await fallback.failed(500):
-                    raise
+        except Exception:
+            if fallback is None or not await fallback.failed(500):
+                raise
         if cache is not None:
             cache.leave(scope)
+
+    def _negotiation(self, request: _RequestHeaders) -> Negotiated:
+        accept = request.accept
+        if request.several_accept:  # several Accept lines joined: rare, not memoised
+            return negotiate(
+                accept.decode("latin-1") if accept is not None else None, self.settings
+            )
+        return self._negotiated.get(accept) or self._negotiate(accept)
+
+    def _compressing(
+        self, scope: Scope, send: Send, choice: Choice | None, recorder: Recorder | None
+    ) -> tuple[Send, CompressingSend | None]:
+        """The response side of compression: ``send`` compressing, or only adding ``Vary``."""
+        layer = self._layer
+        if layer is None or choice is None:
+            return _vary_on_json(send), None  # JSON's format was negotiated (plain routes' too)
+        if choice.encoder is None:
+            return vary_only(send, scope, layer), None
+        compressing = CompressingSend(send, scope, choice, layer, recorder)
+        return compressing.send, compressing
 
     def _decompressing(
         self,
         scope: Scope,
         receive: Receive,
-        content_encoding: bytes,
-        layer: CompressionLayer,
+        content_encoding: bytes | None,
         recorder: Recorder | None,
     ) -> DecompressedBody | ProblemError | None:
         """The decoder of a compressed request body; a 415 problem for a coding not on offer;
-        None for identity."""
+        None for none, identity, or no compression."""
+        layer = self._layer
+        if content_encoding is None or layer is None:
+            return None
         coding = request_coding(content_encoding)
         if coding == "identity":
             return None
@@ -335,6 +333,35 @@ class SerdesMiddleware:
         strip_encoding_headers(scope)
         return body
 
+    def _transcoding(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        content_type: bytes | None,
+        state: RequestState,
+    ) -> tuple[Receive, Send]:
+        """For plain routes: a MessagePack body handed over as JSON, a JSON answer transcoded
+        to the negotiated codec (not for HEAD: no body, and GET's JSON headers)."""
+        transcoder: BodyTranscoder | None = None
+        # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
+        # decision is the settings' codec_for().
+        if content_type is not None and not content_type.startswith(b"application/json"):
+            transcoder = install_transcoder(scope, state, receive, content_type)
+            if transcoder is not None:
+                transcoder.recorder = state.recorder
+                receive = transcoder.receive
+        negotiated = state.negotiated
+        codec = negotiated.codec
+        head = scope["method"] == "HEAD"
+        if transcoder is None and (codec is None or JSON_MEDIA_TYPE in codec.media_types or head):
+            return receive, send
+        if head:
+            negotiated = Negotiated(None, None, negotiated.settings)
+        responder = Responder(send, negotiated, transcoder, self._json)
+        responder.recorder = state.recorder
+        return receive, responder.send
+
     async def _run_layers(
         self,
         scope: Scope,
@@ -347,31 +374,10 @@ class SerdesMiddleware:
     ) -> None:
         """Transcoding for plain routes, then the app; closes the streaming layers."""
         recorder = state.recorder
-        transcoder: BodyTranscoder | None = None
-        content_type = request.content_type
-        # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
-        # decision is the settings' codec_for().
-        if content_type is not None and not content_type.startswith(b"application/json"):
-            transcoder = install_transcoder(scope, state, receive, content_type)
-            if transcoder is not None:
-                transcoder.recorder = recorder
-                receive = transcoder.receive
         outer_send = send
         if body is not None:
-            send = body.guard(send)
-        negotiated = state.negotiated
-        codec = negotiated.codec
-        if transcoder is not None or (
-            codec is not None
-            and JSON_MEDIA_TYPE not in codec.media_types
-            and scope["method"] != "HEAD"
-        ):
-            if scope["method"] == "HEAD":
-                # No body to transcode: HEAD keeps the JSON headers GET would have had before us.
-                negotiated = Negotiated(None, None, negotiated.settings)
-            responder = Responder(send, negotiated, transcoder, self._json)
-            responder.recorder = recorder
-            send = responder.send
+            receive, send = body.receive, body.guard(send)
+        receive, send = self._transcoding(scope, receive, send, request.content_type, state)
         if body is None and compressing is None:
             await self._run_app(scope, receive, send, recorder)
             return
