@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ClassVar
 
 from fastapi import params
@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from . import _compat
-from ._types import Message, Receive, Scope, Send
+from ._types import Codec, Message, Receive, Scope, Send
 from .cache import CachePolicy, path_tag
 from .cache.conditional import respond
 from .cache.fragments import Fragments
@@ -54,7 +54,7 @@ from .response_encoding import (
 )
 from .settings import Negotiated, SerdesSettings, header, negotiate
 from .state import SCOPE_KEY, RequestState, state_of
-from .telemetry import request_recorder
+from .telemetry import Telemetry, request_recorder
 from .telemetry.spans import type_name
 from .views import BoundViews, Views
 
@@ -85,12 +85,27 @@ class SerdesRoute(APIRoute):
     serdes_cache: CachePolicy | None = None
 
     @classmethod
-    def with_settings(cls, **kwargs: Any) -> type[SerdesRoute]:
+    def with_settings(
+        cls,
+        *,
+        codecs: Sequence[Codec] | None = None,
+        strict: bool | None = None,
+        problem_details: bool = False,
+        max_body_size: int | None = None,
+        telemetry: Telemetry | bool | None = True,
+    ) -> type[SerdesRoute]:
         """A ``SerdesRoute`` subclass with its own settings, for routers used without middleware.
 
-        Takes the keyword arguments of :meth:`SerdesSettings.from_kwargs`.
+        The keyword arguments are those of :meth:`SerdesSettings.from_kwargs` (``strict`` and
+        ``max_body_size`` left None take their ``FASTAPI_SERDES_*`` environment defaults).
         """
-        settings = SerdesSettings.from_kwargs(**kwargs)
+        settings = SerdesSettings.from_kwargs(
+            codecs=codecs,
+            strict=strict,
+            problem_details=problem_details,
+            max_body_size=max_body_size,
+            telemetry=telemetry,
+        )
         return type(cls.__name__, (cls,), {"serdes_settings": settings})
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:

@@ -42,6 +42,7 @@ WRONG_CODE = """
 from fastapi_serdes import SerdesRoute
 
 not_a_route: int = SerdesRoute
+Lenient = SerdesRoute.with_settings(strictt=True)  # misspelt: a type error, not a runtime one
 """
 
 
@@ -66,6 +67,7 @@ def test_a_user_project_type_checks_against_the_installed_package(tmp_path: Path
         check=False,
     )
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 1, result.stdout + result.stderr
+    assert len(errors) == 2, result.stdout + result.stderr
     assert errors[0].startswith("wrong.py:4: error: Incompatible types in assignment"), errors
     assert 'type "type[SerdesRoute]"' in errors[0], errors
+    assert errors[1].startswith('wrong.py:5: error: Unexpected keyword argument "strictt"'), errors
