@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
 from .cache import Entry
+from .cache.capture import StaleIfError
 from .cache.layer import CacheLayer
-from .cache.response_cache import ResponseCache, StaleIfError, response_cache_from
+from .cache.response_cache import ResponseCache, response_cache_from
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
 from .compression.request_bodies import (

@@ -26,6 +26,9 @@ from starlette.requests import Request
 
 from ..negotiation import split_list
 
+#: The cache's name in ``Cache-Status`` (RFC 9211).
+CACHE_STATUS_NAME: Final = "fastapi-serdes"
+CACHE_STATUS_PREFIX: Final = CACHE_STATUS_NAME.encode("latin-1") + b"; "
 #: Stored entries start with this; a new release that changes the layout changes it, so an old
 #: entry is a miss, never a misread.
 ENTRY_FORMAT: Final = b"FSE2"
@@ -372,3 +375,16 @@ class SingleFlight:
 
     def __len__(self) -> int:
         return len(self._flights)
+
+
+def request_cache_headers(scope: Any) -> tuple[bytes | None, bytes | None]:
+    """The request's Cache-Control and If-None-Match, in one pass over the headers."""
+    request_cc: bytes | None = None
+    if_none_match: bytes | None = None
+    for name, value in scope["headers"]:
+        # Several lines of a list header are one list (RFC 9110 §5.3).
+        if name == b"cache-control":
+            request_cc = value if request_cc is None else request_cc + b", " + value
+        elif name == b"if-none-match":
+            if_none_match = value if if_none_match is None else if_none_match + b", " + value
+    return request_cc, if_none_match

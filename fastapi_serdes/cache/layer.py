@@ -21,7 +21,8 @@ from ..problems import ProblemError
 from ..settings import header
 from ..state import SCOPE_KEY, RequestState, state_of
 from . import Entry, strong_match
-from .response_cache import Lookup, ResponseCache, StaleIfError
+from .capture import StaleIfError
+from .response_cache import Lookup, ResponseCache
 
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Request headers left out of a GET the layer makes for a request: its conditions, its body's,

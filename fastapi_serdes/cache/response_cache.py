@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -24,6 +24,8 @@ from .._types import Message, Scope, Send, Store
 from ..state import RequestState, state_of
 from ..telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
 from . import (
+    CACHE_STATUS_NAME,
+    CACHE_STATUS_PREFIX,
     NOT_MODIFIED_HEADERS,
     CachePolicy,
     Entry,
@@ -31,17 +33,17 @@ from . import (
     none_match,
     path_tag,
     principal_of,
+    request_cache_headers,
     request_key,
-    storable_response,
     wall_clock,
 )
+from .capture import Capture
 from .memory_store import MemoryStore
 from .route_table import CachedRoute, RouteTable
 
 logger = logging.getLogger("fastapi_serdes")
 
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-CACHE_STATUS_NAME: Final = "fastapi-serdes"
 _HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
 _SWR: Final = (
     b"cache-status",
@@ -107,7 +109,7 @@ class ResponseCache:
         (GET), or invalidates the path after an unsafe method succeeded."""
         method = scope["method"]
         if method == "GET" or method == "HEAD":
-            return _Capture(self, scope, send, state, since).send
+            return Capture(self, scope, send, state, since).send
         if method in _UNSAFE_METHODS:
             return self._invalidating(scope, send)
         return send
@@ -132,7 +134,7 @@ class ResponseCache:
         prefers a coding: only when compression would have left it alone (a small body).
         ``recorder`` traces and counts the lookup (None: telemetry off).
         """
-        request_cc, if_none_match = _cache_headers(scope)
+        request_cc, if_none_match = request_cache_headers(scope)
         if request_cc is not None and "no-cache" in cache_control(request_cc.decode("latin-1")):
             return _MISSED
         policy = route.policy
@@ -258,7 +260,7 @@ class ResponseCache:
     async def serve_stale(self, scope: Scope, send: Send, entry: Entry, failed: int) -> None:
         """Answer with a stale entry instead of the endpoint's failure (``stale-if-error``)."""
         detail = b"fwd=stale; fwd-status=%d; detail=stale-if-error" % failed
-        status = (b"cache-status", _CACHE_STATUS_PREFIX + detail)
+        status = (b"cache-status", CACHE_STATUS_PREFIX + detail)
         await self._serve(scope, send, entry, wall_clock(), None, status)
 
     async def _store(
@@ -356,146 +358,6 @@ def response_cache_of(scope: Scope) -> ResponseCache | None:
     return state.cache if state is not None else None
 
 
-def _cache_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
-    """The request's Cache-Control and If-None-Match, in one pass over the headers."""
-    request_cc: bytes | None = None
-    if_none_match: bytes | None = None
-    for name, value in scope["headers"]:
-        # Several lines of a list header are one list (RFC 9110 §5.3).
-        if name == b"cache-control":
-            request_cc = value if request_cc is None else request_cc + b", " + value
-        elif name == b"if-none-match":
-            if_none_match = value if if_none_match is None else if_none_match + b", " + value
-    return request_cc, if_none_match
-
-
-class _Capture:
-    """The ``send`` of a GET/HEAD: stores the response when its route marked it cacheable.
-
-    Passes everything through untouched (one attribute test per message) otherwise.
-    """
-
-    __slots__ = (
-        "cache",
-        "chunks",
-        "downstream",
-        "is_get",
-        "marked",
-        "passing",
-        "scope",
-        "since",
-        "size",
-        "start",
-        "state",
-    )
-
-    def __init__(
-        self,
-        cache: ResponseCache,
-        scope: Scope,
-        send: Send,
-        state: RequestState,
-        since: int | None,
-    ) -> None:
-        self.cache = cache
-        self.scope = scope
-        self.downstream = send
-        self.state = state
-        self.marked = state
-        self.since = since
-        # Read now: SerdesRoute answers HEAD as GET and sets the method while it runs; a HEAD
-        # response has no body and must never be stored as the GET one.
-        self.is_get = scope["method"] == "GET"
-        self.passing = False
-        self.start: Message | None = None
-        self.chunks: list[bytes] = []
-        self.size = 0
-
-    # A plain function returning the downstream awaitable: no coroutine of its own per message.
-    def send(self, message: Message) -> Awaitable[None]:
-        if self.passing:
-            return self.downstream(message)
-        kind = message["type"]
-        if kind == "http.response.start":
-            scope = self.scope
-            # The state the route marked: an inner SerdesMiddleware (a mounted app's) puts its
-            # own in the scope, and the route marks that one.
-            marked = state_of(scope) or self.state
-            policy = marked.policy
-            if policy is None or marked.borrowed:
-                self.passing = True
-            else:
-                cache = self.cache
-                headers = list(message.get("headers", ()))
-                if (
-                    self.is_get
-                    and not _no_store(scope)
-                    and storable_response(
-                        message["status"], headers, per_principal=policy.key is not None
-                    )
-                    and cache._principal(scope, policy)[0]
-                ):
-                    # Held until the body is stored: Cache-Status then says what happened.
-                    message["headers"] = headers
-                    self.start = message
-                    self.marked = marked
-                    return _sent()
-                self.passing = True
-                headers.append((b"cache-status", _CACHE_STATUS_PREFIX + b"fwd=miss"))
-                message["headers"] = headers
-        elif kind == "http.response.body" and self.start is not None:
-            chunk = message.get("body", b"")
-            self.chunks.append(chunk)
-            self.size += len(chunk)
-            if not message.get("more_body", False):
-                return self._last()
-            if self.size > getattr(self.cache.store, "max_item_bytes", _MAX_HELD_BYTES):
-                return self._give_up()  # too large to store: stream it from here on
-            return _sent()
-        return self.downstream(message)
-
-    async def _last(self) -> None:
-        start, self.start = self.start, None
-        self.passing = True
-        assert start is not None
-        body = b"".join(self.chunks)
-        self.chunks = []
-        stored = await self.cache._store(
-            self.scope, self.marked, self.state, start, body, self.since
-        )
-        outcome = b"fwd=miss; stored" if stored else b"fwd=miss; detail=not-stored"
-        start["headers"].append((b"cache-status", _CACHE_STATUS_PREFIX + outcome))
-        await self.downstream(start)
-        await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
-
-    async def _give_up(self) -> None:
-        start, self.start = self.start, None
-        self.passing = True
-        assert start is not None
-        outcome = b"fwd=miss; detail=too-large"
-        start["headers"].append((b"cache-status", _CACHE_STATUS_PREFIX + outcome))
-        await self.downstream(start)
-        body, self.chunks = b"".join(self.chunks), []
-        await self.downstream({"type": "http.response.body", "body": body, "more_body": True})
-
-
-# The most a streamed cacheable response is held for storing when the store states no limit.
-_MAX_HELD_BYTES: Final = 8 * 1024 * 1024
-
-
-async def _sent() -> None:
-    """What ``send`` returns for a message held back (nothing to wait for)."""
-
-
-def _no_store(scope: Scope) -> bool:
-    """Whether the request asked that nothing be stored (``Cache-Control: no-store``)."""
-    request_cc = _cache_headers(scope)[0]
-    return request_cc is not None and "no-store" in cache_control(request_cc.decode("latin-1"))
-
-
-_CACHE_STATUS_PREFIX: Final = CACHE_STATUS_NAME.encode("latin-1") + b"; "
-
-
 def response_cache_from(cache: Store | ResponseCache | bool | None) -> ResponseCache | None:
     """The response cache a ``cache=`` keyword asks for (True: an in-process MemoryStore)."""
     if cache is None or cache is False:
@@ -507,36 +369,3 @@ def response_cache_from(cache: Store | ResponseCache | bool | None) -> ResponseC
     if isinstance(cache, Store):
         return ResponseCache(cache)
     raise TypeError(f"cache must be a Store, a ResponseCache, True or None, got {cache!r}")
-
-
-class StaleIfError:
-    """The ``send`` of a request with a stale entry within its ``stale-if-error`` window: an
-    endpoint's 5xx (or exception, through :meth:`failed`) is answered with the entry instead."""
-
-    __slots__ = ("_cache", "_downstream", "_entry", "_replaced", "_scope", "_started")
-
-    def __init__(self, cache: ResponseCache, scope: Scope, send: Send, entry: Entry) -> None:
-        self._cache = cache
-        self._scope = scope
-        self._downstream = send
-        self._entry = entry
-        self._started = False
-        self._replaced = False
-
-    async def send(self, message: Message) -> None:
-        if self._replaced:
-            return  # the rest of the failed answer
-        if message["type"] == "http.response.start":
-            if message["status"] >= 500:
-                await self.failed(message["status"])
-                return
-            self._started = True
-        await self._downstream(message)
-
-    async def failed(self, status: int) -> bool:
-        """Answer with the stale entry if nothing was sent yet; whether it was."""
-        if self._started or self._replaced:
-            return False
-        self._replaced = True
-        await self._cache.serve_stale(self._scope, self._downstream, self._entry, status)
-        return True
