@@ -28,6 +28,13 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from .._types import check_positive
+from .redis_scripts import (
+    INVALIDATE_SCRIPT,
+    POP_SCRIPT,
+    RELEASE_SCRIPT,
+    SET_SCRIPT,
+    TAG_SCRIPT,
+)
 
 try:
     from redis.asyncio import Redis
@@ -61,68 +68,6 @@ BUSY_LOOP_GRACE: Final = 5.0
 _MARK_MS: Final = 3_600_000
 
 logger = logging.getLogger("fastapi_serdes")
-
-# Adds `member` to the tag set `key` until `ttl` ms from now, first dropping expired members.
-_TAG_LUA: Final = """
-local function tag(key, member, ttl)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  redis.call('ZADD', key, now + ttl, member)
-  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
-end
-"""
-# KEYS[1]: the value key; then ARGV[3] tag keys, then as many mark keys. ARGV[1]: the value;
-# ARGV[2]: the TTL in ms; ARGV[3]: how many tags; ARGV[4]: the clock read before the value was
-# computed ('' for none): a tag marked later refuses the value (0 returned, any old one deleted).
-_SET_SCRIPT: Final = _TAG_LUA + """
-local ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3])
-if ARGV[4] ~= '' then
-  local since = tonumber(ARGV[4])
-  for i = 2 + n, 1 + 2 * n do
-    local mark = redis.call('GET', KEYS[i])
-    if mark and tonumber(mark) > since then redis.call('DEL', KEYS[1]) return 0 end
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-for i = 2, 1 + n do tag(KEYS[i], KEYS[1], ttl) end
-return 1
-"""  # fmt: skip
-# Cluster: KEYS[1]: one tag key. ARGV[1]: the value key; ARGV[2]: the TTL in ms.
-_TAG_SCRIPT: Final = _TAG_LUA + "tag(KEYS[1], ARGV[1], tonumber(ARGV[2]))\nreturn 1\n"
-
-# KEYS[1]: the clock; then ARGV[1] tag keys, then as many mark keys. Marks each tag with the
-# next clock value (kept ARGV[2] ms), then deletes every member of each tag and the tag;
-# returns how many values went.
-_INVALIDATE_SCRIPT: Final = """
-local tags = tonumber(ARGV[1])
-local clock = redis.call('INCR', KEYS[1])
-for i = 2 + tags, 1 + 2 * tags do redis.call('SET', KEYS[i], clock, 'PX', ARGV[2]) end
-local n = 0
-for i = 2, 1 + tags do
-  local members = redis.call('ZRANGE', KEYS[i], 0, -1)
-  -- unpack() is limited by Lua's stack, so delete in batches
-  for j = 1, #members, 1000 do
-    n = n + redis.call('DEL', unpack(members, j, math.min(j + 999, #members)))
-  end
-  redis.call('DEL', KEYS[i])
-end
-return n
-"""
-
-# Cluster: KEYS[1]: one tag key. Empties it and returns its members (the caller deletes them).
-_POP_SCRIPT: Final = (
-    "local m = redis.call('ZRANGE', KEYS[1], 0, -1)\nredis.call('DEL', KEYS[1])\nreturn m"
-)
-
-# KEYS[1]: the lock key; ARGV[1]: our token. Compare-and-delete, so a lock that expired and was
-# taken by another replica is not released by us.
-_RELEASE_SCRIPT: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 def _ms(seconds: float) -> int:
@@ -214,11 +159,11 @@ class RedisStore:
         self._clock_key = f"{prefix}clock"
         # One token per store: a lock's value says which replica holds it.
         self._token = secrets.token_hex(16).encode()
-        self._set_script = client.register_script(_SET_SCRIPT)
-        self._tag_script = client.register_script(_TAG_SCRIPT)
-        self._invalidate_script = client.register_script(_INVALIDATE_SCRIPT)
-        self._pop_script = client.register_script(_POP_SCRIPT)
-        self._release_script = client.register_script(_RELEASE_SCRIPT)
+        self._set_script = client.register_script(SET_SCRIPT)
+        self._tag_script = client.register_script(TAG_SCRIPT)
+        self._invalidate_script = client.register_script(INVALIDATE_SCRIPT)
+        self._pop_script = client.register_script(POP_SCRIPT)
+        self._release_script = client.register_script(RELEASE_SCRIPT)
         # Circuit breaker: when open, no call reaches Redis before _open_until (monotonic).
         self._open_until: float | None = None
         self._probing = False  # a half-open probe is in flight; the others keep skipping
