@@ -16,20 +16,29 @@ A route opts in by decorating its endpoint::
 
 from __future__ import annotations
 
-import copy
 import difflib
-import types
-import typing
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, TypeVar, Union
+from typing import Any, Final, Literal, TypeVar, Union
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel
 from starlette.requests import Request
 
 from ._types import check_positive
 from .problems import ProblemError
 from .state import state_of
+from .view_models import (
+    Include,
+    derive,
+    field_names,
+    fields_of,
+    locate,
+    members,
+    model_in,
+    replace,
+    tree_of,
+    wrap_for,
+)
 
 ALL: Final = "*"
 DEFAULT_MAX_FIELDS: Final = 50
@@ -37,7 +46,6 @@ DEFAULT_MAX_DEPTH: Final = 4
 _FIELDS_CACHE_SIZE: Final = 256
 
 F = TypeVar("F", bound=Callable[..., Any])
-Include = dict[str, Any]
 ViewSpec = type[BaseModel] | Collection[str] | Literal["*"]
 
 
@@ -55,57 +63,6 @@ class Selection:
     view: str | None = None
     fields: frozenset[str] | None = None
     paths: frozenset[str] | None = None
-
-
-def _members(model: Any) -> tuple[type[BaseModel], ...]:
-    """The model classes of a model or a (possibly discriminated) union of models."""
-    if typing.get_origin(model) is Annotated:
-        return _members(typing.get_args(model)[0])
-    if typing.get_origin(model) in (Union, types.UnionType):
-        return tuple(m for arg in typing.get_args(model) for m in _members(arg))
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return (model,)
-    raise TypeError(f"Views: {model!r} is not a pydantic model or a union of models")
-
-
-def _model_in(annotation: Any) -> tuple[type[BaseModel], ...] | None:
-    """The models an annotation holds directly (``X``, ``X | None``, ``list[X]``...)."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _model_in(typing.get_args(annotation)[0])
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return (annotation,)
-    if origin is not None:
-        found = [m for a in typing.get_args(annotation) for m in (_model_in(a) or ())]
-        return tuple(found) or None
-    return None
-
-
-def _wrap_for(annotation: Any, inner: Include) -> Any:
-    """An include entry for a field: nested dicts for models, ``__all__`` for collections."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _wrap_for(typing.get_args(annotation)[0], inner)
-    if origin in (list, set, frozenset, tuple, Sequence, dict, Mapping):
-        return {"__all__": inner}
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return _wrap_for(args[0], inner)
-    return inner
-
-
-def _fields_of(model: type[BaseModel]) -> dict[str, Any]:
-    """Name -> annotation of what a model dumps: its fields and its ``@computed_field``s."""
-    fields = {name: info.annotation for name, info in model.model_fields.items()}
-    fields.update({name: c.return_type for name, c in model.model_computed_fields.items()})
-    return fields
-
-
-def _field_names(models: Sequence[type[BaseModel]]) -> list[str]:
-    """Field names (computed fields included) present in every member."""
-    names = list(_fields_of(models[0]))
-    return [n for n in names if all(n in _fields_of(m) for m in models[1:])]
 
 
 def _unknown(kind: str, name: str, allowed: Iterable[str], prefix: str = "") -> str:
@@ -128,7 +85,7 @@ def _include_for_paths(
             raise ValueError(f"field {path!r} is nested deeper than {max_depth} levels")
         node, current = tree, list(models)
         for i, part in enumerate(parts):
-            allowed = _field_names(current)
+            allowed = field_names(current)
             if part not in allowed:
                 prefix = ".".join(parts[:i]) + "." if i else ""
                 raise ValueError(_unknown("field", part, allowed, prefix))
@@ -136,7 +93,7 @@ def _include_for_paths(
             if last:
                 node[part] = True
                 break
-            nested = _model_in(_fields_of(current[0])[part])
+            nested = model_in(fields_of(current[0])[part])
             if nested is None:
                 raise ValueError(f"field {'.'.join(parts[: i + 1])!r} has no nested fields")
             child = node.get(part)
@@ -154,9 +111,9 @@ def _wrap_tree(models: Sequence[type[BaseModel]], tree: Include) -> Include:
         if sub is True:
             out[name] = True
             continue
-        annotation = _fields_of(models[0])[name]
-        nested = _model_in(annotation) or ()
-        out[name] = _wrap_for(annotation, _wrap_tree(list(nested), sub))
+        annotation = fields_of(models[0])[name]
+        nested = model_in(annotation) or ()
+        out[name] = wrap_for(annotation, _wrap_tree(list(nested), sub))
     return out
 
 
@@ -165,75 +122,19 @@ def _paths_of_view_model(
 ) -> list[str]:
     """The field paths an explicit view model selects from ``base`` (names must exist there)."""
     paths: list[str] = []
-    allowed = _field_names(base)
+    allowed = field_names(base)
     for name, info in view.model_fields.items():
         if name not in allowed:
             raise ValueError(
                 f"view model {view.__name__}: {_unknown('field', name, allowed, prefix)}"
             )
-        nested_view = _model_in(info.annotation)
-        nested_base = _model_in(_fields_of(base[0])[name])
+        nested_view = model_in(info.annotation)
+        nested_base = model_in(fields_of(base[0])[name])
         if nested_view and nested_base and set(nested_view) != set(nested_base):
             paths += _paths_of_view_model(nested_view[0], nested_base, f"{prefix}{name}.")
         else:
             paths.append(prefix + name)
     return paths
-
-
-def _derive(models: Sequence[type[BaseModel]], tree: Mapping[str, Any], suffix: str) -> Any:
-    """A pydantic model (or union) with only the fields of ``tree``: the documented view."""
-    derived = []
-    for model in models:
-        fields: dict[str, Any] = {}
-        for name, sub in tree.items():
-            info = model.model_fields.get(name)
-            annotation = _fields_of(model)[name]
-            if sub is not True:
-                nested = _model_in(annotation) or ()
-                replacement = _derive(nested, sub, suffix)
-                annotation = _substitute(annotation, dict.fromkeys(nested, replacement))
-            # A copy: create_model may set the annotation on the FieldInfo it is given (pydantic
-            # 2.11 does), which would change the original model's field. A computed field is
-            # documented as a required field of its return type (it is always dumped).
-            fields[name] = (annotation, copy.copy(info) if info is not None else ...)
-        derived.append(
-            create_model(
-                f"{model.__name__}{suffix}",
-                __config__=model.model_config,
-                __doc__=model.__doc__,
-                __module__=model.__module__,
-                **fields,
-            )
-        )
-    return derived[0] if len(derived) == 1 else Union[tuple(derived)]  # noqa: UP007
-
-
-def _substitute(annotation: Any, mapping: Mapping[Any, Any]) -> Any:
-    """``annotation`` with every type in ``mapping`` replaced (through lists, unions...)."""
-    if annotation in mapping:
-        return mapping[annotation]
-    origin = typing.get_origin(annotation)
-    if origin is None:
-        return annotation
-    args = typing.get_args(annotation)
-    if origin is Annotated:
-        return Annotated[(_substitute(args[0], mapping), *annotation.__metadata__)]
-    new_args = tuple(_substitute(a, mapping) for a in args)
-    if origin in (Union, types.UnionType):
-        return Union[new_args]  # noqa: UP007
-    return origin[new_args] if len(new_args) > 1 else origin[new_args[0]]
-
-
-def _tree_of(include: Include) -> dict[str, Any]:
-    """Back from pydantic's include form to a plain tree (drop ``__all__`` levels)."""
-    tree: dict[str, Any] = {}
-    for name, sub in include.items():
-        if sub is True:
-            tree[name] = True
-        else:
-            inner = sub.get("__all__", sub) if isinstance(sub, dict) else sub
-            tree[name] = _tree_of(inner)
-    return tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +182,7 @@ class Views:
         **views: ViewSpec,
     ) -> None:
         self.model = model
-        self.members = _members(model)
+        self.members = members(model)
         if not views:
             raise ValueError("Views needs at least one view, e.g. minimal=['id']")
         if default not in views:
@@ -318,7 +219,7 @@ class Views:
             include = _include_for_paths(self.members, paths, self.max_depth)
         except ValueError as exc:
             raise ValueError(f"Views({self.members[0].__name__}): view {name!r}: {exc}") from None
-        model = spec if isinstance(spec, type) else _derive(self.members, _tree_of(include), suffix)
+        model = spec if isinstance(spec, type) else derive(self.members, tree_of(include), suffix)
         return View(name, include, model, frozenset(paths))
 
     def __call__(self, endpoint: F) -> F:
@@ -347,7 +248,7 @@ def _selection_problem(detail: str, views: Views) -> ProblemError:
         "invalid-selection",
         detail,
         views=sorted(views.views),
-        fields=_field_names(views.members),
+        fields=field_names(views.members),
     )
 
 
@@ -367,7 +268,7 @@ class BoundViews:
 
     def __init__(self, views: Views, response_type: Any) -> None:
         self.views = views
-        located = _locate(response_type, views.model, {"__marker__": True})
+        located = locate(response_type, views.model, {"__marker__": True})
         if located is None:
             raise ValueError(
                 f"Views({views.members[0].__name__}) is attached to a route whose response "
@@ -383,7 +284,7 @@ class BoundViews:
     def _place(self, include: Include | None) -> Include | None:
         if include is None:
             return None
-        return _locate(self.response_type, self.views.model, include)
+        return locate(self.response_type, self.views.model, include)
 
     def select(
         self, view: str | None, fields: str | None, prefer_minimal: bool
@@ -419,78 +320,12 @@ class BoundViews:
         return cached[0], cached[1], False
 
 
-def _locate(tp: Any, model: Any, include: Include) -> Include | None:
-    """The include tree that applies ``include`` wherever ``model`` sits in ``tp``.
-
-    Everything else in ``tp`` (an envelope's cursor, counts...) stays whole. None when
-    ``model`` is not in ``tp``.
-    """
-    if tp == model:
-        return include
-    origin = typing.get_origin(tp)
-    if origin is Annotated:
-        return _locate(typing.get_args(tp)[0], model, include)
-    if origin in (list, set, frozenset, Sequence) or (
-        origin is tuple and len(typing.get_args(tp)) == 2 and typing.get_args(tp)[1] is Ellipsis
-    ):
-        inner = _locate(typing.get_args(tp)[0], model, include)
-        return {"__all__": inner} if inner is not None else None
-    if origin in (Union, types.UnionType):
-        found = [x for a in typing.get_args(tp) if (x := _locate(a, model, include)) is not None]
-        return found[0] if found else None
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        out: Include = {}
-        hit = False
-        for name, info in tp.model_fields.items():
-            inner = _locate(info.annotation, model, include)
-            if inner is None:
-                out[name] = True
-            else:
-                out[name], hit = inner, True
-        return out if hit else None
-    return None
-
-
-def _replace(tp: Any, model: Any, view_model: Any, suffix: str, memo: dict[Any, Any]) -> Any:
-    """``tp`` with ``model`` replaced by ``view_model``; envelopes become derived models."""
-    if tp == model:
-        return view_model
-    if tp in memo:
-        return memo[tp]
-    origin = typing.get_origin(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        fields: dict[str, Any] = {}
-        changed = False
-        for name, info in tp.model_fields.items():
-            new = _replace(info.annotation, model, view_model, suffix, memo)
-            changed = changed or new is not info.annotation
-            fields[name] = (new, copy.copy(info))  # see _derive()
-        if not changed:
-            return tp
-        derived = create_model(
-            f"{tp.__name__}{suffix}",
-            __config__=tp.model_config,
-            __doc__=tp.__doc__,
-            __module__=tp.__module__,
-            **fields,
-        )
-        memo[tp] = derived
-        return derived
-    if origin is None:
-        return tp
-    args = typing.get_args(tp)
-    new_args = tuple(_replace(a, model, view_model, suffix, memo) for a in args)
-    if all(a is b for a, b in zip(args, new_args, strict=True)):
-        return tp
-    return _substitute(tp, dict(zip(args, new_args, strict=True)))
-
-
 def _doc_union(response_type: Any, views: Views) -> Any:
     """The union OpenAPI documents: the response type once per view."""
     variants: list[Any] = []
     for name, view in views.views.items():
         suffix = name.title().replace("_", "")
-        variant = _replace(response_type, views.model, view.model, suffix, {})
+        variant = replace(response_type, views.model, view.model, suffix, {})
         if variant not in variants:
             variants.append(variant)
     return variants[0] if len(variants) == 1 else Union[tuple(variants)]  # noqa: UP007
