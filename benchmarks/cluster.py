@@ -69,6 +69,7 @@ class Options:
     own_redis: bool = False
     cluster: bool = False
     store_timeout: float | None = None  # the RedisStore timeout (None: the library's default)
+    origin_ms: float = 10.0  # how long a GET computes after reading the origin
     seed: int = 17
 
 
@@ -680,7 +681,8 @@ def measure(options: Options, log: Callable[[str], None] = print) -> Report:
                    # Beyond the run: every recomputation is then one an invalidation asked for.
                    CLUSTER_TTL=str(int(options.seconds) + 60),
                    CLUSTER_ITEMS=str(options.items), CLUSTER_OWNERS=str(options.owners),
-                   CLUSTER_STORE_TIMEOUT=str(options.store_timeout or ""))  # fmt: skip
+                   CLUSTER_STORE_TIMEOUT=str(options.store_timeout or ""),
+                   CLUSTER_ORIGIN_MS=str(options.origin_ms))  # fmt: skip
         started_at = time.monotonic()
         ports = start_replicas(stack, directory, options.processes, env)
         log(f"redis {url}{' (cluster)' if options.cluster else ''}, replicas on {ports} "
@@ -742,13 +744,19 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         type=float,
         help="the replicas' RedisStore timeout in seconds (default: the library's, 0.05)",
     )
+    parser.add_argument(
+        "--origin-ms",
+        type=float,
+        default=defaults.origin_ms,
+        help="how long a GET computes after reading the origin, in ms (default 10)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="the load's random seed")
     args = parser.parse_args(argv)
     return Options(
         seconds=args.seconds, processes=args.processes, concurrency=args.concurrency,
         items=args.items, owners=args.owners, write_ratio=args.write_ratio,
         redis_url=args.redis_url, own_redis=args.own_redis, cluster=args.cluster,
-        store_timeout=args.store_timeout, seed=args.seed,
+        store_timeout=args.store_timeout, origin_ms=args.origin_ms, seed=args.seed,
     )  # fmt: skip
 
 

@@ -8,6 +8,8 @@
   under ``<prefix>cache:``, the origin under ``<prefix>origin:``.
 - ``CLUSTER_TTL``: the cached routes' ``ttl`` in seconds (default 30; the harness sets it beyond
   the run, so that every recomputation of an entry is one an invalidation asked for).
+- ``CLUSTER_ORIGIN_MS``: how long a GET takes to compute after reading the origin, in ms (default
+  10, a database query's worth; 0 for none).
 - ``CLUSTER_STORE_TIMEOUT``: the ``RedisStore`` timeout in seconds (default: the library's).
 - ``CLUSTER_ITEMS`` / ``CLUSTER_OWNERS``: how many items the origin holds (the harness seeds them)
   and how many owners they are spread over (item ``i`` belongs to owner ``i % owners``).
@@ -20,6 +22,7 @@ counters to tell how many times each cache entry was computed across the cluster
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -41,6 +44,7 @@ TTL = float(os.environ.get("CLUSTER_TTL", "30"))
 STORE_TIMEOUT = float(os.environ.get("CLUSTER_STORE_TIMEOUT", "0") or 0) or DEFAULT_TIMEOUT
 ITEMS = int(os.environ.get("CLUSTER_ITEMS", "300"))
 OWNERS = int(os.environ.get("CLUSTER_OWNERS", "20"))
+ORIGIN_SECONDS = float(os.environ.get("CLUSTER_ORIGIN_MS", "10")) / 1000
 ORIGIN = f"{PREFIX}origin:"
 
 # The library's warnings (a store that failed, its circuit opening) with the time, to set beside
@@ -138,14 +142,18 @@ router = APIRouter(route_class=SerdesRoute)
 async def get_item(item_id: int, request: Request) -> Item:
     client = origin(request)
     await client.incr(computed_key(f"/items/{item_id}"))
-    return _item(item_id, await client.hgetall(item_key(item_id)))
+    item = _item(item_id, await client.hgetall(item_key(item_id)))
+    await asyncio.sleep(ORIGIN_SECONDS)  # the rest of the query: a write may land meanwhile
+    return item
 
 
 @router.get("/items")
 @cached(ttl=TTL, tags=_owner_tags)
 async def list_items(owner: int, request: Request) -> list[Item]:
     await origin(request).incr(computed_key(f"/items?owner={owner}"))
-    return await _owner_items(request, owner)
+    items = await _owner_items(request, owner)
+    await asyncio.sleep(ORIGIN_SECONDS)
+    return items
 
 
 @router.get("/owners/{owner}")
@@ -153,6 +161,7 @@ async def list_items(owner: int, request: Request) -> list[Item]:
 async def owner_page(owner: int, request: Request) -> OwnerPage:
     await origin(request).incr(computed_key(f"/owners/{owner}"))
     found = await _owner_items(request, owner)
+    await asyncio.sleep(ORIGIN_SECONDS)
     return OwnerPage(owner=owner, versions={item.id: item.version for item in found})
 
 
