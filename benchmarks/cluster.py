@@ -139,7 +139,7 @@ def started(
     def check() -> bool:
         if proc.poll() is not None:
             output = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{proc.args} exited with status {proc.returncode}: {output}")
+            raise RuntimeError(f"{proc.args!r} exited with status {proc.returncode}: {output}")
         return ready()
 
     return check
@@ -576,9 +576,9 @@ def check(load: Load, computed: dict[str, int], options: Options, started_at: fl
         report.failures.append(f"{len(stale)} reads answered an item older than a completed write")
         for _, _, example in stale[:8]:
             out(f"    {example}")
-        first = stale[0][0]
-        out(f"    {first.path} and the writes it shows, up to the first violation:")
-        report.lines.extend(f"      {line}" for line in timeline(load, first, options))
+        earliest = stale[0][0]
+        out(f"    {earliest.path} and the writes it shows, up to the first violation:")
+        report.lines.extend(f"      {line}" for line in timeline(load, earliest, options))
 
     # Errors.
     if load.errors:
@@ -593,8 +593,8 @@ def check(load: Load, computed: dict[str, int], options: Options, started_at: fl
     # Computed once per cold entry, across the cluster.
     written = load.attempted
     read_paths = {r.path for r in reads}
-    cold = Counter()
-    warm = Counter()
+    cold: Counter[int] = Counter()
+    warm: Counter[int] = Counter()
     for path in read_paths:
         count = computed.get(path, 0)
         never_written = not (set(affecting(path, options.items, options.owners)) & written)
