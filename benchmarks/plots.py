@@ -38,7 +38,8 @@ HEAD_H = 24
 TOP = 46
 TEXT = "#555"
 FASTER, SLOWER, BASELINE, GRID = "#4e79a7", "#e08a3c", "#a0a0a0", "#d0d0d0"
-TICKS = (0.1, 0.25, 0.5, 1, 2, 4, 10, 25, 50, 100)
+TICKS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 10, 25, 50, 100, 250, 1000, 2500, 10000)
+TICK_GAP = 34  # pixels: a tick closer than this to the last one drawn (or to 1x) is left out
 
 Row = dict[str, Any]
 
@@ -90,8 +91,10 @@ def svg_chart(title: str, workloads: Sequence[Block]) -> str:
         f'<text x="{WIDTH - 12}" y="24" text-anchor="end" fill="{TEXT}">'
         "throughput vs the workload's baseline, log scale; &gt;1 is faster</text>",
     ]
-    for tick in TICKS:
-        if lo <= math.log(tick) <= hi:
+    drawn: list[float] = []
+    for tick in sorted(TICKS, key=lambda t: abs(math.log(t))):  # 1x first, then outwards
+        if lo <= math.log(tick) <= hi and all(abs(x(tick) - d) >= TICK_GAP for d in drawn):
+            drawn.append(x(tick))
             dash = "" if tick == 1 else ' stroke-dasharray="2 4"'
             parts.append(
                 f'<line x1="{x(tick):.1f}" y1="{TOP - 4}" x2="{x(tick):.1f}" y2="{bottom}" '

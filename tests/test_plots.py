@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -77,3 +78,22 @@ def test_write_all(tmp_path: Path) -> None:
     assert plots.main([str(source), str(tmp_path / "out")]) == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["get-json.svg", "get-msgpack.svg", "tables.md"]
+
+
+def test_ticks_of_a_wide_range_do_not_overlap() -> None:
+    # A cache hit is thousands of times stock FastAPI, fastapi-cache2's a twentieth of it.
+    rows = [
+        _row("cache hit large", "stock", 6000.0, 1.0, None),
+        _row("cache hit large", "fastapi-cache2", 100_000.0, 0.06, None),
+        _row("cache hit large", "asgi-bytes", 2.0, 3500.0, None),
+    ]
+    root = ET.fromstring(plots.svg_chart("Response cache", [("cache hit large", "stock", rows)]))
+    ticks = {
+        float(t.get("x", "0")): t.text or ""
+        for t in root.iter(f"{SVG}text")
+        if (t.text or "").endswith("x") and t.get("class") is None
+    }
+    labels = set(ticks.values())
+    assert {"1x", "0.1x", "1000x"} <= labels, labels
+    positions = sorted(ticks)
+    assert all(b - a >= plots.TICK_GAP for a, b in itertools.pairwise(positions))
