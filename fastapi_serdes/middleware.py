@@ -19,7 +19,6 @@ bytes, with ``Content-Encoding`` and ``Content-Length`` removed from the scope's
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
 from .cache import Entry
@@ -28,12 +27,7 @@ from .cache.layer import CacheLayer
 from .cache.response_cache import ResponseCache, response_cache_from
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
-from .compression.request_bodies import (
-    DecompressedBody,
-    request_coding,
-    strip_encoding_headers,
-    unsupported_encoding,
-)
+from .compression.request_bodies import DecompressedBody, decompressing
 from .compression.responses import (
     Choice,
     CompressingSend,
@@ -41,11 +35,12 @@ from .compression.responses import (
     not_acceptable_encoding,
     vary_only,
 )
+from .negotiation import RequestHeaders, read_headers
 from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
 from .settings import Negotiated, SerdesSettings, negotiate
 from .state import SCOPE_KEY, RequestState
 from .telemetry import Recorder, Telemetry
-from .transcoding import BodyTranscoder, Responder, install_transcoder
+from .transcoding import transcoding
 from .vary import ACCEPT_ENCODING, add_vary, mark_json
 from .whole_app import document_problem_responses, warn_unreached_routes
 
@@ -181,7 +176,7 @@ class SerdesMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = _read_headers(scope)
+        request = read_headers(scope)
         negotiated = self._plain_json(request)
         if negotiated is None:
             await self._serve(scope, receive, send, request)
@@ -220,7 +215,7 @@ class SerdesMiddleware:
         if state.policy is not None and self._cache_layer is not None:
             self._cache_layer.leave(scope)
 
-    def _plain_json(self, request: _RequestHeaders) -> Negotiated | None:
+    def _plain_json(self, request: RequestHeaders) -> Negotiated | None:
         """What the request negotiated when the fast path can serve it, else None.
 
         The fast path: no compressed body, a single ``Accept`` line already answered in JSON
@@ -243,7 +238,7 @@ class SerdesMiddleware:
         return self._json_answers.get(request.accept)
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, request: _RequestHeaders
+        self, scope: Scope, receive: Receive, send: Send, request: RequestHeaders
     ) -> None:
         """The general path: the response cache, compression, request decompression and
         transcoding for plain routes, each a layer around ``send`` or ``receive``."""
@@ -273,7 +268,9 @@ class SerdesMiddleware:
                 return
             send = entered
         send, compressing = self._compressing(scope, send, choice, recorder)
-        body = self._decompressing(scope, receive, request.content_encoding, recorder)
+        body = decompressing(
+            scope, receive, request.content_encoding, self._layer, self.settings, recorder
+        )
         if isinstance(body, ProblemError):
             await _answer(body, send, None, recorder, self.settings)
             return
@@ -285,7 +282,7 @@ class SerdesMiddleware:
         if cache is not None:
             cache.leave(scope)
 
-    def _negotiation(self, request: _RequestHeaders) -> Negotiated:
+    def _negotiation(self, request: RequestHeaders) -> Negotiated:
         accept = request.accept
         if request.several_accept:  # several Accept lines joined: rare, not memoised
             return negotiate(
@@ -305,70 +302,12 @@ class SerdesMiddleware:
         compressing = CompressingSend(send, scope, choice, layer, recorder)
         return compressing.send, compressing
 
-    def _decompressing(
-        self,
-        scope: Scope,
-        receive: Receive,
-        content_encoding: bytes | None,
-        recorder: Recorder | None,
-    ) -> DecompressedBody | ProblemError | None:
-        """The decoder of a compressed request body; a 415 problem for a coding not on offer;
-        None for none, identity, or no compression."""
-        layer = self._layer
-        if content_encoding is None or layer is None:
-            return None
-        coding = request_coding(content_encoding)
-        if coding == "identity":
-            return None
-        if coding is None or coding not in layer.encoders:
-            return unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
-        length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
-        body = DecompressedBody(
-            receive,
-            coding,
-            self.settings.max_body_size,
-            length,
-            recorder,
-            problem_details=self.settings.problem_details,
-        )
-        strip_encoding_headers(scope)
-        return body
-
-    def _transcoding(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        content_type: bytes | None,
-        state: RequestState,
-    ) -> tuple[Receive, Send]:
-        """For plain routes: a MessagePack body handed over as JSON, a JSON answer transcoded
-        to the negotiated codec (not for HEAD: no body, and GET's JSON headers)."""
-        transcoder: BodyTranscoder | None = None
-        # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
-        # decision is the settings' codec_for().
-        if content_type is not None and not content_type.startswith(b"application/json"):
-            transcoder = install_transcoder(scope, state, receive, content_type)
-            if transcoder is not None:
-                transcoder.recorder = state.recorder
-                receive = transcoder.receive
-        negotiated = state.negotiated
-        codec = negotiated.codec
-        head = scope["method"] == "HEAD"
-        if transcoder is None and (codec is None or JSON_MEDIA_TYPE in codec.media_types or head):
-            return receive, send
-        if head:
-            negotiated = Negotiated(None, None, negotiated.settings)
-        responder = Responder(send, negotiated, transcoder, self._json)
-        responder.recorder = state.recorder
-        return receive, responder.send
-
     async def _run_layers(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        request: _RequestHeaders,
+        request: RequestHeaders,
         state: RequestState,
         compressing: CompressingSend | None,
         body: DecompressedBody | None,
@@ -378,7 +317,7 @@ class SerdesMiddleware:
         outer_send = send
         if body is not None:
             receive, send = body.receive, body.guard(send)
-        receive, send = self._transcoding(scope, receive, send, request.content_type, state)
+        receive, send = transcoding(scope, receive, send, request.content_type, state, self._json)
         if body is None and compressing is None:
             await self._run_app(scope, receive, send, recorder)
             return
@@ -492,37 +431,3 @@ def _vary_on_json(send: Send) -> Send:
         return send(message)
 
     return send_with_vary
-
-
-@dataclass(slots=True)
-class _RequestHeaders:
-    """The request headers the middleware decides on, read in one pass."""
-
-    accept: bytes | None = None
-    several_accept: bool = False
-    content_type: bytes | None = None
-    accept_encoding: bytes | None = None
-    content_encoding: bytes | None = None
-
-
-def _read_headers(scope: Scope) -> _RequestHeaders:
-    """Several lines of a list header are one list (RFC 9110 §5.3); ``Content-Type`` is its
-    first line, as Starlette's ``request.headers`` reads it."""
-    found = _RequestHeaders()
-    for name, value in scope["headers"]:
-        if name == b"accept":
-            if found.accept is not None:
-                found.several_accept = True
-            found.accept = _joined(found.accept, value)
-        elif name == b"content-type":
-            if found.content_type is None:
-                found.content_type = value
-        elif name == b"accept-encoding":
-            found.accept_encoding = _joined(found.accept_encoding, value)
-        elif name == b"content-encoding":
-            found.content_encoding = _joined(found.content_encoding, value)
-    return found
-
-
-def _joined(known: bytes | None, value: bytes) -> bytes:
-    return value if known is None else known + b", " + value

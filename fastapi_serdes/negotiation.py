@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from ._types import Scope
+
 MAX_HEADER_LENGTH: Final = 4096
 MAX_ENTRIES: Final = 64
 
@@ -279,3 +281,37 @@ def is_json_family(content_type: bytes) -> bool:
     return main == b"application/json" or (
         main.startswith(b"application/") and main.endswith(b"+json")
     )
+
+
+@dataclass(slots=True)
+class RequestHeaders:
+    """The request headers the middleware decides on, read in one pass."""
+
+    accept: bytes | None = None
+    several_accept: bool = False
+    content_type: bytes | None = None
+    accept_encoding: bytes | None = None
+    content_encoding: bytes | None = None
+
+
+def read_headers(scope: Scope) -> RequestHeaders:
+    """Several lines of a list header are one list (RFC 9110 §5.3); ``Content-Type`` is its
+    first line, as Starlette's ``request.headers`` reads it."""
+    found = RequestHeaders()
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            if found.accept is not None:
+                found.several_accept = True
+            found.accept = _joined(found.accept, value)
+        elif name == b"content-type":
+            if found.content_type is None:
+                found.content_type = value
+        elif name == b"accept-encoding":
+            found.accept_encoding = _joined(found.accept_encoding, value)
+        elif name == b"content-encoding":
+            found.content_encoding = _joined(found.content_encoding, value)
+    return found
+
+
+def _joined(known: bytes | None, value: bytes) -> bytes:
+    return value if known is None else known + b", " + value

@@ -297,3 +297,33 @@ def install_transcoder(
     scope["headers"] = headers
     state.transcoder = transcoder
     return transcoder
+
+
+def transcoding(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    content_type: bytes | None,
+    state: RequestState,
+    json: JSONCodec,
+) -> tuple[Receive, Send]:
+    """For plain routes: a MessagePack body handed over as JSON, a JSON answer transcoded
+    to the negotiated codec (not for HEAD: no body, and GET's JSON headers)."""
+    transcoder: BodyTranscoder | None = None
+    # Only a non-JSON body can need transcoding; the prefix test is a fast path, the
+    # decision is the settings' codec_for().
+    if content_type is not None and not content_type.startswith(b"application/json"):
+        transcoder = install_transcoder(scope, state, receive, content_type)
+        if transcoder is not None:
+            transcoder.recorder = state.recorder
+            receive = transcoder.receive
+    negotiated = state.negotiated
+    codec = negotiated.codec
+    head = scope["method"] == "HEAD"
+    if transcoder is None and (codec is None or JSON_MEDIA_TYPE in codec.media_types or head):
+        return receive, send
+    if head:
+        negotiated = Negotiated(None, None, negotiated.settings)
+    responder = Responder(send, negotiated, transcoder, json)
+    responder.recorder = state.recorder
+    return receive, responder.send

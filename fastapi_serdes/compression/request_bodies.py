@@ -10,7 +10,7 @@ otherwise be read forever). A corrupt or truncated body is a 400 problem.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from opentelemetry.trace import Span
 
@@ -21,6 +21,10 @@ from ..telemetry.spans import coding_sizes
 from .decoders import coding_available as coding_available
 from .decoders import decode_whole as decode_whole
 from .decoders import new_decoder as new_decoder
+
+if TYPE_CHECKING:
+    from ..settings import SerdesSettings
+    from .responses import CompressionLayer
 
 #: Largest chunk of decoded bytes handed on per ``receive()``.
 CHUNK_SIZE: Final = 64 * 1024
@@ -208,3 +212,33 @@ def strip_encoding_headers(scope: Scope) -> None:
     scope["headers"] = [
         (n, v) for n, v in scope["headers"] if n not in (b"content-encoding", b"content-length")
     ]
+
+
+def decompressing(
+    scope: Scope,
+    receive: Receive,
+    content_encoding: bytes | None,
+    layer: CompressionLayer | None,
+    settings: SerdesSettings,
+    recorder: Recorder | None,
+) -> DecompressedBody | ProblemError | None:
+    """The decoder of a compressed request body; a 415 problem for a coding not on offer;
+    None for none, identity, or no compression."""
+    if content_encoding is None or layer is None:
+        return None
+    coding = request_coding(content_encoding)
+    if coding == "identity":
+        return None
+    if coding is None or coding not in layer.encoders:
+        return unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
+    length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
+    body = DecompressedBody(
+        receive,
+        coding,
+        settings.max_body_size,
+        length,
+        recorder,
+        problem_details=settings.problem_details,
+    )
+    strip_encoding_headers(scope)
+    return body
