@@ -39,7 +39,7 @@ from ._types import Codec, Message, Receive, Scope, Send
 from .cache import CachePolicy, path_tag
 from .cache.conditional import respond
 from .cache.fragments import Fragments
-from .cache.single_flight import Produced, flight_key, once_per_cluster, shareable, shared_store
+from .cache.single_flight import Produced, flight_key, once_per_cluster, shareable, shared_cache
 from .codecs import JSON_MEDIA_TYPE
 from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses, user_extra_of
@@ -326,30 +326,48 @@ async def _once(
     encoding: Encoding,
 ) -> Response:
     """Concurrent equal GETs of a ``@cached`` route: one computes, the others share its
-    answer when it may be shared (otherwise each computes its own)."""
-    store = shared_store(request.scope)
+    answer when it may be shared (otherwise each computes its own). A follower that began
+    after an invalidation of the answer's tags which the leader's computation predates
+    computes its own: it must see what the invalidating write changed."""
+    cache = shared_cache(request.scope)
+    tags = [path_tag(request.scope)]
+    if plan.cache is not None and plan.cache.tags is not None:
+        tags.extend(plan.cache.tags(request))
 
     def share(result: Response | Produced) -> Produced | None:
         if isinstance(result, Produced):
             return result
-        return shareable(result) if encoding.used else None
+        produced = shareable(result) if encoding.used else None
+        if produced is not None:
+            produced.since = state.since  # the leader's clock reading
+        return produced
 
     async def compute() -> Response | Produced:
-        if store is None:
+        if cache is None:
             return await inner(request)
         # Many replicas: a short lock in the shared store makes it once per cluster.
-        policy = plan.cache
-        tags = [path_tag(request.scope)]
-        if policy is not None and policy.tags is not None:
-            tags.extend(policy.tags(request))
-        return await once_per_cluster(store, flight, inner(request), share, tags)
+        return await once_per_cluster(cache, flight, inner(request), share, tags, state.since)
 
     result = await plan.flights.run(flight, compute, share)
     if isinstance(result, Produced):
+        if await _predates_an_invalidation(result, state, tags):
+            return await inner(request)
         encoding.used = True
         state.borrowed = True
         return result.to_response()
     return result
+
+
+async def _predates_an_invalidation(
+    produced: Produced, state: RequestState, tags: list[str]
+) -> bool:
+    """Whether a shared answer was computed from before an invalidation of its tags that this
+    request began after (its clock reading is later than the leader's, and a tag was marked
+    in between)."""
+    theirs, ours = produced.since, state.since
+    if theirs is None or ours is None or theirs >= ours or state.cache is None:
+        return False
+    return await state.cache.invalidated_since(tags, theirs)
 
 
 def _fragments(route: Any, response_model: Any) -> Fragments | None:

@@ -40,6 +40,7 @@ class RequestState:
         borrowed: the answer is another request's (the single flight shared it): that request
             stores it, this one must not (it may have started after an invalidation the
             answer predates).
+        since: the response cache's invalidation clock, read before the app ran (a miss).
         selection: the view or fields the client selected.
         transcoder: the middleware's reader of a MessagePack body it hands plain routes as
             JSON; ``SerdesRoute`` reads the client's own bytes through it.
@@ -53,6 +54,7 @@ class RequestState:
     tags: list[str] | None = None
     no_compression: bool = False
     borrowed: bool = False
+    since: int | None = None
     selection: Selection | None = None
     transcoder: BodyTranscoder | None = None
 

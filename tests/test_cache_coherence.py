@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,8 @@ from fastapi_serdes.cache.memory_store import MAX_MARKS
 from fastapi_serdes.cache.redis_store import RedisStore
 
 pytestmark = pytest.mark.anyio
+
+URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -118,3 +121,126 @@ async def test_a_read_that_overlaps_a_write_does_not_leave_the_old_value_cached(
         hit = await client.get("/items/5")
         assert hit.headers["cache-status"] == "fastapi-serdes; hit"
         assert hit.json()["version"] == 3
+
+
+def replica(store: Store, origin: dict[str, Any], computed: list[str], name: str) -> FastAPI:
+    """One replica of a service whose items live in ``origin``."""
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware, cache=store)
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/items/{item_id}")
+    @cached(60)
+    async def get_item(item_id: int) -> dict[str, int]:
+        seen = origin["version"]
+        computed.append(name)
+        gate = origin.get("gate")
+        if gate is not None and seen == 1:
+            origin["read"].set()
+            await gate.wait()  # the first computation takes a while
+        return {"id": item_id, "version": seen}
+
+    @router.put("/items/{item_id}")
+    async def put_item(item_id: int) -> dict[str, int]:
+        origin["version"] += 1
+        return {"id": item_id, "version": origin["version"]}
+
+    app.include_router(router)
+    return app
+
+
+def client_of(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)
+    # Identity only: one lookup per request (one variant).
+    headers = {"accept-encoding": "identity"}
+    return httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers)
+
+
+async def test_a_request_that_began_after_a_write_never_shares_an_older_computation(
+    store: Any,
+) -> None:
+    # GET 1 reads version 1 and is held; a PUT writes version 2 and returns; GET 2 begins
+    # after it, while GET 1 still computes: it must not be handed GET 1's answer.
+    origin: dict[str, Any] = {"version": 1, "gate": asyncio.Event(), "read": asyncio.Event()}
+    computed: list[str] = []
+    async with client_of(replica(store, origin, computed, "A")) as client:
+        await client.get("/nothing")  # reads the route table
+        first = asyncio.create_task(client.get("/items/1"))
+        await origin["read"].wait()
+        assert (await client.put("/items/1")).json()["version"] == 2
+        second = asyncio.create_task(client.get("/items/1"))
+        # Let GET 2 join GET 1's flight (had it not by then, it leads its own: the answer
+        # must be version 2 either way).
+        await asyncio.sleep(0.2)
+        origin["gate"].set()
+        one, two = await first, await second
+        assert one.json()["version"] == 1
+        assert two.json()["version"] == 2
+        assert (await client.get("/items/1")).json()["version"] == 2
+
+
+async def test_a_replica_whose_lookup_missed_takes_what_another_just_stored() -> None:
+    # Replica A's lookup misses; replica B then computes, stores and releases the lock; A then
+    # takes the lock: it finds B's published answer instead of computing again.
+    prefix = f"coherence-twice-{os.getpid()}:"
+    looked = asyncio.Event()
+    go_on = asyncio.Event()
+
+    class Paused(RedisStore):
+        paused = False
+
+        async def get(self, key: str) -> bytes | None:
+            value = await super().get(key)
+            if not self.paused and not key.startswith(("flight:", "lock:")):
+                self.paused = True  # A's lookup missed: B goes first
+                looked.set()
+                await go_on.wait()
+            return value
+
+    computed: list[str] = []
+    origin: dict[str, Any] = {"version": 1}
+    stores = [Paused(URL, prefix=prefix, timeout=5.0), RedisStore(URL, prefix=prefix, timeout=5.0)]
+    try:
+        async with (
+            client_of(replica(stores[0], origin, computed, "A")) as a,
+            client_of(replica(stores[1], origin, computed, "B")) as b,
+        ):
+            on_a = asyncio.create_task(a.get("/items/1"))
+            await looked.wait()
+            from_b = await b.get("/items/1")
+            go_on.set()
+            from_a = await on_a
+        assert computed == ["B"]
+        assert from_a.json() == from_b.json()
+        assert from_a.headers["cache-status"] == "fastapi-serdes; fwd=miss; detail=coalesced"
+    finally:
+        await stores[1].invalidate(["path:/items/1"])
+        for each in stores:
+            await each.aclose()
+
+
+async def test_an_invalidation_is_not_lost_while_the_writers_circuit_is_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Replica A's circuit is open (a call timed out a moment ago, e.g. its loop was busy);
+    # Redis is fine for replica B. A PUT through A must still drop B's entry.
+    prefix = f"coherence-open-{os.getpid()}:"
+    computed: list[str] = []
+    origin: dict[str, Any] = {"version": 1}
+    a_store, b_store = (RedisStore(URL, prefix=prefix, timeout=5.0) for _ in "ab")
+    try:
+        async with (
+            client_of(replica(a_store, origin, computed, "A")) as a,
+            client_of(replica(b_store, origin, computed, "B")) as b,
+        ):
+            assert (await b.get("/items/1")).json()["version"] == 1
+            await a.get("/nothing")  # A reads its route table
+            a_store._open_until = time.monotonic() + 5  # as after a timed-out call on A
+            assert (await a.put("/items/1")).json()["version"] == 2
+            after = await b.get("/items/1")
+            assert after.json()["version"] == 2
+            assert "stored" in after.headers["cache-status"]
+    finally:
+        await b_store.invalidate(["path:/items/1"])
+        for each in (a_store, b_store):
+            await each.aclose()

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from fastapi_serdes import SerdesMiddleware, SerdesRoute, cached, invalidate
 from fastapi_serdes.cache.redis_store import RedisStore
+from fastapi_serdes.cache.response_cache import ResponseCache
 from fastapi_serdes.cache.single_flight import Produced, once_per_cluster, shareable
 from tests.redis_servers import cluster
 
@@ -76,9 +77,9 @@ async def test_set_get_delete_across_nodes(
     keys = [f"key-{i}" for i in range(30)]
     for i, key in enumerate(keys):
         assert await store.set(key, b"v%d" % i, ttl=30) is True
-    assert len(owners(raw, [f"{prefix}k:{key}" for key in keys])) == 3
+    assert len(owners(raw, [f"{prefix}k:{{{key}}}" for key in keys])) == 3
     assert [await store.get(key) for key in keys] == [b"v%d" % i for i in range(30)]
-    assert 29_000 < await raw.pttl(f"{prefix}k:key-0") <= 30_000
+    assert 29_000 < await raw.pttl(f"{prefix}k:{{key-0}}") <= 30_000
     await store.delete("key-0")
     assert await store.get("key-0") is None
     assert await store.ping() is True
@@ -114,7 +115,7 @@ async def test_a_value_computed_before_an_invalidation_is_refused(
     assert before is not None
     assert await store.invalidate(["item:1"]) == 0
     assert await store.set("k", b"stale", ttl=30, tags=["item:1", "x"], since=before) is False
-    assert await raw.exists(f"{prefix}k:k") == 0
+    assert await raw.exists(f"{prefix}k:{{k}}") == 0
     assert await store.set("j", b"fine", ttl=30, tags=["item:2"], since=before) is True
     after = await store.clock()
     assert after is not None
@@ -129,7 +130,7 @@ async def test_tag_sets_drop_expired_members(
     await store.set("gone", b"1", ttl=0.05, tags=["hot"])
     await asyncio.sleep(0.1)  # past the first member's expiry (in Redis's clock too)
     await store.set("live", b"2", ttl=30, tags=["hot"])
-    assert await raw.zrange(f"{prefix}t:hot", 0, -1) == [f"{prefix}k:live".encode()]
+    assert await raw.zrange(f"{prefix}t:hot", 0, -1) == [f"{prefix}k:{{live}}".encode()]
 
 
 async def test_a_value_is_stored_after_its_tags(
@@ -142,7 +143,7 @@ async def test_a_value_is_stored_after_its_tags(
 
     monkeypatch.setattr(store, "_tag_script", refuses)
     assert await store.set("k", b"v", ttl=30, tags=["t"]) is False
-    assert await raw.exists(f"{prefix}k:k") == 0
+    assert await raw.exists(f"{prefix}k:{{k}}") == 0
 
 
 async def test_locks(nodes: list[int], prefix: str) -> None:
@@ -190,11 +191,15 @@ async def test_single_flight_across_replicas(nodes: list[int], prefix: str) -> N
         return Response(b"answer", media_type="application/json")
 
     try:
+        leader_cache, follower_cache = ResponseCache(leader), ResponseCache(follower)
+        since = await leader.clock()
         first = asyncio.create_task(
-            once_per_cluster(leader, "req", work("leader"), shareable, tags=["path:/x"])
+            once_per_cluster(leader_cache, "req", work("leader"), shareable, ["path:/x"], since)
         )
         await asyncio.wait_for(leading.wait(), 10)
-        second = await once_per_cluster(follower, "req", work("follower"), shareable)
+        second = await once_per_cluster(
+            follower_cache, "req", work("follower"), shareable, ["path:/x"], None
+        )
         assert computed == ["leader"]
         assert isinstance(second, Produced)
         assert second.content == b"answer"

@@ -351,12 +351,14 @@ async def test_fails_open_on_a_closed_port(
     assert await store.acquire("k", 5) is True  # the caller computes
     await store.release("k")
     assert await store.ping() is False
-    # Only the first call tried the network; it opened the circuit, and the others (before
-    # retry_after, on the fake clock) skipped it.
-    assert commands.sent == 1
+    # The first call tried the network and opened the circuit; the others (before
+    # retry_after, on the fake clock) skipped it, but for the invalidation, which is tried
+    # anyway (other replicas may be serving the entries) and kept for later when it fails.
+    assert commands.sent == 2
     assert not store.available
-    assert len(caplog.records) == 1  # logged once per failure streak
+    assert len(caplog.records) == 2  # the streak once, and the invalidation kept for later
     assert "ConnectionError" in caplog.records[0].getMessage()
+    assert "invalidating 1 tag(s) in Redis failed" in caplog.records[1].getMessage()
     await store.aclose()
 
 
@@ -397,21 +399,26 @@ async def test_a_hung_redis_costs_one_timeout_then_nothing_until_it_recovers(
         assert not store.available
 
         sent = commands.sent
-        for _ in range(200):  # circuit open: no network at all
+        for _ in range(200):  # circuit open: no network at all...
             assert await store.get("k") is None
             await store.set("k", b"v2", ttl=60, tags=["t"])
             assert await store.acquire("lock", 5) is True
             assert await store.invalidate(["t"]) == 0
         clock.now += 4.9  # still within retry_after
         assert await store.get("k") is None
-        assert commands.sent == sent
+        # ...but for the first invalidation, tried anyway: one timeout, then kept for later.
+        assert commands.sent == sent + 1
         assert not store.available
 
         proc.send_signal(signal.SIGCONT)
         clock.now += 0.2  # past retry_after: the next call probes and closes the circuit
         assert await store.get("k") == b"v"
-        assert commands.sent == sent + 1
+        assert commands.sent == sent + 2
         assert store.available
+        # The kept invalidation runs as soon as Redis answers again.
+        assert store.replaying is not None
+        assert await store.replaying == 1
+        assert await store.get("k") is None
     finally:
         await store.aclose()
 

@@ -426,10 +426,13 @@ def watched(flight: Flight) -> Callable[..., RedisStore]:
     delayed until it is published (latency injected, instead of racing a 20 ms poll)."""
 
     class Watched(RedisStore):
+        holding = False  # this replica holds the lock: its own look is not delayed
+
         async def acquire(self, key: str, ttl: float) -> bool:
             got = await super().acquire(key, ttl)
             if not got:
                 flight.contended.set()
+            self.holding = got
             return got
 
         async def set(
@@ -441,7 +444,7 @@ def watched(flight: Flight) -> Callable[..., RedisStore]:
             return stored
 
         async def get(self, key: str) -> bytes | None:
-            if key.startswith("flight:"):
+            if key.startswith("flight:") and not self.holding:
                 await asyncio.wait_for(flight.published.wait(), 10)
             return await super().get(key)
 

@@ -70,8 +70,15 @@ class Capture:
             # own in the scope, and the route marks that one.
             marked = state_of(scope) or self.state
             policy = marked.policy
-            if policy is None or marked.borrowed:
+            if policy is None:
                 self.passing = True
+            elif marked.borrowed:  # another request's answer: that one stores it
+                self.passing = True
+                headers = list(message.get("headers", ()))
+                headers.append(
+                    (b"cache-status", CACHE_STATUS_PREFIX + b"fwd=miss; detail=coalesced")
+                )
+                message["headers"] = headers
             else:
                 cache = self.cache
                 headers = list(message.get("headers", ()))

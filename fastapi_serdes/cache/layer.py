@@ -80,7 +80,8 @@ class CacheLayer:
         if not table.read:
             table.load(scope, *self.apps(scope))
             if not table.read:  # unknown yet: store what routes mark
-                return cache.wrap(scope, send, state, await cache.clock()), None
+                state.since = await cache.clock()
+                return cache.wrap(scope, send, state, state.since), None
         if not cache.active:
             return send, None
         if scope["method"] in _UNSAFE_METHODS and await self._precondition_failed(scope, state):
@@ -94,6 +95,7 @@ class CacheLayer:
         if found.fallback is not None:
             fallback = StaleIfError(cache, scope, send, found.fallback)
             send = fallback.send
+        state.since = found.since
         return cache.wrap(scope, send, state, found.since), fallback
 
     def leave(self, scope: Scope) -> None:

@@ -213,6 +213,10 @@ class MemoryStore:
         with contextlib.suppress(KeyError):
             del self._cache[key]
 
+    async def invalidated_since(self, tags: Collection[str], since: int) -> bool:
+        """Whether one of ``tags`` was invalidated after the :meth:`clock` reading ``since``."""
+        return self._invalidated_since(tags, since)
+
     def _invalidated_since(self, tags: Collection[str], since: int) -> bool:
         marks = self._marks
         return since < self._floor or any(marks.get(tag, 0) > since for tag in tags)

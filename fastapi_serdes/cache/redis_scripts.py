@@ -65,3 +65,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+# Cluster, one hash slot. KEYS[1]: the value; KEYS[2]: its pending mark. Nothing while pending.
+GET_SCRIPT: Final = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+return redis.call('GET', KEYS[1])
+"""
+
+# Cluster, one hash slot. KEYS[1]: the value; KEYS[2]: its pending mark. ARGV[1]: the value;
+# ARGV[2]: its TTL in ms; ARGV[3]: the pending mark's TTL in ms. Writes both at once.
+PENDING_SCRIPT: Final = """
+redis.call('SET', KEYS[2], 1, 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""

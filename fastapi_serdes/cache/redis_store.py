@@ -29,7 +29,9 @@ from typing import Any, Final
 
 from .._types import check_positive
 from .redis_scripts import (
+    GET_SCRIPT,
     INVALIDATE_SCRIPT,
+    PENDING_SCRIPT,
     POP_SCRIPT,
     RELEASE_SCRIPT,
     SET_SCRIPT,
@@ -66,6 +68,8 @@ DEFAULT_MAX_ITEM_BYTES: Final = 1024 * 1024
 BUSY_LOOP_GRACE: Final = 5.0
 # How long a tag's invalidation mark is kept: longer than any value takes to compute.
 _MARK_MS: Final = 3_600_000
+# Cluster: how long a value can stay pending if its writer dies between writing and checking.
+_PENDING_MS: Final = 5_000
 
 logger = logging.getLogger("fastapi_serdes")
 
@@ -164,8 +168,14 @@ class RedisStore:
         self._invalidate_script = client.register_script(INVALIDATE_SCRIPT)
         self._pop_script = client.register_script(POP_SCRIPT)
         self._release_script = client.register_script(RELEASE_SCRIPT)
+        self._get_script = client.register_script(GET_SCRIPT)
+        self._pending_script = client.register_script(PENDING_SCRIPT)
         # Circuit breaker: when open, no call reaches Redis before _open_until (monotonic).
         self._open_until: float | None = None
+        # Tags whose invalidation failed, invalidated once Redis answers again.
+        self._replay: set[str] = set()
+        #: The task invalidating them, once started.
+        self.replaying: asyncio.Task[int] | None = None
         self._probing = False  # a half-open probe is in flight; the others keep skipping
         self._failing = False  # inside a failure streak, which is logged once
         # Timing (see _call), in the loop's clock: the calls waiting and their starts.
@@ -219,7 +229,13 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         """The bytes stored under ``key``, or None (absent, expired, or Redis failed)."""
-        value = await self._call(lambda: self._client.get(self._key(key)), fallback=None)
+        name = self._key(key)
+        if self.cluster:  # not while a write is still checking it (see _write)
+            value = await self._call(
+                lambda: self._get_script([name, self._pending(key)]), fallback=None
+            )
+        else:
+            value = await self._call(lambda: self._client.get(name), fallback=None)
         if value is None or isinstance(value, bytes):
             return value
         self._failed(TypeError(f"GET returned {type(value).__name__}, not bytes"), trip=False)
@@ -235,6 +251,20 @@ class RedisStore:
         if not isinstance(value, bytes) or not value.isdigit():
             return None
         return int(value)
+
+    async def invalidated_since(self, tags: Collection[str], since: int) -> bool:
+        """Whether one of ``tags`` was invalidated (by any replica) after the :meth:`clock`
+        reading ``since``; True when Redis failed (it cannot be told)."""
+        marks = [f"{self.prefix}i:{tag}" for tag in set(tags)]
+        if not marks:
+            return False
+        failed = object()
+        found: Any = await self._call(
+            lambda: asyncio.gather(*(self._client.get(mark) for mark in marks)), fallback=failed
+        )
+        if found is failed:
+            return True
+        return any(mark is not None and int(mark) > since for mark in found)
 
     async def set(
         self,
@@ -273,14 +303,18 @@ class RedisStore:
         key, tags, marks = keys[0], keys[1 : 1 + count], keys[1 + count :]
         if tags:  # first: a stored value is always found by its tags
             await asyncio.gather(*(self._tag_script([tag], [key, ttl_ms]) for tag in tags))
-        await self._client.set(key, value, px=ttl_ms)
-        if since is not None and marks:
-            # Then the marks: an invalidation marks its tags before it deletes their members,
-            # so one that began after `since` is seen here, or deletes this value itself.
-            found = await asyncio.gather(*(self._client.get(mark) for mark in marks))
-            if any(mark is not None and int(mark) > since for mark in found):
-                await self._client.delete(key)
-                return 0
+        if since is None or not marks:
+            return await self._client.set(key, value, px=ttl_ms)
+        # The marks live in other slots: the value is written as pending (readers miss it),
+        # then the marks are read. An invalidation marks its tags before it deletes their
+        # members, so one that began after `since` is seen here, or deletes the value itself.
+        pending = key.replace(":k:{", ":p:{", 1)
+        await self._pending_script([key, pending], [value, ttl_ms, _PENDING_MS])
+        found = await asyncio.gather(*(self._client.get(mark) for mark in marks))
+        if any(mark is not None and int(mark) > since for mark in found):
+            await self._client.delete(key, pending)
+            return 0
+        await self._client.delete(pending)
         return 1
 
     async def delete(self, key: str) -> None:
@@ -291,13 +325,29 @@ class RedisStore:
         """Delete every key stored with any of ``tags``; return how many values were deleted.
 
         The tags are first marked with the next value of the shared :meth:`clock`, so a value
-        computed before the invalidation and stored after it is refused (on every replica)."""
-        unique = set(tags)
+        computed before the invalidation and stored after it is refused (on every replica).
+        An invalidation is tried even while the circuit is open (this replica's Redis calls
+        failing, perhaps only because its event loop was busy, while other replicas keep
+        serving the entries); once such a try failed, the tags are kept and invalidated with
+        the first call after the circuit closed again."""
+        unique = set(tags) | self._replay
         if not unique:
             return 0
+        if self._open_until is not None and self._replay:
+            self._replay = unique  # a forced try already failed in this open spell
+            return 0
+        self._replay = set()
         keys = [f"{self.prefix}t:{tag}" for tag in unique]
         marks = [f"{self.prefix}i:{tag}" for tag in unique]
-        deleted = await self._call(lambda: self._drop(keys, marks), fallback=0)
+        deleted = await self._call(lambda: self._drop(keys, marks), fallback=None, force=True)
+        if deleted is None:
+            self._replay = unique
+            logger.error(
+                "fastapi-serdes: invalidating %d tag(s) in Redis failed; retried once Redis "
+                "answers again (until then other replicas may serve the old entries)",
+                len(keys),
+            )
+            return 0
         return deleted if isinstance(deleted, int) else 0
 
     async def _drop(self, keys: list[str], marks: list[str]) -> object:
@@ -340,17 +390,24 @@ class RedisStore:
                 logger.debug("closing the Redis client failed", exc_info=True)
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}k:{key}"
+        # On a cluster, the braces put a value and its pending mark in one hash slot.
+        return f"{self.prefix}k:{{{key}}}" if self.cluster else f"{self.prefix}k:{key}"
 
-    async def _call(self, command: Callable[[], Awaitable[object]], *, fallback: object) -> object:
+    def _pending(self, key: str) -> str:
+        return f"{self.prefix}p:{{{key}}}"
+
+    async def _call(
+        self, command: Callable[[], Awaitable[object]], *, fallback: object, force: bool = False
+    ) -> object:
         """Run one Redis command through the circuit breaker and the timeout (see the class);
-        ``fallback`` on any failure.
+        ``fallback`` on any failure. ``force``: try even while the circuit is open (an
+        invalidation: skipping it would leave other replicas serving what a write changed).
 
         Replies are ``object``: each caller checks the type it expects, so an unexpected reply is
         a miss rather than an exception further up.
         """
         probe = False
-        if self._open_until is not None:
+        if self._open_until is not None and not force:
             if self._probing or time.monotonic() < self._open_until:
                 return fallback  # open: no network at all
             self._probing = probe = True  # half-open: this call is the probe
@@ -432,6 +489,9 @@ class RedisStore:
             )
 
     def _succeeded(self) -> None:
+        if self._open_until is not None and self._replay:
+            # Invalidations that failed while the circuit was open: now.
+            self.replaying = asyncio.get_running_loop().create_task(self.invalidate(()))
         self._open_until = None
         if self._failing:
             self._failing = False

@@ -292,17 +292,36 @@ class ResponseCache:
         )
         tags = [path_tag(scope), *(marked.tags or ())]
         entry = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags)
+        return await self.put(key, entry.dumps(), ttl=policy.kept, tags=tags, since=since)
+
+    async def put(
+        self, key: str, data: bytes, *, ttl: float, tags: list[str], since: int | None
+    ) -> bool:
+        """Write to the store (refused when a tag was invalidated after ``since``, with a store
+        that keeps a clock); whether it was written. A failing store writes nothing."""
         try:
-            if since is None:
-                stored = await self.store.set(key, entry.dumps(), ttl=policy.kept, tags=tags)
+            if since is None or not self._clocked:
+                stored = await self.store.set(key, data, ttl=ttl, tags=tags)
             else:
                 stored = await self.store.set(  # type: ignore[call-arg]
-                    key, entry.dumps(), ttl=policy.kept, tags=tags, since=since
+                    key, data, ttl=ttl, tags=tags, since=since
                 )
             return stored is not False
         except Exception:
             logger.exception("fastapi-serdes: cache store set failed; response not stored")
             return False
+
+    async def invalidated_since(self, tags: list[str], since: int) -> bool:
+        """Whether one of ``tags`` was invalidated after the clock reading ``since`` (True when
+        that cannot be told: the store failed or keeps no clock)."""
+        if not self._clocked:
+            return True
+        try:
+            found: bool = await self.store.invalidated_since(tags, since)  # type: ignore[attr-defined]
+        except Exception:
+            logger.exception("fastapi-serdes: cache store clock failed")
+            return True
+        return found
 
     def _invalidating(self, scope: Scope, send: Send) -> Send:
         """A send that drops a path's entries once an unsafe method on it succeeded."""

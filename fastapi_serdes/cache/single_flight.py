@@ -6,9 +6,9 @@ the store and a published result).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +17,7 @@ from .._types import Scope, Store
 from ..settings import Negotiated
 from . import CachePolicy, Entry, cache_control, principal_of, request_key
 from .memory_store import MemoryStore
-from .response_cache import response_cache_of
+from .response_cache import ResponseCache, response_cache_of
 
 
 @dataclass(slots=True)
@@ -27,6 +27,8 @@ class Produced:
     status: int
     content: bytes
     headers: list[tuple[bytes, bytes]]
+    #: The response cache's clock when its computation began (None: unknown).
+    since: int | None = None
 
     def to_response(self) -> Response:
         """A new response with these bytes and headers (each request sends its own)."""
@@ -35,13 +37,12 @@ class Produced:
         return response
 
 
-def shared_store(scope: Scope) -> Store | None:
-    """The response cache's store when replicas share it (not an in-process one)."""
+def shared_cache(scope: Scope) -> ResponseCache | None:
+    """The response cache when its store is shared by replicas (not an in-process one)."""
     cache = response_cache_of(scope)
-    store = getattr(cache, "store", None)
-    if store is None or isinstance(store, MemoryStore):
+    if cache is None or isinstance(cache.store, MemoryStore):
         return None
-    return cast(Store, store)
+    return cache
 
 
 _LOCK_TTL: Final = 5.0
@@ -49,42 +50,56 @@ _POLL_INTERVAL: Final = 0.02
 
 
 async def once_per_cluster(
-    store: Store,
+    cache: ResponseCache,
     key: str,
     work: Coroutine[Any, Any, Response],
     share: Callable[[Response | Produced], Produced | None],
-    tags: Sequence[str] = (),
+    tags: list[str],
+    since: int | None,
 ) -> Response | Produced:
-    """Run ``work`` unless another replica holds the lock for ``key``; then wait for its result.
+    """Run ``work`` unless another replica holds the lock for ``key``, or has just published
+    its result; then take that result.
 
-    The leader publishes what it produced under ``flight:<key>`` for a few seconds. A follower
-    polls for it and takes over as soon as the lock is free again (the leader failed, or its
-    result could not be published). A failing store answers ``acquire`` with True (fail-open):
-    every replica computes, as it would without Redis.
+    The leader publishes what it produced under ``flight:<key>`` for a few seconds, with the
+    entry's tags and refused when one was invalidated after ``since`` (the clock before the
+    computation began): an invalidation drops a published answer, and none is published that
+    predates one. A follower polls for it and takes over as soon as the lock is free again (the
+    leader failed, or its result could not be published); a replica that gets the lock first
+    looks for a result published meanwhile (its lookup missed just before another replica
+    stored). A failing store answers ``acquire`` with True (fail-open): every replica computes,
+    as it would without Redis.
     """
+    store = cache.store
     lock, published = f"lock:{key}", f"flight:{key}"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _LOCK_TTL
     while not await store.acquire(lock, _LOCK_TTL):
         await asyncio.sleep(_POLL_INTERVAL)
-        data = await store.get(published)
-        theirs = Entry.loads(data) if data is not None else None
+        theirs = await _published(store, published)
         if theirs is not None:
             work.close()  # never started: nothing to clean up
-            return Produced(theirs.status, theirs.body, list(theirs.headers))
+            return theirs
         if loop.time() > deadline:
             return await work
     try:
+        theirs = await _published(store, published)
+        if theirs is not None:
+            work.close()
+            return theirs
         result = await work
         shared = share(result)
         if shared is not None:
             entry = Entry(shared.status, shared.headers, shared.content, "", 0.0, _LOCK_TTL)
-            # With the entry's tags: invalidating the path (or a tag) drops the published answer
-            # too, so no replica serves it after the invalidation returned.
-            await store.set(published, entry.dumps(), ttl=_LOCK_TTL, tags=tags)
+            await cache.put(published, entry.dumps(), ttl=_LOCK_TTL, tags=tags, since=since)
         return result
     finally:
         await store.release(lock)
+
+
+async def _published(store: Store, published: str) -> Produced | None:
+    data = await store.get(published)
+    theirs = Entry.loads(data) if data is not None else None
+    return Produced(theirs.status, theirs.body, list(theirs.headers)) if theirs else None
 
 
 def shareable(response: Response) -> Produced | None:
