@@ -57,6 +57,10 @@ async def test_a_write_after_an_invalidation_of_its_tags_is_refused(store: Any) 
     assert after > before
     assert await store.set("k", b"new", ttl=30, tags=["item:1"], since=after) is True
     assert await store.get("k") == b"new"
+    # A slow computation that began before the invalidation finishes now: refused, and the
+    # newer value stays.
+    assert await store.set("k", b"slow", ttl=30, tags=["item:1"], since=before) is False
+    assert await store.get("k") == b"new"
     # Without `since`, a store writes as it always did.
     assert await store.set("k", b"unchecked", ttl=30, tags=["item:1"]) is True
 

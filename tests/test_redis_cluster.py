@@ -122,6 +122,8 @@ async def test_a_value_computed_before_an_invalidation_is_refused(
     assert after > before
     assert await store.set("k", b"new", ttl=30, tags=["item:1"], since=after) is True
     assert await store.get("k") == b"new"
+    assert await store.set("k", b"slow", ttl=30, tags=["item:1"], since=before) is False
+    assert await store.get("k") == b"new"  # the newer value stays
 
 
 async def test_tag_sets_drop_expired_members(

@@ -186,10 +186,11 @@ class MemoryStore:
         A value over ``max_item_bytes`` is not stored, and any older value under ``key`` is
         dropped so a reader never gets a stale one. With ``since`` (the :meth:`clock` read
         before the value was computed), a value one of whose tags was invalidated since is not
-        stored: it may hold what the invalidation was about.
+        stored: it may hold what the invalidation was about (a value already stored stays).
         """
         if since is not None and self._invalidated_since(tags, since):
-            await self.delete(key)
+            # Refused; a value already there was stored after that invalidation (or deleted
+            # by it) and stays.
             return False
         if not ttl > 0:  # inline rather than _positive(): this is the hot path of a miss
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")

@@ -16,14 +16,15 @@ end
 """
 # KEYS[1]: the value key; then ARGV[3] tag keys, then as many mark keys. ARGV[1]: the value;
 # ARGV[2]: the TTL in ms; ARGV[3]: how many tags; ARGV[4]: the clock read before the value was
-# computed ('' for none): a tag marked later refuses the value (0 returned, any old one deleted).
+# computed ('' for none): a tag marked later refuses the value (0 returned; a value already
+# there was written after that invalidation, or deleted by it, and stays).
 SET_SCRIPT: Final = TAG_LUA + """
 local ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3])
 if ARGV[4] ~= '' then
   local since = tonumber(ARGV[4])
   for i = 2 + n, 1 + 2 * n do
     local mark = redis.call('GET', KEYS[i])
-    if mark and tonumber(mark) > since then redis.call('DEL', KEYS[1]) return 0 end
+    if mark and tonumber(mark) > since then return 0 end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
@@ -66,16 +67,10 @@ end
 return 0
 """
 
-# Cluster, one hash slot. KEYS[1]: the value; KEYS[2]: its pending mark. Nothing while pending.
-GET_SCRIPT: Final = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return false end
-return redis.call('GET', KEYS[1])
-"""
-
-# Cluster, one hash slot. KEYS[1]: the value; KEYS[2]: its pending mark. ARGV[1]: the value;
-# ARGV[2]: its TTL in ms; ARGV[3]: the pending mark's TTL in ms. Writes both at once.
-PENDING_SCRIPT: Final = """
-redis.call('SET', KEYS[2], 1, 'PX', ARGV[3])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+# Cluster, one hash slot. KEYS[1]: a staged value; KEYS[2]: its key. The staged value replaces
+# the key's, unless an invalidation deleted it meanwhile; returns whether it did.
+PROMOTE_SCRIPT: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
 return 1
 """

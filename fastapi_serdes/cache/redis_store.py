@@ -29,10 +29,9 @@ from typing import Any, Final
 
 from .._types import check_positive
 from .redis_scripts import (
-    GET_SCRIPT,
     INVALIDATE_SCRIPT,
-    PENDING_SCRIPT,
     POP_SCRIPT,
+    PROMOTE_SCRIPT,
     RELEASE_SCRIPT,
     SET_SCRIPT,
     TAG_SCRIPT,
@@ -68,10 +67,14 @@ DEFAULT_MAX_ITEM_BYTES: Final = 1024 * 1024
 BUSY_LOOP_GRACE: Final = 5.0
 # How long a tag's invalidation mark is kept: longer than any value takes to compute.
 _MARK_MS: Final = 3_600_000
-# Cluster: how long a value can stay pending if its writer dies between writing and checking.
-_PENDING_MS: Final = 5_000
 
 logger = logging.getLogger("fastapi_serdes")
+
+
+def _staged(key: str) -> str:
+    """Cluster: where a value waits beside its key (same hash slot) while its tags are checked."""
+    at = key.rfind("k:{")
+    return key[:at] + "n:{" + key[at + 3 :]
 
 
 def _ms(seconds: float) -> int:
@@ -168,8 +171,7 @@ class RedisStore:
         self._invalidate_script = client.register_script(INVALIDATE_SCRIPT)
         self._pop_script = client.register_script(POP_SCRIPT)
         self._release_script = client.register_script(RELEASE_SCRIPT)
-        self._get_script = client.register_script(GET_SCRIPT)
-        self._pending_script = client.register_script(PENDING_SCRIPT)
+        self._promote_script = client.register_script(PROMOTE_SCRIPT)
         # Circuit breaker: when open, no call reaches Redis before _open_until (monotonic).
         self._open_until: float | None = None
         # Tags whose invalidation failed, invalidated once Redis answers again.
@@ -229,13 +231,7 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         """The bytes stored under ``key``, or None (absent, expired, or Redis failed)."""
-        name = self._key(key)
-        if self.cluster:  # not while a write is still checking it (see _write)
-            value = await self._call(
-                lambda: self._get_script([name, self._pending(key)]), fallback=None
-            )
-        else:
-            value = await self._call(lambda: self._client.get(name), fallback=None)
+        value = await self._call(lambda: self._client.get(self._key(key)), fallback=None)
         if value is None or isinstance(value, bytes):
             return value
         self._failed(TypeError(f"GET returned {type(value).__name__}, not bytes"), trip=False)
@@ -305,17 +301,17 @@ class RedisStore:
             await asyncio.gather(*(self._tag_script([tag], [key, ttl_ms]) for tag in tags))
         if since is None or not marks:
             return await self._client.set(key, value, px=ttl_ms)
-        # The marks live in other slots: the value is written as pending (readers miss it),
-        # then the marks are read. An invalidation marks its tags before it deletes their
-        # members, so one that began after `since` is seen here, or deletes the value itself.
-        pending = key.replace(":k:{", ":p:{", 1)
-        await self._pending_script([key, pending], [value, ttl_ms, _PENDING_MS])
+        # The marks live in other slots: the value is staged beside its key (readers keep the
+        # old one), the marks are read, then the staged value replaces the old one at once.
+        # An invalidation marks its tags before it deletes their members and their staged
+        # values, so one that began after `since` is seen here, or leaves nothing to promote.
+        staged = _staged(key)
+        await self._client.set(staged, value, px=ttl_ms)
         found = await asyncio.gather(*(self._client.get(mark) for mark in marks))
         if any(mark is not None and int(mark) > since for mark in found):
-            await self._client.delete(key, pending)
+            await self._client.delete(staged)
             return 0
-        await self._client.delete(pending)
-        return 1
+        return await self._promote_script([staged, key])
 
     async def delete(self, key: str) -> None:
         """Forget ``key``."""
@@ -359,6 +355,9 @@ class RedisStore:
         await asyncio.gather(*(self._client.set(mark, clock, px=_MARK_MS) for mark in marks))
         popped = await asyncio.gather(*(self._pop_script([key]) for key in keys))
         members = {member for each in popped for member in each}
+        staged = {_staged(member.decode()) for member in members}  # same slots: no promotion
+        if staged:
+            await self._client.delete(*staged)
         # redis-py's cluster client sends one DEL per hash slot, in one pipeline per node.
         return await self._client.delete(*members) if members else 0
 
@@ -392,9 +391,6 @@ class RedisStore:
     def _key(self, key: str) -> str:
         # On a cluster, the braces put a value and its pending mark in one hash slot.
         return f"{self.prefix}k:{{{key}}}" if self.cluster else f"{self.prefix}k:{key}"
-
-    def _pending(self, key: str) -> str:
-        return f"{self.prefix}p:{{{key}}}"
 
     async def _call(
         self, command: Callable[[], Awaitable[object]], *, fallback: object, force: bool = False
