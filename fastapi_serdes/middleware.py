@@ -3,7 +3,8 @@
 Per request it parses ``Accept`` once (results are memoised per header value) and leaves the
 request's one :class:`~fastapi_serdes.state.RequestState` under ``scope["fastapi_serdes"]`` for
 ``SerdesRoute``. The response cache (:mod:`~fastapi_serdes.cache.layer`) and compression are
-layers it composes per request. For routes that are not ``SerdesRoute`` it is the slower, documented path:
+layers it composes per request. For routes that are not ``SerdesRoute`` it is the slower,
+documented path:
 
 - a MessagePack request body is decoded and handed to the route as JSON (``Content-Type``
   rewritten), within the same size limit; ``SerdesRoute`` still reads the original bytes;
