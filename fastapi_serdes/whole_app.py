@@ -9,6 +9,7 @@ Mounted sub-applications are left as they are.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,8 @@ from fastapi.routing import APIRoute, APIRouter
 
 from . import _compat
 from .route import SerdesRoute
+
+logger = logging.getLogger("fastapi_serdes")
 
 
 def use_serdes_routes(
@@ -64,7 +67,9 @@ def unreached_routes(router: APIRouter) -> list[str]:
     return [
         route.path
         for current, serdes in _routers(router)
-        if serdes
+        # A router whose own route_class is SerdesRoute made its plain routes on purpose
+        # (an explicit route_class_override): only an inherited setting fails to reach.
+        if serdes and not issubclass(current.route_class, SerdesRoute)
         for route in current.routes
         if type(route) is APIRoute
     ]
@@ -85,20 +90,22 @@ def document_problem_responses(app: Any) -> None:
 
 
 def warn_unreached_routes(app: Any) -> None:
-    """Warn (once, at the app's first request) when ``route_class=SerdesRoute`` on a router
-    does not reach the routes of the routers it includes."""
+    """Log a warning (once, at the app's first request) when ``route_class=SerdesRoute`` on a
+    router does not reach the routes of the routers it includes. A log, not a Python warning:
+    an app whose tests turn warnings into errors (an included third-party router with its own
+    plain routes, say) must keep working as on stock FastAPI."""
     router = getattr(app, "router", None)
     if not isinstance(router, APIRouter):
         return
     paths = unreached_routes(router)
     if paths:
         shown = ", ".join(repr(p) for p in paths[:5]) + (" ..." if len(paths) > 5 else "")
-        warnings.warn(
-            f"route_class=SerdesRoute does not reach {len(paths)} route(s) of included "
-            f"routers ({shown}): FastAPI keeps each route's own class; call "
-            "use_serdes_routes(app) to make every route a SerdesRoute",
-            RuntimeWarning,
-            stacklevel=2,
+        logger.warning(
+            "route_class=SerdesRoute does not reach %d route(s) of included routers (%s): "
+            "FastAPI keeps each route's own class; call use_serdes_routes(app) to make every "
+            "route a SerdesRoute",
+            len(paths),
+            shown,
         )
 
 
