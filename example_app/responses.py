@@ -8,6 +8,7 @@ from typing import Any
 
 from example_app.pagination import invalid_cursor
 from fastapi_serdes import ProblemError
+from fastapi_serdes.cache.layer import precondition_failed
 from fastapi_serdes.openapi import problem_response
 
 #: Every ``GET`` on a ``SerdesRoute`` carries an ``ETag``; sent back in ``If-None-Match``, it
@@ -40,11 +41,7 @@ def not_found(error: ProblemError) -> dict[int | str, dict[str, Any]]:
 #: The 412 of a conditional write (``If-Match``) whose tag is no longer the current one.
 PRECONDITION_FAILED: dict[int | str, dict[str, Any]] = {
     412: problem_response(
-        ProblemError.of(
-            "precondition-failed",
-            "If-Match names none of the current representation's entity tags: it changed "
-            "since you read it; GET it again.",
-        ),
+        precondition_failed(),
         description="Precondition Failed: the video changed since the ETag in If-Match.",
     )
 }

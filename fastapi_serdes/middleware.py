@@ -12,10 +12,9 @@ documented path:
   (``Vary: Accept`` added); streaming responses, bodiless ones, ``HEAD`` and anything that is
   not JSON pass through untouched.
 
-With ``compression`` on (the default) it also compresses responses and decodes compressed request
-bodies, for every route: one ``send`` wrapper outermost (it compresses what the transcoder
-produced) and one ``receive`` wrapper innermost (the transcoder and ``SerdesRoute`` read decoded
-bytes, with ``Content-Encoding`` and ``Content-Length`` removed from the scope's headers).
+With ``compression`` on (the default) it also compresses responses (outermost, after the
+transcoder) and decodes compressed request bodies (innermost: the transcoder and the route read
+decoded bytes), for every route.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ from .settings import Negotiated, SerdesSettings, negotiate
 from .state import SCOPE_KEY, RequestState
 from .telemetry import Recorder, Telemetry
 from .transcoding import transcoding
-from .vary import ACCEPT_ENCODING, add_vary, mark_json
+from .vary import ACCEPT_ENCODING, add_vary, mark_json, vary_json
 from .whole_app import document_problem_responses, warn_unreached_routes
 
 # Negotiations memoised per Accept value: clients choose the values, so the memo is bounded and
@@ -148,7 +147,7 @@ class SerdesMiddleware:
         self._layer = layer = CompressionLayer(resolved) if resolved is not None else None
         # How JSON responses get their Vary headers: the layer's rules, or Vary: Accept.
         self._mark_vary: Callable[[Message, Scope], object] = (
-            layer.mark_vary if layer is not None else _mark_json
+            layer.mark_vary if layer is not None else mark_json
         )
         # What they add to Starlette's usual 200 JSON start, computed once for the fast path.
         start: Message = {"status": 200, "headers": [_JSON_CONTENT_TYPE]}
@@ -159,11 +158,15 @@ class SerdesMiddleware:
         self._json_answers: dict[bytes | None, Negotiated] = {}
         self._json = JSONCodec()  # reads plain routes' JSON for transcoding
 
-    def _negotiate(self, accept: bytes | None) -> Negotiated:
+    def _negotiate(self, request: RequestHeaders) -> Negotiated:
+        """What ``Accept`` chooses, memoised per value (not several lines joined: rare)."""
+        accept = request.accept
         negotiated = self._negotiated.get(accept)
         if negotiated is None:
             text = accept.decode("latin-1") if accept is not None else None
             negotiated = negotiate(text, self.settings)
+            if request.several_accept:
+                return negotiated
             if len(self._negotiated) >= _ACCEPT_MEMO_SIZE:
                 self._negotiated.clear()
                 self._json_answers.clear()
@@ -235,7 +238,12 @@ class SerdesMiddleware:
         if self._cache_layer is not None and self._cache_layer.consulted:
             return None
         accept_encoding = request.accept_encoding
-        if accept_encoding is not None and not self._identity_ok(accept_encoding):
+        layer = self._layer
+        if (
+            accept_encoding is not None
+            and layer is not None
+            and not layer.identity_chosen(accept_encoding)
+        ):
             return None
         return self._json_answers.get(request.accept)
 
@@ -245,7 +253,7 @@ class SerdesMiddleware:
         """The general path: the response cache, compression, request decompression and
         transcoding for plain routes, each a layer around ``send`` or ``receive``."""
         recorder = self._recorder_for(scope)
-        state = scope[SCOPE_KEY] = RequestState(self._negotiation(request), self.cache, recorder)
+        state = scope[SCOPE_KEY] = RequestState(self._negotiate(request), self.cache, recorder)
         layer = self._layer
         choice: Choice | None = None
         if layer is not None:
@@ -262,7 +270,7 @@ class SerdesMiddleware:
             # (after compression: one variant per coding).
             codings = choice.codings if choice is not None else _IDENTITY
             entered, fallback = await cache.enter(
-                scope, send, state, codings, self._uncompressed_ok
+                scope, send, state, codings, layer.leaves_alone if layer is not None else _always
             )
             if entered is None or isinstance(entered, ProblemError):
                 if entered is not None:
@@ -284,21 +292,13 @@ class SerdesMiddleware:
         if cache is not None:
             cache.leave(scope)
 
-    def _negotiation(self, request: RequestHeaders) -> Negotiated:
-        accept = request.accept
-        if request.several_accept:  # several Accept lines joined: rare, not memoised
-            return negotiate(
-                accept.decode("latin-1") if accept is not None else None, self.settings
-            )
-        return self._negotiated.get(accept) or self._negotiate(accept)
-
     def _compressing(
         self, scope: Scope, send: Send, choice: Choice | None, recorder: Recorder | None
     ) -> tuple[Send, CompressingSend | None]:
         """The response side of compression: ``send`` compressing, or only adding ``Vary``."""
         layer = self._layer
         if layer is None or choice is None:
-            return _vary_on_json(send), None  # JSON's format was negotiated (plain routes' too)
+            return vary_json(send), None  # JSON's format was negotiated (plain routes' too)
         if choice.encoder is None:
             return vary_only(send, scope, layer), None
         compressing = CompressingSend(send, scope, choice, layer, recorder)
@@ -371,25 +371,6 @@ class SerdesMiddleware:
         except Exception as exc:
             await _answer_unrenderable(exc, send, recorder, self.settings)
 
-    def _identity_ok(self, accept_encoding: bytes) -> bool:
-        """Whether the layer already chose identity for this Accept-Encoding value (True
-        without compression); False when it has not seen the value yet."""
-        layer = self._layer
-        if layer is None:
-            return True
-        choice = layer.choices.get(accept_encoding)
-        return choice is not None and choice.encoder is None
-
-    def _uncompressed_ok(self, entry: Entry) -> bool:
-        """Whether compression would have left this stored identity response alone."""
-        layer = self._layer
-        if layer is None:
-            return True
-        if len(entry.body) < layer.settings.minimum_size:
-            return True
-        content_type = next((v for k, v in entry.headers if k == b"content-type"), None)
-        return content_type is None or not layer.compressible(content_type)
-
 
 async def _answer_unrenderable(
     exc: Exception, send: Send, recorder: Recorder | None, settings: SerdesSettings
@@ -419,17 +400,6 @@ async def _answer(
     await response({"type": "http"}, no_receive, send)
 
 
-def _mark_json(start: Message, scope: Scope) -> None:
-    mark_json(start)
-
-
-def _vary_on_json(send: Send) -> Send:
-    """Add ``Vary: Accept`` to JSON responses: their format was negotiated."""
-
-    # A plain function returning the downstream awaitable: no coroutine of its own per message.
-    def send_with_vary(message: Message) -> Awaitable[None]:
-        if message["type"] == "http.response.start":
-            mark_json(message)
-        return send(message)
-
-    return send_with_vary
+def _always(entry: Entry) -> bool:
+    """Without compression, a stored identity response answers every client."""
+    return True

@@ -41,7 +41,6 @@ from .cache.conditional import respond
 from .cache.fragments import Fragments
 from .cache.single_flight import Produced, flight_key, once_per_cluster, shareable, shared_cache
 from .codecs import JSON_MEDIA_TYPE
-from .negotiation import split_list
 from .openapi import operation_extra, problem_responses, selection_responses, user_extra_of
 from .problems import ProblemError
 from .request_body import decode_request_body
@@ -283,7 +282,7 @@ def _negotiating_handler(
             encoding.recorder = recorder
             view_headers: list[tuple[bytes, bytes]] = []
             if plan.views is not None:
-                encoding.options, view_headers = _select_view(plan, request, state)
+                encoding.options, view_headers, state.selection = plan.views.choose(request)
                 encoding.selection = state.selection
             if plan.reads_body:
                 await decode_request_body(
@@ -383,39 +382,6 @@ def _fragments(route: Any, response_model: Any) -> Fragments | None:
             f"got {response_model!r}"
         )
     return Fragments(version, args[0], max_bytes)
-
-
-def _select_view(
-    plan: Plan, request: Request, state: RequestState
-) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
-    """Dump options and response headers for the view or fields the client selected."""
-    bound = plan.views
-    assert bound is not None
-    views = bound.views
-    query = request.query_params
-    prefer = header(request.scope, b"prefer")
-    prefer_minimal = prefer is not None and _prefers_minimal(prefer)
-    include, chosen, preferred = bound.select(
-        query.get(views.query_view), query.get(views.query_fields), prefer_minimal
-    )
-    state.selection = chosen
-    options: dict[str, Any] = {"include": include}
-    if chosen.view in views.compact_views:
-        options["exclude_none"] = True
-    applied = chosen.view if chosen.paths is None or chosen.view else "fields"
-    headers = [(b"serdes-view", str(applied).encode("latin-1"))]
-    if preferred:
-        headers.append((b"preference-applied", b"return=minimal"))
-    return options, headers
-
-
-def _prefers_minimal(prefer: str) -> bool:
-    """Whether a ``Prefer`` header (RFC 7240) asks for ``return=minimal``."""
-    for member in split_list(prefer):
-        name, _, value = member.partition(";")[0].partition("=")
-        if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
-            return True
-    return False
 
 
 def _without_body(send: Send) -> Send:

@@ -17,10 +17,10 @@ Tokens are added to the response's own ``Vary`` line, never duplicated, never ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any, Final
 
-from ._types import Message
+from ._types import Message, Send
 from .negotiation import is_json_content_type
 
 ACCEPT: Final = b"Accept"
@@ -67,15 +67,29 @@ def route_vary(
             add_vary(headers, b"Cookie")
 
 
-def mark_json(start: Message) -> None:
+def mark_json(start: Message, scope: object = None) -> None:
     """Add ``Vary: Accept`` to a JSON response start behind the middleware (its format was
-    negotiated: a MessagePack client would have had it transcoded)."""
+    negotiated: a MessagePack client would have had it transcoded). ``scope`` is unused: the
+    signature is the compression layer's ``mark_vary``, which the middleware uses instead when
+    compression is on."""
     headers = start.get("headers", ())
     for name, value in headers:
         if name == b"content-type":
             if value == b"application/json" or is_json_content_type(value):
                 start["headers"] = add_vary(list(headers), ACCEPT)
             break
+
+
+def vary_json(send: Send) -> Send:
+    """A ``send`` that applies :func:`mark_json` to the response start."""
+
+    # A plain function returning the downstream awaitable: no coroutine of its own per message.
+    def send_with_vary(message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            mark_json(message)
+        return send(message)
+
+    return send_with_vary
 
 
 class VaryJoiner:

@@ -25,7 +25,9 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from ._types import check_positive
+from .negotiation import split_list
 from .problems import ProblemError
+from .settings import header
 from .state import state_of
 from .view_models import (
     Include,
@@ -286,6 +288,27 @@ class BoundViews:
             return None
         return locate(self.response_type, self.views.model, include)
 
+    def choose(
+        self, request: Request
+    ) -> tuple[dict[str, Any], list[tuple[bytes, bytes]], Selection]:
+        """Dump options, response headers and the selection for what the client asked for
+        (``?view=``, ``?fields=``, ``Prefer: return=minimal``)."""
+        views = self.views
+        query = request.query_params
+        prefer = header(request.scope, b"prefer")
+        prefer_minimal = prefer is not None and _prefers_minimal(prefer)
+        include, chosen, preferred = self.select(
+            query.get(views.query_view), query.get(views.query_fields), prefer_minimal
+        )
+        options: dict[str, Any] = {"include": include}
+        if chosen.view in views.compact_views:
+            options["exclude_none"] = True
+        applied = chosen.view if chosen.paths is None or chosen.view else "fields"
+        headers = [(b"serdes-view", str(applied).encode("latin-1"))]
+        if preferred:
+            headers.append((b"preference-applied", b"return=minimal"))
+        return options, headers, chosen
+
     def select(
         self, view: str | None, fields: str | None, prefer_minimal: bool
     ) -> tuple[Include | None, Selection, bool]:
@@ -329,6 +352,15 @@ def _doc_union(response_type: Any, views: Views) -> Any:
         if variant not in variants:
             variants.append(variant)
     return variants[0] if len(variants) == 1 else Union[tuple(variants)]  # noqa: UP007
+
+
+def _prefers_minimal(prefer: str) -> bool:
+    """Whether a ``Prefer`` header (RFC 7240) asks for ``return=minimal``."""
+    for member in split_list(prefer):
+        name, _, value = member.partition(";")[0].partition("=")
+        if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
+            return True
+    return False
 
 
 def selection(request: Request) -> Selection:

@@ -26,6 +26,8 @@ from starlette.requests import Request
 
 from ..negotiation import split_list
 
+#: Methods whose success invalidates a path's entries (and whose If-Match is checked).
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: The cache's name in ``Cache-Status`` (RFC 9211).
 CACHE_STATUS_NAME: Final = "fastapi-serdes"
 CACHE_STATUS_PREFIX: Final = CACHE_STATUS_NAME.encode("latin-1") + b"; "

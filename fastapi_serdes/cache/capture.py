@@ -31,7 +31,6 @@ class Capture:
         "marked",
         "passing",
         "scope",
-        "since",
         "size",
         "start",
         "state",
@@ -43,14 +42,12 @@ class Capture:
         scope: Scope,
         send: Send,
         state: RequestState,
-        since: int | None,
     ) -> None:
         self.cache = cache
         self.scope = scope
         self.downstream = send
         self.state = state
         self.marked = state
-        self.since = since
         # Read now: SerdesRoute answers HEAD as GET and sets the method while it runs; a HEAD
         # response has no body and must never be stored as the GET one.
         self.is_get = scope["method"] == "GET"
@@ -115,9 +112,7 @@ class Capture:
         assert start is not None
         body = b"".join(self.chunks)
         self.chunks = []
-        stored = await self.cache._store(
-            self.scope, self.marked, self.state, start, body, self.since
-        )
+        stored = await self.cache._store(self.scope, self.marked, self.state, start, body)
         outcome = b"fwd=miss; stored" if stored else b"fwd=miss; detail=not-stored"
         start["headers"].append((b"cache-status", CACHE_STATUS_PREFIX + outcome))
         await self.downstream(start)

@@ -20,11 +20,10 @@ from .._types import ASGIApp, Message, Scope, Send
 from ..problems import ProblemError
 from ..settings import header
 from ..state import SCOPE_KEY, RequestState, state_of
-from . import Entry, strong_match
+from . import UNSAFE_METHODS, Entry, strong_match
 from .capture import StaleIfError
 from .response_cache import Lookup, ResponseCache
 
-_UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Request headers left out of a GET the layer makes for a request: its conditions, its body's,
 # and Accept-Encoding (ETags are compared on the identity representation).
 _NOT_FOR_GET: Final = frozenset(
@@ -81,10 +80,10 @@ class CacheLayer:
             table.load(scope, *self.apps(scope))
             if not table.read:  # unknown yet: store what routes mark
                 state.since = await cache.clock()
-                return cache.wrap(scope, send, state, state.since), None
+                return cache.wrap(scope, send, state), None
         if not cache.active:
             return send, None
-        if scope["method"] in _UNSAFE_METHODS and await self._precondition_failed(scope, state):
+        if scope["method"] in UNSAFE_METHODS and await self._precondition_failed(scope, state):
             return precondition_failed(), None
         found = await self._lookup(scope, send, state, codings, uncompressed_ok)
         if found.served:
@@ -96,7 +95,7 @@ class CacheLayer:
             fallback = StaleIfError(cache, scope, send, found.fallback)
             send = fallback.send
         state.since = found.since
-        return cache.wrap(scope, send, state, found.since), fallback
+        return cache.wrap(scope, send, state), fallback
 
     def leave(self, scope: Scope) -> None:
         """After the app: read the route table when it could not be read before the app ran

@@ -27,6 +27,7 @@ from . import (
     CACHE_STATUS_NAME,
     CACHE_STATUS_PREFIX,
     NOT_MODIFIED_HEADERS,
+    UNSAFE_METHODS,
     CachePolicy,
     Entry,
     cache_control,
@@ -43,7 +44,6 @@ from .route_table import CachedRoute, RouteTable
 
 logger = logging.getLogger("fastapi_serdes")
 
-_UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
 _SWR: Final = (
     b"cache-status",
@@ -104,13 +104,13 @@ class ResponseCache:
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
         return principal_of(policy, Request(scope))
 
-    def wrap(self, scope: Scope, send: Send, state: RequestState, since: int | None = None) -> Send:
+    def wrap(self, scope: Scope, send: Send, state: RequestState) -> Send:
         """The ``send`` to run the app with: it stores a response its route marked cacheable
         (GET), or invalidates the path after an unsafe method succeeded."""
         method = scope["method"]
         if method == "GET" or method == "HEAD":
-            return Capture(self, scope, send, state, since).send
-        if method in _UNSAFE_METHODS:
+            return Capture(self, scope, send, state).send
+        if method in UNSAFE_METHODS:
             return self._invalidating(scope, send)
         return send
 
@@ -270,10 +270,9 @@ class ResponseCache:
         state: RequestState,
         start: Message,
         body: bytes,
-        since: int | None,
     ) -> bool:
         """Store the response (``marked``: the state the route marked with its policy and tags;
-        ``state``: this middleware's; ``since``: the store's clock before the app ran); whether
+        ``state``: this middleware's, with the store's clock read before the app ran); whether
         it was stored."""
         policy = marked.policy
         assert policy is not None
@@ -292,7 +291,7 @@ class ResponseCache:
         )
         tags = [path_tag(scope), *(marked.tags or ())]
         entry = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags)
-        return await self.put(key, entry.dumps(), ttl=policy.kept, tags=tags, since=since)
+        return await self.put(key, entry.dumps(), ttl=policy.kept, tags=tags, since=state.since)
 
     async def put(
         self, key: str, data: bytes, *, ttl: float, tags: list[str], since: int | None

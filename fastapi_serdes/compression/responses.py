@@ -20,6 +20,7 @@ import anyio.to_thread
 from starlette.requests import Request
 
 from .._types import Message, Scope, Send
+from ..cache import Entry
 from ..negotiation import choose_encoding, is_json_content_type, parse_accept_encoding
 from ..problems import ProblemError
 from ..state import state_of
@@ -119,6 +120,20 @@ class CompressionLayer:
             identity_ok = weights.get("identity", weights.get("*", 1.0)) > 0
             choice = Choice.of(self.encoders.get(coding), identity_ok)
         return _remember(self.choices, accept_encoding, choice)
+
+    def identity_chosen(self, accept_encoding: bytes) -> bool:
+        """Whether identity was already chosen for this ``Accept-Encoding`` value (False when
+        the value was not seen yet)."""
+        choice = self.choices.get(accept_encoding)
+        return choice is not None and choice.encoder is None
+
+    def leaves_alone(self, entry: Entry) -> bool:
+        """Whether compression would have left this stored identity response alone (small,
+        or of a type not compressed): then it may answer a client that accepts a coding."""
+        if len(entry.body) < self.settings.minimum_size:
+            return True
+        content_type = next((v for k, v in entry.headers if k == b"content-type"), None)
+        return content_type is None or not self.compressible(content_type)
 
     def compressible(self, content_type: bytes) -> bool:
         """The content-type policy, memoised per header value."""
