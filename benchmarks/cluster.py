@@ -27,9 +27,7 @@ import bisect
 import itertools
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +43,8 @@ from typing import Any
 import httpx
 import redis
 from redis.cluster import RedisCluster
+
+from benchmarks.redis_servers import answers, cluster, free_ports, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 #: How long a process of ours may take to start on a loaded machine (a bound, not a measure).
@@ -74,28 +74,6 @@ class Options:
 
 
 # --- processes ----------------------------------------------------------------------------------
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports that were free a moment ago."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def need(program: str) -> str:
-    path = shutil.which(program)
-    if path is None:
-        raise RuntimeError(
-            f"{program} is not installed (Debian / Ubuntu: apt-get install redis-server; "
-            "macOS: brew install redis)"
-        )
-    return path
 
 
 def wait_until(ready: Callable[[], bool], what: str) -> None:
@@ -145,54 +123,12 @@ def started(
     return check
 
 
-def answers(port: int) -> bool:
-    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=1) as client:
-        return client.ping() is True
-
-
-def redis_server(stack: ExitStack, directory: Path, port: int, *args: str) -> None:
-    """A ``redis-server`` on ``port`` (no persistence, loopback only), once it answers."""
-    argv = [need("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(directory), *args]  # fmt: skip
-    log = directory / f"redis-{port}.log"
-    proc = stack.enter_context(process(argv, log))
-    wait_until(started(proc, log, lambda: answers(port)), f"redis-server on {port}")
-
-
-def start_cluster(stack: ExitStack, directory: Path, nodes: int = 3) -> str:
-    """A Redis Cluster of ``nodes`` masters (no replicas) on loopback; the URL of one node."""
-    ports = free_ports(2 * nodes)
-    data, bus = ports[:nodes], ports[nodes:]
-    for port, bus_port in zip(data, bus, strict=True):
-        redis_server(stack, directory, port, "--cluster-enabled", "yes", "--cluster-port",
-                     str(bus_port), "--cluster-config-file", str(directory / f"nodes-{port}.conf"))  # fmt: skip
-    created = subprocess.run(
-        [need("redis-cli"), "--cluster", "create", *(f"127.0.0.1:{p}" for p in data),
-         "--cluster-replicas", "0", "--cluster-yes"],
-        capture_output=True, timeout=START_WITHIN, check=False,
-    )  # fmt: skip
-    if created.returncode != 0:
-        raise RuntimeError(
-            f"redis-cli --cluster create failed: {created.stdout!r} {created.stderr!r}"
-        )
-
-    def formed() -> bool:
-        for port in data:
-            with redis.Redis(port=port, socket_timeout=1) as client:
-                info = client.cluster("info")
-            if info["cluster_state"] != "ok" or int(info["cluster_known_nodes"]) != nodes:
-                return False
-        return True
-
-    wait_until(formed, "the Redis Cluster")
-    return f"redis://127.0.0.1:{data[0]}/0"
-
-
 def choose_redis(stack: ExitStack, directory: Path, options: Options) -> tuple[str, bool]:
     """The URL of the Redis the run uses (starting one when asked, or when none answers), and
     whether we started it."""
     if options.cluster:
-        return start_cluster(stack, directory), True
+        ports = stack.enter_context(cluster(directory))
+        return f"redis://127.0.0.1:{ports[0]}/0", True
     if not options.own_redis:
         url = options.redis_url or os.environ.get("REDIS_URL") or DEFAULT_URL
         try:
@@ -203,7 +139,9 @@ def choose_redis(stack: ExitStack, directory: Path, options: Options) -> tuple[s
             if options.redis_url is not None:
                 raise
     (port,) = free_ports(1)
-    redis_server(stack, directory, port)
+    stack.enter_context(
+        redis_server("--port", str(port), "--dir", str(directory), ready=lambda: answers(port))
+    )
     return f"redis://127.0.0.1:{port}/0", True
 
 

@@ -18,11 +18,11 @@ from fastapi import APIRouter, FastAPI, Request
 from redis.asyncio.cluster import RedisCluster
 from starlette.responses import Response
 
+from benchmarks.redis_servers import cluster
 from fastapi_serdes import SerdesMiddleware, SerdesRoute, cached, invalidate
 from fastapi_serdes.cache.redis_store import RedisStore
 from fastapi_serdes.cache.response_cache import ResponseCache
 from fastapi_serdes.cache.single_flight import Produced, once_per_cluster, shareable
-from tests.redis_servers import cluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
 

@@ -19,10 +19,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
 
-from fastapi_serdes._types import Store
-from fastapi_serdes.cache import redis_store
-from fastapi_serdes.cache.redis_store import RedisStore
-from tests.redis_servers import (
+from benchmarks.redis_servers import (
     answers,
     free_ports,
     redis_server,
@@ -30,6 +27,9 @@ from tests.redis_servers import (
     silent_server,
     tls_files,
 )
+from fastapi_serdes._types import Store
+from fastapi_serdes.cache import redis_store
+from fastapi_serdes.cache.redis_store import RedisStore
 
 pytestmark = pytest.mark.redis
 

@@ -1,6 +1,7 @@
-"""Redis servers of a test's own, on free loopback ports: one server (optionally TLS), a Sentinel,
-a 3-node cluster, and a TCP server that accepts and never answers. A missing ``redis-server``,
-``redis-cli`` or ``openssl`` fails the test with what to install; nothing here skips."""
+"""Redis servers of our own, on free loopback ports, for the tests and the cluster benchmark: one
+server (optionally TLS), a Sentinel, a 3-node cluster, and a TCP server that accepts and never
+answers. A missing ``redis-server``, ``redis-cli`` or ``openssl`` raises ``ServerError`` saying
+what to install (a failed test, never a skipped one)."""
 
 from __future__ import annotations
 
@@ -14,20 +15,27 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-import pytest
 import redis
 
 #: How long a server of ours may take to start on a loaded machine (a bound, not a measure).
 START_WITHIN = 20.0
 
 
+class ServerError(RuntimeError):
+    """A server the tests or the benchmarks need could not be started (nothing is skipped)."""
+
+
+def _fail(message: str) -> NoReturn:
+    raise ServerError(message)
+
+
 def need(program: str) -> str:
     """The path of ``program``, or a failed test that says how to get it."""
     path = shutil.which(program)
     if path is None:
-        pytest.fail(
+        _fail(
             f"{program} is not installed: these tests start their own Redis servers "
             "(Debian / Ubuntu: apt-get install redis-server openssl; macOS: brew install redis)"
         )
@@ -56,7 +64,7 @@ def wait_until(ready: Callable[[], bool], what: str) -> None:
         except (redis.RedisError, OSError):
             pass
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not start within {START_WITHIN:g} s")
+            _fail(f"{what} did not start within {START_WITHIN:g} s")
         time.sleep(0.02)
 
 
@@ -78,7 +86,7 @@ def process(argv: list[str], ready: Callable[[], bool]) -> Iterator[subprocess.P
             if proc.poll() is not None:
                 log.seek(0)
                 output = log.read()[-2000:].decode(errors="replace")
-                pytest.fail(f"{what} exited with status {proc.returncode}: {output}")
+                _fail(f"{what} exited with status {proc.returncode}: {output}")
             return ready()
 
         try:
@@ -153,7 +161,7 @@ def cluster(directory: Path, nodes: int = 3) -> Iterator[list[int]]:
             capture_output=True, timeout=START_WITHIN,
         )  # fmt: skip
         if created.returncode != 0:
-            pytest.fail(f"redis-cli --cluster create failed: {created.stdout!r} {created.stderr!r}")
+            _fail(f"redis-cli --cluster create failed: {created.stdout!r} {created.stderr!r}")
 
         def formed() -> bool:
             for port in data:
