@@ -4,13 +4,9 @@ snapshot, JSON for clients and an HTML page for browsers, checked in a real head
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import struct
 import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +24,7 @@ from fastapi_serdes.telemetry import INSTRUMENTATION_NAME
 from fastapi_serdes.telemetry.stats import METRIC_DECODE_ERRORS, SerdesStats
 from fastapi_serdes.telemetry.stats_page import render_page
 from tests.conftest import build_app
+from tests.example_server import serve_example
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -245,38 +242,10 @@ def chromium() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def example_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "example_app.main:app"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        ],
-        cwd=ROOT,
-        env={"EXAMPLE_DB_PATH": str(tmp_path / "example.sqlite3"), "PATH": os.environ["PATH"]},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("uvicorn did not become ready in 60 s")
+    with serve_example(tmp_path / "example.sqlite3") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
