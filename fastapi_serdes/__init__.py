@@ -3,8 +3,9 @@
 from ._types import Codec, Store
 from .cache import cached
 from .cache.fragments import cached_fragments
+from .cache.invalidation import invalidate
 from .cache.memory_store import MemoryStore
-from .cache.response_cache import ResponseCache, invalidate
+from .cache.response_cache import ResponseCache
 from .codecs import JSONCodec, MsgPackCodec
 from .compression import Compression
 from .compression.responses import no_compression

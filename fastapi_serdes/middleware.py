@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
 from .cache import Entry
 from .cache.capture import StaleIfError
-from .cache.layer import CacheLayer
-from .cache.response_cache import ResponseCache, response_cache_from
+from .cache.layer import CacheLayer, response_cache_from
+from .cache.response_cache import ResponseCache
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
 from .compression.request_bodies import DecompressedBody, decompressing

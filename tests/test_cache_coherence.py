@@ -26,13 +26,14 @@ pytestmark = pytest.mark.anyio
 URL = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-near"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     if request.param == "memory":
         yield MemoryStore()
         return
     prefix = f"coherence-{os.getpid()}-{id(request)}:"
-    redis = RedisStore("redis://127.0.0.1:6379/0", prefix=prefix, timeout=5.0)
+    near = 1 << 20 if request.param == "redis-near" else None
+    redis = RedisStore(URL, prefix=prefix, timeout=5.0, near_bytes=near, near_lease=0.05)
     try:
         yield redis
     finally:
@@ -239,7 +240,7 @@ async def test_an_invalidation_is_not_lost_while_the_writers_circuit_is_open(
         ):
             assert (await b.get("/items/1")).json()["version"] == 1
             await a.get("/nothing")  # A reads its route table
-            a_store._open_until = time.monotonic() + 5  # as after a timed-out call on A
+            a_store._circuit.open_until = time.monotonic() + 5  # as after a timed-out call on A
             assert (await a.put("/items/1")).json()["version"] == 2
             after = await b.get("/items/1")
             assert after.json()["version"] == 2

@@ -28,7 +28,7 @@ from benchmarks.redis_servers import (
     tls_files,
 )
 from fastapi_serdes._types import Store
-from fastapi_serdes.cache import redis_store
+from fastapi_serdes.cache import redis_client, redis_store
 from fastapi_serdes.cache.redis_store import RedisStore
 
 pytestmark = pytest.mark.redis
@@ -310,7 +310,7 @@ class FakeTime:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
     fake = FakeTime()
-    monkeypatch.setattr(redis_store, "time", fake)
+    monkeypatch.setattr(redis_client, "time", fake)
     return fake
 
 
@@ -496,7 +496,7 @@ async def test_a_server_that_never_answers_opens_the_circuit(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Only the store's own deadline can end these calls: the wall-clock backstop is an hour.
-    monkeypatch.setattr(redis_store, "BUSY_LOOP_GRACE", 3600.0)
+    monkeypatch.setattr(redis_client, "BUSY_LOOP_GRACE", 3600.0)
     async with silent_server() as port:
         store = RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.05)
         commands = Commands(store, monkeypatch)
@@ -519,7 +519,7 @@ async def test_a_busy_loop_does_not_hide_a_silent_server_for_long(
 ) -> None:
     # A loop that never stops being busy leaves no quiet time to judge Redis by: the wall-clock
     # backstop (timeout + BUSY_LOOP_GRACE) ends the calls and opens the circuit.
-    monkeypatch.setattr(redis_store, "BUSY_LOOP_GRACE", 0.3)
+    monkeypatch.setattr(redis_client, "BUSY_LOOP_GRACE", 0.3)
     async with silent_server() as port:
         store = RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.02)
         stop = asyncio.Event()
@@ -541,7 +541,7 @@ async def test_a_stuck_call_does_not_open_the_circuit_while_redis_answers_others
     # Latency injected: GET "stuck" never returns; every other call answers on the next turn.
     # The timeout is long enough that this process, descheduled on a loaded machine, does not
     # miss an answer for that long (the circuit would then rightly open).
-    monkeypatch.setattr(redis_store, "BUSY_LOOP_GRACE", 0.25)
+    monkeypatch.setattr(redis_client, "BUSY_LOOP_GRACE", 0.25)
     store = RedisStore(URL, timeout=0.25)
     never = asyncio.Event()
 

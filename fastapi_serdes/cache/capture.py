@@ -30,6 +30,7 @@ class Capture:
         "is_get",
         "marked",
         "passing",
+        "preferred",
         "scope",
         "size",
         "start",
@@ -42,8 +43,10 @@ class Capture:
         scope: Scope,
         send: Send,
         state: RequestState,
+        preferred: str = "identity",
     ) -> None:
         self.cache = cache
+        self.preferred = preferred
         self.scope = scope
         self.downstream = send
         self.state = state
@@ -112,7 +115,9 @@ class Capture:
         assert start is not None
         body = b"".join(self.chunks)
         self.chunks = []
-        stored = await self.cache._store(self.scope, self.marked, self.state, start, body)
+        stored = await self.cache._store(
+            self.scope, self.marked, self.state, start, body, self.preferred
+        )
         outcome = b"fwd=miss; stored" if stored else b"fwd=miss; detail=not-stored"
         start["headers"].append((b"cache-status", CACHE_STATUS_PREFIX + outcome))
         await self.downstream(start)

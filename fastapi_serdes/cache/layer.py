@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from .._types import ASGIApp, Message, Scope, Send
+from .._types import ASGIApp, Message, Scope, Send, Store
 from ..problems import ProblemError
 from ..settings import header
 from ..state import SCOPE_KEY, RequestState, state_of
 from . import UNSAFE_METHODS, Entry, strong_match
 from .capture import StaleIfError
+from .memory_store import MemoryStore
 from .response_cache import Lookup, ResponseCache
 
 # Request headers left out of a GET the layer makes for a request: its conditions, its body's,
@@ -80,7 +81,7 @@ class CacheLayer:
             table.load(scope, *self.apps(scope))
             if not table.read:  # unknown yet: store what routes mark
                 state.since = await cache.clock()
-                return cache.wrap(scope, send, state), None
+                return cache.wrap(scope, send, state, codings[0]), None
         if not cache.active:
             return send, None
         if scope["method"] in UNSAFE_METHODS and await self._precondition_failed(scope, state):
@@ -95,7 +96,7 @@ class CacheLayer:
             fallback = StaleIfError(cache, scope, send, found.fallback)
             send = fallback.send
         state.since = found.since
-        return cache.wrap(scope, send, state), fallback
+        return cache.wrap(scope, send, state, codings[0]), fallback
 
     def leave(self, scope: Scope) -> None:
         """After the app: read the route table when it could not be read before the app ran
@@ -182,3 +183,16 @@ async def _no_body() -> Message:
 
 async def _discard(message: Message) -> None:
     """The ``send`` of a background refresh: the response cache keeps what matters."""
+
+
+def response_cache_from(cache: Store | ResponseCache | bool | None) -> ResponseCache | None:
+    """The response cache a ``cache=`` keyword asks for (True: an in-process MemoryStore)."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return ResponseCache(MemoryStore())
+    if isinstance(cache, ResponseCache):
+        return cache
+    if isinstance(cache, Store):
+        return ResponseCache(cache)
+    raise TypeError(f"cache must be a Store, a ResponseCache, True or None, got {cache!r}")

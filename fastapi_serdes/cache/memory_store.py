@@ -262,9 +262,13 @@ class MemoryStore:
         """Release the lock named ``key`` (nothing happens when it is not held)."""
         self._locks.pop(key, None)
 
-    async def aclose(self) -> None:
-        """Drop every entry and lock."""
+    def clear(self) -> None:
+        """Drop every entry (locks and invalidation marks stay)."""
         self._cache.clear()
         self._cache.tags.clear()
+
+    async def aclose(self) -> None:
+        """Drop every entry and lock."""
+        self.clear()
         self._locks.clear()
         self._marks.clear()

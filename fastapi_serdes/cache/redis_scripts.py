@@ -36,7 +36,7 @@ TAG_SCRIPT: Final = TAG_LUA + "tag(KEYS[1], ARGV[1], tonumber(ARGV[2]))\nreturn 
 
 # KEYS[1]: the clock; then ARGV[1] tag keys, then as many mark keys. Marks each tag with the
 # next clock value (kept ARGV[2] ms), then deletes every member of each tag and the tag;
-# returns how many values went.
+# returns how many values went and the clock value.
 INVALIDATE_SCRIPT: Final = """
 local tags = tonumber(ARGV[1])
 local clock = redis.call('INCR', KEYS[1])
@@ -50,7 +50,7 @@ for i = 2, 1 + tags do
   end
   redis.call('DEL', KEYS[i])
 end
-return n
+return {n, clock}
 """
 
 # Cluster: KEYS[1]: one tag key. Empties it and returns its members (the caller deletes them).

@@ -1,20 +1,18 @@
 """RedisStore: a cache store shared by every replica, that fails open.
 
 Redis is an optimisation here, never a dependency of a response: any failure (refused, timed out,
-hung, an error reply, an unexpected value) is served as a miss and writes are dropped. A circuit
-breaker keeps a hung server from costing a timeout per request: after a failure no call reaches
-the network for ``retry_after`` seconds, then a single call probes (the others still skip), and its
-outcome closes or reopens the circuit. The timeout times Redis, not this process (see the class).
+hung, an error reply, an unexpected value) is served as a miss and writes are dropped; a circuit
+breaker keeps a hung server from costing a timeout per request (:mod:`.redis_client`). With
+``near_bytes``, an in-process tier in front of Redis serves hits without a round trip, coherent
+across replicas by the shared clock and a lease (:mod:`.near_tier`).
 
 Layout under the prefix (default ``fastapi-serdes:``): ``k:<key>`` holds a value, ``l:<key>`` a
 lock, ``t:<tag>`` a sorted set of the value keys stored with the tag, scored by when they expire
 (each write drops expired members; the set expires with its longest-lived member), ``clock``
 the invalidation clock and ``i:<tag>`` the clock value of the tag's last invalidation (kept an
 hour), which refuses a value computed before it and written after. One server or
-Sentinel: a write and an invalidation are each one atomic script. Redis Cluster puts a value and
-its tag sets in different hash slots, so each script touches one key: a write adds the value to
-its tag sets before storing it (never a value that invalidation cannot find), an invalidation
-empties each tag set atomically, then deletes its members slot by slot.
+Sentinel: a write and an invalidation are each one atomic script; a Redis Cluster takes several
+steps instead (:mod:`.redis_cluster`).
 """
 
 from __future__ import annotations
@@ -22,40 +20,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from types import MappingProxyType
+from collections.abc import Collection
 from typing import Any, Final
 
 from .._types import check_positive
-from .redis_scripts import (
-    INVALIDATE_SCRIPT,
-    POP_SCRIPT,
-    PROMOTE_SCRIPT,
-    RELEASE_SCRIPT,
-    SET_SCRIPT,
-    TAG_SCRIPT,
-)
+from .near_tier import DEFAULT_LEASE, NearTier
+from .redis_client import Circuit, client_for, client_options
+from .redis_cluster import MARK_MS, Cluster
+from .redis_scripts import INVALIDATE_SCRIPT, RELEASE_SCRIPT, SET_SCRIPT
 
 try:
     from redis.asyncio import Redis
     from redis.asyncio.cluster import RedisCluster
-    from redis.asyncio.retry import Retry
     from redis.asyncio.sentinel import Sentinel
-    from redis.backoff import NoBackoff
-    from redis.exceptions import MaxConnectionsError, ResponseError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides redis
     raise ImportError(
         "RedisStore needs the redis package: pip install 'fastapi-serdes[redis]'"
     ) from exc
-
-try:  # redis-py 7.1+ deprecates lib_name / lib_version in favour of driver_info
-    from redis.driver_info import DriverInfo  # noqa: F401
-except ImportError:  # pragma: no cover - older redis-py
-    _NO_SETINFO: Mapping[str, Any] = MappingProxyType({"lib_name": None, "lib_version": None})
-else:
-    _NO_SETINFO = MappingProxyType({"driver_info": None})
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
@@ -63,32 +44,11 @@ DEFAULT_PREFIX: Final = "fastapi-serdes:"
 DEFAULT_TIMEOUT: Final = 0.05
 DEFAULT_RETRY_AFTER: Final = 5.0
 DEFAULT_MAX_ITEM_BYTES: Final = 1024 * 1024
-#: However busy the loop, a call gives up after ``timeout`` plus this many seconds of wall clock.
-BUSY_LOOP_GRACE: Final = 5.0
-# How long a tag's invalidation mark is kept: longer than any value takes to compute.
-_MARK_MS: Final = 3_600_000
-
 logger = logging.getLogger("fastapi_serdes")
-
-
-def _staged(key: str) -> str:
-    """Cluster: where a value waits beside its key (same hash slot) while its tags are checked."""
-    at = key.rfind("k:{")
-    return key[:at] + "n:{" + key[at + 3 :]
 
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
-
-
-def _client_options(timeout: float) -> dict[str, Any]:
-    """What a client built by the store is configured with."""
-    # Socket timeouts count the wall clock (a busy loop too): only a backstop here (see _call).
-    # No retries: on a hung server, redis-py's default three make four timeouts a call. No
-    # CLIENT SETINFO on connect: two round trips fewer per new connection.
-    backstop = timeout + BUSY_LOOP_GRACE
-    return {"socket_timeout": backstop, "socket_connect_timeout": backstop,
-            "retry": Retry(NoBackoff(), 0), **_NO_SETINFO}  # fmt: skip
 
 
 class RedisStore:
@@ -98,13 +58,9 @@ class RedisStore:
     (yours, used as configured and left open by :meth:`aclose`; it must not decode responses).
     For Sentinel, see :meth:`from_sentinel`; ``cluster`` says whether the client is a cluster's.
 
-    The timeout times Redis, not the event loop: a call ends once ``timeout`` has passed since
-    the latest of its start, Redis's last answer (to any call of this store) and the last time
-    the loop was found busy (a watch timer, every ``timeout / 10`` while calls wait, fired late).
-    A burst of cold requests or a CPU-bound handler delays the reading of replies that arrived
-    in time; counting that against Redis would open the circuit when the cache is needed most.
-    A loop never free for that long is bounded by the wall clock: ``timeout + BUSY_LOOP_GRACE``.
-    So a hung server costs one timeout, then nothing until ``retry_after`` has passed.
+    The timeout times Redis, not the event loop (a burst of cold requests delays the reading of
+    replies that arrived in time): see :mod:`~fastapi_serdes.cache.redis_client`. A hung server
+    costs one timeout, then nothing until ``retry_after`` has passed.
 
     Args:
         url: a Redis URL such as ``redis://localhost:6379/0``, or ``rediss://...`` for TLS.
@@ -117,6 +73,11 @@ class RedisStore:
         retry_after: seconds Redis is skipped after a failure before one call probes it.
         max_item_bytes: the largest value stored; larger ones are not sent (a big write on a
             short timeout would time out and open the circuit).
+        near_bytes: turn on the in-process tier in front of Redis, bounded to this many bytes
+            (see :mod:`~fastapi_serdes.cache.near_tier`): a hit costs no round trip, and an
+            invalidation returns ``near_lease`` seconds later, when no replica can serve what
+            it dropped. Give every replica sharing the prefix the same lease.
+        near_lease: how long a reading of the shared clock lets the tier serve (default 0.1 s).
     """
 
     name = "redis"
@@ -131,32 +92,15 @@ class RedisStore:
         timeout: float = DEFAULT_TIMEOUT,
         retry_after: float = DEFAULT_RETRY_AFTER,
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+        near_bytes: int | None = None,
+        near_lease: float = DEFAULT_LEASE,
     ) -> None:
         check_positive("timeout", timeout, "number of seconds")
         check_positive("retry_after", retry_after, "number of seconds")
         check_positive("max_item_bytes", max_item_bytes, "int (bytes)")
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {prefix!r}")
-        if (url is None) == (client is None):
-            raise ValueError(
-                f"pass exactly one of url and client, got url={url!r} and client={client!r}"
-            )
-        if client is None:
-            assert url is not None  # checked above; narrows the type
-            build = RedisCluster.from_url if cluster else Redis.from_url
-            client = build(url, **_client_options(timeout))
-            self._owns_client = True
-        elif cluster:
-            raise ValueError("cluster=True applies to a url; a RedisCluster client is detected")
-        elif not isinstance(client, Redis | RedisCluster):
-            raise TypeError(f"client must be a redis.asyncio.Redis or RedisCluster, got {client!r}")
-        elif client.get_encoder().decode_responses:
-            raise ValueError(
-                "client must return bytes: build it with decode_responses=False, "
-                "got decode_responses=True"
-            )
-        else:
-            self._owns_client = False
+        client, self._owns_client = client_for(url, client, cluster=cluster, timeout=timeout)
         self._client = client
         self.cluster = isinstance(client, RedisCluster)
         self.prefix = prefix
@@ -167,26 +111,17 @@ class RedisStore:
         # One token per store: a lock's value says which replica holds it.
         self._token = secrets.token_hex(16).encode()
         self._set_script = client.register_script(SET_SCRIPT)
-        self._tag_script = client.register_script(TAG_SCRIPT)
         self._invalidate_script = client.register_script(INVALIDATE_SCRIPT)
-        self._pop_script = client.register_script(POP_SCRIPT)
         self._release_script = client.register_script(RELEASE_SCRIPT)
-        self._promote_script = client.register_script(PROMOTE_SCRIPT)
-        # Circuit breaker: when open, no call reaches Redis before _open_until (monotonic).
-        self._open_until: float | None = None
+        self._cluster = Cluster(client) if isinstance(client, RedisCluster) else None
+        self._circuit = Circuit(self.timeout, self.retry_after, self._closed)
+        self._call = self._circuit.call
         # Tags whose invalidation failed, invalidated once Redis answers again.
         self._replay: set[str] = set()
         #: The task invalidating them, once started.
         self.replaying: asyncio.Task[int] | None = None
-        self._probing = False  # a half-open probe is in flight; the others keep skipping
-        self._failing = False  # inside a failure streak, which is logged once
-        # Timing (see _call), in the loop's clock: the calls waiting and their starts.
-        self._waiting: dict[asyncio.Timeout, float] = {}
-        self._answered_at = self._busy_at = float("-inf")
-        self._watch: asyncio.TimerHandle | None = None
-        self._watch_loop: asyncio.AbstractEventLoop | None = None
-        self._watch_due = 0.0
-        self._watch_every = max(self.timeout / 10, 0.001)
+        #: The in-process tier in front of Redis (``near_bytes``), if any.
+        self.near = None if near_bytes is None else NearTier(near_bytes, near_lease)
 
     @classmethod
     def from_sentinel(
@@ -198,6 +133,7 @@ class RedisStore:
         timeout: float = DEFAULT_TIMEOUT,
         retry_after: float = DEFAULT_RETRY_AFTER,
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+        near_bytes: int | None = None,
     ) -> RedisStore:
         """A store on the master that ``sentinel`` names ``service_name``, following failovers.
 
@@ -205,16 +141,16 @@ class RedisStore:
         (a ``redis.asyncio.sentinel.Sentinel``, with its own timeouts) stays yours.
         """
         check_positive("timeout", timeout, "number of seconds")
-        client = sentinel.master_for(service_name, **_client_options(timeout))
+        client = sentinel.master_for(service_name, **client_options(timeout))
         store = cls(client=client, prefix=prefix, timeout=timeout, retry_after=retry_after,
-                    max_item_bytes=max_item_bytes)  # fmt: skip
+                    max_item_bytes=max_item_bytes, near_bytes=near_bytes)  # fmt: skip
         store._owns_client = True
         return store
 
     def __repr__(self) -> str:
         return (
             f"RedisStore(prefix={self.prefix!r}, timeout={self.timeout}, "
-            f"retry_after={self.retry_after}, available={self.available})"
+            f"retry_after={self.retry_after}, near={self.near!r}, available={self.available})"
         )
 
     @property
@@ -223,7 +159,7 @@ class RedisStore:
 
         The flag changes only when a call reaches Redis; :meth:`ping` makes one.
         """
-        return self._open_until is None
+        return self._circuit.open_until is None
 
     async def ping(self) -> bool:
         """Ask Redis (through the circuit breaker) whether it answers; True if it does."""
@@ -231,17 +167,64 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         """The bytes stored under ``key``, or None (absent, expired, or Redis failed)."""
-        value = await self._call(lambda: self._client.get(self._key(key)), fallback=None)
+        if self.near is not None:
+            return await self.near.get(key, self._read_clock, self._read_through)
+        return self._bytes(
+            await self._call(lambda: self._client.get(self._key(key)), fallback=None)
+        )
+
+    async def _read_through(self, key: str) -> tuple[int | None, bytes | None, float]:
+        """For the in-process tier: the clock, then the value and its remaining TTL, in one
+        round trip on one server (a pipeline runs in order; the clock first on a cluster)."""
+
+        async def read() -> list[object]:
+            pipe = self._client.pipeline(transaction=False)
+            clock = await self._client.get(self._clock_key) if self.cluster else None
+            if not self.cluster:
+                pipe.get(self._clock_key)
+            pipe.get(self._key(key)).pttl(self._key(key))  # type: ignore[attr-defined]
+            replies = list(await pipe.execute())
+            return [clock, *replies] if self.cluster else replies
+
+        reply = await self._call(read, fallback=None)
+        if not isinstance(reply, list) or len(reply) != 3:
+            return None, None, 0.0
+        clock, value, ttl_ms = reply
+        return (
+            self._clock_value(clock),
+            self._bytes(value),
+            ttl_ms / 1000 if isinstance(ttl_ms, int) else 0.0,
+        )
+
+    def _bytes(self, value: object) -> bytes | None:
         if value is None or isinstance(value, bytes):
             return value
-        self._failed(TypeError(f"GET returned {type(value).__name__}, not bytes"), trip=False)
+        self._circuit.failed(
+            TypeError(f"GET returned {type(value).__name__}, not bytes"), trip=False
+        )
         return None
+
+    async def unverified(self, key: str) -> bytes | None:
+        """The in-process tier's copy of ``key`` even when it cannot be checked (Redis failed):
+        an answer only when the endpoint fails (``stale-if-error``); None without a tier."""
+        return await self.near.unverified(key) if self.near is not None else None
 
     async def clock(self) -> int | None:
         """The invalidation clock (shared by every replica), read before computing a value and
-        passed to :meth:`set` as ``since``; None when Redis failed."""
+        passed to :meth:`set` as ``since``; None when Redis failed. With the in-process tier,
+        its reading while the lease holds (an earlier reading is as safe: it refuses more)."""
+        near = self.near
+        if near is not None and near.clock is not None and near.leased():
+            return near.clock
+        return await self._read_clock()
+
+    async def _read_clock(self) -> int | None:
         failed = object()
-        value: Any = await self._call(lambda: self._client.get(self._clock_key), fallback=failed)
+        value = await self._call(lambda: self._client.get(self._clock_key), fallback=failed)
+        return None if value is failed else self._clock_value(value)
+
+    @staticmethod
+    def _clock_value(value: object) -> int | None:
         if value is None:
             return 0  # never invalidated
         if not isinstance(value, bytes) or not value.isdigit():
@@ -288,33 +271,26 @@ class RedisStore:
         keys += [f"{self.prefix}i:{tag}" for tag in unique]
         failed = object()
         result = await self._call(lambda: self._write(keys, value, ttl_ms, since), fallback=failed)
-        return result is not failed and result != 0
+        stored = result is not failed and result != 0
+        if self.near is not None and stored:  # under the clock the tier holds: joins it
+            await self.near.put(key, value, ttl=ttl, clock=since)
+        elif self.near is not None and result is not failed:  # failed: the copy is a fallback
+            await self.near.delete(key)
+        return stored
 
     async def _write(self, keys: list[str], value: bytes, ttl_ms: int, since: int | None) -> object:
         count = (len(keys) - 1) // 2
-        if not self.cluster:
+        if self._cluster is None:
             return await self._set_script(
                 keys, [value, ttl_ms, count, "" if since is None else since]
             )
-        key, tags, marks = keys[0], keys[1 : 1 + count], keys[1 + count :]
-        if tags:  # first: a stored value is always found by its tags
-            await asyncio.gather(*(self._tag_script([tag], [key, ttl_ms]) for tag in tags))
-        if since is None or not marks:
-            return await self._client.set(key, value, px=ttl_ms)
-        # The marks live in other slots: the value is staged beside its key (readers keep the
-        # old one), the marks are read, then the staged value replaces the old one at once.
-        # An invalidation marks its tags before it deletes their members and their staged
-        # values, so one that began after `since` is seen here, or leaves nothing to promote.
-        staged = _staged(key)
-        await self._client.set(staged, value, px=ttl_ms)
-        found = await asyncio.gather(*(self._client.get(mark) for mark in marks))
-        if any(mark is not None and int(mark) > since for mark in found):
-            await self._client.delete(staged)
-            return 0
-        return await self._promote_script([staged, key])
+        tags, marks = keys[1 : 1 + count], keys[1 + count :]
+        return await self._cluster.write(keys[0], tags, marks, value, ttl_ms, since)
 
     async def delete(self, key: str) -> None:
         """Forget ``key``."""
+        if self.near is not None:
+            await self.near.delete(key)
         await self._call(lambda: self._client.delete(self._key(key)), fallback=0)
 
     async def invalidate(self, tags: Collection[str]) -> int:
@@ -325,17 +301,24 @@ class RedisStore:
         An invalidation is tried even while the circuit is open (this replica's Redis calls
         failing, perhaps only because its event loop was busy, while other replicas keep
         serving the entries); once such a try failed, the tags are kept and invalidated with
-        the first call after the circuit closed again."""
+        the first call after the circuit closed again.
+
+        With the in-process tier, this replica's tier is emptied, and the call returns
+        ``near_lease`` seconds after Redis dropped the entries: by then no replica's tier can
+        serve them (see :mod:`~fastapi_serdes.cache.near_tier`)."""
         unique = set(tags) | self._replay
         if not unique:
             return 0
-        if self._open_until is not None and self._replay:
+        if self._circuit.open_until is not None and self._replay:
             self._replay = unique  # a forced try already failed in this open spell
             return 0
         self._replay = set()
         keys = [f"{self.prefix}t:{tag}" for tag in unique]
         marks = [f"{self.prefix}i:{tag}" for tag in unique]
-        deleted = await self._call(lambda: self._drop(keys, marks), fallback=None, force=True)
+        reply = await self._call(lambda: self._drop(keys, marks), fallback=None, force=True)
+        deleted, clock = reply if isinstance(reply, list) and len(reply) == 2 else (None, None)
+        if self.near is not None:
+            self.near.empty(clock if isinstance(clock, int) else None)
         if deleted is None:
             self._replay = unique
             logger.error(
@@ -344,22 +327,14 @@ class RedisStore:
                 len(keys),
             )
             return 0
+        if self.near is not None:
+            await asyncio.sleep(self.near.lease)
         return deleted if isinstance(deleted, int) else 0
 
     async def _drop(self, keys: list[str], marks: list[str]) -> object:
-        if not self.cluster:
-            return await self._invalidate_script(
-                [self._clock_key, *keys, *marks], [len(keys), _MARK_MS]
-            )
-        clock = await self._client.incr(self._clock_key)
-        await asyncio.gather(*(self._client.set(mark, clock, px=_MARK_MS) for mark in marks))
-        popped = await asyncio.gather(*(self._pop_script([key]) for key in keys))
-        members = {member for each in popped for member in each}
-        staged = {_staged(member.decode()) for member in members}  # same slots: no promotion
-        if staged:
-            await self._client.delete(*staged)
-        # redis-py's cluster client sends one DEL per hash slot, in one pipeline per node.
-        return await self._client.delete(*members) if members else 0
+        if self._cluster is not None:
+            return await self._cluster.drop(self._clock_key, keys, marks)
+        return await self._invalidate_script([self._clock_key, *keys, *marks], [len(keys), MARK_MS])
 
     async def acquire(self, key: str, ttl: float) -> bool:
         """Take the lock ``key`` for ``ttl`` seconds across replicas (SET NX PX).
@@ -388,107 +363,12 @@ class RedisStore:
             except Exception:  # closing is best effort: the connections may be dead already
                 logger.debug("closing the Redis client failed", exc_info=True)
 
+    def _closed(self) -> None:
+        """Redis answers again after the circuit was open: invalidations that failed meanwhile,
+        now."""
+        if self._replay:
+            self.replaying = asyncio.get_running_loop().create_task(self.invalidate(()))
+
     def _key(self, key: str) -> str:
         # On a cluster, the braces put a value and its pending mark in one hash slot.
         return f"{self.prefix}k:{{{key}}}" if self.cluster else f"{self.prefix}k:{key}"
-
-    async def _call(
-        self, command: Callable[[], Awaitable[object]], *, fallback: object, force: bool = False
-    ) -> object:
-        """Run one Redis command through the circuit breaker and the timeout (see the class);
-        ``fallback`` on any failure. ``force``: try even while the circuit is open (an
-        invalidation: skipping it would leave other replicas serving what a write changed).
-
-        Replies are ``object``: each caller checks the type it expects, so an unexpected reply is
-        a miss rather than an exception further up.
-        """
-        probe = False
-        if self._open_until is not None and not force:
-            if self._probing or time.monotonic() < self._open_until:
-                return fallback  # open: no network at all
-            self._probing = probe = True  # half-open: this call is the probe
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        try:
-            async with asyncio.timeout_at(start + self.timeout + BUSY_LOOP_GRACE) as deadline:
-                self._start_waiting(loop, deadline, start)
-                try:
-                    result = await command()
-                finally:
-                    self._stop_waiting(deadline)
-        except (ResponseError, MaxConnectionsError) as exc:
-            # An error reply (WRONGTYPE on a key someone else wrote, OOM, READONLY...) came back
-            # quickly, or a burst used up the client's pool (100 connections by default): this
-            # call fails open, but the server answers, so the circuit stays closed.
-            if isinstance(exc, ResponseError):
-                self._answered_at = loop.time()
-            self._failed(exc, trip=False)
-            return fallback
-        except (TimeoutError, RedisTimeoutError) as exc:
-            # Redis is silent, unless it answered another call meanwhile: this one alone is stuck.
-            self._failed(exc, trip=loop.time() - self._answered_at >= self.timeout)
-            return fallback
-        except Exception as exc:  # refused, reset, a protocol error: skip Redis
-            self._failed(exc, trip=True)
-            return fallback
-        finally:
-            if probe:
-                self._probing = False
-        self._answered_at = loop.time()
-        self._succeeded()
-        return result
-
-    def _start_waiting(
-        self, loop: asyncio.AbstractEventLoop, deadline: asyncio.Timeout, start: float
-    ) -> None:
-        if self._watch_loop is not loop:  # used from another loop now (asyncio.run per test):
-            self._waiting.clear()  # what waited on the old one can no longer be ended from here
-            self._watch, self._watch_loop = None, loop
-        self._waiting[deadline] = start
-        if self._watch is None:
-            self._arm_watch(loop, start)
-
-    def _stop_waiting(self, deadline: asyncio.Timeout) -> None:
-        self._waiting.pop(deadline, None)  # the watch may have ended it already
-        if not self._waiting and self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
-
-    def _arm_watch(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
-        self._watch_due = now + self._watch_every
-        self._watch = loop.call_at(self._watch_due, self._check_deadlines, loop)
-
-    def _check_deadlines(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        if now - self._watch_due > self._watch_every:  # late: the loop was busy
-            self._busy_at = now
-        quiet_since = max(self._answered_at, self._busy_at)
-        for deadline, start in list(self._waiting.items()):
-            if now - max(start, quiet_since) >= self.timeout and not deadline.expired():
-                del self._waiting[deadline]
-                deadline.reschedule(now)  # the call raises TimeoutError
-        self._watch = None
-        if self._waiting:
-            self._arm_watch(loop, now)
-
-    def _failed(self, exc: Exception, *, trip: bool) -> None:
-        opening = trip and self._open_until is None  # logged even inside a failure streak
-        if trip:
-            self._open_until = time.monotonic() + self.retry_after
-        if not self._failing or opening:
-            self._failing = True
-            logger.warning(
-                "Redis cache store failed (%s: %s); serving uncached%s",
-                type(exc).__name__,
-                exc,
-                f", retrying in {self.retry_after:g} s" if trip else "",
-            )
-
-    def _succeeded(self) -> None:
-        if self._open_until is not None and self._replay:
-            # Invalidations that failed while the circuit was open: now.
-            self.replaying = asyncio.get_running_loop().create_task(self.invalidate(()))
-        self._open_until = None
-        if self._failing:
-            self._failing = False
-            logger.info("Redis cache store answers again; caching resumed")

@@ -15,13 +15,13 @@ import asyncio
 import dataclasses
 import inspect
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 
 from starlette.requests import Request
 
 from .._types import Message, Scope, Send, Store
-from ..state import RequestState, state_of
+from ..state import RequestState
 from ..telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
 from . import (
     CACHE_STATUS_NAME,
@@ -39,7 +39,6 @@ from . import (
     wall_clock,
 )
 from .capture import Capture
-from .memory_store import MemoryStore
 from .route_table import CachedRoute, RouteTable
 
 logger = logging.getLogger("fastapi_serdes")
@@ -92,6 +91,10 @@ class ResponseCache:
         self._clocked = (
             hasattr(store, "clock") and "since" in inspect.signature(store.set).parameters
         )
+        # A copy the store keeps but cannot vouch for (RedisStore's in-process tier).
+        self._unverified_of: Callable[[str], Awaitable[bytes | None]] | None = getattr(
+            store, "unverified", None
+        )
         # Background refreshes of stale entries under way, by key.
         self._refreshing: dict[str, asyncio.Task[None]] = {}
 
@@ -104,12 +107,15 @@ class ResponseCache:
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
         return principal_of(policy, Request(scope))
 
-    def wrap(self, scope: Scope, send: Send, state: RequestState) -> Send:
+    def wrap(
+        self, scope: Scope, send: Send, state: RequestState, preferred: str = "identity"
+    ) -> Send:
         """The ``send`` to run the app with: it stores a response its route marked cacheable
-        (GET), or invalidates the path after an unsafe method succeeded."""
+        (GET), or invalidates the path after an unsafe method succeeded. ``preferred``: the
+        content coding the request prefers (see :meth:`_store`)."""
         method = scope["method"]
         if method == "GET" or method == "HEAD":
-            return Capture(self, scope, send, state).send
+            return Capture(self, scope, send, state, preferred).send
         if method in UNSAFE_METHODS:
             return self._invalidating(scope, send)
         return send
@@ -134,7 +140,7 @@ class ResponseCache:
         prefers a coding: only when compression would have left it alone (a small body).
         ``recorder`` traces and counts the lookup (None: telemetry off).
         """
-        request_cc, if_none_match = request_cache_headers(scope)
+        request_cc, _ = request_cache_headers(scope)
         if request_cc is not None and "no-cache" in cache_control(request_cc.decode("latin-1")):
             return _MISSED
         policy = route.policy
@@ -144,6 +150,26 @@ class ResponseCache:
         span, labels = None, None
         if recorder is not None:
             span, labels = recorder.start_cache(self.store, media_type, route.template)
+        found = await self._find(
+            scope, send, policy, principal, media_type, codings, uncompressed_ok
+        )
+        if recorder is not None and labels is not None:
+            recorder.end_cache(span, found.result, labels)
+        if not found.served:
+            found = dataclasses.replace(found, since=await self.clock())
+        return found
+
+    async def _find(
+        self,
+        scope: Scope,
+        send: Send,
+        policy: CachePolicy,
+        principal: str | None,
+        media_type: str | None,
+        codings: tuple[str, ...],
+        uncompressed_ok: Callable[[Entry], bool],
+    ) -> Lookup:
+        """Look the request up under each coding in turn; answer from the first usable entry."""
         now = wall_clock()
         found = _MISSED
         for coding in codings:
@@ -154,25 +180,28 @@ class ResponseCache:
             if coding == "identity" and coding != codings[0] and entry is not None:
                 entry = entry if uncompressed_ok(entry) else None
             if entry is None:
+                found = await self._unverified(key, policy, now, found)
                 continue
-            age = now - entry.stored_at
-            if age < entry.ttl:
-                found, status = _HIT_LOOKUP, _HIT
-            elif age < entry.ttl + policy.stale_while_revalidate:
-                found, status = Lookup(True, key, None, CACHE_STALE), _SWR
-            else:
-                if found.fallback is None:
-                    usable = age < entry.ttl + policy.stale_if_error
-                    found = Lookup(False, None, entry, CACHE_STALE) if usable else _STALE
-                continue
-            inm = if_none_match.decode("latin-1") if if_none_match else None
-            await self._serve(scope, send, entry, now, inm, status)
-            break
-        if recorder is not None and labels is not None:
-            recorder.end_cache(span, found.result, labels)
-        if not found.served:
-            found = dataclasses.replace(found, since=await self.clock())
+            found, status = _judge(entry, key, policy, now, found)
+            if status is not None:
+                await self._serve(scope, send, entry, now, status)
+                return found
         return found
+
+    async def _unverified(self, key: str, policy: CachePolicy, now: float, found: Lookup) -> Lookup:
+        """A miss: the store's unverified copy (an in-process tier's while Redis fails) becomes
+        the ``stale-if-error`` fallback when within its window."""
+        if self._unverified_of is None or found.fallback is not None:
+            return found
+        try:
+            data = await self._unverified_of(key)
+        except Exception:
+            logger.exception("fastapi-serdes: cache store get failed; serving uncached")
+            return found
+        entry = Entry.loads(data) if data is not None else None
+        if entry is None or now - entry.stored_at >= entry.ttl + policy.stale_if_error:
+            return found
+        return Lookup(fallback=entry, result=found.result)
 
     async def clock(self) -> int | None:
         """The store's invalidation clock, read before an endpoint computes what may be stored:
@@ -241,13 +270,15 @@ class ResponseCache:
         send: Send,
         entry: Entry,
         now: float,
-        if_none_match: str | None,
         status: tuple[bytes, bytes],
+        *,
+        conditional: bool = True,
     ) -> None:
         headers = list(entry.headers)
         headers.append((b"age", str(entry.age(now)).encode("latin-1")))
         headers.append(status)
-        if if_none_match is not None and none_match(if_none_match, entry.etag):
+        if_none_match = request_cache_headers(scope)[1] if conditional else None
+        if if_none_match is not None and none_match(if_none_match.decode("latin-1"), entry.etag):
             keep = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS]
             keep.append(status)
             await send({"type": "http.response.start", "status": 304, "headers": keep})
@@ -261,7 +292,7 @@ class ResponseCache:
         """Answer with a stale entry instead of the endpoint's failure (``stale-if-error``)."""
         detail = b"fwd=stale; fwd-status=%d; detail=stale-if-error" % failed
         status = (b"cache-status", CACHE_STATUS_PREFIX + detail)
-        await self._serve(scope, send, entry, wall_clock(), None, status)
+        await self._serve(scope, send, entry, wall_clock(), status, conditional=False)
 
     async def _store(
         self,
@@ -270,28 +301,36 @@ class ResponseCache:
         state: RequestState,
         start: Message,
         body: bytes,
+        preferred: str,
     ) -> bool:
         """Store the response (``marked``: the state the route marked with its policy and tags;
         ``state``: this middleware's, with the store's clock read before the app ran); whether
-        it was stored."""
+        it was stored. An uncompressed answer to a request that preferred a coding (compression
+        left it alone) is stored under both: the next such request finds it at its first
+        lookup, not after a miss (a round trip, with Redis)."""
         policy = marked.policy
         assert policy is not None
-        headers = [(k, v) for k, v in start.get("headers", ()) if k != b"cache-status"]
-        coding = next((v.decode("latin-1") for k, v in headers if k == b"content-encoding"), None)
-        etag = next((v.decode("latin-1") for k, v in headers if k == b"etag"), "")
         usable, principal = self._principal(scope, policy)
         if not usable:
             return False
-        key = request_key(
-            scope,
-            media_type=state.negotiated.media_type,
-            coding=coding or "identity",
-            vary=policy.vary,
-            principal=principal,
-        )
+        headers = [(k, v) for k, v in start.get("headers", ()) if k != b"cache-status"]
+        found = dict(reversed(headers))  # the first of a repeated header
+        sent = found.get(b"content-encoding", b"identity").decode("latin-1")
+        etag = found.get(b"etag", b"").decode("latin-1")
         tags = [path_tag(scope), *(marked.tags or ())]
-        entry = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags)
-        return await self.put(key, entry.dumps(), ttl=policy.kept, tags=tags, since=state.since)
+        data = Entry(start["status"], headers, body, etag, wall_clock(), policy.ttl, tags).dumps()
+        stored = []
+        aliased = sent == "identity" and preferred != "identity"
+        for coding in (sent, preferred) if aliased else (sent,):
+            key = request_key(
+                scope,
+                media_type=state.negotiated.media_type,
+                coding=coding,
+                vary=policy.vary,
+                principal=principal,
+            )
+            stored.append(await self.put(key, data, ttl=policy.kept, tags=tags, since=state.since))
+        return stored[0]
 
     async def put(
         self, key: str, data: bytes, *, ttl: float, tags: list[str], since: int | None
@@ -341,49 +380,18 @@ class ResponseCache:
             return 0
 
 
-async def invalidate(
-    request: object,
-    *,
-    tags: Sequence[str] = (),
-    route: Callable[..., Any] | None = None,
-    **path_params: Any,
-) -> int:
-    """Invalidate cached responses from an endpoint or a background task after a write.
-
-    ``await invalidate(request, tags=["videos"])`` drops the entries stored with any of the
-    tags; ``await invalidate(request, route=get_video, video_id=7)`` drops every entry of the
-    path that ``@cached`` endpoint answers for those path parameters (all its media types,
-    codings, queries and views). Both may be given. Returns how many entries were deleted (0
-    without ``SerdesMiddleware`` or a store).
-
-    Raises:
-        ValueError: ``route`` is not a ``@cached`` endpoint of this app, or the path
-            parameters do not fill its path.
-    """
-    scope = getattr(request, "scope", None)
-    cache = response_cache_of(scope) if isinstance(scope, dict) else None
-    if cache is None:
-        return 0
-    dropped = list(tags)
-    if route is not None:
-        dropped.append(cache.table.path_tag(route, path_params))
-    return await cache.invalidate(dropped) if dropped else 0
-
-
-def response_cache_of(scope: Scope) -> ResponseCache | None:
-    """The response cache of the SerdesMiddleware serving this request, if it has one."""
-    state = state_of(scope)
-    return state.cache if state is not None else None
-
-
-def response_cache_from(cache: Store | ResponseCache | bool | None) -> ResponseCache | None:
-    """The response cache a ``cache=`` keyword asks for (True: an in-process MemoryStore)."""
-    if cache is None or cache is False:
-        return None
-    if cache is True:
-        return ResponseCache(MemoryStore())
-    if isinstance(cache, ResponseCache):
-        return cache
-    if isinstance(cache, Store):
-        return ResponseCache(cache)
-    raise TypeError(f"cache must be a Store, a ResponseCache, True or None, got {cache!r}")
+def _judge(
+    entry: Entry, key: str, policy: CachePolicy, now: float, found: Lookup
+) -> tuple[Lookup, tuple[bytes, bytes] | None]:
+    """What a stored entry is worth: a hit, a stale answer within ``stale-while-revalidate``
+    (with the ``Cache-Status`` to send), or at most the ``stale-if-error`` fallback."""
+    age = now - entry.stored_at
+    if age < entry.ttl:
+        return _HIT_LOOKUP, _HIT
+    if age < entry.ttl + policy.stale_while_revalidate:
+        return Lookup(True, key, None, CACHE_STALE), _SWR
+    if found.fallback is not None:
+        return found, None
+    if age < entry.ttl + policy.stale_if_error:
+        return Lookup(False, None, entry, CACHE_STALE), None
+    return _STALE, None

@@ -16,8 +16,9 @@ from starlette.responses import Response
 from .._types import Scope, Store
 from ..settings import Negotiated
 from . import CachePolicy, Entry, cache_control, principal_of, request_key
+from .invalidation import response_cache_of
 from .memory_store import MemoryStore
-from .response_cache import ResponseCache, response_cache_of
+from .response_cache import ResponseCache
 
 
 @dataclass(slots=True)
