@@ -15,7 +15,7 @@ against FastAPI's static ``response_model_include``.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
 
 import brotli
@@ -60,6 +60,31 @@ def build_serdes_cached(payloads: Payloads) -> ASGIApp:
     app.add_middleware(
         SerdesMiddleware, cache=MemoryStore(), compression=Compression(levels=levels)
     )
+    return app
+
+
+def build_serdes_cached_near(payloads: Payloads) -> ASGIApp:
+    """@cached on a RedisStore (127.0.0.1:6379) with its in-process tier: a warm hit never
+    reaches Redis, so it should cost what a MemoryStore hit costs."""
+    import os
+    from contextlib import asynccontextmanager
+
+    from fastapi_serdes import SerdesMiddleware, SerdesRoute, cached
+    from fastapi_serdes.cache.redis_store import RedisStore
+
+    prefix = f"bench-near-{os.getpid()}:"  # entries expire with their TTL
+    store = RedisStore("redis://127.0.0.1:6379/0", prefix=prefix, near_bytes=64 << 20)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await store.aclose()
+
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+    router = APIRouter(route_class=SerdesRoute)
+    _cached_routes(router, payloads, cached(3600))
+    app.include_router(router)
+    app.add_middleware(SerdesMiddleware, cache=store)
     return app
 
 
@@ -222,6 +247,13 @@ CACHE_CONTENDERS = [
         ("fastapi_serdes:cached",),
     ),
     Contender(
+        "serdes-cached-near",
+        build_serdes_cached_near,
+        None,
+        "SerdesMiddleware + SerdesRoute + @cached(3600), RedisStore with its in-process tier",
+        ("fastapi_serdes.cache.redis_store:RedisStore",),
+    ),
+    Contender(
         "fastapi-cache2",
         build_fastapi_cache2,
         None,
@@ -291,6 +323,7 @@ def build_cache_workloads(available: Mapping[str, Contender], payloads: Payloads
                 "fastapi-cache2",
                 "litestar-cached",
                 "serdes-cached",
+                "serdes-cached-near",
                 "asgi-bytes",
             )
             if name in available

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 
+from cachetools import LRUCache
 from starlette.requests import Request
 
 from .._types import Message, Scope, Send, Store
@@ -42,6 +43,9 @@ from .capture import Capture
 from .route_table import CachedRoute, RouteTable
 
 logger = logging.getLogger("fastapi_serdes")
+
+# The most the entries kept parsed hold (each also holds its body a second time, in the entry).
+_PARSED_BYTES: Final = 16 * 1024 * 1024
 
 _HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
 _SWR: Final = (
@@ -97,6 +101,11 @@ class ResponseCache:
         )
         # Background refreshes of stale entries under way, by key.
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+        # Entries read, by key, with the stored bytes they were read from: a store that hands
+        # out the object it holds (in process) is read once per write, not once per hit.
+        self._parsed: LRUCache[str, tuple[bytes, Entry]] = LRUCache(
+            _PARSED_BYTES, getsizeof=lambda known: len(known[0])
+        )
 
     @property
     def active(self) -> bool:
@@ -262,7 +271,15 @@ class ResponseCache:
         except Exception:  # a store must not fail a request
             logger.exception("fastapi-serdes: cache store get failed; serving uncached")
             return None
-        return Entry.loads(data) if data is not None else None
+        if data is None:
+            return None
+        known = self._parsed.get(key)
+        if known is not None and known[0] is data:
+            return known[1]
+        entry = Entry.loads(data)
+        if entry is not None and len(data) <= _PARSED_BYTES // 8:
+            self._parsed[key] = (data, entry)
+        return entry
 
     async def _serve(
         self,
