@@ -69,6 +69,7 @@ class Options:
     own_redis: bool = False
     cluster: bool = False
     store_timeout: float | None = None  # the RedisStore timeout (None: the library's default)
+    near_bytes: int | None = None  # the replicas' in-process tier (None: without one)
     origin_ms: float = 10.0  # how long a GET computes after reading the origin
     seed: int = 17
 
@@ -620,6 +621,7 @@ def measure(options: Options, log: Callable[[str], None] = print) -> Report:
                    CLUSTER_TTL=str(int(options.seconds) + 60),
                    CLUSTER_ITEMS=str(options.items), CLUSTER_OWNERS=str(options.owners),
                    CLUSTER_STORE_TIMEOUT=str(options.store_timeout or ""),
+                   CLUSTER_NEAR_BYTES=str(options.near_bytes or ""),
                    CLUSTER_ORIGIN_MS=str(options.origin_ms))  # fmt: skip
         started_at = time.monotonic()
         ports = start_replicas(stack, directory, options.processes, env)
@@ -683,6 +685,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="the replicas' RedisStore timeout in seconds (default: the library's, 0.05)",
     )
     parser.add_argument(
+        "--near-bytes",
+        type=int,
+        help="give each replica's RedisStore an in-process tier of this many bytes",
+    )
+    parser.add_argument(
         "--origin-ms",
         type=float,
         default=defaults.origin_ms,
@@ -694,7 +701,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         seconds=args.seconds, processes=args.processes, concurrency=args.concurrency,
         items=args.items, owners=args.owners, write_ratio=args.write_ratio,
         redis_url=args.redis_url, own_redis=args.own_redis, cluster=args.cluster,
-        store_timeout=args.store_timeout, origin_ms=args.origin_ms, seed=args.seed,
+        store_timeout=args.store_timeout, near_bytes=args.near_bytes, origin_ms=args.origin_ms,
+        seed=args.seed,
     )  # fmt: skip
 
 

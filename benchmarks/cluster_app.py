@@ -11,6 +11,7 @@
 - ``CLUSTER_ORIGIN_MS``: how long a GET takes to compute after reading the origin, in ms (default
   10, a database query's worth; 0 for none).
 - ``CLUSTER_STORE_TIMEOUT``: the ``RedisStore`` timeout in seconds (default: the library's).
+- ``CLUSTER_NEAR_BYTES``: the ``RedisStore``'s in-process tier, in bytes (default: none).
 - ``CLUSTER_ITEMS`` / ``CLUSTER_OWNERS``: how many items the origin holds (the harness seeds them)
   and how many owners they are spread over (item ``i`` belongs to owner ``i % owners``).
 
@@ -42,6 +43,7 @@ CLUSTER = os.environ.get("CLUSTER_REDIS_CLUSTER", "") == "1"
 PREFIX = os.environ.get("CLUSTER_PREFIX", "cluster-load:")
 TTL = float(os.environ.get("CLUSTER_TTL", "30"))
 STORE_TIMEOUT = float(os.environ.get("CLUSTER_STORE_TIMEOUT", "0") or 0) or DEFAULT_TIMEOUT
+NEAR_BYTES = int(os.environ.get("CLUSTER_NEAR_BYTES", "0") or 0) or None
 ITEMS = int(os.environ.get("CLUSTER_ITEMS", "300"))
 OWNERS = int(os.environ.get("CLUSTER_OWNERS", "20"))
 ORIGIN_SECONDS = float(os.environ.get("CLUSTER_ORIGIN_MS", "10")) / 1000
@@ -180,7 +182,13 @@ async def put_item(item_id: int, body: Note, request: Request) -> Item:
 app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
 app.include_router(router)
 
-store = RedisStore(REDIS_URL, cluster=CLUSTER, prefix=f"{PREFIX}cache:", timeout=STORE_TIMEOUT)
+store = RedisStore(
+    REDIS_URL,
+    cluster=CLUSTER,
+    prefix=f"{PREFIX}cache:",
+    timeout=STORE_TIMEOUT,
+    near_bytes=NEAR_BYTES,
+)
 app.add_middleware(SerdesMiddleware, cache=store)
 
 
