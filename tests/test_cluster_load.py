@@ -1,5 +1,6 @@
 """The response cache scaled out (``benchmarks/cluster.py``): four uvicorn replicas sharing one
-Redis this test starts, then a 3-node Redis Cluster it starts, under a short mixed load.
+Redis this test starts, then a 3-node Redis Cluster it starts, under a short mixed load; each
+with and without the stores' in-process tier.
 
 Each run checks read-your-writes across replicas, no errors, each never-written entry computed
 once for the whole cluster, and hits from a replica's first request (see the harness). The checker
@@ -63,9 +64,21 @@ def test_checker_expects_a_hit_after_a_stored_read_unless_a_write_overlaps() -> 
     assert read.path == "/items/1"
 
 
-def test_four_replicas_sharing_one_redis() -> None:
+#: Each run with and without RedisStore's in-process tier (which the checks then hold to the
+#: same read-your-writes rule).
+NEAR = pytest.mark.parametrize("near_bytes", [None, 32 << 20], ids=["redis", "redis+near"])
+
+
+@NEAR
+def test_four_replicas_sharing_one_redis(near_bytes: int | None) -> None:
     report = measure(
-        Options(seconds=12, processes=PROCESSES, concurrency=CONCURRENCY, own_redis=True),
+        Options(
+            seconds=12,
+            processes=PROCESSES,
+            concurrency=CONCURRENCY,
+            own_redis=True,
+            near_bytes=near_bytes,
+        ),
         log=quiet,
     )
 
@@ -73,9 +86,17 @@ def test_four_replicas_sharing_one_redis() -> None:
     assert not report.failures, str(report)
 
 
-def test_four_replicas_sharing_a_redis_cluster() -> None:
+@NEAR
+def test_four_replicas_sharing_a_redis_cluster(near_bytes: int | None) -> None:
     report = measure(
-        Options(seconds=10, processes=PROCESSES, concurrency=CONCURRENCY, cluster=True), log=quiet
+        Options(
+            seconds=10,
+            processes=PROCESSES,
+            concurrency=CONCURRENCY,
+            cluster=True,
+            near_bytes=near_bytes,
+        ),
+        log=quiet,
     )
 
     ran(report)
