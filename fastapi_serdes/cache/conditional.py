@@ -34,36 +34,42 @@ def respond(
     code = response.status_code
     headers = response.raw_headers
     if media_type is not None and is_body_allowed_for_status_code(code):
-        headers[:] = [(k, v) for k, v in headers if k != b"content-type"]
-        headers.append((b"content-type", media_type.encode("latin-1")))
+        _replace(headers, b"content-type", media_type)
     get_ok = code == 200 and scope["method"] in ("GET", "HEAD")
-    # A shared entry never holds what a credentialed request got.
-    policy = (
-        cache
-        if get_ok and not (cache is None or (cache.key is None and credentialed(scope)))
-        else None
-    )
-    route_vary(
-        headers,
-        views=views,
-        declared=policy.vary if policy is not None else (),
-        request_headers=scope["headers"] if policy is not None and policy.key else None,
-    )
+    policy = _storable(cache, scope) if get_ok else None
+    if policy is None:
+        route_vary(headers, views=views, declared=(), request_headers=None)
+    else:  # a per-principal key varies on the credentials the request carried
+        request_headers = scope["headers"] if policy.key else None
+        route_vary(headers, views=views, declared=policy.vary, request_headers=request_headers)
     headers.extend(view_headers)
-    if get_ok:
-        etag = etag_for(bytes(response.body))
-        headers.append((b"etag", etag.encode("latin-1")))
-        if policy is not None:
-            _mark_cacheable(policy, request, state, headers)
-        theirs = matching_tag(header(scope, b"if-none-match"), etag)
-        if theirs is not None:
-            # The client's own tag: for a compressed variant it is the "-<coding>" one its
-            # cached 200 carried, which the identity ETag computed here is not.
-            if theirs != etag and theirs.startswith('"'):
-                headers[:] = [(k, v) for k, v in headers if k != b"etag"]
-                headers.append((b"etag", theirs.encode("latin-1")))
-            return _not_modified(headers, response.background)
-    return response
+    if not get_ok:
+        return response
+    etag = etag_for(bytes(response.body))
+    headers.append((b"etag", etag.encode("latin-1")))
+    if policy is not None:
+        _mark_cacheable(policy, request, state, headers)
+    theirs = matching_tag(header(scope, b"if-none-match"), etag)
+    if theirs is None:
+        return response
+    # The client's own tag: for a compressed variant it is the "-<coding>" one its cached 200
+    # carried, which the identity ETag computed here is not.
+    if theirs != etag and theirs.startswith('"'):
+        _replace(headers, b"etag", theirs)
+    return _not_modified(headers, response.background)
+
+
+def _replace(headers: list[tuple[bytes, bytes]], name: bytes, value: str) -> None:
+    headers[:] = [(k, v) for k, v in headers if k != name]
+    headers.append((name, value.encode("latin-1")))
+
+
+def _storable(cache: CachePolicy | None, scope: Any) -> CachePolicy | None:
+    """The route's cache policy, unless a shared entry would hold what a credentialed request
+    got (only a per-principal key may)."""
+    if cache is None or (cache.key is None and credentialed(scope)):
+        return None
+    return cache
 
 
 def _not_modified(headers: list[tuple[bytes, bytes]], background: Any) -> Response:
