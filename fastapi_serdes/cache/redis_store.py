@@ -313,28 +313,39 @@ class RedisStore:
             self._replay = unique  # a forced try already failed in this open spell
             return 0
         self._replay = set()
-        keys = [f"{self.prefix}t:{tag}" for tag in unique]
-        marks = [f"{self.prefix}i:{tag}" for tag in unique]
-        reply = await self._call(lambda: self._drop(keys, marks), fallback=None, force=True)
-        deleted, clock = reply if isinstance(reply, list) and len(reply) == 2 else (None, None)
+        deleted, clock = await self._drop(unique)
         if self.near is not None:
-            self.near.empty(clock if isinstance(clock, int) else None)
+            self.near.empty(clock)
         if deleted is None:
             self._replay = unique
             logger.error(
                 "fastapi-serdes: invalidating %d tag(s) in Redis failed; retried once Redis "
                 "answers again (until then other replicas may serve the old entries)",
-                len(keys),
+                len(unique),
             )
             return 0
         if self.near is not None:
             await asyncio.sleep(self.near.lease)
-        return deleted if isinstance(deleted, int) else 0
+        return deleted
 
-    async def _drop(self, keys: list[str], marks: list[str]) -> object:
-        if self._cluster is not None:
-            return await self._cluster.drop(self._clock_key, keys, marks)
-        return await self._invalidate_script([self._clock_key, *keys, *marks], [len(keys), MARK_MS])
+    async def _drop(self, tags: Collection[str]) -> tuple[int | None, int | None]:
+        """Invalidate ``tags`` in Redis (forced through an open circuit): how many values went
+        and the clock after; (None, None) when it failed."""
+        keys = [f"{self.prefix}t:{tag}" for tag in tags]
+        marks = [f"{self.prefix}i:{tag}" for tag in tags]
+
+        async def drop() -> object:
+            if self._cluster is not None:
+                return await self._cluster.drop(self._clock_key, keys, marks)
+            return await self._invalidate_script(
+                [self._clock_key, *keys, *marks], [len(keys), MARK_MS]
+            )
+
+        reply = await self._call(drop, fallback=None, force=True)
+        if not isinstance(reply, list) or len(reply) != 2:
+            return None, None
+        deleted, clock = (value if isinstance(value, int) else None for value in reply)
+        return deleted or 0, clock
 
     async def acquire(self, key: str, ttl: float) -> bool:
         """Take the lock ``key`` for ``ttl`` seconds across replicas (SET NX PX).
