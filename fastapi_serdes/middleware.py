@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
-from .cache import Entry
 from .cache.capture import StaleIfError
 from .cache.layer import CacheLayer, response_cache_from
 from .cache.response_cache import ResponseCache
@@ -270,7 +269,7 @@ class SerdesMiddleware:
             # (after compression: one variant per coding).
             codings = choice.codings if choice is not None else _IDENTITY
             entered, fallback = await cache.enter(
-                scope, send, state, codings, layer.leaves_alone if layer is not None else _always
+                scope, send, state, codings, layer.leaves_alone if layer is not None else None
             )
             if entered is None or isinstance(entered, ProblemError):
                 if entered is not None:
@@ -398,8 +397,3 @@ async def _answer(
     if vary is not None:
         response.raw_headers = add_vary(response.raw_headers, vary)
     await response({"type": "http"}, no_receive, send)
-
-
-def _always(entry: Entry) -> bool:
-    """Without compression, a stored identity response answers every client."""
-    return True

@@ -205,26 +205,27 @@ def operation_extra(
         return GeneratedExtra(extra, user_extra)
     method = sorted(route.methods)[0].lower()
     base = f"#/paths/{_escape(route.path_format)}/{method}"
-    status = str(route.status_code or 200)
-    json_key = _escape("application/json")
-    if is_body_allowed_for_status_code(route.status_code or 200):  # a 204 has no content
-        response_ref = {"$ref": f"{base}/responses/{status}/content/{json_key}/schema"}
-        responses = extra.setdefault("responses", {})
-        content = responses.setdefault(status, {}).setdefault("content", {})
-        for media_type in media_types:
-            content.setdefault(media_type, {"schema": response_ref})
-    body_info = getattr(route.body_field, "field_info", None)
+    status = route.status_code or 200
+    if is_body_allowed_for_status_code(status):  # a 204 has no content
+        response = extra.setdefault("responses", {}).setdefault(str(status), {})
+        _point_at_json(response, media_types, f"{base}/responses/{status}")
     # Only a JSON body has codec equivalents (not forms, files, or another declared media type).
-    if body_info is not None and _json_body(body_info):
-        body_ref = {"$ref": f"{base}/requestBody/content/{json_key}/schema"}
-        body_content = extra.setdefault("requestBody", {}).setdefault("content", {})
-        for media_type in media_types:
-            body_content.setdefault(media_type, {"schema": body_ref})
+    if _json_body(getattr(route.body_field, "field_info", None)):
+        _point_at_json(extra.setdefault("requestBody", {}), media_types, f"{base}/requestBody")
     return GeneratedExtra(extra, user_extra)
 
 
+def _point_at_json(entry: dict[str, Any], media_types: list[str], pointer: str) -> None:
+    """Add ``media_types`` to ``entry``'s content, each with the schema of its JSON content
+    (``pointer`` locates ``entry`` in the OpenAPI document)."""
+    ref = {"$ref": f"{pointer}/content/{_escape('application/json')}/schema"}
+    content = entry.setdefault("content", {})
+    for media_type in media_types:
+        content.setdefault(media_type, {"schema": ref})
+
+
 def _json_body(field_info: Any) -> bool:
-    if isinstance(field_info, params.Form):  # File is a Form
+    if field_info is None or isinstance(field_info, params.Form):  # File is a Form
         return False
     # The codecs' entries point at the application/json schema: only that one has equivalents.
     media_type = str(getattr(field_info, "media_type", "application/json"))

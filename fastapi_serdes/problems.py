@@ -223,11 +223,8 @@ def problem_for(status: int, body: bytes, raised: ProblemError | None) -> Proble
     """
     if raised is not None and raised.status == status:
         return raised
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict) or doc.keys() != {"detail"}:
+    doc = _fastapi_error(body)
+    if doc is None:
         return None
     detail = doc["detail"]
     if isinstance(detail, list) and all(isinstance(err, dict) for err in detail):
@@ -236,6 +233,15 @@ def problem_for(status: int, body: bytes, raised: ProblemError | None) -> Proble
             problem = ProblemError(status, detail=problem.problem_detail, **problem.extensions)
         return problem
     return ProblemError(status, detail=detail if isinstance(detail, str) else str(detail))
+
+
+def _fastapi_error(body: bytes) -> dict[str, Any] | None:
+    """``body`` read as JSON when it is in FastAPI's error shape (only ``detail``), else None."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) and doc.keys() == {"detail"} else None
 
 
 class ProblemDetailsSend:
@@ -259,14 +265,7 @@ class ProblemDetailsSend:
     async def send(self, message: Any) -> None:
         if message["type"] == "http.response.start":
             self.started = True
-            content_type = next(
-                (v for k, v in message.get("headers", ()) if k == b"content-type"), None
-            )
-            if (
-                message["status"] >= 400
-                and content_type is not None
-                and is_json_content_type(content_type)
-            ):
+            if message["status"] >= 400 and _is_json(message):
                 self.start = message
                 return
         elif self.start is not None and message["type"] == "http.response.body":
@@ -274,22 +273,26 @@ class ProblemDetailsSend:
             if message.get("more_body", False):
                 return
             start, self.start = self.start, None
-            body = b"".join(self.body)
-            made = [p for p in self.made if p.status == start["status"]]
-            problem = problem_for(start["status"], body, made[-1] if made else None)
-            if problem is not None:
-                body = orjson.dumps(problem.to_dict(), default=str)
-                headers = [
-                    (k, v)
-                    for k, v in start.get("headers", ())
-                    if k not in (b"content-type", b"content-length")
-                ]
-                headers.append((b"content-type", PROBLEM_MEDIA_TYPE.encode("latin-1")))
-                headers.append((b"content-length", str(len(body)).encode("latin-1")))
-                start = {**start, "headers": headers}
+            start, body = self._as_problem(start, b"".join(self.body))
             await self._downstream(start)
             message = {"type": "http.response.body", "body": body}
         await self._downstream(message)
+
+    def _as_problem(self, start: dict[str, Any], body: bytes) -> tuple[dict[str, Any], bytes]:
+        """The held error response, as a problem document when it is in FastAPI's shape."""
+        made = [p for p in self.made if p.status == start["status"]]
+        problem = problem_for(start["status"], body, made[-1] if made else None)
+        if problem is None:
+            return start, body
+        body = orjson.dumps(problem.to_dict(), default=str)
+        headers = [
+            (k, v)
+            for k, v in start.get("headers", ())
+            if k not in (b"content-type", b"content-length")
+        ]
+        headers.append((b"content-type", PROBLEM_MEDIA_TYPE.encode("latin-1")))
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        return {**start, "headers": headers}, body
 
     async def unhandled(self) -> None:
         """Answer 500 for an exception the app did not handle (nothing is sent when the
@@ -327,6 +330,11 @@ class ProblemDetailsApp:
             raise
         finally:
             _MADE.reset(token)
+
+
+def _is_json(start: Any) -> bool:
+    content_type = next((v for k, v in start.get("headers", ()) if k == b"content-type"), None)
+    return content_type is not None and is_json_content_type(content_type)
 
 
 def _app_answers_errors(app: Any) -> bool:

@@ -59,16 +59,14 @@ class SerdesResponse(Response):
         return b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        negotiated: Negotiated | None = negotiated_of(scope)
-        if negotiated is None:
-            settings = self._settings or SerdesSettings.from_kwargs()
-            negotiated = negotiate(header(scope, b"accept"), settings)
+        negotiated = negotiated_of(scope) or self._negotiate(scope)
         codec = negotiated.codec
         if codec is None:
             raise not_acceptable(negotiated.settings)  # the app's handlers render it
         adapter = TypeAdapter(self._model) if self._model is not None else None
         recorder = request_recorder(scope, negotiated.settings.telemetry)
-        if not is_body_allowed_for_status_code(self.status_code):
+        allowed = is_body_allowed_for_status_code(self.status_code)
+        if not allowed:
             body = b""
         elif recorder is None:
             body = encode_value(codec, self.content, adapter, {})
@@ -87,7 +85,12 @@ class SerdesResponse(Response):
             (k, v) for k, v in self.raw_headers if k not in (b"content-length", b"content-type")
         ]
         self.raw_headers.append((b"content-type", str(negotiated.media_type).encode("latin-1")))
-        if body or is_body_allowed_for_status_code(self.status_code):
+        if allowed:  # else the body is empty
             self.raw_headers.append((b"content-length", str(len(body)).encode("latin-1")))
         self.raw_headers.append(VARY_ACCEPT)
         await super().__call__(scope, receive, send)
+
+    def _negotiate(self, scope: Scope) -> Negotiated:
+        """Without ``SerdesMiddleware`` or ``SerdesRoute``: negotiate here."""
+        settings = self._settings or SerdesSettings.from_kwargs()
+        return negotiate(header(scope, b"accept"), settings)

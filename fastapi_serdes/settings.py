@@ -10,9 +10,9 @@ unset; ``codecs`` is code, not configuration, and has no variable.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ._types import Codec, check_positive
 from .codecs import default_codecs
@@ -25,6 +25,7 @@ _OFF: Final = frozenset({"0", "false", "off", "no"})
 _ON: Final = frozenset({"1", "true", "on", "yes"})
 # Content-Type values remembered by codec_for(): clients choose them, so the memo is bounded.
 _CONTENT_TYPE_MEMO_SIZE: Final = 256
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,39 +114,48 @@ class SerdesSettings:
         False / None (off).
         """
         env = os.environ if environ is None else environ
-        kwargs: dict[str, Any] = {}
-        from_env: dict[str, str] = {}  # parameter -> the variable that set it
-        if codecs is not None:
-            kwargs["codecs"] = tuple(codecs)
-        kwargs["problem_details"] = problem_details
-        if strict is not None:
-            kwargs["strict"] = strict
-        elif (value := env.get(ENV_PREFIX + "STRICT")) is not None:
-            kwargs["strict"] = env_flag("STRICT", value)
-        if max_body_size is not None:
-            kwargs["max_body_size"] = max_body_size
-        elif (value := env.get(ENV_PREFIX + "MAX_BODY_SIZE")) is not None:
-            try:
-                kwargs["max_body_size"] = int(value)
-            except ValueError:
-                raise ValueError(
-                    f"{ENV_PREFIX}MAX_BODY_SIZE must be a positive integer, got {value!r}"
-                ) from None
-            from_env["max_body_size"] = f"{ENV_PREFIX}MAX_BODY_SIZE={value!r}"
-        kwargs["telemetry"] = telemetry_setting(telemetry)
-        if (value := env.get(ENV_PREFIX + "TELEMETRY")) is not None:
-            # Off switches telemetry off whatever the code chose (an operator's kill switch).
-            if not env_flag("TELEMETRY", value):
-                kwargs["telemetry"] = None
-            elif kwargs["telemetry"] is None:
-                kwargs["telemetry"] = Telemetry()
+        optional: dict[str, Any] = {
+            "codecs": None if codecs is None else tuple(codecs),
+            "strict": _from_env(strict, env, "STRICT", env_flag),
+            "max_body_size": _from_env(max_body_size, env, "MAX_BODY_SIZE", _env_int),
+        }
+        kwargs = {name: value for name, value in optional.items() if value is not None}
+        kwargs["telemetry"] = _telemetry_from_env(telemetry, env.get(ENV_PREFIX + "TELEMETRY"))
         try:
-            return cls(**kwargs)
+            return cls(problem_details=problem_details, **kwargs)
         except ValueError as exc:
-            culprit = next((var for name, var in from_env.items() if name in str(exc)), None)
-            if culprit is None:
+            variable = ENV_PREFIX + "MAX_BODY_SIZE"
+            if max_body_size is not None or variable not in env or "max_body_size" not in str(exc):
                 raise
-            raise ValueError(f"environment variable {culprit}: {exc}") from None
+            raise ValueError(f"environment variable {variable}={env[variable]!r}: {exc}") from None
+
+
+def _from_env(
+    value: T | None, env: Mapping[str, str], name: str, parse: Callable[[str, str], T]
+) -> T | None:
+    """``value``, or when it is None the variable ``FASTAPI_SERDES_<name>`` parsed (if set)."""
+    if value is not None:
+        return value
+    raw = env.get(ENV_PREFIX + name)
+    return None if raw is None else parse(name, raw)
+
+
+def _env_int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name} must be a positive integer, got {value!r}") from None
+
+
+def _telemetry_from_env(telemetry: Telemetry | bool | None, value: str | None) -> Telemetry | None:
+    """The ``telemetry=`` keyword, unless ``FASTAPI_SERDES_TELEMETRY`` (``value``) is set."""
+    setting = telemetry_setting(telemetry)
+    if value is None:
+        return setting
+    # Off switches telemetry off whatever the code chose (an operator's kill switch).
+    if not env_flag("TELEMETRY", value):
+        return None
+    return setting if setting is not None else Telemetry()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,10 +30,6 @@ logger = logging.getLogger("fastapi_serdes")
 _NO_BODY_STATUSES = frozenset({204, 205, 206, 304})  # 206: its Content-Range is of the bytes
 
 
-def _add_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return add_vary(headers, ACCEPT)
-
-
 class BodyTranscoder:
     """Hands a plain route the JSON equivalent of a MessagePack request body."""
 
@@ -156,19 +152,14 @@ class Responder:
         transcoder = self.transcoder
         if transcoder is not None and transcoder.problem is not None:
             if kind == "http.response.start":
-                await transcoder.problem.render(self.negotiated.settings.problem_details)(
-                    {"type": "http"}, no_receive, self._downstream
-                )
+                await self._send_problem(transcoder.problem)
             return
         if kind == "http.response.start":
             if self._wants_transcoding(message):
                 self.start = message
                 self.transcoding = True
                 return
-            headers = message.get("headers", ())
-            if any(n == b"content-type" and is_json_content_type(v) for n, v in headers):
-                message["headers"] = _add_vary(list(headers))
-            await self._downstream(message)
+            await self._downstream(_json_varies(message))
             return
         if kind == "http.response.body" and self.transcoding:
             self.buffered.append(message.get("body", b""))
@@ -186,7 +177,7 @@ class Responder:
             return False
         if message.get("status", 200) in _NO_BODY_STATUSES:
             return False  # and partial content is never transformed (RFC 9110 §15.3.7)
-        content_type = None
+        content_type = b""  # none: not JSON
         coding: str | None = None
         for name, value in message.get("headers", ()):
             if name == b"content-type":
@@ -200,7 +191,7 @@ class Responder:
                 if coding not in ("gzip", "br", "zstd") or not coding_available(coding):
                     return False
         self.coding = coding
-        return content_type is not None and is_json_content_type(content_type)
+        return is_json_content_type(content_type)
 
     async def _flush_untouched(self) -> None:
         start, self.start = self.start, None
@@ -213,44 +204,27 @@ class Responder:
         self, start: Message, body: bytes, *, more_body: bool = False
     ) -> None:
         """The app's response as it was (its own headers and bytes), with ``Vary: Accept``."""
-        start["headers"] = _add_vary(list(start.get("headers", ())))
+        start["headers"] = add_vary(list(start.get("headers", ())), ACCEPT)
         await self._downstream(start)
         await self._downstream({"type": "http.response.body", "body": body, "more_body": more_body})
+
+    async def _send_problem(self, problem: ProblemError) -> None:
+        response = problem.render(self.negotiated.settings.problem_details)
+        await response({"type": "http"}, no_receive, self._downstream)
 
     async def _flush_transcoded(self) -> None:
         start, self.start = self.start, None
         assert start is not None
-        codec = self.negotiated.codec
-        assert codec is not None
-        data = raw = b"".join(self.buffered)
-        self.buffered = []
-        if self.coding is not None and self.coding != "identity":
-            try:
-                data = decode_whole(self.coding, raw)
-            except Exception as exc:  # the app's own bytes are not what they say: pass them
-                logger.warning(
-                    "fastapi-serdes: cannot decode the app's %s body: %s", self.coding, exc
-                )
-                await self._send_untouched(start, raw)
-                return
+        raw, self.buffered = b"".join(self.buffered), []
         try:
-            # Read with the JSON codec, not orjson alone: it keeps integers past 64 bits exact
-            # (then refused by MessagePack with a located message) instead of making floats.
-            value = self._json.decode(data) if data else None
-            if not data:
-                body = b""
-            elif self.recorder is None:
-                body = codec.encode(value)
-            else:
-                body = encode_span(
-                    self.recorder,
-                    lambda: codec.encode(value),
-                    media_type=self.negotiated.media_type,
-                    codec=codec,
-                    model=None,
-                    selection=None,
-                    route=None,
-                )
+            # The coding is one _wants_transcoding() accepted (gzip, br or zstd), or None.
+            data = raw if self.coding is None else decode_whole(self.coding, raw)
+        except Exception as exc:  # the app's own bytes are not what they say: pass them
+            logger.warning("fastapi-serdes: cannot decode the app's %s body: %s", self.coding, exc)
+            await self._send_untouched(start, raw)
+            return
+        try:
+            body = self._transcode(data) if data else b""
         except (DecodeError, EncodeError) as exc:
             if start["status"] >= 400:
                 # An error document (FastAPI's 422 echoes the input, an integer past 64 bits
@@ -258,9 +232,7 @@ class Responder:
                 await self._send_untouched(start, raw)
                 return
             logger.error("fastapi-serdes: cannot transcode a plain route's response: %s", exc)
-            problem = encode_failed(str(exc))
-            response = problem.render(self.negotiated.settings.problem_details)
-            await response({"type": "http"}, no_receive, self._downstream)
+            await self._send_problem(encode_failed(str(exc)))
             return
         headers = [
             (n, v)
@@ -269,9 +241,37 @@ class Responder:
         ]
         headers.append((b"content-type", str(self.negotiated.media_type).encode("latin-1")))
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        start["headers"] = _add_vary(headers)
+        start["headers"] = add_vary(headers, ACCEPT)
         await self._downstream(start)
         await self._downstream({"type": "http.response.body", "body": body, "more_body": False})
+
+    def _transcode(self, data: bytes) -> bytes:
+        codec = self.negotiated.codec
+        assert codec is not None
+        # Read with the JSON codec, not orjson alone: it keeps integers past 64 bits exact
+        # (then refused by MessagePack with a located message) instead of making floats.
+        value = self._json.decode(data)
+        if self.recorder is None:
+            return codec.encode(value)
+        return encode_span(
+            self.recorder,
+            lambda: codec.encode(value),
+            media_type=self.negotiated.media_type,
+            codec=codec,
+            model=None,
+            selection=None,
+            route=None,
+        )
+
+
+def _json_varies(message: Message) -> Message:
+    """A response start passed as it is, with ``Vary: Accept`` when its body is JSON."""
+    headers = message.get("headers", ())
+    for name, value in headers:  # a loop: cheaper than any() over a generator
+        if name == b"content-type" and is_json_content_type(value):
+            message["headers"] = add_vary(list(headers), ACCEPT)
+            break
+    return message
 
 
 def install_transcoder(

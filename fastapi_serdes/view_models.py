@@ -12,6 +12,22 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, create_model
 
 Include = dict[str, Any]
+_COLLECTIONS = (list, set, frozenset, Sequence)
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _derived(model: type[BaseModel], suffix: str, fields: dict[str, Any]) -> Any:
+    """A model named after ``model`` (with ``suffix``), with its config and these fields."""
+    return create_model(
+        f"{model.__name__}{suffix}",
+        __config__=model.model_config,
+        __doc__=model.__doc__,
+        __module__=model.__module__,
+        **fields,
+    )
 
 
 def members(model: Any) -> tuple[type[BaseModel], ...]:
@@ -20,7 +36,7 @@ def members(model: Any) -> tuple[type[BaseModel], ...]:
         return members(typing.get_args(model)[0])
     if typing.get_origin(model) in (Union, types.UnionType):
         return tuple(m for arg in typing.get_args(model) for m in members(arg))
-    if isinstance(model, type) and issubclass(model, BaseModel):
+    if _is_model(model):
         return (model,)
     raise TypeError(f"Views: {model!r} is not a pydantic model or a union of models")
 
@@ -30,7 +46,7 @@ def model_in(annotation: Any) -> tuple[type[BaseModel], ...] | None:
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         return model_in(typing.get_args(annotation)[0])
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if _is_model(annotation):
         return (annotation,)
     if origin is not None:
         found = [m for a in typing.get_args(annotation) for m in (model_in(a) or ())]
@@ -81,15 +97,7 @@ def derive(models: Sequence[type[BaseModel]], tree: Mapping[str, Any], suffix: s
             # 2.11 does), which would change the original model's field. A computed field is
             # documented as a required field of its return type (it is always dumped).
             fields[name] = (annotation, copy.copy(info) if info is not None else ...)
-        derived.append(
-            create_model(
-                f"{model.__name__}{suffix}",
-                __config__=model.model_config,
-                __doc__=model.__doc__,
-                __module__=model.__module__,
-                **fields,
-            )
-        )
+        derived.append(_derived(model, suffix, fields))
     return derived[0] if len(derived) == 1 else Union[tuple(derived)]  # noqa: UP007
 
 
@@ -130,27 +138,30 @@ def locate(tp: Any, model: Any, include: Include) -> Include | None:
     if tp == model:
         return include
     origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
     if origin is Annotated:
-        return locate(typing.get_args(tp)[0], model, include)
-    if origin in (list, set, frozenset, Sequence) or (
-        origin is tuple and len(typing.get_args(tp)) == 2 and typing.get_args(tp)[1] is Ellipsis
-    ):
-        inner = locate(typing.get_args(tp)[0], model, include)
+        return locate(args[0], model, include)
+    if _one_item_type(origin, args):
+        inner = locate(args[0], model, include)
         return {"__all__": inner} if inner is not None else None
     if origin in (Union, types.UnionType):
-        found = [x for a in typing.get_args(tp) if (x := locate(a, model, include)) is not None]
-        return found[0] if found else None
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        out: Include = {}
-        hit = False
-        for name, info in tp.model_fields.items():
-            inner = locate(info.annotation, model, include)
-            if inner is None:
-                out[name] = True
-            else:
-                out[name], hit = inner, True
-        return out if hit else None
-    return None
+        return next((x for a in args if (x := locate(a, model, include)) is not None), None)
+    return _locate_in_fields(tp, model, include) if _is_model(tp) else None
+
+
+def _one_item_type(origin: Any, args: tuple[Any, ...]) -> bool:
+    """Whether a generic holds items of one type (``list[X]``, ``tuple[X, ...]``...)."""
+    return origin in _COLLECTIONS or (origin is tuple and len(args) == 2 and args[1] is Ellipsis)
+
+
+def _locate_in_fields(tp: type[BaseModel], model: Any, include: Include) -> Include | None:
+    """``locate`` in a model's fields: the fields without ``model`` are included whole."""
+    found = {
+        name: locate(info.annotation, model, include) for name, info in tp.model_fields.items()
+    }
+    if all(inner is None for inner in found.values()):
+        return None
+    return {name: True if inner is None else inner for name, inner in found.items()}
 
 
 def replace(tp: Any, model: Any, view_model: Any, suffix: str, memo: dict[Any, Any]) -> Any:
@@ -159,29 +170,28 @@ def replace(tp: Any, model: Any, view_model: Any, suffix: str, memo: dict[Any, A
         return view_model
     if tp in memo:
         return memo[tp]
-    origin = typing.get_origin(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        fields: dict[str, Any] = {}
-        changed = False
-        for name, info in tp.model_fields.items():
-            new = replace(info.annotation, model, view_model, suffix, memo)
-            changed = changed or new is not info.annotation
-            fields[name] = (new, copy.copy(info))  # see derive()
-        if not changed:
-            return tp
-        derived = create_model(
-            f"{tp.__name__}{suffix}",
-            __config__=tp.model_config,
-            __doc__=tp.__doc__,
-            __module__=tp.__module__,
-            **fields,
-        )
-        memo[tp] = derived
-        return derived
-    if origin is None:
+    if _is_model(tp):
+        return _replace_in_fields(tp, model, view_model, suffix, memo)
+    if typing.get_origin(tp) is None:
         return tp
     args = typing.get_args(tp)
     new_args = tuple(replace(a, model, view_model, suffix, memo) for a in args)
     if all(a is b for a, b in zip(args, new_args, strict=True)):
         return tp
     return substitute(tp, dict(zip(args, new_args, strict=True)))
+
+
+def _replace_in_fields(
+    tp: type[BaseModel], model: Any, view_model: Any, suffix: str, memo: dict[Any, Any]
+) -> Any:
+    """``replace`` in a model's fields: ``tp`` itself when none changed, else a derived model."""
+    replaced = {
+        name: (replace(info.annotation, model, view_model, suffix, memo), info)
+        for name, info in tp.model_fields.items()
+    }
+    if all(new is info.annotation for new, info in replaced.values()):
+        return tp
+    # Copies of the FieldInfos: see derive().
+    fields = {name: (new, copy.copy(info)) for name, (new, info) in replaced.items()}
+    memo[tp] = _derived(tp, suffix, fields)
+    return memo[tp]

@@ -324,23 +324,35 @@ class BoundViews:
                 f"?{views.query_view}=: {_unknown('view', name, views.views)}", views
             )
         if fields is None:
-            top = frozenset(p.split(".")[0] for p in chosen.paths) if chosen.paths else None
+            top = _top_level(chosen.paths) if chosen.paths else None
             return self._placements[name], Selection(name, top, chosen.paths), preferred
         # Keyed by what the client sent: "?fields=x" and "?view=<default>&fields=x" differ.
         key = f"{view}\x00{fields}"
-        cached = self._fields.get(key)
-        if cached is None:
-            include, paths = views.fields_include(fields)
-            if view is not None and (outside := _within(paths, chosen.paths)) is not None:
-                raise _selection_problem(
-                    f"?{views.query_fields}=: field {outside!r} is not in view {name!r}", views
-                )
-            top = frozenset(p.split(".")[0] for p in paths)
-            cached = (self._place(include), Selection(name if view else None, top, paths))
-            if len(self._fields) >= _FIELDS_CACHE_SIZE:
-                self._fields.clear()
-            self._fields[key] = cached
+        cached = self._fields.get(key) or self._select_fields(key, view, fields, chosen)
         return cached[0], cached[1], False
+
+    def _select_fields(
+        self, key: str, view: str | None, fields: str, chosen: View
+    ) -> tuple[Include | None, Selection]:
+        """What ``?fields=`` selects (within the view the client named, if any), memoised."""
+        include, paths = self.views.fields_include(fields)
+        if view is not None and (outside := _within(paths, chosen.paths)) is not None:
+            raise _selection_problem(
+                f"?{self.views.query_fields}=: field {outside!r} is not in view {chosen.name!r}",
+                self.views,
+            )
+        selected = (
+            self._place(include),
+            Selection(chosen.name if view else None, _top_level(paths), paths),
+        )
+        if len(self._fields) >= _FIELDS_CACHE_SIZE:
+            self._fields.clear()
+        self._fields[key] = selected
+        return selected
+
+
+def _top_level(paths: Iterable[str]) -> frozenset[str]:
+    return frozenset(p.split(".")[0] for p in paths)
 
 
 def _doc_union(response_type: Any, views: Views) -> Any:

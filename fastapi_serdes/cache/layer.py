@@ -22,8 +22,9 @@ from ..settings import header
 from ..state import SCOPE_KEY, RequestState, state_of
 from . import UNSAFE_METHODS, Entry, strong_match
 from .capture import StaleIfError
+from .freshness import Lookup
 from .memory_store import MemoryStore
-from .response_cache import Lookup, ResponseCache
+from .response_cache import ResponseCache
 
 # Request headers left out of a GET the layer makes for a request: its conditions, its body's,
 # and Accept-Encoding (ETags are compared on the identity representation).
@@ -71,7 +72,7 @@ class CacheLayer:
         send: Send,
         state: RequestState,
         codings: tuple[str, ...],
-        uncompressed_ok: Callable[[Entry], bool],
+        uncompressed_ok: Callable[[Entry], bool] | None,
     ) -> tuple[Send | ProblemError | None, StaleIfError | None]:
         """Before the app: the ``send`` to run it with and the stale fallback, if any; None
         when the request was answered from the store; a problem to answer with (412)."""
@@ -117,7 +118,7 @@ class CacheLayer:
         send: Send,
         state: RequestState,
         codings: tuple[str, ...],
-        uncompressed_ok: Callable[[Entry], bool],
+        uncompressed_ok: Callable[[Entry], bool] | None,
     ) -> Lookup:
         route = self.cache.table.match(scope)
         if route is None:

@@ -23,9 +23,8 @@ from starlette.requests import Request
 
 from .._types import Message, Scope, Send, Store
 from ..state import RequestState
-from ..telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE, Recorder
+from ..telemetry import Recorder
 from . import (
-    CACHE_STATUS_NAME,
     CACHE_STATUS_PREFIX,
     NOT_MODIFIED_HEADERS,
     UNSAFE_METHODS,
@@ -40,43 +39,13 @@ from . import (
     wall_clock,
 )
 from .capture import Capture
+from .freshness import MISSED, Lookup, judge
 from .route_table import CachedRoute, RouteTable
 
 logger = logging.getLogger("fastapi_serdes")
 
 # The most the entries kept parsed hold (each also holds its body a second time, in the entry).
 _PARSED_BYTES: Final = 16 * 1024 * 1024
-
-_HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
-_SWR: Final = (
-    b"cache-status",
-    CACHE_STATUS_NAME.encode("latin-1") + b"; fwd=stale; detail=stale-while-revalidate",
-)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Lookup:
-    """What a response-cache lookup found.
-
-    Attributes:
-        served: the request was answered from the store.
-        refresh: what was served is stale (``stale-while-revalidate``): the key to refresh.
-        fallback: a stale entry to answer with if the endpoint fails (``stale-if-error``).
-        result: the telemetry result (hit, miss, stale).
-        since: the store's invalidation clock read before the endpoint runs (see
-            :meth:`ResponseCache.clock`); None when the store keeps none.
-    """
-
-    served: bool = False
-    refresh: str | None = None
-    fallback: Entry | None = None
-    result: str = CACHE_MISS
-    since: int | None = None
-
-
-_MISSED: Final = Lookup()
-_STALE: Final = Lookup(result=CACHE_STALE)
-_HIT_LOOKUP: Final = Lookup(served=True, result=CACHE_HIT)
 
 
 class ResponseCache:
@@ -137,7 +106,7 @@ class ResponseCache:
         *,
         media_type: str | None,
         codings: tuple[str, ...],
-        uncompressed_ok: Callable[[Entry], bool] = lambda entry: True,
+        uncompressed_ok: Callable[[Entry], bool] | None = None,
         recorder: Recorder | None = None,
     ) -> Lookup:
         """Answer from the store when a fresh entry (or a stale one within its
@@ -146,16 +115,17 @@ class ResponseCache:
         ``codings`` are the content codings this request could be answered with, the preferred
         first (what the compression layer would choose, then identity when acceptable).
         ``uncompressed_ok`` says whether a stored identity entry may answer a client that
-        prefers a coding: only when compression would have left it alone (a small body).
+        prefers a coding: only when compression would have left it alone (a small body); None:
+        always (no compression).
         ``recorder`` traces and counts the lookup (None: telemetry off).
         """
         request_cc, _ = request_cache_headers(scope)
         if request_cc is not None and "no-cache" in cache_control(request_cc.decode("latin-1")):
-            return _MISSED
+            return MISSED
         policy = route.policy
         usable, principal = self._principal(scope, policy)
         if not usable:
-            return _MISSED
+            return MISSED
         span, labels = None, None
         if recorder is not None:
             span, labels = recorder.start_cache(self.store, media_type, route.template)
@@ -176,22 +146,22 @@ class ResponseCache:
         principal: str | None,
         media_type: str | None,
         codings: tuple[str, ...],
-        uncompressed_ok: Callable[[Entry], bool],
+        uncompressed_ok: Callable[[Entry], bool] | None,
     ) -> Lookup:
         """Look the request up under each coding in turn; answer from the first usable entry."""
         now = wall_clock()
-        found = _MISSED
+        found = MISSED
         for coding in codings:
             key = request_key(
                 scope, media_type=media_type, coding=coding, vary=policy.vary, principal=principal
             )
             entry = await self._get(key)
-            if coding == "identity" and coding != codings[0] and entry is not None:
+            if coding == "identity" and coding != codings[0] and entry and uncompressed_ok:
                 entry = entry if uncompressed_ok(entry) else None
             if entry is None:
                 found = await self._unverified(key, policy, now, found)
                 continue
-            found, status = _judge(entry, key, policy, now, found)
+            found, status = judge(entry, key, policy, now, found)
             if status is not None:
                 await self._serve(scope, send, entry, now, status)
                 return found
@@ -395,20 +365,3 @@ class ResponseCache:
         except Exception:
             logger.exception("fastapi-serdes: cache invalidation failed")
             return 0
-
-
-def _judge(
-    entry: Entry, key: str, policy: CachePolicy, now: float, found: Lookup
-) -> tuple[Lookup, tuple[bytes, bytes] | None]:
-    """What a stored entry is worth: a hit, a stale answer within ``stale-while-revalidate``
-    (with the ``Cache-Status`` to send), or at most the ``stale-if-error`` fallback."""
-    age = now - entry.stored_at
-    if age < entry.ttl:
-        return _HIT_LOOKUP, _HIT
-    if age < entry.ttl + policy.stale_while_revalidate:
-        return Lookup(True, key, None, CACHE_STALE), _SWR
-    if found.fallback is not None:
-        return found, None
-    if age < entry.ttl + policy.stale_if_error:
-        return Lookup(False, None, entry, CACHE_STALE), None
-    return _STALE, None

@@ -92,11 +92,6 @@ Attributes = dict[str, str | int | float | bool]
 T = TypeVar("T")
 
 
-def _deferred(provider: object) -> bool:
-    cls = type(provider)
-    return (cls.__module__, cls.__name__) in _DEFERRED
-
-
 class Telemetry:
     """Where spans and metrics go: ``SerdesMiddleware(telemetry=Telemetry(...))``.
 
@@ -154,31 +149,33 @@ class Telemetry:
         return self._recorder
 
     def _resolve(self) -> None:
-        from .. import __version__
-
-        settled = True
-        tracer: trace.Tracer | None = None
-        meter: metrics.Meter | None = None
-        if self.tracing:
-            tracer_provider = self._tracer_provider or trace.get_tracer_provider()
-            if _deferred(tracer_provider):
-                settled = False
-            elif not isinstance(tracer_provider, trace.NoOpTracerProvider):
-                tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
-                if isinstance(tracer, trace.NoOpTracer):  # e.g. OTEL_SDK_DISABLED=true
-                    tracer = None
-        if self.metrics:
-            meter_provider = self._meter_provider or metrics.get_meter_provider()
-            if _deferred(meter_provider):
-                settled = False
-            elif not isinstance(meter_provider, metrics.NoOpMeterProvider):
-                meter = meter_provider.get_meter(INSTRUMENTATION_NAME, __version__)
-                if isinstance(meter, metrics.NoOpMeter):
-                    meter = None
+        tracer, tracing_settled = _source(
+            self.tracing, self._tracer_provider, trace.get_tracer_provider, "get_tracer"
+        )
+        meter, metrics_settled = _source(
+            self.metrics, self._meter_provider, metrics.get_meter_provider, "get_meter"
+        )
         current = self._recorder
         if current is None or current.tracer is not tracer or current.meter is not meter:
             self._recorder = Recorder(tracer, meter) if tracer or meter else None
-        self._settled = settled
+        self._settled = tracing_settled and metrics_settled
+
+
+def _source(
+    on: bool, provider: Any, global_provider: Callable[[], Any], getter: str
+) -> tuple[Any, bool]:
+    """What one signal's provider gives (a tracer or a meter; None when off or a no-op), and
+    whether that is final (not while the global provider is the API's stand-in)."""
+    if not on:
+        return None, True
+    provider = provider or global_provider()
+    if (type(provider).__module__, type(provider).__name__) in _DEFERRED:
+        return None, False
+    from .. import __version__
+
+    source = getattr(provider, getter)(INSTRUMENTATION_NAME, __version__)
+    # The API's no-op providers give no-ops, and so does an SDK with OTEL_SDK_DISABLED=true.
+    return (None if isinstance(source, trace.NoOpTracer | metrics.NoOpMeter) else source), True
 
 
 def telemetry_setting(value: Telemetry | bool | None) -> Telemetry | None:
@@ -215,35 +212,21 @@ class Recorder:
         self.tracer = tracer
         self.meter = meter
         self._warned = False
-        instruments: list[Any] = [None] * 10
-        if meter is not None:
-            seconds, size, ratio = "s", "By", "1"
-            instruments = [
-                meter.create_histogram(METRIC_DECODE_DURATION, seconds, "Request body decoding"),
-                meter.create_histogram(METRIC_ENCODE_DURATION, seconds, "Response encoding"),
-                meter.create_histogram(METRIC_COMPRESS_DURATION, seconds, "Compression CPU time"),
-                meter.create_histogram(METRIC_DECODE_SIZE, size, "Request bodies decoded"),
-                meter.create_histogram(METRIC_ENCODE_SIZE, size, "Response bodies encoded"),
-                meter.create_histogram(METRIC_COMPRESS_SIZE, size, "Compressed response bodies"),
-                meter.create_histogram(METRIC_COMPRESS_RATIO, ratio, "Compressed / identity"),
-                meter.create_counter(METRIC_CACHE_LOOKUPS, "{lookup}", "Response cache lookups"),
-                meter.create_counter(METRIC_PROBLEMS, "{response}", "4xx the library answered"),
-                meter.create_counter(
-                    METRIC_DECODE_ERRORS, "{body}", "Bodies that failed to decode"
-                ),
-            ]
-        (
-            self._decode_duration,
-            self._encode_duration,
-            self._compress_duration,
-            self._decode_size,
-            self._encode_size,
-            self._compress_size,
-            self._compress_ratio,
-            self._cache_lookups,
-            self._problems,
-            self._decode_errors,
-        ) = instruments
+        # Without a meter every instrument is None: nothing is recorded.
+        histogram = meter.create_histogram if meter is not None else _no_instrument
+        counter = meter.create_counter if meter is not None else _no_instrument
+        self._decode_duration = histogram(METRIC_DECODE_DURATION, "s", "Request body decoding")
+        self._encode_duration = histogram(METRIC_ENCODE_DURATION, "s", "Response encoding")
+        self._compress_duration = histogram(METRIC_COMPRESS_DURATION, "s", "Compression CPU time")
+        self._decode_size = histogram(METRIC_DECODE_SIZE, "By", "Request bodies decoded")
+        self._encode_size = histogram(METRIC_ENCODE_SIZE, "By", "Response bodies encoded")
+        self._compress_size = histogram(METRIC_COMPRESS_SIZE, "By", "Compressed response bodies")
+        self._compress_ratio = histogram(METRIC_COMPRESS_RATIO, "1", "Compressed / identity")
+        self._cache_lookups = counter(METRIC_CACHE_LOOKUPS, "{lookup}", "Response cache lookups")
+        self._problems = counter(METRIC_PROBLEMS, "{response}", "4xx the library answered")
+        self._decode_errors = counter(
+            METRIC_DECODE_ERRORS, "{body}", "Bodies that failed to decode"
+        )
 
     def _failed(self) -> None:
         # Telemetry must not fail a request; say so once, not on every request.
@@ -379,6 +362,10 @@ class Recorder:
             instrument.add(1, labels)
         except Exception:
             self._failed()
+
+
+def _no_instrument(*_: Any) -> None:
+    return None
 
 
 def safe_message(exc: BaseException) -> str:

@@ -121,36 +121,16 @@ class SerdesStats(InMemoryMetricReader):
         routes: dict[tuple[str, str], dict[str, Any]] = {}
         problems: list[dict[str, Any]] = []
         for metric in self._library_metrics():
-            name = metric.name
             for point in metric.data.data_points:
                 attributes = dict(point.attributes or {})
-                if name == METRIC_PROBLEMS and isinstance(point, NumberDataPoint):
+                if metric.name == METRIC_PROBLEMS and isinstance(point, NumberDataPoint):
                     problems.append({**attributes, "count": int(point.value)})
-                    continue
-                key = (
-                    str(attributes.get(ATTR_ROUTE, "")),
-                    str(attributes.get(ATTR_MEDIA_TYPE, "")),
-                )
-                row = routes.setdefault(
-                    key, {"route": key[0] or None, "media_type": key[1] or None}
-                )
-                if name == METRIC_CACHE_LOOKUPS and isinstance(point, NumberDataPoint):
-                    cache = row.setdefault("cache", {"hits": 0, "misses": 0, "stale": 0})
-                    cache[_cache_field(attributes.get(ATTR_CACHE_RESULT))] += int(point.value)
-                elif name == METRIC_DECODE_ERRORS and isinstance(point, NumberDataPoint):
-                    row["decode_failures"] = row.get("decode_failures", 0) + int(point.value)
-                elif name in _HISTOGRAMS and isinstance(point, ExponentialHistogramDataPoint):
-                    operation, measure = _HISTOGRAMS[name]
-                    target = row.setdefault(operation, {})
-                    if operation == "compress":
-                        coding = str(attributes.get(ATTR_CODING, ""))
-                        target = target.setdefault(coding, {})
-                    target.update(_summary(measure, point))
-        for row in routes.values():
-            cache = row.get("cache")
-            if cache is not None:
-                cache["hit_rate"] = _hit_rate(cache)
+                else:
+                    _add_point(_row(routes, attributes), metric.name, point, attributes)
         ordered = sorted(routes.values(), key=lambda r: (r["route"] or "", r["media_type"] or ""))
+        for row in ordered:
+            if "cache" in row:
+                row["cache"]["hit_rate"] = _hit_rate(row["cache"])
         return {"routes": ordered, "problems": problems, "by_route": by_route(ordered, problems)}
 
     def response(self, accept: str | None) -> Response:
@@ -215,6 +195,29 @@ def by_route(rows: list[dict[str, Any]], problems: list[dict[str, Any]]) -> list
     for entry in totals.values():
         entry["errors_by_status"] = dict(sorted(entry["errors_by_status"].items()))
     return sorted(totals.values(), key=lambda e: (e["route"] is None, e["route"] or ""))
+
+
+def _row(
+    routes: dict[tuple[str, str], dict[str, Any]], attributes: dict[str, Any]
+) -> dict[str, Any]:
+    """The row of the route and media type in ``attributes``."""
+    key = (str(attributes.get(ATTR_ROUTE, "")), str(attributes.get(ATTR_MEDIA_TYPE, "")))
+    return routes.setdefault(key, {"route": key[0] or None, "media_type": key[1] or None})
+
+
+def _add_point(row: dict[str, Any], name: str, point: Any, attributes: dict[str, Any]) -> None:
+    """Add one data point of the metric ``name`` to a row of the snapshot."""
+    if name == METRIC_CACHE_LOOKUPS and isinstance(point, NumberDataPoint):
+        cache = row.setdefault("cache", {"hits": 0, "misses": 0, "stale": 0})
+        cache[_cache_field(attributes.get(ATTR_CACHE_RESULT))] += int(point.value)
+    elif name == METRIC_DECODE_ERRORS and isinstance(point, NumberDataPoint):
+        row["decode_failures"] = row.get("decode_failures", 0) + int(point.value)
+    elif name in _HISTOGRAMS and isinstance(point, ExponentialHistogramDataPoint):
+        operation, measure = _HISTOGRAMS[name]
+        target = row.setdefault(operation, {})
+        if operation == "compress":
+            target = target.setdefault(str(attributes.get(ATTR_CODING, "")), {})
+        target.update(_summary(measure, point))
 
 
 def _cache_field(result: object) -> str:

@@ -98,14 +98,11 @@ def _durations_table(operation: str, heading: str, rows: Sequence[dict[str, Any]
     low, high = _log_range(v for s in summaries for v in (s["min_ms"], s["max_ms"]))
     body = []
     for row, s in zip(rows, summaries, strict=True):
-        failures = row.get("decode_failures", 0) if operation == "decode" else None
+        failures = f"<td>{row.get('decode_failures', 0)}</td>" if operation == "decode" else ""
         body.append(
-            f'<tr data-route="{escape(row["route"] or "")}">'
-            f'<td class="l">{_code(row["route"] or "")}</td>'
-            f'<td class="l">{escape(row["media_type"] or "")}</td><td>{s["count"]}</td>'
+            f"{_row_start(row)}<td>{s['count']}</td>"
             + "".join(f"<td>{_ms(s[k])}</td>" for k in ("min_ms", "p50_ms", "p95_ms", "max_ms"))
-            + f"<td>{_ms(s['mean_ms'])}</td><td>{_bytes(s.get('bytes_mean'))}</td>"
-            + (f"<td>{failures}</td>" if failures is not None else "")
+            + f"<td>{_ms(s['mean_ms'])}</td><td>{_bytes(s.get('bytes_mean'))}</td>{failures}"
             + f'<td class="chart">{_range_bar(s, low, high)}</td></tr>'
         )
     failures_head = "<th>failures</th>" if operation == "decode" else ""
@@ -128,10 +125,7 @@ def _compression_table(routes: Sequence[dict[str, Any]]) -> str:
                 continue
             ratio = s.get("ratio")
             body.append(
-                f'<tr data-route="{escape(row["route"] or "")}">'
-                f'<td class="l">{_code(row["route"] or "")}</td>'
-                f'<td class="l">{escape(row["media_type"] or "")}</td>'
-                f'<td class="l">{escape(coding)}</td><td>{s["count"]}</td>'
+                f'{_row_start(row)}<td class="l">{escape(coding)}</td><td>{s["count"]}</td>'
                 f"<td>{_ms(s['p50_ms'])}</td><td>{_ms(s['p95_ms'])}</td>"
                 f"<td>{_bytes(s.get('bytes_mean'))}</td>"
                 f"<td>{_percent(ratio) if ratio is not None else _NONE}</td>"
@@ -145,6 +139,15 @@ def _compression_table(routes: Sequence[dict[str, Any]]) -> str:
         '<th class="l">coding</th><th>count</th><th>p50</th><th>p95</th><th>bytes (mean)</th>'
         f'<th>size / identity</th><th class="l">{_key(_BLUE, "compressed size")}</th>'
         f"</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _row_start(row: dict[str, Any]) -> str:
+    """A table row's start: its route and media type."""
+    route = row["route"] or ""
+    return (
+        f'<tr data-route="{escape(route)}"><td class="l">{_code(route)}</td>'
+        f'<td class="l">{escape(row["media_type"] or "")}</td>'
     )
 
 
@@ -242,7 +245,8 @@ def _ratio_bar(ratio: float | None) -> str:
     shapes = [_rect(0, _BAR_WIDTH, "#eef2f7")]
     if ratio is not None:
         shapes.append(_rect(0, _BAR_WIDTH * min(ratio, 1.0), _BLUE))
-    return _svg(_BAR_WIDTH, 18, f"compressed to {_percent(ratio)} of the identity size", shapes)
+    share = _percent(ratio) if ratio is not None else "\u2013"  # _svg escapes its title
+    return _svg(_BAR_WIDTH, 18, f"compressed to {share} of the identity size", shapes)
 
 
 def _key(colour: str, label: str) -> str:

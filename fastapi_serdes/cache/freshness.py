@@ -1,0 +1,61 @@
+"""What a stored entry is worth now, by the rules of RFC 5861: a hit while fresh, a stale answer
+within ``stale-while-revalidate`` (refreshed in the background), a fallback within
+``stale-if-error``; and what a lookup found, for the middleware."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Final
+
+from ..telemetry import CACHE_HIT, CACHE_MISS, CACHE_STALE
+from . import CACHE_STATUS_NAME, CachePolicy, Entry
+
+__all__ = ["MISSED", "Lookup", "judge"]
+
+_HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
+_SWR: Final = (
+    b"cache-status",
+    CACHE_STATUS_NAME.encode("latin-1") + b"; fwd=stale; detail=stale-while-revalidate",
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Lookup:
+    """What a response-cache lookup found.
+
+    Attributes:
+        served: the request was answered from the store.
+        refresh: what was served is stale (``stale-while-revalidate``): the key to refresh.
+        fallback: a stale entry to answer with if the endpoint fails (``stale-if-error``).
+        result: the telemetry result (hit, miss, stale).
+        since: the store's invalidation clock read before the endpoint runs (see
+            :meth:`ResponseCache.clock`); None when the store keeps none.
+    """
+
+    served: bool = False
+    refresh: str | None = None
+    fallback: Entry | None = None
+    result: str = CACHE_MISS
+    since: int | None = None
+
+
+MISSED: Final = Lookup()
+_STALE: Final = Lookup(result=CACHE_STALE)
+_HIT_LOOKUP: Final = Lookup(served=True, result=CACHE_HIT)
+
+
+def judge(
+    entry: Entry, key: str, policy: CachePolicy, now: float, found: Lookup
+) -> tuple[Lookup, tuple[bytes, bytes] | None]:
+    """What a stored entry is worth: a hit, a stale answer within ``stale-while-revalidate``
+    (with the ``Cache-Status`` to send), or at most the ``stale-if-error`` fallback."""
+    age = now - entry.stored_at
+    if age < entry.ttl:
+        return _HIT_LOOKUP, _HIT
+    if age < entry.ttl + policy.stale_while_revalidate:
+        return Lookup(True, key, None, CACHE_STALE), _SWR
+    if found.fallback is not None:
+        return found, None
+    if age < entry.ttl + policy.stale_if_error:
+        return Lookup(False, None, entry, CACHE_STALE), None
+    return _STALE, None
