@@ -28,8 +28,9 @@ def quiet(_: str) -> None:
 def ran(report: Report) -> None:
     """The run did what a run must do to prove anything: reads, writes, cold paths, hits."""
     figures = report.figures
-    assert figures["requests"] > 500, str(report)
-    assert figures["cold paths"] > 50, str(report)
+    # Floors, not targets: a loaded 2-core machine serves a few hundred requests in a run.
+    assert figures["requests"] > 200, str(report)
+    assert figures["cold paths"] > 30, str(report)
     assert 0 < figures["hit ratio"] < 1, str(report)
 
 
@@ -73,7 +74,7 @@ NEAR = pytest.mark.parametrize("near_bytes", [None, 32 << 20], ids=["redis", "re
 def test_four_replicas_sharing_one_redis(near_bytes: int | None) -> None:
     report = measure(
         Options(
-            seconds=12,
+            seconds=8,
             processes=PROCESSES,
             concurrency=CONCURRENCY,
             own_redis=True,
@@ -90,7 +91,7 @@ def test_four_replicas_sharing_one_redis(near_bytes: int | None) -> None:
 def test_four_replicas_sharing_a_redis_cluster(near_bytes: int | None) -> None:
     report = measure(
         Options(
-            seconds=10,
+            seconds=8,
             processes=PROCESSES,
             concurrency=CONCURRENCY,
             cluster=True,
