@@ -31,6 +31,7 @@ from . import (
     CachePolicy,
     Entry,
     cache_control,
+    credentialed,
     none_match,
     path_tag,
     principal_of,
@@ -83,6 +84,8 @@ class ResponseCache:
         return bool(self.table.routes)
 
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
+        if policy.key is None:  # the usual case: no Request to build
+            return not credentialed(scope), None
         return principal_of(policy, Request(scope))
 
     def wrap(
@@ -119,7 +122,7 @@ class ResponseCache:
         always (no compression).
         ``recorder`` traces and counts the lookup (None: telemetry off).
         """
-        request_cc, _ = request_cache_headers(scope)
+        request_cc, if_none_match = request_cache_headers(scope)
         if request_cc is not None and "no-cache" in cache_control(request_cc.decode("latin-1")):
             return MISSED
         policy = route.policy
@@ -130,7 +133,7 @@ class ResponseCache:
         if recorder is not None:
             span, labels = recorder.start_cache(self.store, media_type, route.template)
         found = await self._find(
-            scope, send, policy, principal, media_type, codings, uncompressed_ok
+            scope, send, policy, principal, media_type, codings, uncompressed_ok, if_none_match
         )
         if recorder is not None and labels is not None:
             recorder.end_cache(span, found.result, labels)
@@ -147,6 +150,7 @@ class ResponseCache:
         media_type: str | None,
         codings: tuple[str, ...],
         uncompressed_ok: Callable[[Entry], bool] | None,
+        if_none_match: bytes | None,
     ) -> Lookup:
         """Look the request up under each coding in turn; answer from the first usable entry."""
         now = wall_clock()
@@ -163,7 +167,7 @@ class ResponseCache:
                 continue
             found, status = judge(entry, key, policy, now, found)
             if status is not None:
-                await self._serve(scope, send, entry, now, status)
+                await self._serve(scope, send, entry, now, status, if_none_match)
                 return found
         return found
 
@@ -258,13 +262,11 @@ class ResponseCache:
         entry: Entry,
         now: float,
         status: tuple[bytes, bytes],
-        *,
-        conditional: bool = True,
+        if_none_match: bytes | None = None,
     ) -> None:
         headers = list(entry.headers)
         headers.append((b"age", str(entry.age(now)).encode("latin-1")))
         headers.append(status)
-        if_none_match = request_cache_headers(scope)[1] if conditional else None
         if if_none_match is not None and none_match(if_none_match.decode("latin-1"), entry.etag):
             keep = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS]
             keep.append(status)
@@ -279,7 +281,7 @@ class ResponseCache:
         """Answer with a stale entry instead of the endpoint's failure (``stale-if-error``)."""
         detail = b"fwd=stale; fwd-status=%d; detail=stale-if-error" % failed
         status = (b"cache-status", CACHE_STATUS_PREFIX + detail)
-        await self._serve(scope, send, entry, wall_clock(), status, conditional=False)
+        await self._serve(scope, send, entry, wall_clock(), status)
 
     async def _store(
         self,
