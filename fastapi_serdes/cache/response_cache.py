@@ -47,6 +47,8 @@ logger = logging.getLogger("fastapi_serdes")
 
 # The most the entries kept parsed hold (each also holds its body a second time, in the entry).
 _PARSED_BYTES: Final = 16 * 1024 * 1024
+# The most cache keys remembered (clients choose paths and queries: bounded, cleared when full).
+_KEYS_KEPT: Final = 4096
 
 
 class ResponseCache:
@@ -71,6 +73,8 @@ class ResponseCache:
         )
         # Background refreshes of stale entries under way, by key.
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+        # Cache keys by what they are computed from (see _key); cleared when full.
+        self._keys: dict[tuple[object, ...], str] = {}
         # Entries read, by key, with the stored bytes they were read from: a store that hands
         # out the object it holds (in process) is read once per write, not once per hit.
         self._parsed: LRUCache[str, tuple[bytes, Entry]] = LRUCache(
@@ -87,6 +91,40 @@ class ResponseCache:
         if policy.key is None:  # the usual case: no Request to build
             return not credentialed(scope), None
         return principal_of(policy, Request(scope))
+
+    def _key(
+        self,
+        scope: Scope,
+        media_type: str | None,
+        coding: str,
+        vary: tuple[str, ...],
+        principal: str | None,
+    ) -> str:
+        """:func:`request_key`, remembered for requests whose key depends on no request header
+        but ``Host`` (most: a route without ``vary``), by what it is computed from."""
+        if vary:
+            return request_key(
+                scope, media_type=media_type, coding=coding, vary=vary, principal=principal
+            )
+        host = next((v for k, v in scope["headers"] if k == b"host"), b"")
+        query = scope.get("query_string", b"")
+        seen = (
+            host,
+            scope.get("root_path", ""),
+            scope["path"],
+            query,
+            media_type,
+            coding,
+            principal,
+        )
+        key = self._keys.get(seen)
+        if key is None:
+            if len(self._keys) >= _KEYS_KEPT:
+                self._keys.clear()
+            key = self._keys[seen] = request_key(
+                scope, media_type=media_type, coding=coding, vary=(), principal=principal
+            )
+        return key
 
     def wrap(
         self, scope: Scope, send: Send, state: RequestState, preferred: str = "identity"
@@ -156,9 +194,7 @@ class ResponseCache:
         now = wall_clock()
         found = MISSED
         for coding in codings:
-            key = request_key(
-                scope, media_type=media_type, coding=coding, vary=policy.vary, principal=principal
-            )
+            key = self._key(scope, media_type, coding, policy.vary, principal)
             entry = await self._get(key)
             if coding == "identity" and coding != codings[0] and entry and uncompressed_ok:
                 entry = entry if uncompressed_ok(entry) else None
@@ -207,13 +243,7 @@ class ResponseCache:
         usable, principal = self._principal(scope, route.policy)
         if not usable:
             return None
-        key = request_key(
-            scope,
-            media_type=media_type,
-            coding="identity",
-            vary=route.policy.vary,
-            principal=principal,
-        )
+        key = self._key(scope, media_type, "identity", route.policy.vary, principal)
         entry = await self._get(key)
         return entry.etag if entry is not None and entry.fresh(wall_clock()) else None
 
@@ -311,13 +341,7 @@ class ResponseCache:
         stored = []
         aliased = sent == "identity" and preferred != "identity"
         for coding in (sent, preferred) if aliased else (sent,):
-            key = request_key(
-                scope,
-                media_type=state.negotiated.media_type,
-                coding=coding,
-                vary=policy.vary,
-                principal=principal,
-            )
+            key = self._key(scope, state.negotiated.media_type, coding, policy.vary, principal)
             stored.append(await self.put(key, data, ttl=policy.kept, tags=tags, since=state.since))
         return stored[0]
 
