@@ -159,11 +159,16 @@ class MemoryStore:
 
     async def get(self, key: str) -> bytes | None:
         """The value stored under ``key``, or None when absent or expired."""
+        return self.fetch(key)
+
+    def fetch(self, key: str) -> bytes | None:
+        """:meth:`get`, without a coroutine (the store never waits)."""
         entry = self._cache.get(key)
         if entry is None:
             return None
         if entry.expires <= self._timer():
-            await self.delete(key)
+            with contextlib.suppress(KeyError):
+                del self._cache[key]
             return None
         return entry.value
 

@@ -93,6 +93,10 @@ class NearTier:
             await self.put(key, value, ttl=ttl, clock=clock)
         return value
 
+    def peek(self, key: str) -> bytes | None:
+        """The copy under ``key`` if the tier may serve it now, without waiting for anything."""
+        return self._entries.fetch(key) if self.leased() else None
+
     async def unverified(self, key: str) -> bytes | None:
         """The value held under ``key`` whether or not the tier may serve it (a fallback when
         the shared store failed: stale-if-error)."""

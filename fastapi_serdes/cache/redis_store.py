@@ -120,6 +120,7 @@ class RedisStore:
         self._replay: set[str] = set()
         #: The task invalidating them, once started.
         self.replaying: asyncio.Task[int] | None = None
+        self._reads = (self._read_clock, self._read_through)  # what the tier reads Redis with
         #: The in-process tier in front of Redis (``near_bytes``), if any.
         self.near = None if near_bytes is None else NearTier(near_bytes, near_lease)
 
@@ -167,8 +168,10 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         """The bytes stored under ``key``, or None (absent, expired, or Redis failed)."""
-        if self.near is not None:
-            return await self.near.get(key, self._read_clock, self._read_through)
+        near = self.near
+        if near is not None:  # the tier's copy at once when it may serve it (a warm hit)
+            value = near.peek(key)
+            return value if value is not None else await near.get(key, *self._reads)
         return self._bytes(
             await self._call(lambda: self._client.get(self._key(key)), fallback=None)
         )
