@@ -242,6 +242,11 @@ def _query_name(pair: bytes) -> bytes:
     return name
 
 
+def request_host(headers: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """The request's ``Host``, as the cache key holds it (the first line; empty when none)."""
+    return next((v for k, v in headers if k == b"host"), b"")
+
+
 def request_key(
     scope: dict[str, Any] | Any,
     *,
@@ -258,7 +263,7 @@ def request_key(
     last one); the raw path, not the route template, is used.
     """
     headers = scope["headers"]
-    host = next((v for k, v in headers if k == b"host"), b"")
+    host = request_host(headers)
     query: bytes = scope.get("query_string", b"")
     if b"&" in query:
         pairs: list[bytes] = query.split(b"&")

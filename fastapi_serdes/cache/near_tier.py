@@ -80,12 +80,11 @@ class NearTier:
         with ``read_clock`` when it ran out and the tier holds a copy), else what
         ``read_through`` reads from the shared store (the clock, then the value and its
         remaining TTL), kept when the clock allows."""
-        if self.leased() or (
-            await self._entries.get(key) is not None and await self._renew(read_clock)
-        ):
-            value = await self._entries.get(key)
-            if value is not None:
-                return value
+        value = self.peek(key)
+        if value is None and self._entries.fetch(key) is not None and await self._renew(read_clock):
+            value = self.peek(key)  # the lease renewed, and the copy survived the new reading
+        if value is not None:
+            return value
         sent_at = asyncio.get_running_loop().time()
         clock, value, ttl = await read_through(key)
         self.saw(clock, sent_at)

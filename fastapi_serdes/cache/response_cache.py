@@ -36,6 +36,7 @@ from . import (
     path_tag,
     principal_of,
     request_cache_headers,
+    request_host,
     request_key,
     wall_clock,
 )
@@ -106,7 +107,7 @@ class ResponseCache:
             return request_key(
                 scope, media_type=media_type, coding=coding, vary=vary, principal=principal
             )
-        host = next((v for k, v in scope["headers"] if k == b"host"), b"")
+        host = request_host(scope["headers"])
         query = scope.get("query_string", b"")
         seen = (
             host,
