@@ -24,10 +24,10 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY fastapi_serdes/ fastapi_serdes/
 
-# `all` is every optional backend (redis, brotli, zstd, otel); `example` the server and the SDK.
-# The OTLP exporter is not in either extra: the example imports it only with EXAMPLE_OTEL=otlp,
-# which is how compose.yaml runs it. One resolve for all of them keeps their versions consistent.
-RUN pip wheel --wheel-dir /wheels ".[all,example]" "opentelemetry-exporter-otlp-proto-http>=1.25"
+# `all` is every optional backend (redis, brotli, zstd, otel); `example` the server, the SDK and
+# its OTLP exporter (the example imports it with EXAMPLE_OTEL=otlp, as compose.yaml runs it).
+# One resolve for all of them keeps their versions consistent.
+RUN pip wheel --wheel-dir /wheels ".[all,example]"
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -42,8 +42,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # version pins on this line: /wheels holds one version of each).
 # hadolint ignore=DL3013
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels \
-        "fastapi-serdes[all,example]" opentelemetry-exporter-otlp-proto-http
+    pip install --no-index --find-links=/wheels "fastapi-serdes[all,example]"
 
 # A system user without a login shell or a home; a numeric UID so that orchestrators can check
 # `runAsNonRoot` without reading /etc/passwd. /data holds the SQLite file and is its only

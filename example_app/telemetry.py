@@ -3,8 +3,8 @@
 - unset or ``none``: no exporter; metrics feed ``/stats`` only (no spans);
 - ``console``: spans and metrics printed to stdout (metrics every ``$EXAMPLE_OTEL_INTERVAL_MS``,
   default 10 s);
-- ``otlp``: spans and metrics sent to ``$OTEL_EXPORTER_OTLP_ENDPOINT`` over OTLP/HTTP (needs
-  ``pip install opentelemetry-exporter-otlp-proto-http``).
+- ``otlp``: spans and metrics sent to ``$OTEL_EXPORTER_OTLP_ENDPOINT`` over OTLP/HTTP (the
+  ``example`` extra brings the exporter).
 
 The providers belong to this app (never set globally), so two apps in one process, or the
 tests, never share them. FastAPI's own telemetry uses them too: the library's spans nest under
@@ -100,8 +100,8 @@ def _exporters(mode: str) -> tuple[Any, Any]:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
         raise RuntimeError(
-            "EXAMPLE_OTEL=otlp needs the OTLP exporter: "
-            "pip install opentelemetry-exporter-otlp-proto-http"
+            "EXAMPLE_OTEL=otlp needs the OTLP exporter: pip install 'fastapi-serdes[example]' "
+            "(or opentelemetry-exporter-otlp-proto-http)"
         ) from exc
     # Timeouts of their own (seconds): an unreachable collector fails fast in the background.
     return OTLPSpanExporter(timeout=5), OTLPMetricExporter(timeout=5)

@@ -1,10 +1,8 @@
 """``SerdesMiddleware``: pure ASGI; negotiates once per request and serves plain routes too.
 
-Per request it parses ``Accept`` once (results are memoised per header value) and leaves the
-request's one :class:`~fastapi_serdes.state.RequestState` under ``scope["fastapi_serdes"]`` for
-``SerdesRoute``. The response cache (:mod:`~fastapi_serdes.cache.layer`) and compression are
-layers it composes per request. For routes that are not ``SerdesRoute`` it is the slower,
-documented path:
+It leaves the request's one :class:`~fastapi_serdes.state.RequestState` under
+``scope["fastapi_serdes"]`` for ``SerdesRoute`` and composes its layers (response cache,
+compression) per request. For routes that are not ``SerdesRoute`` it is the slower path:
 
 - a MessagePack request body is decoded and handed to the route as JSON (``Content-Type``
   rewritten), within the same size limit; ``SerdesRoute`` still reads the original bytes;
@@ -85,8 +83,7 @@ class SerdesMiddleware:
     ``codecs`` and ``cache`` are code, not configuration.
     """
 
-    # Slots: the per-request path reads a few attributes, and on a busy server they are often
-    # out of the CPU caches; a slotted instance keeps them together.
+    # Slots: the per-request path reads a few attributes; a slotted instance keeps them together.
     __slots__ = (
         "_cache_layer",
         "_countdown",
@@ -253,30 +250,14 @@ class SerdesMiddleware:
         transcoding for plain routes, each a layer around ``send`` or ``receive``."""
         recorder = self._recorder_for(scope)
         state = scope[SCOPE_KEY] = RequestState(self._negotiate(request), self.cache, recorder)
-        layer = self._layer
-        choice: Choice | None = None
-        if layer is not None:
-            accept_encoding = request.accept_encoding
-            choice = layer.choices.get(accept_encoding) or layer.choose(accept_encoding)
-            if choice is None:
-                problem = not_acceptable_encoding(layer.offers)
-                await _answer(problem, send, ACCEPT_ENCODING, recorder, self.settings)
-                return
-        fallback: StaleIfError | None = None
-        cache = self._cache_layer
-        if cache is not None:
-            # The cache answers from its store when it can; otherwise it stores what is sent
-            # (after compression: one variant per coding).
-            codings = choice.codings if choice is not None else _IDENTITY
-            entered, fallback = await cache.enter(
-                scope, send, state, codings, layer.leaves_alone if layer is not None else None
-            )
-            if entered is None or isinstance(entered, ProblemError):
-                if entered is not None:
-                    await _answer(entered, send, None, recorder, self.settings)
-                return
-            send = entered
-        send, compressing = self._compressing(scope, send, choice, recorder)
+        choice = self._coding(request)
+        if isinstance(choice, ProblemError):
+            await _answer(choice, send, ACCEPT_ENCODING, recorder, self.settings)
+            return
+        entered, fallback = await self._entered(scope, send, state, choice)
+        if entered is None:
+            return  # answered by the response cache
+        send, compressing = self._compressing(scope, entered, choice, recorder)
         body = decompressing(
             scope, receive, request.content_encoding, self._layer, self.settings, recorder
         )
@@ -288,8 +269,37 @@ class SerdesMiddleware:
         except Exception:
             if fallback is None or not await fallback.failed(500):
                 raise
-        if cache is not None:
-            cache.leave(scope)
+        if self._cache_layer is not None:
+            self._cache_layer.leave(scope)
+
+    def _coding(self, request: RequestHeaders) -> Choice | ProblemError | None:
+        """The content coding ``Accept-Encoding`` chooses (None: compression is off), or the
+        406 when it refuses identity and every coding on offer."""
+        layer = self._layer
+        if layer is None:
+            return None
+        accept_encoding = request.accept_encoding
+        choice = layer.choices.get(accept_encoding) or layer.choose(accept_encoding)
+        return choice if choice is not None else not_acceptable_encoding(layer.offers)
+
+    async def _entered(
+        self, scope: Scope, send: Send, state: RequestState, choice: Choice | None
+    ) -> tuple[Send | None, StaleIfError | None]:
+        """``send`` through the response cache layer (which stores what is sent, after
+        compression: one variant per coding), and its stale-if-error fallback; None when the
+        cache answered from its store, or answered a problem."""
+        cache = self._cache_layer
+        if cache is None:
+            return send, None
+        layer = self._layer
+        codings = choice.codings if choice is not None else _IDENTITY
+        entered, fallback = await cache.enter(
+            scope, send, state, codings, layer.leaves_alone if layer is not None else None
+        )
+        if isinstance(entered, ProblemError):
+            await _answer(entered, send, None, state.recorder, self.settings)
+            return None, None
+        return entered, fallback
 
     def _compressing(
         self, scope: Scope, send: Send, choice: Choice | None, recorder: Recorder | None
@@ -314,26 +324,17 @@ class SerdesMiddleware:
         body: DecompressedBody | None,
     ) -> None:
         """Transcoding for plain routes, then the app; closes the streaming layers."""
-        recorder = state.recorder
         outer_send = send
         if body is not None:
             receive, send = body.receive, body.guard(send)
         receive, send = transcoding(scope, receive, send, request.content_type, state, self._json)
-        if body is None and compressing is None:
-            await self._run_app(scope, receive, send, recorder)
-            return
         try:
-            await self._run_app(scope, receive, send, recorder)
+            await self._run_app(scope, receive, send, state.recorder)
         except BaseException as exc:
             if compressing is not None:
                 compressing.close(exc)
-            if body is None:
+            if body is None or not await body.answer_failure(exc, outer_send):
                 raise
-            body.close()
-            # A plain route may let the decoding problem (raised from receive) escape.
-            if body.problem is None or body.answered or not isinstance(exc, Exception):
-                raise
-            await body.answer(outer_send)
         else:
             if compressing is not None:
                 compressing.close()

@@ -15,16 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.exceptions import ResponseValidationError
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import Request
 from starlette.responses import Response
 
-from ._types import Codec
-from .cache import CachePolicy, SingleFlight
+from ._types import Codec, Scope
+from .cache import CachePolicy, SingleFlight, credentialed
+from .cache.conditional import etag_for, not_modified
 from .cache.fragments import Fragments
 from .problems import EncodeError, ProblemError
-from .settings import Negotiated, SerdesSettings
+from .settings import Negotiated, SerdesSettings, header
+from .state import RequestState
 from .telemetry import Recorder
 from .telemetry.spans import encode_span
+from .vary import route_vary
 from .views import BoundViews
 
 logger = logging.getLogger("fastapi_serdes")
@@ -186,3 +191,71 @@ def encode_validated(
     except EncodeError as exc:
         logger.error("fastapi-serdes: refusing to encode a response: %s", exc)
         raise encode_failed(str(exc)) from None
+
+
+def respond(
+    request: Request,
+    state: RequestState,
+    response: Response,
+    *,
+    media_type: str | None,
+    views: bool,
+    cache: CachePolicy | None,
+    view_headers: list[tuple[bytes, bytes]],
+) -> Response:
+    """What FastAPI's handler answered, with what the negotiation adds: the negotiated
+    ``Content-Type`` (``media_type``, None to keep FastAPI's), ``Vary``, the ETag of a GET's
+    200 and the 304 when the client holds it, the mark that lets the response cache store it."""
+    scope = request.scope
+    code = response.status_code
+    headers = response.raw_headers
+    if media_type is not None and is_body_allowed_for_status_code(code):
+        headers[:] = [(k, v) for k, v in headers if k != b"content-type"]
+        headers.append((b"content-type", media_type.encode("latin-1")))
+    get_ok = code == 200 and scope["method"] in ("GET", "HEAD")
+    policy = _storable(cache, scope) if get_ok else None
+    if policy is None:
+        route_vary(headers, views=views)
+    else:  # a per-principal entry varies on the credentials the request carried
+        request_headers = scope["headers"] if policy.key else None
+        route_vary(headers, views=views, declared=policy.vary, request_headers=request_headers)
+    headers.extend(view_headers)
+    return _tagged(request, state, response, policy) if get_ok else response
+
+
+def _tagged(
+    request: Request, state: RequestState, response: Response, policy: CachePolicy | None
+) -> Response:
+    """A GET's 200 with its strong ETag (marked storable under ``policy``), or the 304 when
+    the client holds it."""
+    headers = response.raw_headers
+    etag = etag_for(bytes(response.body))
+    headers.append((b"etag", etag.encode("latin-1")))
+    if policy is not None:
+        _mark_cacheable(policy, request, state, headers)
+    kept = not_modified(headers, header(request.scope, b"if-none-match"), etag)
+    if kept is None:
+        return response
+    answer = Response(status_code=304, background=response.background)
+    answer.raw_headers = kept
+    return answer
+
+
+def _storable(cache: CachePolicy | None, scope: Scope) -> CachePolicy | None:
+    """The route's cache policy, unless a shared entry would hold what a credentialed request
+    got (only a per-principal key may)."""
+    if cache is None or (cache.key is None and credentialed(scope)):
+        return None
+    return cache
+
+
+def _mark_cacheable(
+    policy: CachePolicy, request: Request, state: RequestState, headers: list[Any]
+) -> None:
+    """Tell SerdesMiddleware, in the request's state, that this response may be stored, with
+    its policy and tags."""
+    state.policy = policy
+    if policy.tags is not None:
+        state.tags = list(policy.tags(request))
+    if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
+        headers.append((b"cache-control", policy.cache_control.encode("latin-1")))

@@ -11,8 +11,8 @@ Per request the route only does what the client asked for beyond stock FastAPI:
 - a MessagePack body is decoded (within the size and container limits) and handed to FastAPI
   as the parsed value of a JSON body;
 - the response is encoded in the negotiated codec, with the view or fields selected;
-- a GET's 200 gets a strong ``ETag`` (and a 304 when the client holds it), ``Vary`` names what
-  chose the representation, and a ``@cached`` route's answer is marked for the response cache.
+- a GET's 200 gets a strong ``ETag`` (or a 304), ``Vary`` names what chose the representation,
+  and a ``@cached`` route's answer is marked for the response cache.
 
 A client that asks for nothing new (JSON or no ``Accept``, no view) gets FastAPI's bytes.
 """
@@ -37,7 +37,6 @@ from starlette.routing import Match
 from . import _compat
 from ._types import Codec, Message, Receive, Scope, Send
 from .cache import CachePolicy, path_tag
-from .cache.conditional import respond
 from .cache.fragments import Fragments
 from .cache.single_flight import Produced, flight_key, once_per_cluster, shareable, shared_cache
 from .codecs import JSON_MEDIA_TYPE
@@ -50,6 +49,7 @@ from .response_encoding import (
     NegotiatingField,
     Plan,
     negotiating_class,
+    respond,
 )
 from .settings import Negotiated, SerdesSettings, header, negotiate
 from .state import SCOPE_KEY, RequestState, state_of
@@ -175,15 +175,8 @@ class SerdesRoute(APIRoute):
         response_class = route.response_class
         if isinstance(response_class, DefaultPlaceholder):
             response_class = response_class.value
-        if (
-            getattr(route, "is_sse_stream", False)
-            or getattr(route, "is_json_stream", False)
-            or not issubclass(response_class, JSONResponse | ORJSONResponse)
-            # A deprecated class (ORJSONResponse, UJSONResponse) warns when subclassed: keep
-            # FastAPI's handler (the middleware still transcodes for MessagePack clients).
-            or getattr(response_class, "__deprecated__", None) is not None
-        ):
-            return super().get_route_handler()  # not a negotiable answer: FastAPI's as it is
+        if not _negotiable(route, response_class):
+            return super().get_route_handler()  # FastAPI's as it is
         settings = self.serdes_settings or SerdesSettings.from_kwargs()
         declared: Views | None = getattr(self.endpoint, "__serdes_views__", None)
         if declared is not None and self._serdes_views is None:
@@ -208,6 +201,19 @@ class SerdesRoute(APIRoute):
         plan = _build_plan(route, settings, original_field, views)
         self.serdes_cache = plan.cache
         return _negotiating_handler(inner, plan)
+
+
+def _negotiable(route: Any, response_class: type[Response]) -> bool:
+    """Whether the route answers with one JSON document the library may encode otherwise: not
+    a stream (SSE, JSON Lines), not another type of response class."""
+    return not (
+        getattr(route, "is_sse_stream", False)
+        or getattr(route, "is_json_stream", False)
+        or not issubclass(response_class, JSONResponse | ORJSONResponse)
+        # A deprecated class (ORJSONResponse, UJSONResponse) warns when subclassed: keep
+        # FastAPI's handler (the middleware still transcodes for MessagePack clients).
+        or getattr(response_class, "__deprecated__", None) is not None
+    )
 
 
 def _has_params(route: APIRoute) -> bool:
@@ -294,7 +300,7 @@ def _negotiating_handler(
             raise
         token = ENCODING.set(encoding)
         try:
-            flight = flight_key(plan.cache, request, negotiated)
+            flight = flight_key(plan.cache, request, negotiated) if plan.cache else None
             if flight is None:
                 response = await inner(request)
             else:

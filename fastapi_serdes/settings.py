@@ -193,7 +193,8 @@ def negotiate(accept: str | None, settings: SerdesSettings) -> Negotiated:
 
 def header(scope: Mapping[str, Any], name: bytes) -> str | None:
     """One request header from an ASGI scope, several lines joined by ``, ``; None if absent."""
-    values = [v for k, v in scope["headers"] if k == name]
-    if not values:
-        return None
-    return b", ".join(values).decode("latin-1")
+    found: bytes | None = None
+    for key, value in scope["headers"]:
+        if key == name:
+            found = value if found is None else found + b", " + value
+    return None if found is None else found.decode("latin-1")

@@ -14,12 +14,11 @@ from fastapi_serdes.cache import (
     Entry,
     cache_control,
     cached,
-    etag_for,
-    none_match,
     path_tag,
     request_key,
     storable_response,
 )
+from fastapi_serdes.cache.conditional import etag_for, none_match
 from tests.conftest import build_app
 
 
@@ -32,7 +31,7 @@ def test_etag_is_a_quoted_content_hash() -> None:
 
 
 def test_etag_is_the_same_in_every_process() -> None:
-    code = "from fastapi_serdes.cache import etag_for; print(etag_for(b'same bytes'))"
+    code = "from fastapi_serdes.cache.conditional import etag_for; print(etag_for(b'same bytes'))"
     outputs = {
         subprocess.run(
             [sys.executable, "-c", code],

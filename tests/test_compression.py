@@ -18,12 +18,12 @@ from fastapi.responses import StreamingResponse
 
 from fastapi_serdes import Compression, SerdesMiddleware, SerdesRoute, no_compression
 from fastapi_serdes._types import Message, Receive, Scope, Send
+from fastapi_serdes.cache.conditional import variant_etag
 from fastapi_serdes.compression import (
     DEFAULT_MEDIA_TYPES,
     has_no_transform,
     installed_codings,
     is_compressible,
-    variant_etag,
 )
 from fastapi_serdes.compression.encoders import Encoder, gzip_encoder
 from fastapi_serdes.compression.responses import Choice, CompressingSend, CompressionLayer

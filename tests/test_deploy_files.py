@@ -8,6 +8,7 @@ import inspect
 import json
 import re
 import shlex
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 import uvicorn.config
 import yaml
 from fastapi import FastAPI
+from packaging.requirements import Requirement
 
 from example_app.database import DB_PATH_ENV
 from example_app.main import create_app
@@ -101,13 +103,19 @@ def test_two_stages_the_runtime_installs_only_the_built_wheels() -> None:
 
 
 def test_the_otlp_exporter_compose_asks_for_is_installed() -> None:
-    # compose.yaml runs the example with EXAMPLE_OTEL=otlp, which imports this exporter; it is
-    # in neither extra, so the Dockerfile must add it (else the app fails to start).
+    # compose.yaml runs the example with EXAMPLE_OTEL=otlp, which imports this exporter: the
+    # `example` extra, which both stages install, brings it (else the app fails to start).
     assert compose()["services"]["app"]["environment"]["EXAMPLE_OTEL"] == "otlp"
     assert "opentelemetry.exporter.otlp.proto.http" in EXAMPLE_SOURCES
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    example = [Requirement(r) for r in extras["optional-dependencies"]["example"]]
+    assert "opentelemetry-exporter-otlp-proto-http" in {r.name for r in example}
     build, _ = stages()
-    assert any("opentelemetry-exporter-otlp-proto-http" in args for _, args in build)
-    assert "opentelemetry-exporter-otlp-proto-http" in runtime("RUN")[0]
+    (wheel,) = [args for name, args in build if name == "RUN" and "pip wheel" in args]
+    assert '".[all,example]"' in wheel
+    assert '"fastapi-serdes[all,example]"' in runtime("RUN")[0]
+    # Nothing is added by hand beside the extras: one list of what the example needs.
+    assert "opentelemetry-exporter" not in wheel + runtime("RUN")[0]
 
 
 def test_the_runtime_runs_as_a_non_root_user() -> None:

@@ -37,7 +37,8 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from fastapi_serdes import DecodeError, JSONCodec, MsgPackCodec
-from fastapi_serdes.cache import cache_control, matching_tag, none_match
+from fastapi_serdes.cache import cache_control
+from fastapi_serdes.cache.conditional import matching_tag, none_match
 from fastapi_serdes.compression.request_bodies import request_coding
 from fastapi_serdes.negotiation import (
     MAX_ENTRIES,

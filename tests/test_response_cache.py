@@ -411,6 +411,33 @@ async def test_304_for_the_tag_of_a_compressed_variant(coding: str) -> None:
         res = await c.get("/stable", headers={"accept-encoding": coding,
                                               "if-none-match": identity["etag"]})  # fmt: skip
         assert res.status_code == 304
+        assert res.headers["etag"] == identity["etag"]  # the client's own tag
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+async def test_a_stored_variant_answers_304_with_the_clients_own_tag(coding: str) -> None:
+    # As the route does: the 304 names the stored response the client validates (RFC 9111
+    # §4.3.4), the identity one here, not the compressed variant the cache holds.
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware)
+    router = APIRouter(route_class=SerdesRoute)
+
+    @router.get("/many")
+    @cached(60)
+    async def many() -> list[Item]:
+        return [Item(id=i, name=f"item number {i}") for i in range(100)]
+
+    app.include_router(router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        identity = (await c.get("/many", headers={"accept-encoding": "identity"})).headers
+        variant = (await c.get("/many", headers={"accept-encoding": coding})).headers
+        assert variant["etag"] == identity["etag"][:-1] + f'-{coding}"'
+        for tag in (identity["etag"], variant["etag"], f"W/{identity['etag']}"):
+            res = await c.get("/many", headers={"accept-encoding": coding, "if-none-match": tag})
+            assert res.status_code == 304
+            assert res.headers["cache-status"] == "fastapi-serdes; hit"
+            # A weak tag is not echoed: the 304 names the stored variant's strong one.
+            assert res.headers["etag"] == (variant["etag"] if tag.startswith("W/") else tag)
 
 
 class Flight:

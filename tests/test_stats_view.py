@@ -4,9 +4,7 @@ snapshot, JSON for clients and an HTML page for browsers, checked in a real head
 from __future__ import annotations
 
 import json
-import shutil
 import struct
-import subprocess
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ import msgpack
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 
+from docs.stats_screenshot import run_chromium, visit
 from fastapi_serdes import Telemetry
 from fastapi_serdes.telemetry import INSTRUMENTATION_NAME
 from fastapi_serdes.telemetry.stats import METRIC_DECODE_ERRORS, SerdesStats
@@ -26,7 +25,6 @@ from fastapi_serdes.telemetry.stats_page import render_page
 from tests.conftest import build_app
 from tests.example_server import serve_example
 
-ROOT = Path(__file__).resolve().parent.parent
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
@@ -232,37 +230,10 @@ def test_an_empty_page_says_so() -> None:
 # --- in a real browser -------------------------------------------------------------------------
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail(
-            "the stats page is checked in a headless Chromium, and none is installed: "
-            "apt-get install -y chromium (.ci/run does it when /usr/bin/chromium is missing)"
-        )
-    return found
-
-
 @pytest.fixture
 def example_server(tmp_path: Path) -> Iterator[str]:
     with serve_example(tmp_path / "example.sqlite3") as base:
         yield base
-
-
-def run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",  # the CI runs as root
-        "--disable-gpu",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1400,1000",
-        *args,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
 
 
 class Tables(HTMLParser):
@@ -348,32 +319,36 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
 
 @pytest.mark.server
 def test_the_stats_page_in_a_headless_browser(example_server: str, tmp_path: Path) -> None:
+    # The requests behind docs/how-to/stats-page.png (docs/stats_screenshot.py regenerates it
+    # with the same functions; this test writes only into tmp_path).
     with httpx.Client(base_url=example_server) as client:
-        for user_id in (1, 2, 1, 2, 1):
-            assert client.get(f"/users/{user_id}").status_code == 200
-        msgpack_headers = {"accept": "application/msgpack", "accept-encoding": "gzip"}
-        assert client.get("/videos?limit=30", headers=msgpack_headers).status_code == 200
-        assert client.get("/users", headers={"accept": "text/csv"}).status_code == 406
+        visit(client)
         snapshot = client.get("/stats").json()
     by_route = {entry["route"]: entry for entry in snapshot["by_route"]}
-    hit_rate = by_route["/users/{user_id}"]["cache"]["hit_rate"]
-    assert by_route["/users/{user_id}"]["cache"]["hits"] == 3
+    assert by_route["/users/{user_id}"]["cache"]["hits"] == 3  # /users/1, 2, 1, 2, 1
+    assert by_route["/users"]["client_errors"] == 2  # the 406 and the 415
+    assert by_route["/users"]["decode_failures"] == 1
+    assert by_route[None]["errors_by_status"] == {"406": 1}  # Accept-Encoding: identity;q=0
 
     url = f"{example_server}/stats"
-    dom = run_chromium(tmp_path, "--dump-dom", url).stdout
+    profile = tmp_path / "chromium-profile"
+    dom = run_chromium(profile, "--dump-dom", url).stdout
     tables = Tables()
     tables.feed(dom)
-    assert tables.svgs >= 5  # charts: hit ratios, the 406 bar, the duration ranges, the axis
+    assert tables.svgs >= 5  # charts: hit ratios, the 4xx bars, the duration ranges, the axis
     routes = tables.tables["routes"]
-    assert {"/users", "/users/{user_id}", "/videos"} <= set(routes)
-    assert routes["/users/{user_id}"][-2] == f"{hit_rate * 100:.1f} %"
-    assert routes["/users"][4] == "1"  # the 406, a 4xx the library answered
+    assert {"/users", "/users/{user_id}", "/videos", "/videos/{video_id}", ""} <= set(routes)
+    assert routes["/users/{user_id}"][-2] == "60.0 %"  # 3 hits in 5
+    assert routes["/users"][1:5] == ["1", "3", "1", "2"]  # encoded, decoded, failures, 4xx
+    assert routes[""][4] == "1"  # before routing
     encode = tables.tables["encode"]["/videos"]
     assert encode[1] == "application/msgpack"
     assert encode[2] == "1"  # encoded once (count)
+    codings = {row[2] for row in [tables.tables["compress"][r] for r in ("/users", "/videos")]}
+    assert codings == {"zstd", "gzip"}
 
     screenshot = tmp_path / "stats.png"
-    run_chromium(tmp_path, f"--screenshot={screenshot}", url)
+    run_chromium(profile, f"--screenshot={screenshot}", url)
     width, height, rows = png_pixels(screenshot.read_bytes())
     assert (width, height) == (1400, 1000)
     colours = {row[i : i + 3] for row in rows[::4] for i in range(0, len(row), 12)}

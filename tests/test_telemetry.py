@@ -558,7 +558,7 @@ def test_example_app_otlp_without_the_exporter_says_what_to_install(
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_otlp)
-    with pytest.raises(RuntimeError, match="pip install opentelemetry-exporter-otlp-proto-http"):
+    with pytest.raises(RuntimeError, match=r"pip install 'fastapi-serdes\[example\]'"):
         telemetry.setup("otlp")
     with pytest.raises(ValueError, match="EXAMPLE_OTEL must be one of"):
         telemetry.setup("zipkin")

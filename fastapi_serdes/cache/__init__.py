@@ -1,8 +1,7 @@
 """ETags, conditional requests, and the response cache (RFC 9110 §13, RFC 9111, RFC 9211).
 
-- Every 200 GET/HEAD answered by ``SerdesRoute`` carries a strong ETag: a SHA-256 of the identity
-  body (the same bytes give the same ETag in every process and replica). ``If-None-Match`` is
-  answered with 304 (weak comparison, lists and ``*``).
+- Every 200 GET/HEAD answered by ``SerdesRoute`` carries a strong ETag, and ``If-None-Match``
+  is answered with 304 (:mod:`~fastapi_serdes.cache.conditional`).
 - A route opts into the response cache with the :func:`cached` decorator. ``SerdesMiddleware``
   then serves repeated requests from a :class:`~fastapi_serdes.Store` without calling the app: the
   key holds everything that can change the bytes (method class, host, path, sorted query,
@@ -24,6 +23,7 @@ from urllib.parse import unquote_to_bytes
 import msgpack
 from starlette.requests import Request
 
+from .._types import check_positive
 from ..negotiation import split_list
 
 #: Methods whose success invalidates a path's entries (and whose If-Match is checked).
@@ -38,59 +38,6 @@ ENTRY_FORMAT: Final = b"FSE2"
 F = TypeVar("F", bound=Callable[..., Any])
 KeyFunction = Callable[[Request], str | None]
 TagFunction = Callable[[Request], Collection[str]]
-
-
-def etag_for(body: bytes) -> str:
-    """A strong ETag for ``body``: a quoted SHA-256 prefix (SHA-256 is hardware-accelerated)."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-_CODING_SUFFIXES: Final = ('-gzip"', '-br"', '-zstd"')
-
-
-def _opaque(tag: str) -> str:
-    """The comparable part of an entity tag: weak comparison (``W/"x"`` and ``"x"`` match), and
-    a content coding's variant matches its identity tag (``"x-br"`` and ``"x"``): they name the
-    same content, and the compression layer derives one from the other."""
-    tag = tag.strip()
-    if tag[:2] in ("W/", "w/"):
-        tag = tag[2:]
-    for suffix in _CODING_SUFFIXES:
-        if tag.endswith(suffix):
-            return tag[: -len(suffix)] + '"'
-    return tag
-
-
-def matching_tag(if_none_match: str | None, etag: str) -> str | None:
-    """The client's entity tag in ``If-None-Match`` that matches ``etag`` (``etag`` for ``*``),
-    or None: RFC 9110 §13.1.2 weak comparison, lists, ``*``, coding variants."""
-    if if_none_match is None:
-        return None
-    wanted = _opaque(etag)
-    for member in split_list(if_none_match):
-        member = member.strip()
-        if member == "*":
-            return etag
-        if _opaque(member) == wanted:
-            return member
-    return None
-
-
-def strong_match(if_match: str, etag: str) -> bool:
-    """Whether ``If-Match`` matches ``etag`` by strong comparison (RFC 9110 §13.1.1): ``*``, or
-    a listed tag that is not weak and names the same content (a content coding's variant of it
-    included: the compression layer derives one from the other)."""
-    wanted = _opaque(etag)
-    for member in split_list(if_match):
-        member = member.strip()
-        if member == "*" or (not member.startswith(("W/", "w/")) and _opaque(member) == wanted):
-            return True
-    return False
-
-
-def none_match(if_none_match: str | None, etag: str) -> bool:
-    """Whether ``If-None-Match`` matches ``etag`` (see :func:`matching_tag`)."""
-    return matching_tag(if_none_match, etag) is not None
 
 
 def cache_control(value: str | None) -> dict[str, str | None]:
@@ -154,21 +101,13 @@ def cached(
     Raises:
         ValueError: ``ttl`` is not a positive number, or a stale window is negative.
     """
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
-        raise ValueError(f"cached(ttl=...) must be a positive number of seconds, got {ttl!r}")
-    for name, window in (
-        ("stale_while_revalidate", stale_while_revalidate),
-        ("stale_if_error", stale_if_error),
-    ):
-        if isinstance(window, bool) or not isinstance(window, int | float) or not window >= 0:
-            raise ValueError(f"cached({name}=...) must be a number of seconds >= 0, got {window!r}")
+    check_positive("cached(ttl=...)", ttl, "number of seconds")
+    _check_window("stale_while_revalidate", stale_while_revalidate)
+    _check_window("stale_if_error", stale_if_error)
     if cache_control == "default":
-        scope = "private" if key is not None else "public"
-        cache_control = f"{scope}, max-age={int(ttl)}"
-        if stale_while_revalidate:
-            cache_control += f", stale-while-revalidate={int(stale_while_revalidate)}"
-        if stale_if_error:
-            cache_control += f", stale-if-error={int(stale_if_error)}"
+        cache_control = _default_cache_control(
+            ttl, key is not None, stale_while_revalidate, stale_if_error
+        )
     policy = CachePolicy(
         ttl=float(ttl),
         vary=tuple(h.lower() for h in vary),
@@ -184,6 +123,25 @@ def cached(
         return endpoint
 
     return decorate
+
+
+def _check_window(name: str, window: object) -> None:
+    """Raise ``ValueError`` naming ``cached``'s argument unless ``window`` is seconds >= 0."""
+    if isinstance(window, bool) or not isinstance(window, int | float) or not window >= 0:
+        raise ValueError(f"cached({name}=...) must be a number of seconds >= 0, got {window!r}")
+
+
+def _default_cache_control(
+    ttl: float, private: bool, stale_while_revalidate: float, stale_if_error: float
+) -> str:
+    """``cached``'s ``Cache-Control`` by default: ``public`` (``private`` for entries kept per
+    principal), ``max-age`` and the stale windows that are set, in whole seconds."""
+    value = f"{'private' if private else 'public'}, max-age={int(ttl)}"
+    if stale_while_revalidate:
+        value += f", stale-while-revalidate={int(stale_while_revalidate)}"
+    if stale_if_error:
+        value += f", stale-if-error={int(stale_if_error)}"
+    return value
 
 
 @dataclass(slots=True)
@@ -286,11 +244,6 @@ def request_key(
 
 
 #: What a 304 carries of the 200 it stands for (RFC 9110 §15.4.5).
-NOT_MODIFIED_HEADERS: Final = frozenset(
-    {b"etag", b"vary", b"cache-control", b"expires", b"content-location", b"date"}
-)
-
-
 def credentialed(scope: dict[str, Any] | Any) -> bool:
     """Whether the request carries credentials (``Authorization`` or ``Cookie``)."""
     return any(k == b"authorization" or k == b"cookie" for k, _ in scope["headers"])
@@ -317,20 +270,21 @@ def storable_response(
     """RFC 9111 §3 for a shared cache: a final 200 without ``Set-Cookie``, ``no-store``,
     ``private`` or ``Vary: *`` (we also never store 206, 304 or errors). ``private`` is allowed
     for entries keyed per principal: each holds one user's responses only."""
-    if status != 200:
-        return False
-    for name, value in headers:
-        if name == b"set-cookie":
-            return False
-        if name == b"cache-control":
-            directives = cache_control(value.decode("latin-1"))
-            if "no-store" in directives or ("private" in directives and not per_principal):
-                return False
-        if name == b"vary" and any(t.strip() == b"*" for t in value.split(b",")):
-            return False
-        if name == b"content-range":
-            return False
-    return True
+    return status == 200 and not any(
+        _forbids_storing(name, value, per_principal) for name, value in headers
+    )
+
+
+def _forbids_storing(name: bytes, value: bytes, per_principal: bool) -> bool:
+    """Whether one response header keeps the response out of the cache: ``Set-Cookie``,
+    ``Content-Range`` (a part), ``Cache-Control: no-store`` (or ``private``, unless the entry is
+    a principal's own) and ``Vary: *``."""
+    if name == b"set-cookie" or name == b"content-range":
+        return True
+    if name == b"cache-control":
+        directives = cache_control(value.decode("latin-1"))
+        return "no-store" in directives or ("private" in directives and not per_principal)
+    return name == b"vary" and any(t.strip() == b"*" for t in value.split(b","))
 
 
 def wall_clock() -> float:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Final
 
 from .._types import Message, Scope, Send
 from ..state import RequestState, state_of
-from . import CACHE_STATUS_PREFIX, Entry, cache_control, request_cache_headers, storable_response
+from . import (
+    CACHE_STATUS_PREFIX,
+    CachePolicy,
+    Entry,
+    cache_control,
+    request_cache_headers,
+    storable_response,
+)
 
 if TYPE_CHECKING:
     from .response_cache import ResponseCache
@@ -65,40 +72,8 @@ class Capture:
             return self.downstream(message)
         kind = message["type"]
         if kind == "http.response.start":
-            scope = self.scope
-            # The state the route marked: an inner SerdesMiddleware (a mounted app's) puts its
-            # own in the scope, and the route marks that one.
-            marked = state_of(scope) or self.state
-            policy = marked.policy
-            if policy is None:
-                self.passing = True
-            elif marked.borrowed:  # another request's answer: that one stores it
-                self.passing = True
-                headers = list(message.get("headers", ()))
-                headers.append(
-                    (b"cache-status", CACHE_STATUS_PREFIX + b"fwd=miss; detail=coalesced")
-                )
-                message["headers"] = headers
-            else:
-                cache = self.cache
-                headers = list(message.get("headers", ()))
-                if (
-                    self.is_get
-                    and not _no_store(scope)
-                    and storable_response(
-                        message["status"], headers, per_principal=policy.key is not None
-                    )
-                    and cache._principal(scope, policy)[0]
-                ):
-                    # Held until the body is stored: Cache-Status then says what happened.
-                    message["headers"] = headers
-                    self.start = message
-                    self.marked = marked
-                    return _sent()
-                self.passing = True
-                headers.append((b"cache-status", CACHE_STATUS_PREFIX + b"fwd=miss"))
-                message["headers"] = headers
-        elif kind == "http.response.body" and self.start is not None:
+            return self._begin(message)
+        if kind == "http.response.body" and self.start is not None:
             chunk = message.get("body", b"")
             self.chunks.append(chunk)
             self.size += len(chunk)
@@ -108,6 +83,43 @@ class Capture:
                 return self._give_up()  # too large to store: stream it from here on
             return _sent()
         return self.downstream(message)
+
+    def _begin(self, message: Message) -> Awaitable[None]:
+        """The response's start: held while the answer is to be stored; otherwise passed on,
+        with its ``Cache-Status`` when the route caches, and every later message after it."""
+        # The state the route marked: an inner SerdesMiddleware (a mounted app's) puts its
+        # own in the scope, and the route marks that one.
+        marked = state_of(self.scope) or self.state
+        policy = marked.policy
+        if policy is None:
+            self.passing = True
+            return self.downstream(message)
+        headers = list(message.get("headers", ()))
+        # A borrowed answer is another request's (the single flight shared it): that one stores it.
+        if not marked.borrowed and self._storable(policy, message["status"], headers):
+            # Held until the body is stored: Cache-Status then says what happened.
+            message["headers"] = headers
+            self.start = message
+            self.marked = marked
+            return _sent()
+        self.passing = True
+        outcome = b"fwd=miss; detail=coalesced" if marked.borrowed else b"fwd=miss"
+        headers.append((b"cache-status", CACHE_STATUS_PREFIX + outcome))
+        message["headers"] = headers
+        return self.downstream(message)
+
+    def _storable(
+        self, policy: CachePolicy, status: int, headers: list[tuple[bytes, bytes]]
+    ) -> bool:
+        """Whether this answer goes into the cache: to a GET (a HEAD has no body), not asked
+        ``no-store``, storable by RFC 9111, and for a request that may use the cache."""
+        scope = self.scope
+        return (
+            self.is_get
+            and not _no_store(scope)
+            and storable_response(status, headers, per_principal=policy.key is not None)
+            and self.cache._principal(scope, policy)[0]
+        )
 
     async def _last(self) -> None:
         start, self.start = self.start, None

@@ -1,91 +1,106 @@
-"""What ``SerdesRoute`` sends for what it produced: one ``Vary`` line, the strong ETag of a
-GET's 200 and the 304 when the client already holds it (RFC 9110 §13), and the mark that lets
-the response cache store it.
+"""Entity tags and conditional requests, in one place (RFC 9110 §8.8.3 and §13).
+
+- A strong ETag is a hash of the identity body (:func:`etag_for`): the same bytes give the same
+  tag in every process and replica, so a 304 works even when nothing was cached.
+- A content coding's variant has its own tag, derived from the identity one
+  (:func:`variant_etag`: ``"abc"`` becomes ``"abc-br"``), and names the same content when tags
+  are compared.
+- ``If-None-Match`` (weak comparison, lists, ``*``) turns a GET's 200 into a 304 carrying what
+  the 200 would have among :data:`NOT_MODIFIED_HEADERS` (:func:`not_modified`), whether the 200
+  was just produced by a route or read from the response cache; ``If-Match`` uses the strong
+  comparison (:func:`strong_match`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Final
 
-from fastapi.utils import is_body_allowed_for_status_code
-from starlette.requests import Request
-from starlette.responses import Response
+from ..negotiation import split_list
 
-from ..settings import header
-from ..state import RequestState
-from ..vary import route_vary
-from . import NOT_MODIFIED_HEADERS, CachePolicy, credentialed, etag_for, matching_tag
-
-
-def respond(
-    request: Request,
-    state: RequestState,
-    response: Response,
-    *,
-    media_type: str | None,
-    views: bool,
-    cache: CachePolicy | None,
-    view_headers: list[tuple[bytes, bytes]],
-) -> Response:
-    """What FastAPI's handler answered, with what the negotiation adds: the negotiated
-    ``Content-Type`` (``media_type``, None to keep FastAPI's), ``Vary``, the ETag of a GET's
-    200 and the 304 when the client holds it, the mark that lets the response cache store it."""
-    scope = request.scope
-    code = response.status_code
-    headers = response.raw_headers
-    if media_type is not None and is_body_allowed_for_status_code(code):
-        _replace(headers, b"content-type", media_type)
-    get_ok = code == 200 and scope["method"] in ("GET", "HEAD")
-    policy = _storable(cache, scope) if get_ok else None
-    if policy is None:
-        route_vary(headers, views=views, declared=(), request_headers=None)
-    else:  # a per-principal key varies on the credentials the request carried
-        request_headers = scope["headers"] if policy.key else None
-        route_vary(headers, views=views, declared=policy.vary, request_headers=request_headers)
-    headers.extend(view_headers)
-    if not get_ok:
-        return response
-    etag = etag_for(bytes(response.body))
-    headers.append((b"etag", etag.encode("latin-1")))
-    if policy is not None:
-        _mark_cacheable(policy, request, state, headers)
-    theirs = matching_tag(header(scope, b"if-none-match"), etag)
-    if theirs is None:
-        return response
-    # The client's own tag: for a compressed variant it is the "-<coding>" one its cached 200
-    # carried, which the identity ETag computed here is not.
-    if theirs != etag and theirs.startswith('"'):
-        _replace(headers, b"etag", theirs)
-    return _not_modified(headers, response.background)
+#: What a 304 keeps of the 200 it stands for (RFC 9110 §15.4.5).
+NOT_MODIFIED_HEADERS: Final = frozenset(
+    {b"etag", b"vary", b"cache-control", b"expires", b"content-location", b"date"}
+)
+_CODINGS: Final = ("gzip", "br", "zstd")
+_CODING_SUFFIXES: Final = tuple(f'-{coding}"' for coding in _CODINGS)
 
 
-def _replace(headers: list[tuple[bytes, bytes]], name: bytes, value: str) -> None:
-    headers[:] = [(k, v) for k, v in headers if k != name]
-    headers.append((name, value.encode("latin-1")))
+def etag_for(body: bytes) -> str:
+    """A strong ETag for ``body``: a quoted SHA-256 prefix (SHA-256 is hardware-accelerated)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def _storable(cache: CachePolicy | None, scope: Any) -> CachePolicy | None:
-    """The route's cache policy, unless a shared entry would hold what a credentialed request
-    got (only a per-principal key may)."""
-    if cache is None or (cache.key is None and credentialed(scope)):
+def variant_etag(etag: bytes, coding: str) -> bytes:
+    """The ETag of the ``coding`` variant: a strong ``"abc"`` becomes ``"abc-br"``.
+
+    A strong validator changes with the bytes, so the compressed variant needs its own. Weak and
+    malformed ETags are returned unchanged (a weak one may be shared).
+    """
+    if len(etag) >= 2 and etag[:1] == b'"' and etag[-1:] == b'"':
+        return etag[:-1] + b"-" + coding.encode("ascii") + b'"'
+    return etag
+
+
+def _opaque(tag: str) -> str:
+    """The comparable part of an entity tag: weak comparison (``W/"x"`` and ``"x"`` match), and
+    a content coding's variant matches its identity tag (``"x-br"`` and ``"x"``): they name the
+    same content (:func:`variant_etag` derives one from the other)."""
+    tag = tag.strip()
+    if tag[:2] in ("W/", "w/"):
+        tag = tag[2:]
+    for suffix in _CODING_SUFFIXES:
+        if tag.endswith(suffix):
+            return tag[: -len(suffix)] + '"'
+    return tag
+
+
+def matching_tag(if_none_match: str | None, etag: str) -> str | None:
+    """The client's entity tag in ``If-None-Match`` that matches ``etag`` (``etag`` for ``*``),
+    or None: RFC 9110 §13.1.2 weak comparison, lists, ``*``, coding variants."""
+    if if_none_match is None:
         return None
-    return cache
+    wanted = _opaque(etag)
+    for member in split_list(if_none_match):
+        member = member.strip()
+        if member == "*":
+            return etag
+        if _opaque(member) == wanted:
+            return member
+    return None
 
 
-def _not_modified(headers: list[tuple[bytes, bytes]], background: Any) -> Response:
-    """304: what the 200 would have carried among ETag, Vary, Cache-Control... and no body."""
-    response = Response(status_code=304, background=background)
-    response.raw_headers = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS]
-    return response
+def none_match(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` matches ``etag`` (see :func:`matching_tag`)."""
+    return matching_tag(if_none_match, etag) is not None
 
 
-def _mark_cacheable(
-    policy: CachePolicy, request: Request, state: RequestState, headers: list[Any]
-) -> None:
-    """Tell SerdesMiddleware, in the request's state, that this response may be stored, with
-    its policy and tags."""
-    state.policy = policy
-    if policy.tags is not None:
-        state.tags = list(policy.tags(request))
-    if policy.cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
-        headers.append((b"cache-control", policy.cache_control.encode("latin-1")))
+def strong_match(if_match: str, etag: str) -> bool:
+    """Whether ``If-Match`` matches ``etag`` by strong comparison (RFC 9110 §13.1.1): ``*``, or
+    a listed tag that is not weak and names the same content (a content coding's variant of it
+    included)."""
+    wanted = _opaque(etag)
+    for member in split_list(if_match):
+        member = member.strip()
+        if member == "*" or (not member.startswith(("W/", "w/")) and _opaque(member) == wanted):
+            return True
+    return False
+
+
+def not_modified(
+    headers: list[tuple[bytes, bytes]], if_none_match: str | None, etag: str
+) -> list[tuple[bytes, bytes]] | None:
+    """The headers of the 304 answering ``If-None-Match`` for a 200 with these ``headers`` and
+    ``etag``, or None when the client does not hold it (the 200 is the answer).
+
+    The 304 carries the client's own tag when it named a coding's variant of ``etag`` (the
+    ``"-<coding>"`` tag its cached 200 had): that is the stored response it validates.
+    """
+    theirs = matching_tag(if_none_match, etag)
+    if theirs is None:
+        return None
+    kept = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS and k != b"etag"]
+    tag = theirs if theirs.startswith('"') else etag
+    if tag:
+        kept.append((b"etag", tag.encode("latin-1")))
+    return kept

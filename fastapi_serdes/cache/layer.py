@@ -20,8 +20,9 @@ from .._types import ASGIApp, Message, Scope, Send, Store
 from ..problems import ProblemError
 from ..settings import header
 from ..state import SCOPE_KEY, RequestState, state_of
-from . import UNSAFE_METHODS, Entry, strong_match
+from . import UNSAFE_METHODS, Entry
 from .capture import StaleIfError
+from .conditional import strong_match
 from .freshness import Lookup
 from .memory_store import MemoryStore
 from .response_cache import ResponseCache

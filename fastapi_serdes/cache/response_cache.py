@@ -26,13 +26,11 @@ from ..state import RequestState
 from ..telemetry import Recorder
 from . import (
     CACHE_STATUS_PREFIX,
-    NOT_MODIFIED_HEADERS,
     UNSAFE_METHODS,
     CachePolicy,
     Entry,
     cache_control,
     credentialed,
-    none_match,
     path_tag,
     principal_of,
     request_cache_headers,
@@ -41,6 +39,7 @@ from . import (
     wall_clock,
 )
 from .capture import Capture
+from .conditional import not_modified
 from .freshness import MISSED, Lookup, judge
 from .route_table import CachedRoute, RouteTable
 
@@ -298,12 +297,13 @@ class ResponseCache:
         headers = list(entry.headers)
         headers.append((b"age", str(entry.age(now)).encode("latin-1")))
         headers.append(status)
-        if if_none_match is not None and none_match(if_none_match.decode("latin-1"), entry.etag):
-            keep = [(k, v) for k, v in headers if k in NOT_MODIFIED_HEADERS]
-            keep.append(status)
-            await send({"type": "http.response.start", "status": 304, "headers": keep})
-            await send({"type": "http.response.body", "body": b""})
-            return
+        if if_none_match is not None:
+            kept = not_modified(headers, if_none_match.decode("latin-1"), entry.etag)
+            if kept is not None:
+                kept.append(status)
+                await send({"type": "http.response.start", "status": 304, "headers": kept})
+                await send({"type": "http.response.body", "body": b""})
+                return
         await send({"type": "http.response.start", "status": entry.status, "headers": headers})
         body = b"" if scope["method"] == "HEAD" else entry.body
         await send({"type": "http.response.body", "body": body})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from ..cache.conditional import variant_etag
 from ..negotiation import parse_media_type, split_list
 
 # Re-exported: the settings value and what the tests and the package read from here.
@@ -73,17 +74,6 @@ def has_no_transform(cache_control: str) -> bool:
     return any(
         d.partition("=")[0].strip().lower() == "no-transform" for d in split_list(cache_control)
     )
-
-
-def variant_etag(etag: bytes, coding: str) -> bytes:
-    """The ETag of the ``coding`` variant: a strong ``"abc"`` becomes ``"abc-br"``.
-
-    RFC 9110 §8.8.3: a strong validator changes with the bytes, so the compressed variant needs
-    its own. Weak and malformed ETags are returned unchanged (a weak one may be shared).
-    """
-    if len(etag) >= 2 and etag[:1] == b'"' and etag[-1:] == b'"':
-        return etag[:-1] + b"-" + coding.encode("ascii") + b'"'
-    return etag
 
 
 def encoded_headers(

@@ -173,6 +173,16 @@ class DecompressedBody:
         response = self.problem.render(self._problem_details)
         await response({"type": "http"}, no_receive, send)
 
+    async def answer_failure(self, exc: BaseException, send: Send) -> bool:
+        """After the app failed with ``exc``: close, and answer with the decoding problem when
+        that is what failed (a plain route may let it escape from ``receive``). True when the
+        problem was answered now; False when ``exc`` is the app's own to raise."""
+        self.close()
+        if self.problem is None or self.answered or not isinstance(exc, Exception):
+            return False
+        await self.answer(send)
+        return True
+
 
 def _too_large(limit: int) -> ProblemError:
     return ProblemError.of(
