@@ -129,6 +129,20 @@ def test_path_tag() -> None:
     assert path_tag(_scope("/users/42")) == "path:/users/42"
 
 
+@pytest.mark.parametrize(
+    ("root_path", "path", "tag"),
+    [
+        ("/api", "/api/users/42", "path:/api/users/42"),  # ASGI: path includes root_path
+        ("/api", "/users/42", "path:/api/users/42"),  # an older server: it does not
+        ("/api", "/api", "path:/api"),
+        ("/api", "/apiary", "path:/api/apiary"),  # a prefix of the name is not the root
+        ("/api/", "/api/users", "path:/api/users"),
+    ],
+)
+def test_path_tag_names_the_whole_path_once(root_path: str, path: str, tag: str) -> None:
+    assert path_tag({**_scope(path), "root_path": root_path}) == tag
+
+
 def test_entry_round_trip_and_format_version() -> None:
     entry = Entry(200, [(b"content-type", b"application/json")], b"{}", '"e"', 10.0, 60.0, ["t"])
     data = entry.dumps()

@@ -260,8 +260,14 @@ def principal_of(policy: CachePolicy, request: Request) -> tuple[bool, str | Non
 
 
 def path_tag(scope: dict[str, Any] | Any) -> str:
-    """The tag every entry of a path carries, so unsafe methods on it can invalidate them."""
-    return f"path:{scope.get('root_path', '')}{scope['path']}"
+    """The tag every entry of a path carries, so unsafe methods on it can invalidate them: the
+    request's whole path, once, whether the server's ``path`` includes ``root_path`` (ASGI, and
+    Starlette's mounts) or not (older servers)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and not (path == root_path or path.startswith(root_path.rstrip("/") + "/")):
+        path = root_path + path
+    return "path:" + path
 
 
 def storable_response(
