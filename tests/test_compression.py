@@ -639,25 +639,27 @@ async def test_large_body_does_not_stall_the_event_loop() -> None:
     ],
 )
 @pytest.mark.parametrize("no_compression_scope", [False, True])
-def test_the_memoised_vary_of_starlettes_header_shape_matches_the_general_rules(
-    status: int, content_type: bytes, no_compression_scope: bool
+@pytest.mark.parametrize(
+    "vary", [None, b"Accept", b"Accept, Prefer", b"*", b"accept-encoding", b"Origin"]
+)
+def test_the_memoised_vary_of_the_usual_header_shapes_matches_the_general_rules(
+    status: int, content_type: bytes, no_compression_scope: bool, vary: bytes | None
 ) -> None:
-    # Content-Length then Content-Type (Starlette's order) takes the memoised shortcut; the
-    # other order takes the general path. Both must mark the response alike, twice in a row.
+    # Content-Length, Content-Type (Starlette's order), then for SerdesRoute's 200 Vary and
+    # ETag, take the memoised shortcut; another order takes the general path. Both must mark
+    # the response alike, twice in a row.
     layer = CompressionLayer(Compression())
     state = RequestState(Negotiated(None, None, SerdesSettings()), no_compression=True)
     scope: dict[str, Any] = {SCOPE_KEY: state} if no_compression_scope else {}
+    usual = [(b"content-length", b"9"), (b"content-type", content_type)]
+    if vary is not None:
+        usual += [(b"vary", vary), (b"etag", b'"e"')]
     for _ in range(2):
-        short = {
-            "status": status,
-            "headers": [(b"content-length", b"9"), (b"content-type", content_type)],
-        }
-        general = {
-            "status": status,
-            "headers": [(b"content-type", content_type), (b"content-length", b"9")],
-        }
+        short = {"status": status, "headers": list(usual)}
+        general = {"status": status, "headers": list(reversed(usual))}
         assert layer.mark_vary(short, scope) == layer.mark_vary(general, scope)
         assert dict(short["headers"]) == dict(general["headers"])
+        assert len(short["headers"]) == len(general["headers"])
 
 
 def test_layer_memos_are_bounded_and_reused() -> None:

@@ -100,8 +100,8 @@ class CompressionLayer:
         self._vary = VaryJoiner()
         # Content-Type value -> (compressible, JSON)
         self._kinds: dict[bytes, tuple[bool, bool]] = {}
-        # (status, Content-Type) -> (could be compressed, the Vary header to add)
-        self._shapes: dict[tuple[int, bytes], tuple[bool, tuple[bytes, bytes] | None]] = {}
+        # (status, Content-Type, Vary) -> (could be compressed, the Vary it gets)
+        self._shapes: dict[_ShapeKey, tuple[bool, bytes | None]] = {}
 
     @property
     def offers(self) -> str:
@@ -153,16 +153,19 @@ class CompressionLayer:
         """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
         Accept`` to JSON; return whether it could be compressed, and its Content-Length."""
         headers = start.get("headers", ())
-        if len(headers) == 2 and type(headers) is list and not _uncompressed(scope):
-            # Starlette's usual shape, Content-Length then Content-Type and nothing else: the
-            # answer depends on the status and the type only, and is memoised for them.
-            (name, content_length), (second, content_type) = headers
-            if name == b"content-length" and second == b"content-type":
-                key = (start["status"], content_type)
-                could, added = self._shapes.get(key) or self._shape(key)
-                if added is not None:
-                    headers.append(added)
-                return could, content_length
+        if type(headers) is list and 2 <= len(headers) <= 4 and not _uncompressed(scope):
+            # The usual shapes: Starlette's (Content-Length, Content-Type) and SerdesRoute's
+            # 200 (those, Vary, ETag). The answer depends on the status, the type and the Vary
+            # only, and is memoised for them.
+            key = _usual_shape(start["status"], headers)
+            if key is not None:
+                could, vary = self._shapes.get(key) or self._shape(key)
+                if vary is not None:
+                    if len(headers) == 2:
+                        headers.append((b"vary", vary))
+                    else:
+                        headers[2] = (b"vary", vary)
+                return could, headers[0][1]
         return self._mark_any(start, scope)
 
     def _mark_any(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
@@ -177,12 +180,33 @@ class CompressionLayer:
             self._vary.mark(start, vary, accept, could)
         return could, content_length
 
-    def _shape(self, key: tuple[int, bytes]) -> tuple[bool, tuple[bytes, bytes] | None]:
-        """mark_vary's answer for a response of this status and Content-Type alone."""
-        start: Message = {"status": key[0], "headers": [(b"content-type", key[1])]}
-        could, _ = self.mark_vary(start, {})
-        added = start["headers"][1] if len(start["headers"]) > 1 else None
-        return _remember(self._shapes, key, (could, added))
+    def _shape(self, key: _ShapeKey) -> tuple[bool, bytes | None]:
+        """What :meth:`_mark_any` decides for a response of this status, Content-Type and Vary
+        (None: no Vary): whether it could be compressed, and its Vary (None: none)."""
+        status, content_type, vary = key
+        headers = [(b"content-type", content_type)]
+        if vary is not None:
+            headers.append((b"vary", vary))
+        start: Message = {"status": status, "headers": headers}
+        could, _ = self._mark_any(start, {})
+        marked = next((v for k, v in start["headers"] if k == b"vary"), None)
+        return _remember(self._shapes, key, (could, marked))
+
+
+_ShapeKey = tuple[int, bytes, bytes | None]
+
+
+def _usual_shape(status: int, headers: list[tuple[bytes, bytes]]) -> _ShapeKey | None:
+    """(status, Content-Type, Vary) of a start with the usual headers: Content-Length and
+    Content-Type (Starlette's), or those then Vary and ETag (SerdesRoute's 200); else None."""
+    (first, _), (second, content_type) = headers[0], headers[1]
+    if first != b"content-length" or second != b"content-type":
+        return None
+    if len(headers) == 2:
+        return status, content_type, None
+    if len(headers) == 4 and headers[2][0] == b"vary" and headers[3][0] == b"etag":
+        return status, content_type, headers[2][1]
+    return None
 
 
 def _uncompressed(scope: Scope) -> bool:
