@@ -70,11 +70,6 @@ def matching_tag(if_none_match: str | None, etag: str) -> str | None:
     return None
 
 
-def none_match(if_none_match: str | None, etag: str) -> bool:
-    """Whether ``If-None-Match`` matches ``etag`` (see :func:`matching_tag`)."""
-    return matching_tag(if_none_match, etag) is not None
-
-
 def strong_match(if_match: str, etag: str) -> bool:
     """Whether ``If-Match`` matches ``etag`` by strong comparison (RFC 9110 §13.1.1): ``*``, or
     a listed tag that is not weak and names the same content (a content coding's variant of it
