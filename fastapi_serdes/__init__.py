@@ -8,7 +8,7 @@ from .cache.memory_store import MemoryStore
 from .cache.response_cache import ResponseCache
 from .codecs import JSONCodec, MsgPackCodec
 from .compression import Compression
-from .compression.responses import no_compression
+from .compression.layer import no_compression
 from .middleware import SerdesMiddleware
 from .problems import DecodeError, EncodeError, ProblemError, SerdesError
 from .response import SerdesResponse

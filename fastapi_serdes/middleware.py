@@ -25,14 +25,14 @@ from .cache.layer import CacheLayer, response_cache_from
 from .cache.response_cache import ResponseCache
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
-from .compression.request_bodies import DecompressedBody, decompressing
-from .compression.responses import (
+from .compression.layer import (
     Choice,
-    CompressingSend,
     CompressionLayer,
     not_acceptable_encoding,
     vary_only,
 )
+from .compression.request_bodies import DecompressedBody, decompressing
+from .compression.responses import CompressingSend
 from .negotiation import RequestHeaders, read_headers
 from .problems import ProblemDetailsApp, ProblemError, unrenderable_validation
 from .settings import Negotiated, SerdesSettings, negotiate

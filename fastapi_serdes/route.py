@@ -108,8 +108,7 @@ class SerdesRoute(APIRoute):
         return type(cls.__name__, (cls,), {"serdes_settings": settings})
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        # Kept apart: get_route_handler() adds the codecs' media types per inclusion path.
-        self._user_openapi_extra = user_extra_of(kwargs.get("openapi_extra"))
+        self._user_openapi_extra = user_extra_of(kwargs.get("openapi_extra"))  # see operation_extra
         self._serdes_views: BoundViews | None = None
         self._serdes_field: Any = None  # the response field of the full model (with views)
         super().__init__(path, endpoint, **kwargs)

@@ -26,7 +26,8 @@ from fastapi_serdes.compression import (
     is_compressible,
 )
 from fastapi_serdes.compression.encoders import Encoder, gzip_encoder
-from fastapi_serdes.compression.responses import Choice, CompressingSend, CompressionLayer
+from fastapi_serdes.compression.layer import Choice, CompressionLayer
+from fastapi_serdes.compression.responses import CompressingSend
 from fastapi_serdes.settings import Negotiated, SerdesSettings
 from fastapi_serdes.state import SCOPE_KEY, RequestState
 from tests.asgi_driver import call, decode

@@ -24,7 +24,7 @@ from .decoders import new_decoder as new_decoder
 
 if TYPE_CHECKING:
     from ..settings import SerdesSettings
-    from .responses import CompressionLayer
+    from .layer import CompressionLayer
 
 #: Largest chunk of decoded bytes handed on per ``receive()``.
 CHUNK_SIZE: Final = 64 * 1024
