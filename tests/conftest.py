@@ -102,6 +102,7 @@ def build_app(*, middleware: bool = True, **settings: Any) -> FastAPI:
 
 @pytest.fixture
 def anyio_backend() -> str:
+    """Every async test of the suite runs on asyncio (one fixture for all test files)."""
     return "asyncio"
 
 

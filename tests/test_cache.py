@@ -173,11 +173,6 @@ def test_cached_cache_control_default() -> None:
 pytestmark_anyio = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("accept", ["application/json", "application/msgpack"])
 async def test_etag_and_304_on_get_and_head(client: httpx.AsyncClient, accept: str) -> None:

@@ -159,11 +159,6 @@ def test_storable_response_cases(
 # --- Capture.send, through an app ------------------------------------------------------------
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Record:
     """A pure ASGI middleware that records the type of every message sent through it."""
 

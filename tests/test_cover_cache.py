@@ -16,11 +16,6 @@ from fastapi_serdes.cache import ENTRY_FORMAT, Entry, SingleFlight, storable_res
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def build(cache_control: str | None) -> FastAPI:
     app = FastAPI()
     router = APIRouter(route_class=SerdesRoute)

@@ -14,11 +14,6 @@ from fastapi_serdes._types import ASGIApp, Message, Receive, Scope, Send
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Rechunk:
     """A pure ASGI middleware that sends every body in 100-byte pieces."""
 

@@ -17,11 +17,6 @@ from fastapi_serdes import SerdesRoute, _compat, use_serdes_routes
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_without_the_effective_route_context_a_route_is_its_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -19,11 +19,6 @@ from fastapi_serdes.middleware import _ACCEPT_MEMO_SIZE
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Item(BaseModel):
     id: int
 

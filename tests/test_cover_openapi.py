@@ -11,11 +11,6 @@ from fastapi_serdes import JSONCodec, SerdesRoute
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_a_json_only_route_documents_json_only() -> None:
     app = FastAPI()
     router = APIRouter(route_class=SerdesRoute.with_settings(codecs=[JSONCodec()]))

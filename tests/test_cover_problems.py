@@ -22,11 +22,6 @@ pytestmark = pytest.mark.anyio
 ERRORS = [{"loc": ["body", "x"], "msg": "bad x", "type": "value_error"}]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def client(app: Any, *, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
     return httpx.AsyncClient(transport=transport, base_url="http://test")

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.anyio
 PER_ROUTE_LIMITS = "max_body_size" in inspect.signature(APIRouter.post).parameters
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Item(BaseModel):
     id: int
     name: str

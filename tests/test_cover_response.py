@@ -29,11 +29,6 @@ from fastapi_serdes.response_encoding import (
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Item(BaseModel):
     id: int
     name: str

@@ -14,11 +14,6 @@ from fastapi_serdes.cache.single_flight import Produced, once_per_cluster, share
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Store:
     """A store whose lock is held by another replica (or free), and that has nothing published."""
 

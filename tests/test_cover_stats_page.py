@@ -18,11 +18,6 @@ from tests.conftest import build_app
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def stats() -> Iterator[tuple[SerdesStats, MeterProvider]]:
     reader = SerdesStats()
     provider = MeterProvider(metric_readers=[reader])

@@ -24,11 +24,6 @@ MSGPACK = {"accept": "application/msgpack"}
 DOC = {"a": [1, 2, 3]}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Item(BaseModel):
     id: int
     name: str

@@ -17,11 +17,6 @@ from fastapi_serdes.views import _FIELDS_CACHE_SIZE, BoundViews
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Owner(BaseModel):
     id: int
     name: str

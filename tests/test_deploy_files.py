@@ -27,11 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SOURCES = "\n".join(p.read_text() for p in sorted((ROOT / "example_app").rglob("*.py")))
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def instructions(path: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) per Dockerfile instruction: continuations joined, comments out."""
     found: list[tuple[str, str]] = []

@@ -32,11 +32,6 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEMS = "https://fastapi-serdes.dev/problems/"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def load(name: str) -> dict[str, Any]:
     """Run ``docs/examples/<name>.py`` as a module and return its globals."""
     return runpy.run_path(str(EXAMPLES / f"{name}.py"))

@@ -33,11 +33,6 @@ PROBLEM_JSON = "application/problem+json"
 MSGPACK = "application/msgpack"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def db_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = str(tmp_path_factory.mktemp("example_app") / "videos.sqlite3")

@@ -48,11 +48,6 @@ def build(videos: list[Video]) -> FastAPI:
     return app
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_only_changed_items_are_encoded_again() -> None:
     # Fragments serve the library's own codecs (MessagePack); JSON is FastAPI's serialisation.
     videos = [Video(id=i, title=f"t{i}", updated_at=T0) for i in range(3)]

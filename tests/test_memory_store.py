@@ -11,11 +11,6 @@ from fastapi_serdes._types import Store
 from fastapi_serdes.cache.memory_store import ENTRY_OVERHEAD, MemoryStore
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Clock:
     """A monotonic clock the test moves by hand."""
 

@@ -30,11 +30,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.anyio]
 GENEROUS = 5.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
     """The ports of the cluster's three masters (one cluster for the whole module)."""

@@ -40,11 +40,6 @@ GENEROUS = 5.0
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def raw() -> AsyncIterator[Redis]:
     """A plain client on the shared server, to look behind the store's back."""
     client = Redis.from_url(URL)

@@ -126,11 +126,6 @@ def build(
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def setup() -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, int]]]:
     app, calls = build()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:

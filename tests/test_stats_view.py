@@ -28,11 +28,6 @@ from tests.example_server import serve_example
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Metrics:
     stats: SerdesStats

@@ -122,11 +122,6 @@ def build_app(**settings: Any) -> tuple[FastAPI, list[Selection]]:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def client() -> Any:
     app, _ = build_app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
