@@ -3,8 +3,9 @@
 Two lines make this service speak JSON and MessagePack: ``SerdesMiddleware`` around the app, and
 ``route_class=SerdesRoute`` on each router (see ``example_app/routers/``). Everything else is a
 plain FastAPI app. The middleware opts in to ``problem_details=True`` (every error is RFC 9457
-``application/problem+json``) and ``strict=True`` (406 / 415 for formats no codec speaks); without
-them errors keep FastAPI's ``{"detail": ...}`` shape and unknown formats fall back to JSON.
+``application/problem+json``), ``strict=True`` (406 / 415 for formats no codec speaks) and
+``answer_head=True`` (HEAD on every GET route); without them errors keep FastAPI's
+``{"detail": ...}`` shape, unknown formats fall back to JSON and HEAD gets FastAPI's 405.
 """
 
 import os
@@ -62,12 +63,14 @@ def create_app(db_path: str | None = None) -> FastAPI:
     )
     app.state.db_path = resolve_db_path(db_path)
     app.state.observability = observability
-    # The example shows every feature, so it opts in to both switches stock FastAPI lacks:
-    # RFC 9457 problem+json for every error, and 406 / 415 for formats no codec speaks.
+    # The example shows every feature, so it opts in to the switches stock FastAPI lacks:
+    # RFC 9457 problem+json for every error, 406 / 415 for formats no codec speaks, and HEAD
+    # answered by every GET route (and from the response cache).
     app.add_middleware(
         SerdesMiddleware,
         problem_details=True,
         strict=True,
+        answer_head=True,
         cache=response_store(),
         telemetry=observability.telemetry,
     )

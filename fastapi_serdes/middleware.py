@@ -57,9 +57,8 @@ class SerdesMiddleware:
     Args:
         app: the ASGI application to wrap.
         codecs: the codecs offered, in server order (default: JSON, then MessagePack).
-        strict: False (the default) answers as stock FastAPI does when the client's ``Accept``
-            matches no offered media type (in the default format) or a request body has a
-            ``Content-Type`` no codec reads (FastAPI's own handling); True answers 406 and 415.
+        strict: False (the default) answers as stock FastAPI does an ``Accept`` matching no
+            offer, or a body no codec reads; True answers 406 and 415.
         problem_details: False (the default) keeps FastAPI's error shapes; True answers every
             error in FastAPI's shape (the library's, ``HTTPException``, validation errors,
             routing's 404 / 405) and every unhandled exception (500, no internals) as an
@@ -77,13 +76,14 @@ class SerdesMiddleware:
         telemetry: a :class:`~fastapi_serdes.Telemetry` (providers to use); ``True`` (the
             default) for the global OpenTelemetry providers, recorded only once an SDK is
             configured; ``False`` for no spans and no metrics at all.
+        answer_head: True: GET routes of ``SerdesRoute`` (and the response cache) answer
+            ``HEAD``; False (the default): FastAPI's 405 where only GET is declared.
 
     ``strict``, ``max_body_size``, compression and telemetry have ``FASTAPI_SERDES_*``
     environment variables for the values the code leaves unset (see the settings how-to);
     ``codecs`` and ``cache`` are code, not configuration.
     """
 
-    # Slots: the per-request path reads a few attributes; a slotted instance keeps them together.
     __slots__ = (
         "_cache_layer",
         "_countdown",
@@ -113,6 +113,7 @@ class SerdesMiddleware:
         compression: Compression | bool | None = True,
         cache: Store | ResponseCache | bool | None = True,
         telemetry: Telemetry | bool | None = True,
+        answer_head: bool = False,
     ) -> None:
         self.app = app
         self.cache = response_cache_from(cache)
@@ -128,6 +129,7 @@ class SerdesMiddleware:
             problem_details=problem_details,
             max_body_size=max_body_size,
             telemetry=telemetry,
+            answer_head=answer_head,
         )
         if problem_details:
             # Innermost: it sees the app's own error responses, before transcoding and

@@ -168,6 +168,19 @@ def problem_responses(*, has_body: bool, has_params: bool) -> dict[int | str, di
     return responses
 
 
+def route_problem_responses(route: Any) -> dict[int | str, dict[str, Any]]:
+    """:func:`problem_responses` for an ``APIRoute``: its body, its parameters."""
+    dependant = route.dependant
+    has_params = bool(
+        dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.dependencies
+    )
+    return problem_responses(has_body=route.body_field is not None, has_params=has_params)
+
+
 class GeneratedExtra(dict[str, Any]):
     """An ``openapi_extra`` this module computed, holding what the user passed.
 

@@ -40,7 +40,7 @@ from .cache import CachePolicy, path_tag
 from .cache.fragments import Fragments
 from .cache.single_flight import Produced, flight_key, once_per_cluster, shareable, shared_cache
 from .codecs import JSON_MEDIA_TYPE
-from .openapi import operation_extra, problem_responses, selection_responses, user_extra_of
+from .openapi import operation_extra, route_problem_responses, selection_responses, user_extra_of
 from .problems import ProblemError
 from .request_body import decode_request_body
 from .response_encoding import (
@@ -92,6 +92,7 @@ class SerdesRoute(APIRoute):
         problem_details: bool = False,
         max_body_size: int | None = None,
         telemetry: Telemetry | bool | None = True,
+        answer_head: bool = False,
     ) -> type[SerdesRoute]:
         """A ``SerdesRoute`` subclass with its own settings, for routers used without middleware.
 
@@ -104,6 +105,7 @@ class SerdesRoute(APIRoute):
             problem_details=problem_details,
             max_body_size=max_body_size,
             telemetry=telemetry,
+            answer_head=answer_head,
         )
         return type(cls.__name__, (cls,), {"serdes_settings": settings})
 
@@ -122,24 +124,22 @@ class SerdesRoute(APIRoute):
         settings = self.serdes_settings
         if not problem_details and (settings is None or not settings.problem_details):
             return
-        extra = problem_responses(
-            has_body=self.body_field is not None, has_params=_has_params(self)
-        )
+        extra = route_problem_responses(self)
         if self._serdes_views is not None:
             extra = {**extra, **selection_responses(extra)}
         self.responses = {**extra, **self.responses}
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        # HEAD is GET without a body (RFC 9110 §9.3.2): a GET route answers it, with GET's
-        # headers. A partial match only: a HEAD route the app declared, before or after this
-        # one, is a full match and wins.
-        if scope["type"] == "http" and scope["method"] == "HEAD" and "GET" in (self.methods or ()):
+        # With answer_head: HEAD is GET without a body (RFC 9110 §9.3.2), and a GET route
+        # answers it with GET's headers. A partial match only: a HEAD route the app declared,
+        # before or after this one, is a full match and wins.
+        if scope["type"] == "http" and scope["method"] == "HEAD" and self._answers_head(scope):
             match, child = super().matches({**scope, "method": "GET"})
             return (Match.PARTIAL if match is Match.FULL else match), child
         return super().matches(scope)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "HEAD" and "HEAD" not in (self.methods or ()):
+        if scope["method"] == "HEAD" and self._answers_head(scope):
             scope["method"] = "GET"
             try:
                 await super().handle(scope, receive, _without_body(send))
@@ -147,6 +147,16 @@ class SerdesRoute(APIRoute):
                 scope["method"] = "HEAD"
             return
         await super().handle(scope, receive, send)
+
+    def _answers_head(self, scope: Scope) -> bool:
+        """Whether this route answers a HEAD as GET: it declares GET and not HEAD, and the
+        settings in force (the middleware's, else the route's own) say ``answer_head``."""
+        methods = self.methods or ()
+        if "GET" not in methods or "HEAD" in methods:
+            return False
+        state = state_of(scope)
+        settings = state.negotiated.settings if state is not None else self.serdes_settings
+        return settings is not None and settings.answer_head
 
     def _bind_views(self, views: Views) -> None:
         if self.response_field is None:
@@ -212,17 +222,6 @@ def _negotiable(route: Any, response_class: type[Response]) -> bool:
         # A deprecated class (ORJSONResponse, UJSONResponse) warns when subclassed: keep
         # FastAPI's handler (the middleware still transcodes for MessagePack clients).
         or getattr(response_class, "__deprecated__", None) is not None
-    )
-
-
-def _has_params(route: APIRoute) -> bool:
-    dependant = route.dependant
-    return bool(
-        dependant.path_params
-        or dependant.query_params
-        or dependant.header_params
-        or dependant.cookie_params
-        or dependant.dependencies
     )
 
 

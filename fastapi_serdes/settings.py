@@ -44,12 +44,17 @@ class SerdesSettings:
         max_body_size: the largest request body the library decodes itself (MessagePack, or a
             compressed body), in bytes (413 past it). JSON bodies are FastAPI's to read.
         telemetry: where spans and metrics go, or None when they are off.
+        answer_head: False (the default) leaves ``HEAD`` as stock FastAPI does (405 on a route
+            that declares only GET); True makes every GET ``SerdesRoute`` answer ``HEAD`` with
+            GET's headers and no body (RFC 9110 §9.3.2), and the response cache answer it from
+            a stored GET.
     """
 
     codecs: tuple[Codec, ...] = field(default_factory=default_codecs)
     strict: bool = False
     problem_details: bool = False
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    answer_head: bool = False
     # Holds the per-app recorder state: compared by identity, never by value.
     telemetry: Telemetry | None = field(default_factory=Telemetry, compare=False)
     # Derived: media type -> codec, and the offers in server order.
@@ -74,7 +79,7 @@ class SerdesSettings:
                 by_media_type.setdefault(media_type.lower(), codec)
         object.__setattr__(self, "by_media_type", by_media_type)
         object.__setattr__(self, "offers", tuple(by_media_type))
-        for flag in ("strict", "problem_details"):
+        for flag in ("strict", "problem_details", "answer_head"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         check_positive("max_body_size", self.max_body_size, "int (bytes)")
@@ -106,6 +111,7 @@ class SerdesSettings:
         problem_details: bool = False,
         max_body_size: int | None = None,
         telemetry: Telemetry | bool | None = True,
+        answer_head: bool = False,
         environ: Mapping[str, str] | None = None,
     ) -> SerdesSettings:
         """Validate keyword arguments; ``FASTAPI_SERDES_*`` variables fill in those left None.
@@ -122,7 +128,7 @@ class SerdesSettings:
         kwargs = {name: value for name, value in optional.items() if value is not None}
         kwargs["telemetry"] = _telemetry_from_env(telemetry, env.get(ENV_PREFIX + "TELEMETRY"))
         try:
-            return cls(problem_details=problem_details, **kwargs)
+            return cls(problem_details=problem_details, answer_head=answer_head, **kwargs)
         except ValueError as exc:
             variable = ENV_PREFIX + "MAX_BODY_SIZE"
             if max_body_size is not None or variable not in env or "max_body_size" not in str(exc):

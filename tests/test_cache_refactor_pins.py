@@ -215,7 +215,7 @@ def build(calls: dict[str, int]) -> FastAPI:
         return {"n": count("plain")}
 
     app.include_router(router)
-    app.add_middleware(SerdesMiddleware, cache=MemoryStore(), compression=False)
+    app.add_middleware(SerdesMiddleware, cache=MemoryStore(), compression=False, answer_head=True)
     return app
 
 

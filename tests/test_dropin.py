@@ -44,7 +44,7 @@ from fastapi.responses import (
 from pydantic import BaseModel, computed_field
 from starlette.routing import Route
 
-from fastapi_serdes import SerdesMiddleware, SerdesRoute
+from fastapi_serdes import SerdesMiddleware, SerdesRoute, cached
 
 pytestmark = [
     pytest.mark.anyio,
@@ -264,6 +264,9 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/query", {"params": {"limit": "many"}}),
     ("GET", "/item", {"headers": {"accept": "text/html"}}),
     ("GET", "/item", {"headers": {"accept": "application/json;q=0"}}),
+    # HEAD on a route that declares only GET: FastAPI's 405 unless answer_head is switched on.
+    ("HEAD", "/item", {}),
+    ("HEAD", "/text", {}),
 ]
 
 
@@ -476,3 +479,50 @@ def test_deprecated_response_classes_do_not_warn_when_routes_are_built() -> None
         @router.get("/o", response_class=ORJSONResponse)
         async def o() -> dict[str, int]:
             return {"a": 1}
+
+
+def _head_app(middleware: dict[str, Any] | None, route_class: type[SerdesRoute]) -> FastAPI:
+    app = FastAPI()
+    router = APIRouter(route_class=route_class)
+
+    @router.get("/thing")
+    @cached(60)
+    async def thing() -> dict[str, int]:
+        return {"a": 1}
+
+    app.include_router(router)
+    if middleware is not None:
+        app.add_middleware(SerdesMiddleware, **middleware)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("middleware", "route_class"),
+    [
+        ({"answer_head": True}, SerdesRoute),
+        (None, SerdesRoute.with_settings(answer_head=True)),
+    ],
+    ids=["middleware", "route settings"],
+)
+async def test_answer_head_makes_get_routes_answer_head(
+    middleware: dict[str, Any] | None, route_class: type[SerdesRoute]
+) -> None:
+    app = _head_app(middleware, route_class)
+    get = await _send(app, "GET", "/thing", {})
+    head = await _send(app, "HEAD", "/thing", {})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+@pytest.mark.parametrize("middleware", [{}, None], ids=["middleware", "route alone"])
+async def test_without_answer_head_a_get_route_leaves_head_to_fastapi(
+    middleware: dict[str, Any] | None,
+) -> None:
+    # Even a @cached route holding a stored GET: the cache does not answer HEAD either.
+    app = _head_app(middleware, SerdesRoute)
+    assert (await _send(app, "GET", "/thing", {})).status_code == 200
+    head = await _send(app, "HEAD", "/thing", {})
+    assert head.status_code == 405
+    assert head.headers["allow"] == "GET"

@@ -56,7 +56,7 @@ def build(
     """The app; ``hold`` is what ``/items/{id}`` waits for while it computes."""
     calls: dict[str, int] = {}
     app = FastAPI()
-    app.add_middleware(SerdesMiddleware, cache=store)
+    app.add_middleware(SerdesMiddleware, cache=store, answer_head=True)
     router = APIRouter(route_class=SerdesRoute)
 
     def count(name: str) -> int:

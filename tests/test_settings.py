@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from pydantic import TypeAdapter
 
-from fastapi_serdes import JSONCodec, MsgPackCodec, Negotiated, SerdesSettings
+from fastapi_serdes import JSONCodec, MsgPackCodec, Negotiated, SerdesMiddleware, SerdesSettings
 from fastapi_serdes.settings import (
     DEFAULT_MAX_BODY_SIZE,
     ENV_PREFIX,
@@ -86,12 +87,17 @@ def test_codecs_refuse_a_codec_class() -> None:
         settings(codecs=[JSONCodec])
 
 
+@pytest.mark.parametrize("flag", ["strict", "problem_details", "answer_head"])
 @pytest.mark.parametrize("bad", ["406", "yes", 1, None])
-def test_strict_bad(bad: Any) -> None:
+def test_flags_bad(flag: str, bad: Any) -> None:
     with pytest.raises(
-        ValueError, match=r"strict must be True or False, got " + re.escape(repr(bad))
+        ValueError, match=flag + r" must be True or False, got " + re.escape(repr(bad))
     ):
-        SerdesSettings(strict=bad)
+        SerdesSettings(**{flag: bad})
+    if flag == "strict" and bad is None:
+        return  # the middleware's strict=None means: FASTAPI_SERDES_STRICT, else False
+    with pytest.raises(ValueError, match=flag):
+        SerdesMiddleware(FastAPI(), **{flag: bad})
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, False, "x", "1024", 1.5], ids=repr)

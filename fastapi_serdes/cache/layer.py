@@ -122,8 +122,10 @@ class CacheLayer:
         uncompressed_ok: Callable[[Entry], bool] | None,
     ) -> Lookup:
         route = self.cache.table.match(scope)
-        if route is None:
-            return Lookup()
+        if route is None or (
+            scope["method"] == "HEAD" and not state.negotiated.settings.answer_head
+        ):
+            return Lookup()  # (without answer_head, a HEAD is FastAPI's: 405 on a GET route)
         return await self.cache.answer(
             scope,
             send,
