@@ -42,8 +42,7 @@ from .transcoding import transcoding
 from .vary import ACCEPT_ENCODING, add_vary, mark_json, vary_json
 from .whole_app import document_problem_responses, warn_unreached_routes
 
-# Negotiations memoised per Accept value: clients choose the values, so the memo is bounded and
-# cleared when full.
+# Negotiations memoised per Accept value: clients choose them, so the memo is bounded.
 _ACCEPT_MEMO_SIZE = 256
 _IDENTITY = ("identity",)
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
@@ -132,8 +131,7 @@ class SerdesMiddleware:
             answer_head=answer_head,
         )
         if problem_details:
-            # Innermost: it sees the app's own error responses, before transcoding and
-            # compression, and the exceptions no handler took.
+            # Innermost: it sees the app's error responses and the exceptions no handler took.
             self.app = app = ProblemDetailsApp(app)
         self._telemetry = self.settings.telemetry
         # The recorder in use, asked of the telemetry again every _POLL_EVERY requests.
@@ -191,8 +189,7 @@ class SerdesMiddleware:
         vary = self._json_vary
         mark = self._mark_vary
 
-        # A plain function returning the downstream awaitable (no coroutine of its own per
-        # message); Starlette's usual 200 JSON start gets the Vary computed once.
+        # A plain function returning the downstream awaitable (no coroutine per message).
         def send_vary(message: Message) -> Awaitable[None]:
             # Only http.response.start has a status. Few checks, few objects: this runs once
             # the app has pushed this code out of the CPU caches.
