@@ -56,8 +56,8 @@ class SerdesMiddleware:
     Args:
         app: the ASGI application to wrap.
         codecs: the codecs offered, in server order (default: JSON, then MessagePack).
-        strict: False (the default) answers as stock FastAPI does an ``Accept`` matching no
-            offer, or a body no codec reads; True answers 406 and 415.
+        strict: False (the default): an ``Accept`` that matches no offer, or a body no codec
+            reads, is answered as stock FastAPI answers it; True: 406 and 415.
         problem_details: False (the default) keeps FastAPI's error shapes; True answers every
             error in FastAPI's shape (the library's, ``HTTPException``, validation errors,
             routing's 404 / 405) and every unhandled exception (500, no internals) as an

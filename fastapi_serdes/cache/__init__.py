@@ -243,7 +243,6 @@ def request_key(
     return hashlib.sha256(b"\x00".join(parts)).hexdigest()
 
 
-#: What a 304 carries of the 200 it stands for (RFC 9110 §15.4.5).
 def credentialed(scope: dict[str, Any] | Any) -> bool:
     """Whether the request carries credentials (``Authorization`` or ``Cookie``)."""
     return any(k == b"authorization" or k == b"cookie" for k, _ in scope["headers"])
