@@ -1,18 +1,12 @@
 """OpenTelemetry: every span, attribute and metric name, and the recorder the hot path calls.
 
-With an OpenTelemetry SDK configured (globally, or providers passed to :class:`Telemetry`), every
-decode, encode, compression and cache lookup is an ``INTERNAL`` span, a child of the current span
-(FastAPI's or the ASGI instrumentation's server span; the library never starts a server span of
-its own), and feeds the histograms and counters named below.
-
-When nobody listens the library does not even create no-op spans: :meth:`Telemetry.active`
-returns None and the hot path skips everything after one check. A global provider set *after*
-the app was built is picked up: while none is configured, the global providers are looked up
-again at most once a second.
+Spans are ``INTERNAL`` children of the current span: the library never starts a server span.
+When nobody listens :meth:`Telemetry.active` returns None, and the hot path skips everything
+after that one check (not even no-op spans); while no global provider is configured it looks
+again at most once a second, so one set after the app was built is picked up.
 
 Telemetry never fails a request: whatever a span processor or an instrument raises is caught
-and logged once. Attributes never carry request headers (``Authorization``, cookies), cache
-keys or body content; error messages are the library's own, which never echo input.
+and logged once. Attributes never carry request headers, cache keys or body content.
 """
 
 from __future__ import annotations
@@ -77,15 +71,29 @@ METRIC_CACHE_LOOKUPS: Final = "serdes.cache.lookups"
 METRIC_PROBLEMS: Final = "serdes.problems"
 METRIC_DECODE_ERRORS: Final = "serdes.decode.errors"
 
+#: Each histogram: name -> (the operation, what it measures, unit, description).
+HISTOGRAMS: Final = {
+    METRIC_DECODE_DURATION: ("decode", "duration", "s", "Request body decoding"),
+    METRIC_ENCODE_DURATION: ("encode", "duration", "s", "Response encoding"),
+    METRIC_COMPRESS_DURATION: ("compress", "duration", "s", "Compression CPU time"),
+    METRIC_DECODE_SIZE: ("decode", "bytes", "By", "Request bodies decoded"),
+    METRIC_ENCODE_SIZE: ("encode", "bytes", "By", "Response bodies encoded"),
+    METRIC_COMPRESS_SIZE: ("compress", "bytes", "By", "Compressed response bodies"),
+    METRIC_COMPRESS_RATIO: ("compress", "ratio", "1", "Compressed / identity"),
+}
+# counter name -> (unit, description)
+_COUNTERS: Final = {
+    METRIC_CACHE_LOOKUPS: ("{lookup}", "Response cache lookups"),
+    METRIC_PROBLEMS: ("{response}", "4xx the library answered"),
+    METRIC_DECODE_ERRORS: ("{body}", "Bodies that failed to decode"),
+}
 
 _RECHECK_SECONDS: Final = 1.0
 # The API's stand-ins until an SDK provider is set globally (FastAPI tests for them the same way:
 # the API has no public "is configured" query).
-_DEFERRED: Final = frozenset(
-    {
-        ("opentelemetry.trace", "ProxyTracerProvider"),
-        ("opentelemetry.metrics._internal", "_ProxyMeterProvider"),
-    }
+_DEFERRED: Final = (
+    ("opentelemetry.trace", "ProxyTracerProvider"),
+    ("opentelemetry.metrics._internal", "_ProxyMeterProvider"),
 )
 
 Attributes = dict[str, str | int | float | bool]
@@ -104,16 +112,6 @@ class Telemetry:
         tracing: False for metrics without spans.
         metrics: False for spans without metrics.
     """
-
-    __slots__ = (
-        "_meter_provider",
-        "_next_check",
-        "_recorder",
-        "_settled",
-        "_tracer_provider",
-        "metrics",
-        "tracing",
-    )
 
     def __init__(
         self,
@@ -143,7 +141,6 @@ class Telemetry:
             return self._recorder
         now = time.monotonic()
         if now >= self._next_check:
-            # A global provider can be set once, at any time: look again, but not per request.
             self._next_check = now + _RECHECK_SECONDS
             self._resolve()
         return self._recorder
@@ -189,44 +186,25 @@ def telemetry_setting(value: Telemetry | bool | None) -> Telemetry | None:
     raise TypeError(f"telemetry must be a Telemetry, True, False or None, got {value!r}")
 
 
+def known(attributes: Mapping[str, Any]) -> Attributes:
+    """``attributes`` without the unknown ones (whose value is None)."""
+    return {name: value for name, value in attributes.items() if value is not None}
+
+
 class Recorder:
     """Spans and instruments for one :class:`Telemetry`, once something listens."""
-
-    __slots__ = (
-        "_cache_lookups",
-        "_compress_duration",
-        "_compress_ratio",
-        "_compress_size",
-        "_decode_duration",
-        "_decode_errors",
-        "_decode_size",
-        "_encode_duration",
-        "_encode_size",
-        "_problems",
-        "_warned",
-        "meter",
-        "tracer",
-    )
 
     def __init__(self, tracer: trace.Tracer | None, meter: metrics.Meter | None) -> None:
         self.tracer = tracer
         self.meter = meter
         self._warned = False
-        # Without a meter every instrument is None: nothing is recorded.
-        histogram = meter.create_histogram if meter is not None else _no_instrument
-        counter = meter.create_counter if meter is not None else _no_instrument
-        self._decode_duration = histogram(METRIC_DECODE_DURATION, "s", "Request body decoding")
-        self._encode_duration = histogram(METRIC_ENCODE_DURATION, "s", "Response encoding")
-        self._compress_duration = histogram(METRIC_COMPRESS_DURATION, "s", "Compression CPU time")
-        self._decode_size = histogram(METRIC_DECODE_SIZE, "By", "Request bodies decoded")
-        self._encode_size = histogram(METRIC_ENCODE_SIZE, "By", "Response bodies encoded")
-        self._compress_size = histogram(METRIC_COMPRESS_SIZE, "By", "Compressed response bodies")
-        self._compress_ratio = histogram(METRIC_COMPRESS_RATIO, "1", "Compressed / identity")
-        self._cache_lookups = counter(METRIC_CACHE_LOOKUPS, "{lookup}", "Response cache lookups")
-        self._problems = counter(METRIC_PROBLEMS, "{response}", "4xx the library answered")
-        self._decode_errors = counter(
-            METRIC_DECODE_ERRORS, "{body}", "Bodies that failed to decode"
-        )
+        # metric name -> its histogram's record or its counter's add; none without a meter.
+        self._instruments: dict[str, Callable[[float, Attributes], None]] = {}
+        if meter is not None:
+            for name, (_, _, unit, description) in HISTOGRAMS.items():
+                self._instruments[name] = meter.create_histogram(name, unit, description).record
+            for name, (unit, description) in _COUNTERS.items():
+                self._instruments[name] = meter.create_counter(name, unit, description).add
 
     def _failed(self) -> None:
         # Telemetry must not fail a request; say so once, not on every request.
@@ -236,16 +214,15 @@ class Recorder:
 
     def start(self, name: str, attributes: Attributes) -> Span | None:
         """Start a child span of the current span; None without tracing or when starting fails."""
-        tracer = self.tracer
-        if tracer is None:
+        if self.tracer is None:
             return None
         try:
-            return tracer.start_span(name, attributes=attributes)
+            return self.tracer.start_span(name, attributes=attributes)
         except Exception:
             self._failed()
             return None
 
-    def end(self, span: Span | None, attributes: Mapping[str, Any] | None = None) -> None:
+    def end(self, span: Span | None, attributes: Attributes | None = None) -> None:
         """Set the final attributes and end ``span`` (nothing when it is None)."""
         if span is None:
             return
@@ -279,17 +256,10 @@ class Recorder:
             self._failed()
 
     def measure(
-        self,
-        name: str,
-        call: Callable[[], T],
-        attributes: Attributes,
-        labels: Attributes,
+        self, name: str, call: Callable[[], T], attributes: Attributes, labels: Attributes
     ) -> T:
-        """Run ``call`` (a decode or an encode) in a span, and record its duration and size.
-
-        ``labels`` are the metric attributes (route, media type); ``call``'s result is bytes
-        for an encode, and the decode's size is in ``attributes`` already.
-        """
+        """Run ``call``, a decode (its size in ``attributes``) or an encode (its result is the
+        bytes), in a span; record its duration and size with the metric ``labels``."""
         span = self.start(name, attributes)
         started = time.perf_counter()
         try:
@@ -297,75 +267,58 @@ class Recorder:
         except BaseException as exc:
             self.fail(span, exc)
             if name == SPAN_DECODE:
-                self._add(self._decode_errors, labels)
+                self._emit(METRIC_DECODE_ERRORS, 1, labels)
             raise
         elapsed = time.perf_counter() - started
         if name == SPAN_ENCODE:
             size = len(result) if isinstance(result, bytes) else 0
             self.end(span, {ATTR_BYTES_OUT: size})
-            self._record(self._encode_duration, elapsed, labels)
-            self._record(self._encode_size, size, labels)
+            self._emit(METRIC_ENCODE_DURATION, elapsed, labels)
+            self._emit(METRIC_ENCODE_SIZE, size, labels)
         else:
             self.end(span)
-            self._record(self._decode_duration, elapsed, labels)
+            self._emit(METRIC_DECODE_DURATION, elapsed, labels)
             size_in = attributes.get(ATTR_BYTES_IN, 0)
-            self._record(self._decode_size, size_in if isinstance(size_in, int) else 0, labels)
+            self._emit(METRIC_DECODE_SIZE, size_in if isinstance(size_in, int) else 0, labels)
         return result
 
     def compressed(self, seconds: float, size_in: int, size_out: int, labels: Attributes) -> None:
         """Record one compressed response (the CPU time spent compressing, summed over chunks)."""
-        self._record(self._compress_duration, seconds, labels)
-        self._record(self._compress_size, size_out, labels)
+        self._emit(METRIC_COMPRESS_DURATION, seconds, labels)
+        self._emit(METRIC_COMPRESS_SIZE, size_out, labels)
         if size_in:
-            self._record(self._compress_ratio, size_out / size_in, labels)
+            self._emit(METRIC_COMPRESS_RATIO, size_out / size_in, labels)
 
     def start_cache(
         self, store: object, media_type: str | None, route: str | None
     ) -> tuple[Span | None, Attributes]:
         """Start a ``serdes.cache`` lookup span; returns it with the metric attributes."""
-        labels: Attributes = {ATTR_CACHE_STORE: type(store).__name__}
-        if media_type is not None:
-            labels[ATTR_MEDIA_TYPE] = media_type
-        if route is not None:
-            labels[ATTR_ROUTE] = route
+        labels = known(
+            {ATTR_CACHE_STORE: type(store).__name__, ATTR_MEDIA_TYPE: media_type, ATTR_ROUTE: route}
+        )
         return self.start(SPAN_CACHE, labels), labels
 
     def end_cache(self, span: Span | None, result: str, labels: Attributes) -> None:
         """End a lookup span and count it: ``result`` is ``hit``, ``miss`` or ``stale``."""
         self.end(span, {ATTR_CACHE_RESULT: result})
-        self._add(self._cache_lookups, {**labels, ATTR_CACHE_RESULT: result})
+        self._emit(METRIC_CACHE_LOOKUPS, 1, {**labels, ATTR_CACHE_RESULT: result})
 
     def problem(self, status: int, problem_type: str, route: str | None) -> None:
-        """Count a 4xx answer of the library (other statuses are not counted).
+        """Count a 4xx answer of the library, labelled with the last segment of its type URI."""
+        if 400 <= status <= 499:
+            slug = problem_type.rsplit("/", 1)[-1]
+            labels = known({ATTR_STATUS: status, ATTR_PROBLEM: slug, ATTR_ROUTE: route})
+            self._emit(METRIC_PROBLEMS, 1, labels)
 
-        ``problem_type`` is the problem's ``type`` URI; its last segment is the label.
-        """
-        if not 400 <= status <= 499:
-            return
-        labels: Attributes = {ATTR_STATUS: status, ATTR_PROBLEM: problem_type.rsplit("/", 1)[-1]}
-        if route is not None:
-            labels[ATTR_ROUTE] = route
-        self._add(self._problems, labels)
-
-    def _record(self, instrument: Any, value: float, labels: Attributes) -> None:
+    def _emit(self, metric: str, value: float, labels: Attributes) -> None:
+        """Record ``value`` in a histogram, or add it to a counter (when there is a meter)."""
+        instrument = self._instruments.get(metric)
         if instrument is None:
             return
         try:
-            instrument.record(value, labels)
+            instrument(value, labels)
         except Exception:
             self._failed()
-
-    def _add(self, instrument: Any, labels: Attributes) -> None:
-        if instrument is None:
-            return
-        try:
-            instrument.add(1, labels)
-        except Exception:
-            self._failed()
-
-
-def _no_instrument(*_: Any) -> None:
-    return None
 
 
 def safe_message(exc: BaseException) -> str:

@@ -1,8 +1,5 @@
-"""Per-operation span helpers: what ``SerdesRoute`` and ``SerdesMiddleware`` call when recording.
-
-Called only with a :class:`~fastapi_serdes.telemetry.Recorder` (telemetry on); the names they
-use are in :mod:`fastapi_serdes.telemetry`.
-"""
+"""Per-operation span helpers that ``SerdesRoute`` and ``SerdesMiddleware`` call, only with a
+:class:`~fastapi_serdes.telemetry.Recorder` (telemetry on)."""
 
 from __future__ import annotations
 
@@ -29,6 +26,7 @@ from . import (
     SPAN_ENCODE,
     Attributes,
     Recorder,
+    known,
 )
 
 _DOTTED: Final = re.compile(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)")
@@ -74,12 +72,6 @@ def type_name(tp: Any) -> str:
     return _DOTTED.sub(r"\1", str(tp))
 
 
-def codec_name(codec: object) -> str:
-    """A codec's short name (``json``, ``msgpack``), else its class name."""
-    name = getattr(codec, "name", None)
-    return name if isinstance(name, str) else type(codec).__name__
-
-
 def encode_span(
     recorder: Recorder,
     call: Callable[[], bytes],
@@ -92,13 +84,9 @@ def encode_span(
 ) -> bytes:
     """Run an encode in a ``serdes.encode`` span; ``selection`` is the client's view choice."""
     attributes, labels = _codec_attributes(codec, media_type, route, model)
-    if selection is not None:
-        view = getattr(selection, "view", None)
-        if view is not None:
-            attributes[ATTR_VIEW] = view
-        paths = getattr(selection, "paths", None)
-        if paths is not None:
-            attributes[ATTR_FIELD_COUNT] = len(paths)
+    paths = getattr(selection, "paths", None)
+    view = getattr(selection, "view", None)
+    attributes |= known({ATTR_VIEW: view, ATTR_FIELD_COUNT: None if paths is None else len(paths)})
     return recorder.measure(SPAN_ENCODE, call, attributes, labels)
 
 
@@ -122,15 +110,10 @@ def _codec_attributes(
     codec: object, media_type: str | None, route: str | None, model: str | None
 ) -> tuple[Attributes, Attributes]:
     """The span attributes and metric labels an encode and a decode share."""
-    attributes: Attributes = {ATTR_CODEC: codec_name(codec)}
-    labels: Attributes = {}
-    if media_type is not None:
-        attributes[ATTR_MEDIA_TYPE] = labels[ATTR_MEDIA_TYPE] = media_type
-    if route is not None:
-        attributes[ATTR_ROUTE] = labels[ATTR_ROUTE] = route
-    if model is not None:
-        attributes[ATTR_MODEL] = model
-    return attributes, labels
+    name = getattr(codec, "name", None)  # ``json``, ``msgpack``; else the class name
+    codec_name = name if isinstance(name, str) else type(codec).__name__
+    labels = known({ATTR_MEDIA_TYPE: media_type, ATTR_ROUTE: route})
+    return known({ATTR_CODEC: codec_name, **labels, ATTR_MODEL: model}), labels
 
 
 class CompressTrace:
@@ -149,17 +132,10 @@ class CompressTrace:
         route: str | None,
         streaming: bool,
     ) -> None:
-        labels: Attributes = {ATTR_CODING: coding}
         media_type = media_type_of(content_type)
-        if media_type is not None:
-            labels[ATTR_MEDIA_TYPE] = media_type
-        if route is not None:
-            labels[ATTR_ROUTE] = route
-        attributes: Attributes = {**labels, ATTR_STREAMING: streaming}
-        if level is not None:
-            attributes[ATTR_LEVEL] = level
+        self._labels = known({ATTR_CODING: coding, ATTR_MEDIA_TYPE: media_type, ATTR_ROUTE: route})
+        attributes = known({**self._labels, ATTR_STREAMING: streaming, ATTR_LEVEL: level})
         self._recorder = recorder
-        self._labels = labels
         self._span = recorder.start(SPAN_COMPRESS, attributes)
         self.seconds = 0.0
         self.size_in = 0

@@ -1,15 +1,9 @@
 """``SerdesStats``: a readable summary of serialization cost, without an observability stack.
 
-A :class:`SerdesStats` is an OpenTelemetry metric reader (the ``otel`` extra): add it to the
-SDK ``MeterProvider`` the library records to, and :meth:`SerdesStats.snapshot` summarises the
-library's own metrics per route and media type: count, mean, min, p50, p95, max, bytes,
-compression ratio and cache hits; then per route: cache hit ratio, decode failures and the 4xx
-answers the library gave. :meth:`SerdesStats.response` serves it as JSON, or as an HTML page
-with small inline SVG charts when a browser asks for ``text/html``.
-
-Histograms are aggregated as base-2 exponential histograms (at most 160 buckets each,
-percentiles within a few percent) and the SDK caps the attribute sets per instrument, so memory
-stays bounded however long the process runs.
+A metric reader (the ``otel`` extra) that summarises the library's own metrics per route and
+media type, and per route; served as JSON, or as an HTML page (:mod:`.stats_page`) to browsers.
+Histograms are base-2 exponential (at most 160 buckets, percentiles within a few percent) and
+the SDK caps the attribute sets per instrument, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -42,16 +36,10 @@ from . import (
     ATTR_STATUS,
     CACHE_HIT,
     CACHE_STALE,
+    HISTOGRAMS,
     INSTRUMENTATION_NAME,
     METRIC_CACHE_LOOKUPS,
-    METRIC_COMPRESS_DURATION,
-    METRIC_COMPRESS_RATIO,
-    METRIC_COMPRESS_SIZE,
-    METRIC_DECODE_DURATION,
     METRIC_DECODE_ERRORS,
-    METRIC_DECODE_SIZE,
-    METRIC_ENCODE_DURATION,
-    METRIC_ENCODE_SIZE,
     METRIC_PROBLEMS,
 )
 from .stats_page import render_page
@@ -59,17 +47,6 @@ from .stats_page import render_page
 #: What :meth:`SerdesStats.response` can answer, the default first (clients that say nothing
 #: more specific, ``*/*`` included, get JSON; a browser's ``text/html`` gets the page).
 OFFERS: Final = ("application/json", "text/html")
-
-# metric name -> (operation, what it measures)
-_HISTOGRAMS = {
-    METRIC_DECODE_DURATION: ("decode", "duration"),
-    METRIC_ENCODE_DURATION: ("encode", "duration"),
-    METRIC_COMPRESS_DURATION: ("compress", "duration"),
-    METRIC_DECODE_SIZE: ("decode", "bytes"),
-    METRIC_ENCODE_SIZE: ("encode", "bytes"),
-    METRIC_COMPRESS_SIZE: ("compress", "bytes"),
-    METRIC_COMPRESS_RATIO: ("compress", "ratio"),
-}
 
 
 class SerdesStats(InMemoryMetricReader):
@@ -101,22 +78,12 @@ class SerdesStats(InMemoryMetricReader):
         """The summary since the process started, as plain JSON-ready data.
 
         Returns:
-            ``{"routes": [...], "problems": [...], "by_route": [...]}``.
-
-            Each ``routes`` entry has ``route``, ``media_type`` and, per operation seen
-            (``decode``, ``encode``, ``compress``), ``count``, ``mean_ms``, ``min_ms``,
-            ``p50_ms``, ``p95_ms``, ``max_ms``, ``bytes_total``, ``bytes_mean`` (and ``ratio``
-            and ``coding`` for compression), plus ``cache`` with ``hits``, ``misses``,
-            ``stale`` and ``hit_rate``, and ``decode_failures`` when a body failed to decode.
-            Durations are in milliseconds.
-
-            ``problems`` lists the counted answers the library gave (status, problem slug,
-            route when known, count).
-
-            Each ``by_route`` entry sums one route over its media types: ``route`` (None for
-            answers given before routing), ``encoded``, ``decoded``, ``decode_failures``,
-            ``client_errors`` (the 4xx the library answered), ``errors_by_status`` and, for a
-            cached route, ``cache`` as above with its ``hit_rate``.
+            ``{"routes": [...], "problems": [...], "by_route": [...]}``: per route and media
+            type, each operation's count, durations (in milliseconds), bytes, compression
+            ratio, cache lookups and decode failures; every counted problem (status, slug,
+            route, count); per route (None: answered before routing), the same summed over its
+            media types with the 4xx answers. The how-to guide *Trace and measure
+            serialization* lists every field.
         """
         routes: dict[tuple[str, str], dict[str, Any]] = {}
         problems: list[dict[str, Any]] = []
@@ -160,38 +127,26 @@ def by_route(rows: list[dict[str, Any]], problems: list[dict[str, Any]]) -> list
     totals: dict[str, dict[str, Any]] = {}
 
     def total(route: str | None) -> dict[str, Any]:
-        return totals.setdefault(
-            route or "",
-            {
-                "route": route,
-                "encoded": 0,
-                "decoded": 0,
-                "decode_failures": 0,
-                "client_errors": 0,
-                "errors_by_status": {},
-            },
-        )
+        empty = {"encoded": 0, "decoded": 0, "decode_failures": 0, "client_errors": 0}
+        return totals.setdefault(route or "", {"route": route, **empty, "errors_by_status": {}})
 
     for row in rows:
         entry = total(row["route"])
         entry["encoded"] += row.get("encode", {}).get("count", 0)
         entry["decoded"] += row.get("decode", {}).get("count", 0)
         entry["decode_failures"] += row.get("decode_failures", 0)
-        cache = row.get("cache")
-        if cache is not None:
+        if "cache" in row:
             summed = entry.setdefault("cache", {"hits": 0, "misses": 0, "stale": 0})
             for field in ("hits", "misses", "stale"):
-                summed[field] += cache[field]
+                summed[field] += row["cache"][field]
             summed["hit_rate"] = _hit_rate(summed)
     for problem in problems:
-        status = problem.get(ATTR_STATUS)
-        if not isinstance(status, int) or not 400 <= status <= 499:
-            continue
-        route = problem.get(ATTR_ROUTE)
-        entry = total(route if isinstance(route, str) else None)
-        entry["client_errors"] += problem["count"]
-        by_status = entry["errors_by_status"]
-        by_status[str(status)] = by_status.get(str(status), 0) + problem["count"]
+        status, route = problem.get(ATTR_STATUS), problem.get(ATTR_ROUTE)
+        if isinstance(status, int) and 400 <= status <= 499:
+            entry = total(route if isinstance(route, str) else None)
+            entry["client_errors"] += problem["count"]
+            by_status = entry["errors_by_status"]
+            by_status[str(status)] = by_status.get(str(status), 0) + problem["count"]
     for entry in totals.values():
         entry["errors_by_status"] = dict(sorted(entry["errors_by_status"].items()))
     return sorted(totals.values(), key=lambda e: (e["route"] is None, e["route"] or ""))
@@ -209,19 +164,17 @@ def _add_point(row: dict[str, Any], name: str, point: Any, attributes: dict[str,
     """Add one data point of the metric ``name`` to a row of the snapshot."""
     if name == METRIC_CACHE_LOOKUPS and isinstance(point, NumberDataPoint):
         cache = row.setdefault("cache", {"hits": 0, "misses": 0, "stale": 0})
-        cache[_cache_field(attributes.get(ATTR_CACHE_RESULT))] += int(point.value)
+        result = attributes.get(ATTR_CACHE_RESULT)
+        field = "hits" if result == CACHE_HIT else "stale" if result == CACHE_STALE else "misses"
+        cache[field] += int(point.value)
     elif name == METRIC_DECODE_ERRORS and isinstance(point, NumberDataPoint):
         row["decode_failures"] = row.get("decode_failures", 0) + int(point.value)
-    elif name in _HISTOGRAMS and isinstance(point, ExponentialHistogramDataPoint):
-        operation, measure = _HISTOGRAMS[name]
+    elif name in HISTOGRAMS and isinstance(point, ExponentialHistogramDataPoint):
+        operation, measure, _, _ = HISTOGRAMS[name]
         target = row.setdefault(operation, {})
         if operation == "compress":
             target = target.setdefault(str(attributes.get(ATTR_CODING, "")), {})
         target.update(_summary(measure, point))
-
-
-def _cache_field(result: object) -> str:
-    return "hits" if result == CACHE_HIT else "stale" if result == CACHE_STALE else "misses"
 
 
 def _hit_rate(cache: dict[str, Any]) -> float | None:
@@ -235,15 +188,14 @@ def _summary(measure: str, point: ExponentialHistogramDataPoint) -> dict[str, An
         return {}
     mean = point.sum / count
     if measure == "duration":
-        ms = 1000.0
-        return {
-            "count": count,
-            "mean_ms": round(mean * ms, 4),
-            "min_ms": round(point.min * ms, 4),
-            "p50_ms": round(percentile(point, 0.5) * ms, 4),
-            "p95_ms": round(percentile(point, 0.95) * ms, 4),
-            "max_ms": round(point.max * ms, 4),
+        seconds = {
+            "mean_ms": mean,
+            "min_ms": point.min,
+            "p50_ms": percentile(point, 0.5),
+            "p95_ms": percentile(point, 0.95),
+            "max_ms": point.max,
         }
+        return {"count": count, **{k: round(v * 1000.0, 4) for k, v in seconds.items()}}
     if measure == "bytes":
         return {"bytes_total": int(point.sum), "bytes_mean": round(mean, 1)}
     return {"ratio": round(mean, 4)}
@@ -255,10 +207,9 @@ def percentile(point: ExponentialHistogramDataPoint, q: float) -> float:
     Bucket ``i`` holds values in ``(base**i, base**(i+1)]`` with ``base = 2**(2**-scale)``; the
     answer is interpolated within its bucket and clamped to the recorded min and max.
     """
-    count = point.count
-    if count == 0:
+    if point.count == 0:
         return math.nan
-    rank = q * count
+    rank = q * point.count
     seen = point.zero_count
     if rank <= seen:
         return 0.0

@@ -34,7 +34,6 @@ _STATUS_COLOURS: Final = {
     "415": "#0891b2",
     "422": "#ca8a04",
 }
-_OTHER_STATUS: Final = "#6b7280"
 _RANGE_WIDTH: Final = 260
 _BAR_WIDTH: Final = 160
 _NONE: Final = "&ndash;"  # no figure
@@ -70,75 +69,76 @@ def _routes_table(totals: Sequence[dict[str, Any]]) -> str:
     most = max((t["client_errors"] for t in totals), default=0)
     rows = []
     for entry in totals:
-        route = entry["route"]
+        route, cache = entry["route"], entry.get("cache")
         name = _code(route) if route is not None else "<em>before routing</em>"
-        cache = entry.get("cache")
+        counts = _cells(
+            entry["encoded"], entry["decoded"], entry["decode_failures"], entry["client_errors"]
+        )
         rows.append(
-            f'<tr data-route="{escape(route or "")}"><td class="l">{name}</td>'
-            f"<td>{entry['encoded']}</td><td>{entry['decoded']}</td>"
-            f"<td>{entry['decode_failures']}</td><td>{entry['client_errors']}</td>"
+            f'<tr data-route="{escape(route or "")}"><td class="l">{name}</td>{counts}'
             f'<td class="chart">{_errors_bar(entry["errors_by_status"], most)}</td>'
-            f"<td>{_percent(cache['hit_rate']) if cache else _NONE}</td>"
+            f"<td>{_percent(cache['hit_rate'] if cache else None)}</td>"
             f'<td class="chart">{_cache_bar(cache) if cache else ""}</td></tr>'
         )
     statuses = sorted({s for t in totals for s in t["errors_by_status"]})
     keys = "".join(_key(_status_colour(s), s) for s in statuses)
     cache_keys = _key(_GREEN, "hit") + _key(_AMBER, "stale") + _key(_GREY, "miss")
-    return (
-        "<h2>Routes</h2>"
-        '<table id="routes"><thead><tr><th class="l">route</th><th>encoded</th>'
-        "<th>decoded</th><th>decode failures</th><th>4xx answered</th>"
-        f'<th class="l">by status{keys}</th><th>cache hit ratio</th>'
-        f'<th class="l">{cache_keys}</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    head = (
+        '<th class="l">route</th><th>encoded</th><th>decoded</th><th>decode failures</th>'
+        f'<th>4xx answered</th><th class="l">by status{keys}</th><th>cache hit ratio</th>'
+        f'<th class="l">{cache_keys}</th>'
     )
+    return _table("routes", "Routes", head, rows)
 
 
 def _durations_table(operation: str, heading: str, rows: Sequence[dict[str, Any]]) -> str:
     summaries = [r[operation] for r in rows]
     low, high = _log_range(v for s in summaries for v in (s["min_ms"], s["max_ms"]))
+    decode = operation == "decode"
     body = []
     for row, s in zip(rows, summaries, strict=True):
-        failures = f"<td>{row.get('decode_failures', 0)}</td>" if operation == "decode" else ""
-        body.append(
-            f"{_row_start(row)}<td>{s['count']}</td>"
-            + "".join(f"<td>{_ms(s[k])}</td>" for k in ("min_ms", "p50_ms", "p95_ms", "max_ms"))
-            + f"<td>{_ms(s['mean_ms'])}</td><td>{_bytes(s.get('bytes_mean'))}</td>{failures}"
-            + f'<td class="chart">{_range_bar(s, low, high)}</td></tr>'
-        )
-    failures_head = "<th>failures</th>" if operation == "decode" else ""
+        ms = (_ms(s[k]) for k in ("min_ms", "p50_ms", "p95_ms", "max_ms", "mean_ms"))
+        cells = [s["count"], *ms, _bytes(s.get("bytes_mean"))]
+        if decode:
+            cells.append(row.get("decode_failures", 0))
+        chart = _range_bar(s, low, high)
+        body.append(f'{_row_start(row)}{_cells(*cells)}<td class="chart">{chart}</td></tr>')
     legend = _key(_GREY, "min to max") + _key(_PALE, "p50 to p95") + _key(_BLUE, "p50")
-    return (
-        f"<h2>{heading}</h2>"
-        f'<table id="{operation}"><thead><tr><th class="l">route</th>'
-        '<th class="l">media type</th><th>count</th><th>min</th><th>p50</th><th>p95</th>'
-        f"<th>max</th><th>mean</th><th>bytes (mean)</th>{failures_head}"
-        f'<th class="l">{legend}<br>{_axis(low, high)}</th></tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+    head = (
+        '<th class="l">route</th><th class="l">media type</th><th>count</th><th>min</th>'
+        "<th>p50</th><th>p95</th><th>max</th><th>mean</th><th>bytes (mean)</th>"
+        f"{'<th>failures</th>' if decode else ''}"
+        f'<th class="l">{legend}<br>{_axis(low, high)}</th>'
     )
+    return _table(operation, heading, head, body)
 
 
 def _compression_table(routes: Sequence[dict[str, Any]]) -> str:
     body = []
     for row in routes:
         for coding, s in sorted(row.get("compress", {}).items()):
-            if "count" not in s:
-                continue
-            ratio = s.get("ratio")
-            body.append(
-                f'{_row_start(row)}<td class="l">{escape(coding)}</td><td>{s["count"]}</td>'
-                f"<td>{_ms(s['p50_ms'])}</td><td>{_ms(s['p95_ms'])}</td>"
-                f"<td>{_bytes(s.get('bytes_mean'))}</td>"
-                f"<td>{_percent(ratio) if ratio is not None else _NONE}</td>"
-                f'<td class="chart">{_ratio_bar(ratio)}</td></tr>'
-            )
+            if "count" in s:
+                figures = (_ms(s["p50_ms"]), _ms(s["p95_ms"]), _bytes(s.get("bytes_mean")))
+                body.append(
+                    f'{_row_start(row)}<td class="l">{escape(coding)}</td>'
+                    f"{_cells(s['count'], *figures, _percent(s.get('ratio')))}"
+                    f'<td class="chart">{_ratio_bar(s.get("ratio"))}</td></tr>'
+                )
     if not body:
         return ""
+    head = (
+        '<th class="l">route</th><th class="l">media type</th><th class="l">coding</th>'
+        "<th>count</th><th>p50</th><th>p95</th><th>bytes (mean)</th><th>size / identity</th>"
+        f'<th class="l">{_key(_BLUE, "compressed size")}</th>'
+    )
+    return _table("compress", "Compression", head, body)
+
+
+def _table(table_id: str, heading: str, head: str, rows: Iterable[str]) -> str:
+    """A headed table: ``head`` its header cells, ``rows`` its rows."""
     return (
-        "<h2>Compression</h2>"
-        '<table id="compress"><thead><tr><th class="l">route</th><th class="l">media type</th>'
-        '<th class="l">coding</th><th>count</th><th>p50</th><th>p95</th><th>bytes (mean)</th>'
-        f'<th>size / identity</th><th class="l">{_key(_BLUE, "compressed size")}</th>'
-        f"</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<h2>{heading}</h2><table id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -149,6 +149,10 @@ def _row_start(row: dict[str, Any]) -> str:
         f'<tr data-route="{escape(route)}"><td class="l">{_code(route)}</td>'
         f'<td class="l">{escape(row["media_type"] or "")}</td>'
     )
+
+
+def _cells(*figures: object) -> str:
+    return "".join(f"<td>{figure}</td>" for figure in figures)
 
 
 # --- charts -----------------------------------------------------------------------------------
@@ -189,11 +193,9 @@ def _x(value: float, low: float, high: float) -> float:
 
 def _range_bar(s: dict[str, Any], low: float, high: float) -> str:
     """Min to max as a thin grey line, p50 to p95 as a pale box, p50 as a dark mark."""
-    lo, p50, p95, hi = (_x(s[k], low, high) for k in ("min_ms", "p50_ms", "p95_ms", "max_ms"))
-    label = (
-        f"min {_ms(s['min_ms'])} ms, p50 {_ms(s['p50_ms'])} ms, "
-        f"p95 {_ms(s['p95_ms'])} ms, max {_ms(s['max_ms'])} ms"
-    )
+    figures = {name: s[f"{name}_ms"] for name in ("min", "p50", "p95", "max")}
+    lo, p50, p95, hi = (_x(value, low, high) for value in figures.values())
+    label = ", ".join(f"{name} {_ms(value)} ms" for name, value in figures.items())
     shapes = [
         _rect(lo, hi - lo, _GREY, y=8, height=2),
         _rect(p50, max(p95 - p50, 2), _PALE, y=3),
@@ -218,35 +220,35 @@ def _axis(low: float, high: float) -> str:
 
 def _cache_bar(cache: dict[str, Any]) -> str:
     lookups = cache["hits"] + cache["stale"] + cache["misses"]
-    shapes = [_rect(0, _BAR_WIDTH, _GREY)]
-    x = 0.0
-    for field, colour in (("hits", _GREEN), ("stale", _AMBER)):
-        width = _BAR_WIDTH * cache[field] / lookups if lookups else 0.0
-        shapes.append(_rect(x, width, colour))
-        x += width
     label = f"{cache['hits']} hits, {cache['stale']} stale, {cache['misses']} misses"
-    return _svg(_BAR_WIDTH, 18, label, shapes)
+    parts = [(cache["hits"], _GREEN), (cache["stale"], _AMBER)]
+    return _bar(parts, lookups, label, background=_GREY)
 
 
 def _errors_bar(by_status: dict[str, int], most: int) -> str:
     if not by_status or not most:
         return ""
-    x = 0.0
-    shapes = []
-    for status, count in by_status.items():
-        width = _BAR_WIDTH * count / most
-        shapes.append(_rect(x, width, _status_colour(status)))
-        x += width
     label = ", ".join(f"{count} answered {status}" for status, count in by_status.items())
-    return _svg(_BAR_WIDTH, 18, label, shapes)
+    return _bar([(count, _status_colour(s)) for s, count in by_status.items()], most, label)
 
 
 def _ratio_bar(ratio: float | None) -> str:
-    shapes = [_rect(0, _BAR_WIDTH, "#eef2f7")]
-    if ratio is not None:
-        shapes.append(_rect(0, _BAR_WIDTH * min(ratio, 1.0), _BLUE))
     share = _percent(ratio) if ratio is not None else "\u2013"  # _svg escapes its title
-    return _svg(_BAR_WIDTH, 18, f"compressed to {share} of the identity size", shapes)
+    parts = [(min(ratio, 1.0), _BLUE)] if ratio is not None else []
+    return _bar(parts, 1, f"compressed to {share} of the identity size", background="#eef2f7")
+
+
+def _bar(
+    parts: Iterable[tuple[float, str]], whole: float, label: str, background: str | None = None
+) -> str:
+    """A horizontal bar of ``parts`` (amount, colour) side by side, ``whole`` its full width."""
+    shapes = [_rect(0, _BAR_WIDTH, background)] if background else []
+    x = 0.0
+    for amount, colour in parts:
+        width = _BAR_WIDTH * amount / whole if whole else 0.0
+        shapes.append(_rect(x, width, colour))
+        x += width
+    return _svg(_BAR_WIDTH, 18, label, shapes)
 
 
 def _key(colour: str, label: str) -> str:
@@ -254,7 +256,7 @@ def _key(colour: str, label: str) -> str:
 
 
 def _status_colour(status: str) -> str:
-    return _STATUS_COLOURS.get(status, _OTHER_STATUS)
+    return _STATUS_COLOURS.get(status, "#6b7280")
 
 
 # --- figures ----------------------------------------------------------------------------------
