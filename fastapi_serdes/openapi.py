@@ -20,9 +20,11 @@ from .problems import (
     PROBLEM_BASE_URI,
     PROBLEM_DOCS_URI,
     PROBLEM_MEDIA_TYPE,
-    PROBLEM_TYPES,
     ProblemError,
+    json_pointer,
+    validation_problem,
 )
+from .view_models import fields_of
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -56,11 +58,7 @@ _VALIDATION_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {
-                    "detail": {"type": "string"},
-                    "pointer": {"type": "string"},
-                    "code": {"type": "string"},
-                },
+                "properties": {name: {"type": "string"} for name in ("detail", "pointer", "code")},
                 "required": ["detail", "pointer"],
             },
         },
@@ -68,7 +66,7 @@ _VALIDATION_SCHEMA: dict[str, Any] = {
 }
 
 
-# One example document per problem the library raises: what a client of a typical route gets.
+# The detail of one example per problem the library raises: what a client of a typical route gets.
 _EXAMPLE_DETAILS: dict[str, str] = {
     "not-acceptable": (
         "None of the media types in Accept can be produced; accept one of application/json, "
@@ -80,7 +78,6 @@ _EXAMPLE_DETAILS: dict[str, str] = {
     ),
     "malformed-body": "Invalid MessagePack: the body is truncated",
     "body-too-large": "The request body is larger than the 1048576 bytes this server reads.",
-    "validation-failed": "1 validation error in the request.",
     "encode-failed": (
         "The response could not be encoded: application/msgpack: /price: NaN is not a finite number"
     ),
@@ -98,18 +95,14 @@ _EXAMPLE_DETAILS: dict[str, str] = {
     ),
     "invalid-selection": "?view=: unknown view 'minimall'; did you mean 'minimal'?",
 }
-_EXAMPLE_EXTENSIONS: dict[str, dict[str, Any]] = {
-    "validation-failed": {
-        "errors": [{"detail": "Field required", "pointer": "/body/name", "code": "missing"}]
-    },
-}
 
 
-def problem_example(slug: str) -> dict[str, Any]:
-    """An example document of the library's problem ``slug``, with its real ``type`` URI."""
-    return ProblemError.of(
-        slug, _EXAMPLE_DETAILS[slug], **_EXAMPLE_EXTENSIONS.get(slug, {})
-    ).to_dict()
+def problem_example(slug: str) -> ProblemError:
+    """An example of the library's problem ``slug``, with its real ``type`` URI."""
+    if slug == "validation-failed":
+        missing = {"msg": "Field required", "loc": ("body", "name"), "type": "missing"}
+        return validation_problem([missing])
+    return ProblemError.of(slug, _EXAMPLE_DETAILS[slug])
 
 
 def problem_response(*errors: ProblemError, description: str | None = None) -> dict[str, Any]:
@@ -147,46 +140,37 @@ def _example_key(error: ProblemError) -> str:
     return "-".join(re.findall(r"[a-z0-9]+", error.title.lower())) or str(error.status)
 
 
-def _problem(slug: str, schema: dict[str, Any] = PROBLEM_SCHEMA) -> dict[str, Any]:
-    title = PROBLEM_TYPES[slug][1]
-    example = {"summary": title, "value": problem_example(slug)}
-    return {
-        "description": title,
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": schema, "examples": {slug: example}}},
-    }
+def _problem(*slugs: str, schema: dict[str, Any] = PROBLEM_SCHEMA) -> dict[str, Any]:
+    """The ``responses`` entry of some of the library's problems, all of one status."""
+    response = problem_response(*map(problem_example, slugs))
+    response["content"][PROBLEM_MEDIA_TYPE]["schema"] = schema
+    return response
 
 
-def problem_responses(*, has_body: bool, has_params: bool) -> dict[int | str, dict[str, Any]]:
-    """The problem responses a ``SerdesRoute`` may give, for its ``responses``."""
+def route_problem_responses(route: Any) -> dict[int | str, dict[str, Any]]:
+    """The problem responses an ``APIRoute`` may give (by its body and parameters)."""
     responses: dict[int | str, dict[str, Any]] = {406: _problem("not-acceptable")}
+    has_body = route.body_field is not None
     if has_body:
         responses[400] = _problem("malformed-body")
         responses[413] = _problem("body-too-large")
         responses[415] = _problem("unsupported-media-type")
-    if has_body or has_params:
-        responses[422] = _problem("validation-failed", _VALIDATION_SCHEMA)
+    kinds = ("path_params", "query_params", "header_params", "cookie_params", "dependencies")
+    if has_body or any(getattr(route.dependant, kind) for kind in kinds):
+        responses[422] = _problem("validation-failed", schema=_VALIDATION_SCHEMA)
     return responses
 
 
-def route_problem_responses(route: Any) -> dict[int | str, dict[str, Any]]:
-    """:func:`problem_responses` for an ``APIRoute``: its body, its parameters."""
-    dependant = route.dependant
-    has_params = bool(
-        dependant.path_params
-        or dependant.query_params
-        or dependant.header_params
-        or dependant.cookie_params
-        or dependant.dependencies
-    )
-    return problem_responses(has_body=route.body_field is not None, has_params=has_params)
+def selection_responses(existing: dict[int | str, dict[str, Any]]) -> dict[int | str, Any]:
+    """The 400 ``invalid-selection`` response of a route with views (merged with a body's 400)."""
+    if 400 in existing:  # the body's malformed-body
+        return {400: _problem("malformed-body", "invalid-selection")}
+    return {400: _problem("invalid-selection")}
 
 
 class GeneratedExtra(dict[str, Any]):
-    """An ``openapi_extra`` this module computed, holding what the user passed.
-
-    FastAPI releases before 0.160 copy a route when a router is included, passing the computed
-    ``openapi_extra`` on: the copy starts again from the user's own (its paths differ).
-    """
+    """An ``openapi_extra`` this module computed, holding what the user passed: FastAPI releases
+    before 0.160 copy an included route with it, and the copy starts again from the user's own."""
 
     def __init__(self, extra: dict[str, Any], user: dict[str, Any] | None) -> None:
         super().__init__(extra)
@@ -198,12 +182,8 @@ def user_extra_of(extra: dict[str, Any] | None) -> dict[str, Any] | None:
     return extra.user if isinstance(extra, GeneratedExtra) else extra
 
 
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
 def operation_extra(
-    route: Any, settings: Any, user_extra: dict[str, Any] | None, views: Any = None
+    route: Any, settings: Any, user_extra: dict[str, Any] | None, views: Any
 ) -> dict[str, Any]:
     """``openapi_extra`` adding every codec's media types to the route's operation(s).
 
@@ -216,8 +196,7 @@ def operation_extra(
         extra.setdefault("parameters", []).extend(view_parameters(views))
     if not media_types or not route.methods:
         return GeneratedExtra(extra, user_extra)
-    method = sorted(route.methods)[0].lower()
-    base = f"#/paths/{_escape(route.path_format)}/{method}"
+    base = "#" + json_pointer(["paths", route.path_format, sorted(route.methods)[0].lower()])
     status = route.status_code or 200
     if is_body_allowed_for_status_code(status):  # a 204 has no content
         response = extra.setdefault("responses", {}).setdefault(str(status), {})
@@ -229,9 +208,8 @@ def operation_extra(
 
 
 def _point_at_json(entry: dict[str, Any], media_types: list[str], pointer: str) -> None:
-    """Add ``media_types`` to ``entry``'s content, each with the schema of its JSON content
-    (``pointer`` locates ``entry`` in the OpenAPI document)."""
-    ref = {"$ref": f"{pointer}/content/{_escape('application/json')}/schema"}
+    """Add ``media_types`` to the content of ``entry`` (at ``pointer``), with its JSON schema."""
+    ref = {"$ref": pointer + json_pointer(["content", "application/json", "schema"])}
     content = entry.setdefault("content", {})
     for media_type in media_types:
         content.setdefault(media_type, {"schema": ref})
@@ -240,7 +218,6 @@ def _point_at_json(entry: dict[str, Any], media_types: list[str], pointer: str) 
 def _json_body(field_info: Any) -> bool:
     if field_info is None or isinstance(field_info, params.Form):  # File is a Form
         return False
-    # The codecs' entries point at the application/json schema: only that one has equivalents.
     media_type = str(getattr(field_info, "media_type", "application/json"))
     return is_json_content_type(media_type.encode("latin-1"))
 
@@ -248,8 +225,7 @@ def _json_body(field_info: Any) -> bool:
 def view_parameters(views: Any) -> list[dict[str, Any]]:
     """The ``view`` and ``fields`` query parameters of a route with views."""
     names = sorted(views.views)
-    member = views.members[0]
-    fields = sorted([*member.model_fields, *member.model_computed_fields])
+    fields = sorted(fields_of(views.members[0]))
     return [
         {
             "name": views.query_view,
@@ -270,17 +246,3 @@ def view_parameters(views: Any) -> list[dict[str, Any]]:
             "schema": {"type": "string"},
         },
     ]
-
-
-def selection_responses(existing: dict[int | str, dict[str, Any]]) -> dict[int | str, Any]:
-    """The 400 ``invalid-selection`` response of a route with views (merged with a body's 400)."""
-    title = PROBLEM_TYPES["invalid-selection"][1]
-    current = existing.get(400)
-    if current is not None and "content" in current:
-        merged = copy.deepcopy(current)
-        media = merged["content"].setdefault(PROBLEM_MEDIA_TYPE, {"schema": PROBLEM_SCHEMA})
-        media.setdefault("examples", {}).update(
-            _problem("invalid-selection")["content"][PROBLEM_MEDIA_TYPE]["examples"]
-        )
-        return {400: {**merged, "description": f"{current['description']}, or {title}"}}
-    return {400: _problem("invalid-selection")}

@@ -1,14 +1,10 @@
 """The library's errors, and RFC 9457 problem details (opt-in) for every error an app answers.
 
-Every error the library raises is a :class:`ProblemError`, an ``HTTPException``: by default the
-app's exception handlers render it in FastAPI's shape (``{"detail": "..."}``), so existing
-clients see nothing new. With ``problem_details=True`` on ``SerdesMiddleware``,
-:class:`ProblemDetailsSend` turns every error response in FastAPI's shape (the library's, the
-app's ``HTTPException``, validation errors, routing's 404 / 405) into an
-``application/problem+json`` document with a stable ``type`` URI (documented in
-``docs/reference/problems.md``), a stable ``title``, the HTTP ``status``, a ``detail`` that helps
-the client fix the request, and sometimes extensions such as ``errors`` (validation failures
-located by JSON Pointer) or ``available`` (media types).
+Every error the library raises is a :class:`ProblemError`, an ``HTTPException``: the app's
+handlers render it in FastAPI's shape (``{"detail": "..."}``) by default. With
+``problem_details=True`` on ``SerdesMiddleware``, :class:`ProblemDetailsApp` turns every error
+response in FastAPI's shape into an ``application/problem+json`` document whose ``type`` URI is
+stable (documented in ``docs/reference/problems.md``).
 """
 
 from __future__ import annotations
@@ -33,8 +29,7 @@ PROBLEM_BASE_URI = "https://fastapi-serdes.dev/problems/"
 #: The documentation of the library's problem types, one section per slug (``#not-acceptable``).
 PROBLEM_DOCS_URI = "https://fastapi-serdes.dev/reference/problems/"
 
-# One entry per problem the library itself raises: slug -> (status, title).
-# The slug is the last segment of the ``type`` URI and the anchor of its docs section.
+# slug -> (status, title) of each problem the library raises; the slug is also the docs anchor.
 PROBLEM_TYPES: Mapping[str, tuple[int, str]] = {
     "not-acceptable": (406, "Not Acceptable"),
     "unsupported-media-type": (415, "Unsupported Media Type"),
@@ -96,24 +91,10 @@ class ProblemError(SerdesError, HTTPException):
         return f"{self.status} {self.title}: {detail}" if detail else f"{self.status} {self.title}"
 
     @classmethod
-    def of(
-        cls,
-        slug: str,
-        detail: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        **extensions: Any,
-    ) -> ProblemError:
-        """Build one of the library's own problems from its slug in ``PROBLEM_TYPES``."""
+    def of(cls, slug: str, detail: str, **kwargs: Any) -> ProblemError:
+        """One of the library's own problems, by its slug in ``PROBLEM_TYPES``."""
         status, title = PROBLEM_TYPES[slug]
-        return cls(
-            status,
-            detail=detail,
-            title=title,
-            type=PROBLEM_BASE_URI + slug,
-            headers=headers,
-            **extensions,
-        )
+        return cls(status, detail=detail, title=title, type=PROBLEM_BASE_URI + slug, **kwargs)
 
     def to_dict(self, instance: str | None = None) -> dict[str, Any]:
         """The problem document as a dict, members in the RFC's order."""
@@ -133,8 +114,7 @@ class ProblemError(SerdesError, HTTPException):
         )
 
     def render(self, problem_details: bool) -> Response:
-        """The response when the library answers before the app runs: the problem document, or
-        what FastAPI's default ``HTTPException`` handler would have sent."""
+        """The problem document, or what FastAPI's default ``HTTPException`` handler sends."""
         if problem_details:
             return self.to_response()
         return JSONResponse({"detail": self.detail}, self.status, headers=self.headers)
@@ -164,9 +144,7 @@ def json_pointer(loc: Sequence[str | int]) -> str:
 def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
     """A 422 problem from pydantic / FastAPI validation errors, each located by JSON Pointer.
 
-    The first element of a FastAPI location names where the value came from (``body``,
-    ``query``, ``path``, ``header``, ``cookie``); it is kept as the pointer's first segment.
-    Input values are not echoed back: they may be large, binary or secret.
+    The input values are not echoed back: they may be large, binary or secret.
     """
     located = [
         {
@@ -178,20 +156,15 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
     ]
     noun = "error" if len(located) == 1 else "errors"
     return ProblemError.of(
-        "validation-failed",
-        f"{len(located)} validation {noun} in the request.",
-        errors=located,
+        "validation-failed", f"{len(located)} validation {noun} in the request.", errors=located
     )
 
 
 def unrenderable_validation(exc: BaseException) -> ProblemError | None:
-    """The 422 a plain route meant, when FastAPI's default handler for its
-    ``RequestValidationError`` failed (``exc``) to render it.
+    """The 422 that FastAPI's handler failed (``exc``) to render, else None.
 
-    That handler echoes each error's input, and fails on a binary body (a route expecting JSON
-    sent bytes that are not UTF-8), a lone surrogate (``"\\ud800"``) or a non-finite number
-    (``{"id": NaN}`` for an int field): a 500 for bad input.
-    The error it was rendering is ``exc.__context__``. None for any other exception.
+    That handler echoes each error's input and fails on bytes that are not UTF-8, a lone
+    surrogate or a non-finite number: a 500 for bad input. Its error is ``exc.__context__``.
     """
     context = exc.__context__
     if isinstance(exc, ValueError | TypeError) and isinstance(context, RequestValidationError):
@@ -205,21 +178,17 @@ def unrenderable_validation(exc: BaseException) -> ProblemError | None:
     return None
 
 
-# The ProblemErrors made while the problem layer serves a request (it sets a fresh list per
-# request): the app's handlers render one as {"detail": ...}, and the layer then sends the
-# problem's own document (type, title, extensions) instead of one rebuilt from the detail. A
-# context variable, because the error is made deep inside the app, in endpoint code.
+# The ProblemErrors made while ProblemDetailsApp serves a request: the app's handlers render one
+# as {"detail": ...}, and the layer sends that problem's own document instead. A context variable,
+# because the error is made deep inside the app, in endpoint code.
 _MADE: ContextVar[list[ProblemError] | None] = ContextVar("fastapi_serdes_problems", default=None)
-
-_INTERNAL_ERROR = ProblemError(500, detail="The server failed to answer this request.")
 
 
 def problem_for(status: int, body: bytes, raised: ProblemError | None) -> ProblemError | None:
-    """The problem document for an error response in FastAPI's shape, or None for any other.
+    """The problem for an error response in FastAPI's shape, or None for any other.
 
-    FastAPI's shape is a JSON object whose only member is ``detail``: a string
-    (``HTTPException``) or a list of located errors (validation). ``raised`` is the library's
-    own error behind this response, when there was one (used when its status is this one).
+    FastAPI's shape is a JSON object whose only member is ``detail``: a string or a list of
+    located errors. ``raised`` is the library's error behind it, used when its status matches.
     """
     if raised is not None and raised.status == status:
         return raised
@@ -236,7 +205,6 @@ def problem_for(status: int, body: bytes, raised: ProblemError | None) -> Proble
 
 
 def _fastapi_error(body: bytes) -> dict[str, Any] | None:
-    """``body`` read as JSON when it is in FastAPI's error shape (only ``detail``), else None."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -244,70 +212,30 @@ def _fastapi_error(body: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and doc.keys() == {"detail"} else None
 
 
-class ProblemDetailsSend:
-    """A ``send`` that turns every error response in FastAPI's shape into a problem document.
-
-    Error bodies are small: the start of an error response in ``application/json`` is held
-    until its body is complete, then the problem document is sent instead (with the same
-    headers but ``Content-Type`` and ``Content-Length``). Successful responses, and error
-    responses in any other shape or media type (an app's own format), pass untouched.
-    """
-
-    __slots__ = ("_downstream", "body", "made", "start", "started")
-
-    def __init__(self, send: Any, made: list[ProblemError]) -> None:
-        self._downstream = send
-        self.made = made  # the ProblemErrors made while serving this request
-        self.start: dict[str, Any] | None = None
-        self.body: list[bytes] = []
-        self.started = False
-
-    async def send(self, message: Any) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-            if message["status"] >= 400 and _is_json(message):
-                self.start = message
-                return
-        elif self.start is not None and message["type"] == "http.response.body":
-            self.body.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            start, self.start = self.start, None
-            start, body = self._as_problem(start, b"".join(self.body))
-            await self._downstream(start)
-            message = {"type": "http.response.body", "body": body}
-        await self._downstream(message)
-
-    def _as_problem(self, start: dict[str, Any], body: bytes) -> tuple[dict[str, Any], bytes]:
-        """The held error response, as a problem document when it is in FastAPI's shape."""
-        made = [p for p in self.made if p.status == start["status"]]
-        problem = problem_for(start["status"], body, made[-1] if made else None)
-        if problem is None:
-            return start, body
-        body = orjson.dumps(problem.to_dict(), default=str)
-        headers = [
-            (k, v)
-            for k, v in start.get("headers", ())
-            if k not in (b"content-type", b"content-length")
-        ]
-        headers.append((b"content-type", PROBLEM_MEDIA_TYPE.encode("latin-1")))
-        headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        return {**start, "headers": headers}, body
-
-    async def unhandled(self) -> None:
-        """Answer 500 for an exception the app did not handle (nothing is sent when the
-        response had started); the caller re-raises it, so the server still logs it."""
-        if not self.started:
-            await _INTERNAL_ERROR.to_response()({"type": "http"}, no_receive, self._downstream)
+def _as_problem(
+    start: dict[str, Any], body: bytes, made: list[ProblemError]
+) -> tuple[dict[str, Any], bytes]:
+    """A held error response, as a problem document when it is in FastAPI's shape."""
+    raised = next((p for p in reversed(made) if p.status == start["status"]), None)
+    problem = problem_for(start["status"], body, raised)
+    if problem is None:
+        return start, body
+    body = orjson.dumps(problem.to_dict(), default=str)
+    headers = [
+        (k, v) for k, v in start.get("headers", ()) if k not in (b"content-type", b"content-length")
+    ]
+    headers.append((b"content-type", PROBLEM_MEDIA_TYPE.encode("latin-1")))
+    headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    return {**start, "headers": headers}, body
 
 
 class ProblemDetailsApp:
     """Wraps an ASGI app so that it answers every error as a problem document.
 
-    Error responses in FastAPI's shape become problem documents (:class:`ProblemDetailsSend`);
-    an exception no handler took is answered 500 with a problem document that shows nothing of
-    it (then re-raised, so the server still logs it) — unless the app handles ``Exception`` /
-    500 itself or runs with ``debug=True``, whose answers are the app's to give.
+    The start of an error response in JSON is held until its body is complete, then sent as a
+    problem document when it is in FastAPI's shape. An exception no handler took is answered
+    500 with a problem document that shows nothing of it, then re-raised so the server logs it,
+    unless the app handles ``Exception`` / 500 itself or runs with ``debug=True``.
     """
 
     def __init__(self, app: Any) -> None:
@@ -318,15 +246,35 @@ class ProblemDetailsApp:
             await self.app(scope, receive, send)
             return
         made: list[ProblemError] = []
-        layer = ProblemDetailsSend(send, made)
+        held: dict[str, Any] | None = None  # the start of an error response, until its body ends
+        body: list[bytes] = []
+        started = False
+
+        async def send_problem(message: Any) -> None:
+            nonlocal held, started
+            if message["type"] == "http.response.start":
+                started = True
+                if message["status"] >= 400 and _is_json(message):
+                    held = message
+                    return
+            elif held is not None and message["type"] == "http.response.body":
+                body.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                start, content = _as_problem(held, b"".join(body), made)
+                held = None
+                await send(start)
+                message = {"type": "http.response.body", "body": content}
+            await send(message)
+
         token = _MADE.set(made)
         try:
-            await self.app(scope, receive, layer.send)
+            await self.app(scope, receive, send_problem)
         except Exception as exc:
-            if unrenderable_validation(exc) is not None:
-                raise  # SerdesMiddleware answers the 422 FastAPI could not render
-            if not _app_answers_errors(scope.get("app")):
-                await layer.unhandled()
+            # An unrenderable validation error is SerdesMiddleware's to answer (a 422).
+            if not (started or unrenderable_validation(exc) or _answers_errors(scope.get("app"))):
+                internal = ProblemError(500, detail="The server failed to answer this request.")
+                await internal.to_response()({"type": "http"}, no_receive, send)
             raise
         finally:
             _MADE.reset(token)
@@ -337,9 +285,7 @@ def _is_json(start: Any) -> bool:
     return content_type is not None and is_json_content_type(content_type)
 
 
-def _app_answers_errors(app: Any) -> bool:
+def _answers_errors(app: Any) -> bool:
     """Whether the Starlette app answers unhandled exceptions itself (a handler, or debug)."""
-    if app is None:
-        return False
     handlers = getattr(app, "exception_handlers", None) or {}
     return bool(getattr(app, "debug", False)) or Exception in handlers or 500 in handlers

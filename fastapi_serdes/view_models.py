@@ -1,5 +1,5 @@
 """The typing side of views: finding a model inside a response type, deriving view models,
-and building pydantic ``include`` trees (used by :mod:`fastapi_serdes.views`)."""
+and building pydantic ``include`` trees (for :mod:`fastapi_serdes.views`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, create_model
 
 Include = dict[str, Any]
-_COLLECTIONS = (list, set, frozenset, Sequence)
 
 
 def _is_model(tp: Any) -> bool:
@@ -81,17 +80,17 @@ def field_names(models: Sequence[type[BaseModel]]) -> list[str]:
     return [n for n in names if all(n in fields_of(m) for m in models[1:])]
 
 
-def derive(models: Sequence[type[BaseModel]], tree: Mapping[str, Any], suffix: str) -> Any:
-    """A pydantic model (or union) with only the fields of ``tree``: the documented view."""
+def derive(models: Sequence[type[BaseModel]], include: Include, suffix: str) -> Any:
+    """The documented view: a pydantic model (or union) with only the fields ``include`` selects."""
     derived = []
     for model in models:
         fields: dict[str, Any] = {}
-        for name, sub in tree.items():
+        for name, sub in include.items():
             info = model.model_fields.get(name)
             annotation = fields_of(model)[name]
             if sub is not True:
                 nested = model_in(annotation) or ()
-                replacement = derive(nested, sub, suffix)
+                replacement = derive(nested, sub.get("__all__", sub), suffix)
                 annotation = substitute(annotation, dict.fromkeys(nested, replacement))
             # A copy: create_model may set the annotation on the FieldInfo it is given (pydantic
             # 2.11 does), which would change the original model's field. A computed field is
@@ -117,23 +116,11 @@ def substitute(annotation: Any, mapping: Mapping[Any, Any]) -> Any:
     return origin[new_args] if len(new_args) > 1 else origin[new_args[0]]
 
 
-def tree_of(include: Include) -> dict[str, Any]:
-    """Back from pydantic's include form to a plain tree (drop ``__all__`` levels)."""
-    tree: dict[str, Any] = {}
-    for name, sub in include.items():
-        if sub is True:
-            tree[name] = True
-        else:
-            inner = sub.get("__all__", sub) if isinstance(sub, dict) else sub
-            tree[name] = tree_of(inner)
-    return tree
-
-
-def locate(tp: Any, model: Any, include: Include) -> Include | None:
+def locate(tp: Any, model: Any, include: Include | None) -> Include | None:
     """The include tree that applies ``include`` wherever ``model`` sits in ``tp``.
 
     Everything else in ``tp`` (an envelope's cursor, counts...) stays whole. None when
-    ``model`` is not in ``tp``.
+    ``model`` is not in ``tp``, or ``include`` is None (every field).
     """
     if tp == model:
         return include
@@ -151,10 +138,10 @@ def locate(tp: Any, model: Any, include: Include) -> Include | None:
 
 def _one_item_type(origin: Any, args: tuple[Any, ...]) -> bool:
     """Whether a generic holds items of one type (``list[X]``, ``tuple[X, ...]``...)."""
-    return origin in _COLLECTIONS or (origin is tuple and len(args) == 2 and args[1] is Ellipsis)
+    return origin in (list, set, frozenset, Sequence) or (origin is tuple and args[1:] == (...,))
 
 
-def _locate_in_fields(tp: type[BaseModel], model: Any, include: Include) -> Include | None:
+def _locate_in_fields(tp: type[BaseModel], model: Any, include: Include | None) -> Include | None:
     """``locate`` in a model's fields: the fields without ``model`` are included whole."""
     found = {
         name: locate(info.annotation, model, include) for name, info in tp.model_fields.items()

@@ -1,11 +1,9 @@
 """Response views: ``?view=minimal|standard|detailed`` and sparse ``?fields=a,b,c.d``.
 
-A :class:`Views` names projections of one model (or of a union of models), declared once and
-checked when the app starts. Each view is compiled into what the encoder needs (a pydantic
-``include`` tree, so the codec serialises fewer fields instead of serialising and dropping) and
-into a real pydantic model that OpenAPI documents. Per request there is only a dict lookup.
-
-A route opts in by decorating its endpoint::
+A :class:`Views` names projections of one model (or of a union of models), checked when the app
+starts. Each view is compiled into a pydantic ``include`` tree (the codec serialises fewer fields
+instead of serialising and dropping) and into a model that OpenAPI documents, so a request costs
+a dict lookup. A route opts in by decorating its endpoint::
 
     video_views = Views(Video, minimal=["id", "title"], standard=[...], detailed=ALL)
 
@@ -38,13 +36,10 @@ from .view_models import (
     members,
     model_in,
     replace,
-    tree_of,
     wrap_for,
 )
 
 ALL: Final = "*"
-DEFAULT_MAX_FIELDS: Final = 50
-DEFAULT_MAX_DEPTH: Final = 4
 _FIELDS_CACHE_SIZE: Final = 256
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,8 +52,7 @@ class Selection:
 
     Attributes:
         view: the view name, or None when the route has no views.
-        fields: the top-level field names of the resource that will be serialised, or None when
-            every field will be.
+        fields: the top-level field names that will be serialised, or None for every field.
         paths: every selected field path (``owner.name``), or None for every field.
     """
 
@@ -67,8 +61,13 @@ class Selection:
     paths: frozenset[str] | None = None
 
 
+def _selection(view: str | None, paths: frozenset[str] | None) -> Selection:
+    top = frozenset(p.split(".")[0] for p in paths) if paths else None
+    return Selection(view, top, paths)
+
+
 def _unknown(kind: str, name: str, allowed: Iterable[str], prefix: str = "") -> str:
-    """``unknown field 'owner.nam'; did you mean 'owner.name'? Allowed: ...``."""
+    """``unknown field 'owner.nam' (did you mean 'owner.name'?); allowed: ...``."""
     allowed = sorted(allowed)
     close = difflib.get_close_matches(name, allowed, n=1)
     hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
@@ -79,44 +78,30 @@ def _unknown(kind: str, name: str, allowed: Iterable[str], prefix: str = "") -> 
 def _include_for_paths(
     models: Sequence[type[BaseModel]], paths: Iterable[str], max_depth: int
 ) -> Include:
-    """An include tree for dotted field paths, checked against ``models``; ValueError if bad."""
-    tree: dict[str, Any] = {}
+    """The include tree of dotted field paths, checked against ``models``; ValueError if bad."""
+    include: Include = {}
     for path in paths:
         parts = path.split(".")
         if len(parts) > max_depth:
             raise ValueError(f"field {path!r} is nested deeper than {max_depth} levels")
-        node, current = tree, list(models)
+        node, current = include, models
         for i, part in enumerate(parts):
             allowed = field_names(current)
             if part not in allowed:
                 prefix = ".".join(parts[:i]) + "." if i else ""
                 raise ValueError(_unknown("field", part, allowed, prefix))
-            last = i == len(parts) - 1
-            if last:
+            if i == len(parts) - 1:
                 node[part] = True
                 break
-            nested = model_in(fields_of(current[0])[part])
+            annotation = fields_of(current[0])[part]
+            nested = model_in(annotation)
             if nested is None:
                 raise ValueError(f"field {'.'.join(parts[: i + 1])!r} has no nested fields")
-            child = node.get(part)
+            child = node.setdefault(part, wrap_for(annotation, {}))
             if child is True:  # the whole field is already selected
                 break
-            node = node.setdefault(part, {})
-            current = list(nested)
-    return _wrap_tree(models, tree)
-
-
-def _wrap_tree(models: Sequence[type[BaseModel]], tree: Include) -> Include:
-    """Turn a plain nested-dict tree into pydantic's include form (``__all__`` for lists)."""
-    out: Include = {}
-    for name, sub in tree.items():
-        if sub is True:
-            out[name] = True
-            continue
-        annotation = fields_of(models[0])[name]
-        nested = model_in(annotation) or ()
-        out[name] = wrap_for(annotation, _wrap_tree(list(nested), sub))
-    return out
+            node, current = child.get("__all__", child), nested
+    return include
 
 
 def _paths_of_view_model(
@@ -143,7 +128,6 @@ def _paths_of_view_model(
 class View:
     """One compiled view: what the encoder includes and the model OpenAPI documents."""
 
-    name: str
     include: Include | None  # None: every field
     model: Any
     paths: frozenset[str] | None
@@ -179,8 +163,8 @@ class Views:
         compact: bool | Collection[str] = False,
         query_view: str = "view",
         query_fields: str = "fields",
-        max_fields: int = DEFAULT_MAX_FIELDS,
-        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_fields: int = 50,
+        max_depth: int = 4,
         **views: ViewSpec,
     ) -> None:
         self.model = model
@@ -203,14 +187,11 @@ class Views:
         # The routes these views are bound to, by the union type they document: FastAPI
         # releases before 0.160 copy an included route from its (documented) response model.
         self.bound: dict[Any, BoundViews] = {}
-        self.views: dict[str, View] = {
-            name: self._compile(name, spec) for name, spec in views.items()
-        }
+        self.views = {name: self._compile(name, spec) for name, spec in views.items()}
 
     def _compile(self, name: str, spec: ViewSpec) -> View:
-        suffix = name.title().replace("_", "")
         if spec == ALL:
-            return View(name, None, self.model, None)
+            return View(None, self.model, None)
         try:
             if isinstance(spec, type) and issubclass(spec, BaseModel):
                 paths = _paths_of_view_model(spec, self.members)
@@ -221,40 +202,23 @@ class Views:
             include = _include_for_paths(self.members, paths, self.max_depth)
         except ValueError as exc:
             raise ValueError(f"Views({self.members[0].__name__}): view {name!r}: {exc}") from None
-        model = spec if isinstance(spec, type) else derive(self.members, tree_of(include), suffix)
-        return View(name, include, model, frozenset(paths))
+        suffix = name.title().replace("_", "")
+        model = spec if isinstance(spec, type) else derive(self.members, include, suffix)
+        return View(include, model, frozenset(paths))
 
     def __call__(self, endpoint: F) -> F:
         """Attach these views to an endpoint served by ``SerdesRoute``."""
         endpoint.__serdes_views__ = self  # type: ignore[attr-defined]
         return endpoint
 
-    def fields_include(self, raw: str) -> tuple[Include, frozenset[str]]:
-        """The include tree for a ``?fields=`` value; a 400 problem when it is not valid."""
-        paths = [p.strip() for p in raw.split(",") if p.strip()]
-        if not paths:
-            raise _selection_problem(f"?{self.query_fields}= names no field", self)
-        if len(paths) > self.max_fields:
-            raise _selection_problem(
-                f"?{self.query_fields}= names {len(paths)} fields; at most {self.max_fields}",
-                self,
-            )
-        try:
-            return _include_for_paths(self.members, paths, self.max_depth), frozenset(paths)
-        except ValueError as exc:
-            raise _selection_problem(f"?{self.query_fields}=: {exc}", self) from None
 
-
-def _selection_problem(detail: str, views: Views) -> ProblemError:
+def _selection_problem(views: Views, detail: str) -> ProblemError:
     return ProblemError.of(
-        "invalid-selection",
-        detail,
-        views=sorted(views.views),
-        fields=field_names(views.members),
+        "invalid-selection", detail, views=sorted(views.views), fields=field_names(views.members)
     )
 
 
-def _within(paths: frozenset[str], allowed: frozenset[str] | None) -> str | None:
+def _outside(paths: frozenset[str], allowed: frozenset[str] | None) -> str | None:
     """The first path not covered by ``allowed`` (a path or one of its parents), or None."""
     if allowed is None:
         return None
@@ -269,90 +233,79 @@ class BoundViews:
     """``Views`` placed in one route's response type: per-request selection is a lookup."""
 
     def __init__(self, views: Views, response_type: Any) -> None:
-        self.views = views
-        located = locate(response_type, views.model, {"__marker__": True})
-        if located is None:
+        if locate(response_type, views.model, {}) is None:
             raise ValueError(
                 f"Views({views.members[0].__name__}) is attached to a route whose response "
                 f"type {response_type!r} does not contain it"
             )
+        self.views = views
         self.response_type = response_type
-        self._placements: dict[str, Include | None] = {
-            name: self._place(view.include) for name, view in views.views.items()
-        }
-        self._fields: dict[str, tuple[Include | None, Selection]] = {}
         self.doc_type = _doc_union(response_type, views)
-
-    def _place(self, include: Include | None) -> Include | None:
-        if include is None:
-            return None
-        return locate(self.response_type, self.views.model, include)
+        self._chosen = {
+            name: (locate(response_type, views.model, view.include), _selection(name, view.paths))
+            for name, view in views.views.items()
+        }
+        # ?fields= selections, memoised by (view, fields) as the client sent them.
+        self._fields: dict[tuple[str | None, str], tuple[Include | None, Selection]] = {}
 
     def choose(
         self, request: Request
     ) -> tuple[dict[str, Any], list[tuple[bytes, bytes]], Selection]:
-        """Dump options, response headers and the selection for what the client asked for
-        (``?view=``, ``?fields=``, ``Prefer: return=minimal``)."""
+        """Dump options, response headers and the selection the client asked for (``?view=``,
+        ``?fields=``, ``Prefer: return=minimal``)."""
         views = self.views
-        query = request.query_params
-        prefer = header(request.scope, b"prefer")
-        prefer_minimal = prefer is not None and _prefers_minimal(prefer)
-        include, chosen, preferred = self.select(
-            query.get(views.query_view), query.get(views.query_fields), prefer_minimal
+        view = request.query_params.get(views.query_view)
+        fields = request.query_params.get(views.query_fields)
+        preferred = (
+            view is None
+            and fields is None
+            and "minimal" in views.views
+            and _prefers_minimal(header(request.scope, b"prefer") or "")
         )
+        include, chosen = self.select("minimal" if preferred else view, fields)
         options: dict[str, Any] = {"include": include}
         if chosen.view in views.compact_views:
             options["exclude_none"] = True
-        applied = chosen.view if chosen.paths is None or chosen.view else "fields"
-        headers = [(b"serdes-view", str(applied).encode("latin-1"))]
+        headers = [(b"serdes-view", (chosen.view or "fields").encode("latin-1"))]
         if preferred:
             headers.append((b"preference-applied", b"return=minimal"))
         return options, headers, chosen
 
-    def select(
-        self, view: str | None, fields: str | None, prefer_minimal: bool
-    ) -> tuple[Include | None, Selection, bool]:
-        """(include for the encoder, the selection, whether ``Prefer`` decided it)."""
+    def select(self, view: str | None, fields: str | None) -> tuple[Include | None, Selection]:
+        """The include tree for the encoder, and the selection; a 400 problem when invalid."""
         views = self.views
-        preferred = False
-        if view is None and fields is None and prefer_minimal and "minimal" in views.views:
-            view, preferred = "minimal", True
-        name = view if view is not None else views.default
-        chosen = views.views.get(name)
-        if chosen is None:
-            raise _selection_problem(
-                f"?{views.query_view}=: {_unknown('view', name, views.views)}", views
-            )
+        name = views.default if view is None else view
+        if name not in views.views:
+            detail = _unknown("view", name, views.views)
+            raise _selection_problem(views, f"?{views.query_view}=: {detail}")
         if fields is None:
-            top = _top_level(chosen.paths) if chosen.paths else None
-            return self._placements[name], Selection(name, top, chosen.paths), preferred
-        # Keyed by what the client sent: "?fields=x" and "?view=<default>&fields=x" differ.
-        key = f"{view}\x00{fields}"
-        cached = self._fields.get(key) or self._select_fields(key, view, fields, chosen)
-        return cached[0], cached[1], False
+            return self._chosen[name]
+        found = self._fields.get((view, fields))
+        return found if found is not None else self._select_fields(view, fields)
 
-    def _select_fields(
-        self, key: str, view: str | None, fields: str, chosen: View
-    ) -> tuple[Include | None, Selection]:
-        """What ``?fields=`` selects (within the view the client named, if any), memoised."""
-        include, paths = self.views.fields_include(fields)
-        if view is not None and (outside := _within(paths, chosen.paths)) is not None:
-            raise _selection_problem(
-                f"?{self.views.query_fields}=: field {outside!r} is not in view {chosen.name!r}",
-                self.views,
-            )
-        selected = (
-            self._place(include),
-            Selection(chosen.name if view else None, _top_level(paths), paths),
-        )
+    def _select_fields(self, view: str | None, fields: str) -> tuple[Include | None, Selection]:
+        views = self.views
+        param = f"?{views.query_fields}="
+        paths = [p.strip() for p in fields.split(",") if p.strip()]
+        if not paths:
+            raise _selection_problem(views, f"{param} names no field")
+        if len(paths) > views.max_fields:
+            detail = f"{param} names {len(paths)} fields; at most {views.max_fields}"
+            raise _selection_problem(views, detail)
+        try:
+            include = _include_for_paths(views.members, paths, views.max_depth)
+        except ValueError as exc:
+            raise _selection_problem(views, f"{param}: {exc}") from None
+        selected = frozenset(paths)
+        if view is not None and (outside := _outside(selected, views.views[view].paths)):
+            raise _selection_problem(views, f"{param}: field {outside!r} is not in view {view!r}")
         if len(self._fields) >= _FIELDS_CACHE_SIZE:
             self._fields.clear()
-        self._fields[key] = selected
-        return selected
-
-
-def _top_level(paths: Iterable[str]) -> frozenset[str]:
-    return frozenset(p.split(".")[0] for p in paths)
+        found = self._fields[view, fields] = (
+            locate(self.response_type, views.model, include),
+            _selection(view, selected),
+        )
+        return found
 
 
 def _doc_union(response_type: Any, views: Views) -> Any:

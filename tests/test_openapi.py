@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from fastapi_serdes.openapi import (
     problem_example,
     problem_response,
-    problem_responses,
+    route_problem_responses,
     selection_responses,
 )
 from fastapi_serdes.problems import PROBLEM_BASE_URI, PROBLEM_TYPES, ProblemError
@@ -126,13 +127,21 @@ def test_problem_examples_carry_the_real_type_uris(problem_spec: dict[str, Any])
     }
 
 
+async def create(item: Item) -> Item:
+    return item
+
+
+async def read(item_id: int) -> Item:
+    return Item(id=item_id, name="x")
+
+
 def test_a_views_400_lists_both_problems() -> None:
-    responses = problem_responses(has_body=True, has_params=True)
+    responses = route_problem_responses(APIRoute("/items", create, methods=["POST"]))
     merged = selection_responses(responses)[400]
     assert merged["description"] == "Malformed Request Body, or Invalid View or Field Selection"
     assert set(problem_media(merged)["examples"]) == {"malformed-body", "invalid-selection"}
     assert set(problem_media(responses[400])["examples"]) == {"malformed-body"}  # not mutated
-    alone = selection_responses(problem_responses(has_body=False, has_params=True))[400]
+    alone = selection_responses(route_problem_responses(APIRoute("/items/{item_id}", read)))[400]
     assert set(problem_media(alone)["examples"]) == {"invalid-selection"}
 
 
@@ -157,6 +166,6 @@ def test_problem_response_for_an_apps_own_problems() -> None:
 
 def test_problem_example_is_the_library_document() -> None:
     for slug in PROBLEM_TYPES:
-        doc = problem_example(slug)
+        doc = problem_example(slug).to_dict()
         assert doc["type"] == PROBLEM_BASE_URI + slug
         assert doc["detail"]

@@ -205,9 +205,14 @@ async def test_prefer_return_minimal(
     assert res.headers.get("preference-applied") == applied
 
 
-async def test_explicit_selection_beats_prefer(client: httpx.AsyncClient) -> None:
-    res = await client.get("/api/videos/1?view=detailed", headers={"prefer": "return=minimal"})
-    assert res.headers["serdes-view"] == "detailed"
+@pytest.mark.parametrize(
+    ("query", "view"), [("?view=detailed", "detailed"), ("?fields=id", "fields")]
+)
+async def test_explicit_selection_beats_prefer(
+    client: httpx.AsyncClient, query: str, view: str
+) -> None:
+    res = await client.get("/api/videos/1" + query, headers={"prefer": "return=minimal"})
+    assert res.headers["serdes-view"] == view
     assert "preference-applied" not in res.headers
 
 
@@ -355,13 +360,13 @@ def test_views_need_a_response_model() -> None:
 
 def test_compiled_once_and_fields_cached() -> None:
     bound = BoundViews(video_views, VideoPage)
-    first = bound.select(None, "id,title", False)
-    assert bound.select(None, "id,title", False)[0] is first[0]  # a lookup, not a rebuild
+    first = bound.select(None, "id,title")
+    assert bound.select(None, "id,title")[0] is first[0]  # a lookup, not a rebuild
     assert first[0] == {"items": {"__all__": {"id": True, "title": True}}, "next_cursor": True}
-    minimal = bound.select("minimal", None, False)
-    assert minimal[0] is bound.select("minimal", None, False)[0]
+    minimal = bound.select("minimal", None)
+    assert minimal[0] is bound.select("minimal", None)[0]
     for i in range(600):  # bounded: distinct field strings do not grow memory forever
-        bound.select(None, "id," * (i % 40) + "title", False)
+        bound.select(None, "id," * (i % 40) + "title")
     assert len(bound._fields) <= 256
 
 
