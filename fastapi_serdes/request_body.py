@@ -9,18 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
-import anyio
 import anyio.to_thread
 import orjson
 from fastapi.exceptions import RequestValidationError
-from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 
 from . import _compat
 from ._types import Codec, Receive
 from .codecs import JSON_MEDIA_TYPE
 from .negotiation import is_json_family
-from .problems import DecodeError, ProblemError, validation_problem
+from .problems import DecodeError, ProblemError
 from .settings import SerdesSettings
 from .state import state_of
 from .telemetry import Recorder
@@ -31,6 +29,13 @@ _T = TypeVar("_T")
 #: Bodies at least this large are decoded on a worker thread, not on the event loop: a large
 #: MessagePack body can take long enough to delay every other request of the process.
 OFF_LOOP_BYTES: Final = 64 * 1024
+#: What :func:`parse_json_as_stdlib` returns for bytes it leaves to ``json.loads``.
+NOT_PARSED: Final = object()
+# orjson reads an integer literal past 64 bits as a float where json.loads keeps it exact: any
+# run of 19 digits (in a number or a string alike) sends the body to json.loads. Found by
+# mapping digits to "0" and the rest to " " (bytes.translate, ~14x faster than a regex here).
+_DIGITS_AS_ZERO: Final = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_DIGITS: Final = b"0" * 19
 
 
 async def off_loop(work: Callable[[bytes], _T], data: bytes) -> _T:
@@ -40,21 +45,33 @@ async def off_loop(work: Callable[[bytes], _T], data: bytes) -> _T:
     return await anyio.to_thread.run_sync(work, data)
 
 
-def unsupported_media_type(settings: SerdesSettings, content_type: str) -> ProblemError:
-    """The 415 for a request ``Content-Type`` no codec reads, listing what is supported."""
-    offers = ", ".join(settings.offers)
-    return ProblemError.of(
-        "unsupported-media-type",
-        f"Content-Type {content_type!r} is not supported; send one of {offers}.",
-        headers={"Accept": offers},
-        supported=list(settings.offers),
+def decode_traced(
+    decode: Callable[[bytes], _T],
+    data: bytes,
+    recorder: Recorder | None,
+    codec: Codec,
+    content_type: str | None,
+    route: str | None = None,
+    model: str | None = None,
+) -> _T:
+    """``decode(data)``, in a decode span labelled with the rest when ``recorder`` listens."""
+    if recorder is None:
+        return decode(data)
+    return decode_span(
+        recorder,
+        lambda: decode(data),
+        content_type=content_type,
+        codec=codec,
+        model=model,
+        size=len(data),
+        route=route,
     )
 
 
 async def read_body(receive: Receive, limit: int, content_length: str | None) -> bytes:
     """Read a whole request body, stopping with 413 as soon as it passes ``limit`` bytes."""
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
-        raise _too_large(limit)
+        raise body_too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -64,55 +81,18 @@ async def read_body(receive: Receive, limit: int, content_length: str | None) ->
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise body_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> ProblemError:
+def body_too_large(limit: int, what: str = "The request body") -> ProblemError:
+    """The 413 for a body over ``limit`` bytes."""
     return ProblemError.of(
-        "body-too-large", f"The request body is larger than the {limit} bytes this server reads."
+        "body-too-large", f"{what} is larger than the {limit} bytes this server reads."
     )
-
-
-def decode_body(codec: Codec, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
-    """Decode request bytes with ``codec`` (validating into ``adapter``'s type when given).
-
-    Malformed input is a 400 problem, a validation failure a 422 problem located under
-    ``/body``; neither echoes the input back.
-    """
-    try:
-        return codec.decode(data, adapter)
-    except DecodeError as exc:
-        raise ProblemError.of("malformed-body", str(exc)) from None
-    except ValidationError as exc:
-        errors = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
-        raise validation_problem(errors) from None
-
-
-async def _parse_json_first(request: Request) -> None:
-    """FastAPI's parse of a JSON body (``request.json()``: the standard library's
-    ``json.loads``), done by orjson when orjson reads the body: the same Python value, about
-    2.5x faster on a 27 KB body. Whatever orjson refuses (``NaN`` literals, integers past 64
-    bits, UTF-16, a BOM, lone surrogates, deep nesting) is left to FastAPI's own parse, so its
-    result and its errors are FastAPI's. Pinned against ``json.loads`` by a property test."""
-    if _compat.body_limited(request.scope):
-        return  # the limit's errors are FastAPI's to raise, from its own read
-    body = await request.body()
-    value = parse_json_as_stdlib(body) if body else NOT_PARSED
-    if value is not NOT_PARSED:
-        _compat.preset_json(request, value)
-
-
-#: What :func:`parse_json_as_stdlib` returns for bytes it leaves to ``json.loads``.
-NOT_PARSED: Final = object()
-# orjson reads an integer literal past 64 bits as a float where json.loads keeps it exact: any
-# run of 19 digits (in a number or a string alike) sends the body to json.loads. Found by
-# mapping digits to "0" and the rest to " " (bytes.translate, ~14x faster than a regex here).
-_DIGITS_AS_ZERO: Final = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
-_LONG_DIGITS: Final = b"0" * 19
 
 
 def parse_json_as_stdlib(body: bytes) -> Any:
@@ -131,7 +111,7 @@ async def decode_request_body(
     settings: SerdesSettings,
     recorder: Recorder | None,
     route: str | None,
-    body_name: str | None = None,
+    body_name: str | None,
 ) -> None:
     """A ``SerdesRoute``'s body that FastAPI would not read (MessagePack), decoded and handed to
     FastAPI as the parsed value of a JSON body.
@@ -140,8 +120,7 @@ async def decode_request_body(
     FastAPI's (strict settings answer 415 for the last). A malformed body is FastAPI's 422,
     located at the body; ``route`` and ``body_name`` (the body's type) label the decode span.
     """
-    scope = request.scope
-    state = state_of(scope)
+    state = state_of(request.scope)
     transcoder = state.transcoder if state is not None else None
     content_type: str | None
     if transcoder is not None:
@@ -157,7 +136,13 @@ async def decode_request_body(
     codec = settings.codec_for(content_type)
     if codec is None:
         if settings.strict and not is_json_family(content_type.encode("latin-1")):
-            raise unsupported_media_type(settings, content_type)
+            offers = ", ".join(settings.offers)
+            raise ProblemError.of(
+                "unsupported-media-type",
+                f"Content-Type {content_type!r} is not supported; send one of {offers}.",
+                headers={"Accept": offers},
+                supported=list(settings.offers),
+            )
         return
     if JSON_MEDIA_TYPE in codec.media_types:
         await _parse_json_first(request)
@@ -167,17 +152,7 @@ async def decode_request_body(
     if data:
 
         def decode(raw: bytes) -> Any:
-            if recorder is None:
-                return codec.decode(raw)
-            return decode_span(
-                recorder,
-                lambda: codec.decode(raw),
-                content_type=content_type,
-                codec=codec,
-                model=body_name,
-                size=len(raw),
-                route=route,
-            )
+            return decode_traced(codec.decode, raw, recorder, codec, content_type, route, body_name)
 
         try:
             value = await off_loop(decode, data)
@@ -185,3 +160,15 @@ async def decode_request_body(
             error = {"type": "value_error", "loc": ("body",), "msg": f"Body decode error: {exc}"}
             raise RequestValidationError([{**error, "input": {}}]) from None
     _compat.preset_body(request, data, value)
+
+
+async def _parse_json_first(request: Request) -> None:
+    """FastAPI's parse of a JSON body (the standard library's ``json.loads``), done by orjson
+    when it gives the same value (about 2.5x faster on a 27 KB body); anything else is left to
+    FastAPI's own parse, so its result and its errors are FastAPI's."""
+    if _compat.body_limited(request.scope):
+        return  # the limit's errors are FastAPI's to raise, from its own read
+    body = await request.body()
+    value = parse_json_as_stdlib(body) if body else NOT_PARSED
+    if value is not NOT_PARSED:
+        _compat.preset_json(request, value)

@@ -13,24 +13,24 @@ import pytest
 from pydantic import BaseModel, PlainSerializer, TypeAdapter
 
 from fastapi_serdes import EncodeError, JSONCodec, MsgPackCodec
-from fastapi_serdes.codecs import json_codec, msgpack_codec
+from fastapi_serdes.codecs.core_schemas import _MEMO_SIZE
 
 
 def test_json_keeps_refusing_non_finite_floats_after_its_memo_fills() -> None:
     codec = JSONCodec()
-    for i in range(json_codec._MEMO_SIZE + 5):
+    for i in range(_MEMO_SIZE + 5):
         # A distinct type each time: float or one literal.
         adapter: TypeAdapter[Any] = TypeAdapter(dict[str, float | Literal[f"v{i}"] | None])
         assert orjson.loads(codec.encode({"x": None}, adapter)) == {"x": None}
         with pytest.raises(EncodeError, match="/x"):
             codec.encode({"x": math.nan}, adapter)
-    assert len(codec._null_keys) <= json_codec._MEMO_SIZE
+    assert len(codec._null_keys) <= _MEMO_SIZE
 
 
 def test_msgpack_answers_the_same_after_its_memos_fill() -> None:
     codec = MsgPackCodec()
     value = {"a": [1, 2.5, "x"]}
-    for _ in range(msgpack_codec._MEMO_SIZE + 5):
+    for _ in range(_MEMO_SIZE + 5):
         adapter: TypeAdapter[Any] = TypeAdapter(dict[str, list[int | float | str]])
         assert msgpack.unpackb(codec.encode(value, adapter)) == value
     with pytest.raises(EncodeError, match="/a/0"):

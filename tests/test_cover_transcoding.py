@@ -170,8 +170,36 @@ async def test_after_the_body_the_raw_receive_answers() -> None:
         return inbox.pop(0)
 
     transcoder = BodyTranscoder(
-        receive, "application/msgpack", None, MsgPackCodec(), SerdesSettings.from_kwargs()
+        receive,
+        "application/msgpack",
+        None,
+        MsgPackCodec(),
+        SerdesSettings.from_kwargs().max_body_size,
     )
     first = await transcoder.receive()
     assert json.loads(first["body"]) == {"id": 1}
     assert await transcoder.receive() == {"type": "http.disconnect"}
+
+
+async def test_msgpack_body_too_large_as_json_never_reaches_the_route() -> None:
+    """A small MessagePack body that stands for more JSON than max_body_size: 413, and the
+    route is not handed the oversized JSON (it sees no body, so FastAPI refuses it first)."""
+    calls: list[Any] = []
+    app = FastAPI()
+    app.add_middleware(SerdesMiddleware, compression=False, cache=False, max_body_size=1000)
+
+    @app.post("/lists")
+    async def lists(body: list[list[int]]) -> int:
+        calls.append(body)
+        return len(body)
+
+    body = msgpack.packb([[]] * 600)  # 603 bytes; 1,801 bytes of JSON
+    assert len(body) <= 1000
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post(
+            "/lists", content=body, headers={"content-type": "application/msgpack"}
+        )
+    assert response.status_code == 413
+    assert "as JSON for this route" in response.json()["detail"]
+    assert calls == []

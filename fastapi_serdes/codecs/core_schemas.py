@@ -1,32 +1,41 @@
-"""What a type's pydantic core schema tells the codecs, read once per type.
+"""What a type's pydantic core schema tells the codecs, and the memo that reads it once per type.
 
-- :func:`has_json_only_serialization`: whether MessagePack must dump in JSON mode to give what
-  the JSON codec gives;
-- :func:`json_null_keys`: where pydantic's JSON for the type may write a NaN or an infinity as
-  ``null``, so the JSON codec looks at a response (:mod:`.value_policy`) only when one of those
-  places holds a ``null``.
-
-Both walk the schema iteratively (recursive models are definitions, visited once) and answer
-conservatively for what they do not know.
+Both readers walk the schema iteratively (recursive models are definitions, visited once) and
+answer conservatively for what they do not know.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, TypeVar
 
+_T = TypeVar("_T")
+_MEMO_SIZE: Final = 512
 _JSON_ONLY_CONFIG: Final = {"ser_json_timedelta": "iso8601", "ser_json_temporal": "iso8601"}
 # Not listed: bytes settings (MessagePack carries bytes natively, the documented difference;
 # a type that needs JSON mode for another reason gets its bytes as JSON text there) and
 # ser_json_inf_nan (non-finite floats are refused anyway).
 
 
-def has_json_only_serialization(schema: Any) -> bool:
-    """Whether a pydantic core schema serialises differently in JSON mode than in Python mode.
+def memoised(table: dict[Any, _T], key: Any, compute: Callable[[], _T]) -> _T:
+    """``compute()``, once per hashable ``key`` in ``table`` (bounded: cleared when full)."""
+    try:
+        return table[key]
+    except KeyError:
+        pass
+    except TypeError:  # not hashable
+        return compute()
+    value = compute()
+    if len(table) >= _MEMO_SIZE:
+        table.clear()
+    table[key] = value
+    return value
 
-    True when a ``ser_json_*`` setting differs from its default, or a serializer applies
-    ``when_used="json"`` / ``"json-unless-none"``.
-    """
+
+def has_json_only_serialization(schema: Any) -> bool:
+    """Whether ``schema`` serialises differently in JSON mode (so MessagePack must dump in JSON
+    mode to give what the JSON codec gives): a ``ser_json_*`` setting off its default, or a
+    serializer ``when_used="json"`` / ``"json-unless-none"``."""
     stack = [schema]
     seen: set[int] = set()
     while stack:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Final
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from pydantic_core import from_json, to_json
 
 from ..problems import DecodeError, EncodeError
-from .core_schemas import json_null_keys
-from .value_policy import describe, find_bad_number, problem_in_validated
+from .core_schemas import json_null_keys, memoised
+from .value_policy import describe, find_bad_number, validated
 
 JSON_MEDIA_TYPE: Final = "application/json"
 #: Deepest nesting a JSON body may have (pydantic-core's parser limit): a value inside more than
 #: 200 arrays or objects is refused (an empty innermost container is not counted as a value).
 JSON_MAX_DEPTH: Final = 200
-
-_MEMO_SIZE: Final = 512
 
 
 class JSONCodec:
@@ -43,16 +41,15 @@ class JSONCodec:
         adapter: TypeAdapter[Any] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> bytes:
-        """Encode ``value`` as JSON, through ``adapter`` when its type is known.
-
-        ``options`` are pydantic dump options (``exclude_none``, ``include``...), applied with an
-        adapter.
+        """Encode ``value`` as JSON, through ``adapter`` and pydantic dump ``options``
+        (``exclude_none``, ``include``...) when given.
 
         Raises:
             EncodeError: the value holds a non-finite float (the message locates it) or a type
                 pydantic cannot serialise.
         """
         opts = options or {}
+        found = None
         try:
             if adapter is None:
                 data = to_json(value, inf_nan_mode="null")
@@ -65,34 +62,21 @@ class JSONCodec:
                     value if adapter is None else adapter.dump_python(value, mode="json", **opts)
                 )
                 found = find_bad_number(dumped, ints=False)
-                if found is not None:
-                    raise EncodeError(f"{JSON_MEDIA_TYPE}: {describe(found)}")
-        except EncodeError:
-            raise
         except (ValueError, TypeError) as exc:
             raise EncodeError(f"{JSON_MEDIA_TYPE}: cannot encode the value: {exc}") from exc
+        if found is not None:
+            raise EncodeError(f"{JSON_MEDIA_TYPE}: {describe(found)}")
         return data
 
     def _may_hide_non_finite(self, data: bytes, adapter: TypeAdapter[Any] | None) -> bool:
-        """Whether pydantic's JSON ``data`` for ``adapter``'s type may hold a NaN or an infinity
-        written as ``null``: a ``null`` where the type has a float."""
+        """Whether ``data`` has a ``null`` where ``adapter``'s type may have a float."""
         if b"null" not in data:
             return False
-        keys = None if adapter is None else self._null_keys_of(adapter)
-        return keys is None or any(key in data for key in keys)
-
-    def _null_keys_of(self, adapter: TypeAdapter[Any]) -> tuple[bytes, ...] | None:
+        if adapter is None:
+            return True
         tp = getattr(adapter, "_type", None)
-        try:
-            return self._null_keys[tp]
-        except (KeyError, TypeError):  # new, or not hashable
-            pass
-        keys = json_null_keys(adapter.core_schema)
-        if len(self._null_keys) >= _MEMO_SIZE:
-            self._null_keys.clear()
-        with contextlib.suppress(TypeError):
-            self._null_keys[tp] = keys
-        return keys
+        keys = memoised(self._null_keys, tp, lambda: json_null_keys(adapter.core_schema))
+        return keys is None or any(key in data for key in keys)
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
         """Decode JSON bytes into plain objects, or validate them into ``adapter``'s type.
@@ -110,23 +94,9 @@ class JSONCodec:
             obj = from_json(data, allow_inf_nan=False)
         except ValueError as exc:
             raise DecodeError(f"Invalid JSON: {_json_reason(exc)}") from None
-        found = find_bad_number(obj)
-        if adapter is None:
-            _refuse(found)
-            return obj
-        try:
-            # From the bytes, not from obj: JSON mode (strict models read datetimes from strings).
-            value = adapter.validate_json(data)
-        except ValidationError:
-            _refuse(found)  # a 400 rather than the 422 it caused
-            raise
-        _refuse(problem_in_validated(value, found))
-        return value
-
-
-def _refuse(found: Any) -> None:
-    if found is not None:
-        raise DecodeError(f"Invalid JSON number at {describe(found)}")
+        # From the bytes, not from obj: JSON mode (strict models read datetimes from strings).
+        validate = None if adapter is None else partial(adapter.validate_json, data)
+        return validated(obj, find_bad_number(obj), validate, "Invalid JSON number")
 
 
 def _json_reason(exc: Exception) -> str:

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from functools import partial
+from typing import Any, Final
 
 import msgpack
 import ormsgpack
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
 from .._types import check_positive
 from ..problems import DecodeError, EncodeError
-from .core_schemas import has_json_only_serialization
-from .plain_models import plain_classes, plain_hook
-from .value_policy import (
-    describe,
-    find_bad_number,
-    packed_may_hold_non_finite,
-    problem_in_validated,
-    walk,
-)
+from .core_schemas import has_json_only_serialization, memoised
+from .plain_models import plain_hook
+from .value_policy import describe, find_bad_number, packed_may_hold_non_finite, validated, walk
 
 MSGPACK_MEDIA_TYPES: Final = (
     "application/msgpack",
@@ -33,10 +28,8 @@ DEFAULT_MAX_CONTAINER_LENGTH: Final = 100_000
 #: Deepest nesting a MessagePack body may have (the msgpack unpacker's limit).
 MSGPACK_MAX_DEPTH: Final = 1024
 
-_MEMO_SIZE: Final = 512
 _PACK_OPTIONS: Final = ormsgpack.OPT_UTC_Z
 _PACK_ERRORS: Final = (ValueError, TypeError, ormsgpack.MsgpackEncodeError)
-_T = TypeVar("_T")
 
 
 class MsgPackCodec:
@@ -55,10 +48,9 @@ class MsgPackCodec:
     def __init__(self, *, max_container_length: int = DEFAULT_MAX_CONTAINER_LENGTH) -> None:
         check_positive("max_container_length", max_container_length)
         self.max_container_length = max_container_length
-        # adapter -> whether its type has JSON-only serialisation settings (see _json_mode).
-        self._json_modes: dict[TypeAdapter[Any], bool] = {}
-        # adapter -> ormsgpack's default hook for its plain type, None when it is not plain.
-        self._plains: dict[TypeAdapter[Any], Callable[[Any], Any] | None] = {}
+        # adapter -> whether its type has JSON-only serialisation settings, and ormsgpack's
+        # default hook for it when it is plain (see plain_models), else None.
+        self._plans: dict[TypeAdapter[Any], tuple[bool, Callable[[Any], Any] | None]] = {}
 
     def encode(
         self,
@@ -66,59 +58,36 @@ class MsgPackCodec:
         adapter: TypeAdapter[Any] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> bytes:
-        """Encode ``value`` as MessagePack, through ``adapter`` when its type is known.
-
-        ``options`` are pydantic dump options (``exclude_none``, ``include``...), applied with an
-        adapter.
+        """Encode ``value`` as MessagePack, through ``adapter`` and pydantic dump ``options``
+        (``exclude_none``, ``include``...) when given.
 
         Raises:
             EncodeError: the value holds a non-finite float or an integer past 64 bits (the
                 message locates it), or a type that cannot be serialised.
         """
         opts = options or {}
-        json_mode = adapter is not None and _memoised(
-            self._json_modes, adapter, _has_json_only_serialization
-        )
-        packed = None if json_mode else self._pack_plain(value, adapter, opts)
-        if packed is not None:
-            return packed
-        try:
-            return _pack_checked(_dump(value, adapter, opts, json_mode=json_mode))
-        except EncodeError:
-            raise
-        except _PACK_ERRORS:
-            # What ormsgpack refuses natively (non-str keys, a time with a timezone) goes
-            # again through pydantic's JSON representation, like the JSON codec.
-            pass
-        try:
-            return _pack_checked(_dump(value, adapter, opts, json_mode=True))
-        except EncodeError:
-            raise
-        except _PACK_ERRORS as exc:
-            raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: cannot encode the value: {exc}") from exc
-
-    def _pack_plain(
-        self, value: Any, adapter: TypeAdapter[Any] | None, opts: Mapping[str, Any]
-    ) -> bytes | None:
-        """Pack straight from the models' fields (see :mod:`.plain_models`); None to take
-        pydantic's path (no type, dump options, not plain, a subclass instance, a bad number to
-        locate...)."""
-        if adapter is None or not opts.keys() <= {"by_alias"}:
-            return None
-        hook = _memoised(self._plains, adapter, _plain_hook)
-        if hook is None:
-            return None
-        try:
-            data: bytes = ormsgpack.packb(value, default=hook, option=_PACK_OPTIONS)
-        except _PACK_ERRORS:
-            return None
-        return None if packed_may_hold_non_finite(data) else data
+        json_only, hook = (False, None)
+        if adapter is not None:
+            json_only, hook = memoised(self._plans, adapter, lambda: _plan(adapter))
+        if hook is not None and opts.keys() <= {"by_alias"}:
+            packed = _pack_plain(value, hook)
+            if packed is not None:
+                return packed
+        # What ormsgpack refuses natively (non-str keys, a time with a timezone) goes again
+        # through pydantic's JSON representation, like the JSON codec.
+        for json_mode in (True,) if json_only else (False, True):
+            try:
+                return _pack(value, adapter, opts, json_mode=json_mode)
+            except EncodeError:
+                raise
+            except _PACK_ERRORS as exc:
+                error = exc
+        raise EncodeError(f"{MSGPACK_MEDIA_TYPES[0]}: cannot encode the value: {error}") from error
 
     @staticmethod
     def may_hide_non_finite(data: bytes) -> bool:
-        """Whether MessagePack ``data`` this codec wrote may hold a NaN or an infinity: the
-        float64 encodings of Python's ``nan``, ``-nan``, ``inf`` and ``-inf``, which ``encode``
-        looks for itself."""
+        """Whether MessagePack ``data`` this codec wrote may hold a NaN or an infinity (the
+        float64 encodings of Python's ``nan``, ``-nan``, ``inf`` and ``-inf``)."""
         return packed_may_hold_non_finite(data)
 
     def decode(self, data: bytes, adapter: TypeAdapter[Any] | None = None) -> Any:
@@ -133,25 +102,10 @@ class MsgPackCodec:
         """
         # msgpack's unpacker, never ormsgpack's: ormsgpack reads the declared length of a
         # container before its limits apply (a 5-byte body crashed ormsgpack 1.5 to 1.12), and
-        # it ignores trailing bytes. The client's bytes go to the decoder exactly as sent.
-        obj = self._unpack(data)
-        found = find_bad_number(obj, packed=data)
-        if adapter is None:
-            _refuse(found)
-            return obj
-        try:
-            value = adapter.validate_python(obj)
-        except ValidationError:
-            _refuse(found)  # a 400 rather than the 422 it caused
-            raise
-        _refuse(problem_in_validated(value, found))
-        return value
-
-    def _unpack(self, data: bytes) -> Any:
-        """msgpack's unpacker, with every limit this codec documents."""
+        # it ignores trailing bytes.
         limit = min(self.max_container_length, len(data))
         try:
-            return msgpack.unpackb(
+            obj = msgpack.unpackb(
                 data,
                 raw=False,
                 strict_map_key=True,
@@ -167,47 +121,36 @@ class MsgPackCodec:
             raise
         except (ValueError, TypeError, OverflowError, msgpack.UnpackException) as exc:
             raise DecodeError(f"Invalid MessagePack: {_msgpack_reason(exc)}") from None
+        validate = None if adapter is None else partial(adapter.validate_python, obj)
+        found = find_bad_number(obj, packed=data)
+        return validated(obj, found, validate, "Invalid MessagePack value")
 
 
-def _memoised(
-    table: dict[TypeAdapter[Any], _T],
-    adapter: TypeAdapter[Any],
-    compute: Callable[[TypeAdapter[Any]], _T],
-) -> _T:
-    """``compute(adapter)``, once per adapter (the table is bounded)."""
+def _plan(adapter: TypeAdapter[Any]) -> tuple[bool, Callable[[Any], Any] | None]:
+    if has_json_only_serialization(adapter.core_schema):
+        return True, None
+    return False, plain_hook(getattr(adapter, "_type", Any), _jsonable)
+
+
+def _pack_plain(value: Any, hook: Callable[[Any], Any]) -> bytes | None:
+    """``value`` packed straight from its models' fields; None to take pydantic's path (a
+    subclass instance, a value ormsgpack refuses, a bad number to locate...)."""
     try:
-        return table[adapter]
-    except KeyError:
-        pass
-    value = compute(adapter)
-    if len(table) >= _MEMO_SIZE:
-        table.clear()
-    table[adapter] = value
-    return value
+        data: bytes = ormsgpack.packb(value, default=hook, option=_PACK_OPTIONS)
+    except _PACK_ERRORS:
+        return None
+    return None if packed_may_hold_non_finite(data) else data
 
 
-def _has_json_only_serialization(adapter: TypeAdapter[Any]) -> bool:
-    """Whether ``adapter`` must dump in JSON mode to give what the JSON codec gives: settings
-    such as ``ser_json_timedelta="float"`` and serializers with ``when_used="json"`` only apply
-    in JSON mode."""
-    return has_json_only_serialization(adapter.core_schema)
-
-
-def _plain_hook(adapter: TypeAdapter[Any]) -> Callable[[Any], Any] | None:
-    classes = plain_classes(getattr(adapter, "_type", Any))
-    return None if classes is None else plain_hook(classes, _jsonable)
-
-
-def _dump(
+def _pack(
     value: Any, adapter: TypeAdapter[Any] | None, opts: Mapping[str, Any], *, json_mode: bool
-) -> Any:
+) -> bytes:
+    """``value`` dumped by pydantic and packed, or an :class:`EncodeError` locating a number
+    outside the policy."""
     if adapter is None:
-        return to_jsonable_python(value) if json_mode else value
-    return adapter.dump_python(value, mode="json" if json_mode else "python", **opts)
-
-
-def _pack_checked(obj: Any) -> bytes:
-    """``obj`` packed, or an :class:`EncodeError` locating a number outside the policy."""
+        obj = to_jsonable_python(value) if json_mode else value
+    else:
+        obj = adapter.dump_python(value, mode="json" if json_mode else "python", **opts)
     try:
         data: bytes = ormsgpack.packb(obj, default=_jsonable, option=_PACK_OPTIONS)
     except _PACK_ERRORS:
@@ -226,11 +169,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return list(value)
     return to_jsonable_python(value)
-
-
-def _refuse(found: Any) -> None:
-    if found is not None:
-        raise DecodeError(f"Invalid MessagePack value at {describe(found)}")
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
