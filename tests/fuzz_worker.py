@@ -60,7 +60,7 @@ from fastapi_serdes import (
     SerdesRoute,
     cached,
 )
-from fastapi_serdes.compression.request_bodies import new_decoder
+from fastapi_serdes.compression.decoders import new_decoder
 
 DEFAULT_EXAMPLES = 400
 TARGETS = ("json", "msgpack", "decoders", "http")

@@ -19,23 +19,21 @@ from .settings import Compression, _import
 _Codec = Callable[[bytes], bytes]
 
 
+@dataclass(slots=True)
 class StreamEncoder:
     """Compresses one streaming response, chunk by chunk."""
 
-    __slots__ = ("_end", "_flush", "_process")
-
-    def __init__(self, process: _Codec, flush: Callable[[], bytes], end: Callable[[], bytes]):
-        self._process = process
-        self._flush = flush
-        self._end = end
+    process: _Codec
+    flush: Callable[[], bytes]
+    end: Callable[[], bytes]
 
     def chunk(self, data: bytes) -> bytes:
         """Compress ``data`` and flush, so the client can decode everything sent so far."""
-        return self._process(data) + self._flush()
+        return self.process(data) + self.flush()
 
     def finish(self, data: bytes) -> bytes:
         """Compress the last ``data`` and end the stream."""
-        return self._process(data) + self._end()
+        return self.process(data) + self.end()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,20 +47,17 @@ class Encoder:
 
 
 def gzip_encoder(level: int) -> Encoder:
-    """gzip through zlib (standard library); the header carries no timestamp."""
+    """gzip through zlib; the header carries no timestamp."""
 
     def stream() -> StreamEncoder:
         z = zlib.compressobj(level, zlib.DEFLATED, 31)
         return StreamEncoder(z.compress, partial(z.flush, zlib.Z_SYNC_FLUSH), z.flush)
 
-    def compress(data: bytes) -> bytes:
-        return zlib.compress(data, level, wbits=31)
-
-    return Encoder("gzip", level, compress, stream)
+    return Encoder("gzip", level, partial(zlib.compress, level=level, wbits=31), stream)
 
 
 def brotli_encoder(level: int) -> Encoder:
-    """brotli through the ``brotli`` package (the ``brotli`` extra)."""
+    """brotli through the ``brotli`` package."""
     brotli = _import("br")
 
     def stream() -> StreamEncoder:
@@ -73,7 +68,7 @@ def brotli_encoder(level: int) -> Encoder:
 
 
 def zstd_encoder(level: int) -> Encoder:
-    """zstd through ``zstandard`` (the ``zstd`` extra).
+    """zstd through ``zstandard``.
 
     Whole bodies reuse a compression context: allocating one costs about a quarter of compressing
     a 27 KB body. A context is never shared between threads, hence one per thread; a stream has

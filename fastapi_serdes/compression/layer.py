@@ -1,16 +1,14 @@
 """How one middleware decides about compression: which coding a request gets, and the ``Vary``
 of a response that could have been compressed.
 
-:class:`CompressionLayer` is built once per middleware from a
-:class:`~fastapi_serdes.compression.Compression`; per request it picks a content coding from
-``Accept-Encoding`` (a :class:`Choice`, memoised per header value) and marks each response start
-with its ``Vary`` (memoised per usual header shape). The bytes are compressed by
-:class:`~fastapi_serdes.compression.responses.CompressingSend`.
+:class:`CompressionLayer` picks a :class:`Choice` per ``Accept-Encoding`` value and marks each
+response start with its ``Vary`` (memos bounded: clients and apps choose the keys). The bytes are
+compressed by :class:`~fastapi_serdes.compression.responses.CompressingSend`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
@@ -22,11 +20,9 @@ from ..negotiation import choose_encoding, is_json_content_type, parse_accept_en
 from ..problems import ProblemError
 from ..state import state_of
 from ..vary import VaryJoiner
-from . import Compression, could_compress, is_compressible, scan_start
+from . import Compression, has_no_transform, is_compressible
 from .encoders import Encoder, build_encoders
 
-# Entries of each memo (Accept-Encoding values, Content-Type values, response shapes): clients
-# and apps choose them, so the memos are bounded.
 _MEMO_SIZE: Final = 256
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -41,17 +37,11 @@ def _remember(memo: dict[_K, _V], key: _K, value: _V) -> _V:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """What one ``Accept-Encoding`` value allows.
+    """What one ``Accept-Encoding`` value allows."""
 
-    Attributes:
-        encoder: the encoder to use, or None to answer with identity.
-        identity_ok: whether identity is acceptable (if not, small bodies are compressed too).
-        codings: the codings a response may carry, preferred first (for the response cache).
-    """
-
-    encoder: Encoder | None
-    identity_ok: bool
-    codings: tuple[str, ...]
+    encoder: Encoder | None  # None: answer with identity
+    identity_ok: bool  # if not, small bodies are compressed too
+    codings: tuple[str, ...]  # what a response may carry, preferred first (for the cache)
 
     @classmethod
     def of(cls, encoder: Encoder | None, identity_ok: bool) -> Choice:
@@ -79,14 +69,14 @@ def not_acceptable_encoding(offers: str) -> ProblemError:
         "not-acceptable-encoding",
         "Accept-Encoding refuses identity and every coding on offer; accept one of "
         f"{offers} or identity.",
-        available=[c.strip() for c in offers.split(",") if c.strip()],
+        available=offers.split(", "),
     )
 
 
 class CompressionLayer:
     """Response compression for one middleware: settings, encoders and memo tables."""
 
-    __slots__ = ("_kinds", "_shapes", "_vary", "choices", "encoders", "settings")
+    __slots__ = ("_kinds", "_vary", "choices", "encoders", "settings")
 
     def __init__(self, settings: Compression) -> None:
         self.settings = settings
@@ -95,8 +85,6 @@ class CompressionLayer:
         self._vary = VaryJoiner()
         # Content-Type value -> (compressible, JSON)
         self._kinds: dict[bytes, tuple[bool, bool]] = {}
-        # (status, Content-Type, Vary) -> (could be compressed, the Vary it gets)
-        self._shapes: dict[_ShapeKey, tuple[bool, bytes | None]] = {}
 
     @property
     def offers(self) -> str:
@@ -117,8 +105,7 @@ class CompressionLayer:
         return _remember(self.choices, accept_encoding, choice)
 
     def identity_chosen(self, accept_encoding: bytes) -> bool:
-        """Whether identity was already chosen for this ``Accept-Encoding`` value (False when
-        the value was not seen yet)."""
+        """Whether identity was already chosen for this ``Accept-Encoding`` value."""
         choice = self.choices.get(accept_encoding)
         return choice is not None and choice.encoder is None
 
@@ -131,88 +118,64 @@ class CompressionLayer:
         return content_type is None or not self.compressible(content_type)
 
     def compressible(self, content_type: bytes) -> bool:
-        """The content-type policy, memoised per header value."""
         return self._kind(content_type)[0]
 
     def _kind(self, content_type: bytes) -> tuple[bool, bool]:
-        """(compressible, JSON) for a Content-Type value, memoised per header value."""
+        """(compressible, JSON) for a Content-Type value."""
         known = self._kinds.get(content_type)
         if known is not None:
             return known
         compressible = is_compressible(content_type.decode("latin-1"), self.settings.media_types)
-        return _remember(
-            self._kinds, content_type, (compressible, is_json_content_type(content_type))
-        )
+        kind = (compressible, is_json_content_type(content_type))
+        return _remember(self._kinds, content_type, kind)
 
     def mark_vary(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
         """Add ``Vary: Accept-Encoding`` to a response that could be compressed and ``Vary:
         Accept`` to JSON; return whether it could be compressed, and its Content-Length."""
-        headers = start.get("headers", ())
-        if type(headers) is list and 2 <= len(headers) <= 4 and not _uncompressed(scope):
-            # The usual shapes: Starlette's (Content-Length, Content-Type) and SerdesRoute's
-            # 200 (those, Vary, ETag). The answer depends on the status, the type and the Vary
-            # only, and is memoised for them.
-            key = _usual_shape(start["status"], headers)
-            if key is not None:
-                could, vary = self._shapes.get(key) or self._shape(key)
-                if vary is not None:
-                    if len(headers) == 2:
-                        headers.append((b"vary", vary))
-                    else:
-                        headers[2] = (b"vary", vary)
-                return could, headers[0][1]
-        return self._mark_any(start, scope)
-
-    def _mark_any(self, start: Message, scope: Scope) -> tuple[bool, bytes | None]:
-        """mark_vary for a start of any shape."""
-        content_type, content_length, vary, untouchable = scan_start(start.get("headers", ()))
+        content_type, content_length, vary, untouchable = _scan_start(start.get("headers", ()))
         compressible, accept = self._kind(content_type) if content_type else (False, False)
-        could = not (untouchable or _uncompressed(scope)) and could_compress(
-            start["status"], content_type, compressible
-        )
+        state = state_of(scope)
+        if state is not None and state.no_compression:  # the route asked for it
+            untouchable = True
+        could = not untouchable and _could_compress(start["status"], content_type, compressible)
         # JSON's format was negotiated (a plain route's JSON too): Vary: Accept.
         if could or accept:
             self._vary.mark(start, vary, accept, could)
         return could, content_length
 
-    def _shape(self, key: _ShapeKey) -> tuple[bool, bytes | None]:
-        """What :meth:`_mark_any` decides for a response of this status, Content-Type and Vary
-        (None: no Vary): whether it could be compressed, and its Vary (None: none)."""
-        status, content_type, vary = key
-        headers = [(b"content-type", content_type)]
-        if vary is not None:
-            headers.append((b"vary", vary))
-        start: Message = {"status": status, "headers": headers}
-        could, _ = self._mark_any(start, {})
-        marked = next((v for k, v in start["headers"] if k == b"vary"), None)
-        return _remember(self._shapes, key, (could, marked))
+
+def _scan_start(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[bytes | None, bytes | None, bytes | None, bool]:
+    """Content-Type, Content-Length, Vary, and whether the response must not be touched: it is
+    encoded already, a range, or its ``Cache-Control`` says ``no-transform``."""
+    content_type = content_length = vary = None
+    untouchable = False
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            content_length = value
+        elif name == b"vary":
+            vary = value
+        elif name in (b"content-encoding", b"content-range"):
+            untouchable = True
+        elif name == b"cache-control":
+            untouchable = untouchable or has_no_transform(value.decode("latin-1"))
+    return content_type, content_length, vary, untouchable
 
 
-_ShapeKey = tuple[int, bytes, bytes | None]
-
-
-def _usual_shape(status: int, headers: list[tuple[bytes, bytes]]) -> _ShapeKey | None:
-    """(status, Content-Type, Vary) of a start with the usual headers: Content-Length and
-    Content-Type (Starlette's), or those then Vary and ETag (SerdesRoute's 200); else None."""
-    (first, _), (second, content_type) = headers[0], headers[1]
-    if first != b"content-length" or second != b"content-type":
-        return None
-    if len(headers) == 2:
-        return status, content_type, None
-    if len(headers) == 4 and headers[2][0] == b"vary" and headers[3][0] == b"etag":
-        return status, content_type, headers[2][1]
-    return None
-
-
-def _uncompressed(scope: Scope) -> bool:
-    """Whether the route asked that its answer stay uncompressed."""
-    state = state_of(scope)
-    return state is not None and state.no_compression
+def _could_compress(status: int, content_type: bytes | None, compressible: bool) -> bool:
+    """Whether a response could be compressed: then it gets ``Vary: Accept-Encoding``,
+    compressed or not, a 304 included (its 200 had it)."""
+    if status in (204, 205, 304):  # no body
+        return status == 304 and (content_type is None or compressible)
+    return status != 206 and compressible
 
 
 def vary_only(send: Send, scope: Scope, layer: CompressionLayer) -> Send:
-    """The ``send`` for a request only identity can answer (no ``Accept-Encoding``, or only
-    ``identity``): nothing to compress, the ``Vary`` headers to add all the same."""
+    """The ``send`` for a request only identity can answer: nothing to compress, the ``Vary``
+    headers to add all the same."""
 
     def send_vary(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":

@@ -1,11 +1,11 @@
 """Request bodies sent with ``Content-Encoding: gzip | br | zstd``, decoded within the size limit.
 
-The body is decoded incrementally as it arrives (by :mod:`.decoders`) and handed on in chunks of
-at most :data:`CHUNK_SIZE` bytes (for zstd, one block: at most 128 KiB), counting the **decoded**
-bytes against ``max_body_size`` (RFC 9110 §15.5.14): a few hundred bytes of brotli that expand
-to 256 MiB are refused with 413 once the limit is passed, having held about the limit in memory,
-never the expansion. The compressed bytes read are limited too (a stream of empty blocks would
-otherwise be read forever). A corrupt or truncated body is a 400 problem.
+The body is decoded as it arrives and handed on in chunks of at most :data:`CHUNK_SIZE` bytes
+(for zstd, one block: at most 128 KiB), counting the **decoded** bytes against ``max_body_size``
+(RFC 9110 §15.5.14): a few hundred bytes of brotli that expand to 256 MiB are refused with 413
+having held about the limit in memory, never the expansion. The compressed bytes read are limited
+too (a stream of empty blocks would otherwise be read forever). A corrupt or truncated body is a
+400 problem.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from .._types import Message, Receive, Scope, Send, no_receive
 from ..problems import ProblemError
 from ..telemetry import ATTR_CODING, SPAN_DECOMPRESS, Recorder
 from ..telemetry.spans import coding_sizes
-from .decoders import coding_available as coding_available
-from .decoders import decode_whole as decode_whole
-from .decoders import new_decoder as new_decoder
+from .decoders import new_decoder
 
 if TYPE_CHECKING:
     from ..settings import SerdesSettings
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
 
 #: Largest chunk of decoded bytes handed on per ``receive()``.
 CHUNK_SIZE: Final = 64 * 1024
-_NAMES: Final = {"gzip": "gzip", "br": "brotli", "zstd": "zstd"}
 
 
 class DecompressedBody:
@@ -38,23 +35,6 @@ class DecompressedBody:
     (``SerdesRoute`` answers it) and kept in :attr:`problem`: whatever response a plain route
     then starts (FastAPI answers its own 400 for a body it could not read) is replaced by it.
     """
-
-    __slots__ = (
-        "_coding",
-        "_content_length",
-        "_decoder",
-        "_input_done",
-        "_limit",
-        "_problem_details",
-        "_raw_size",
-        "_receive",
-        "_recorder",
-        "_size",
-        "_span",
-        "answered",
-        "done",
-        "problem",
-    )
 
     def __init__(
         self,
@@ -90,7 +70,11 @@ class DecompressedBody:
             if out:
                 return {"type": "http.request", "body": out, "more_body": True}
             if self._input_done:
-                return self._end()
+                if not self._decoder.finished():
+                    raise self._fail(self._corrupt("it ends before the compressed stream does"))
+                self.done = True
+                self.close()
+                return {"type": "http.request", "body": b"", "more_body": False}
             message = await self._receive()
             if message["type"] != "http.request":
                 return message
@@ -105,7 +89,7 @@ class DecompressedBody:
             self._span = self._recorder.start(SPAN_DECOMPRESS, {ATTR_CODING: self._coding})
         length = self._content_length
         if length is not None and length.isdigit() and int(length) > self._limit:
-            raise self._fail(_too_large(self._limit))
+            raise self._fail(self._too_large())
 
     def _read(self) -> bytes:
         """Up to CHUNK_SIZE decoded bytes (b"": the decoder needs more input), counted."""
@@ -115,24 +99,16 @@ class DecompressedBody:
             raise self._fail(self._corrupt(str(exc))) from None
         self._size += len(out)
         if self._size > self._limit:
-            raise self._fail(_too_large(self._limit))
+            raise self._fail(self._too_large())
         return out
 
     def _feed(self, message: Message) -> None:
         data = message.get("body", b"")
         self._raw_size += len(data)
         if self._raw_size > self._limit:
-            raise self._fail(_too_large(self._limit))
+            raise self._fail(self._too_large())
         self._decoder.feed(data)
         self._input_done = not message.get("more_body", False)
-
-    def _end(self) -> Message:
-        """The last message, once the input is over: only if the compressed stream is too."""
-        if not self._decoder.finished():
-            raise self._fail(self._corrupt("it ends before the compressed stream does"))
-        self.done = True
-        self.close()
-        return {"type": "http.request", "body": b"", "more_body": False}
 
     def _fail(self, problem: ProblemError) -> ProblemError:
         self.problem = problem
@@ -141,19 +117,25 @@ class DecompressedBody:
             self._recorder.fail(span, problem)
         return problem
 
-    def close(self) -> None:
-        """End the decompression span, if one is open, with the byte counts so far (the whole
-        body, or what the app read of it)."""
-        span, self._span = self._span, None
-        if span is not None and self._recorder is not None:
-            self._recorder.end(span, coding_sizes(self._raw_size, self._size, decoding=True))
+    def _too_large(self) -> ProblemError:
+        return ProblemError.of(
+            "body-too-large",
+            f"The request body is larger than the {self._limit} bytes this server reads "
+            "(decompressed size).",
+        )
 
     def _corrupt(self, reason: str) -> ProblemError:
-        name = _NAMES[self._coding]
+        name = "brotli" if self._coding == "br" else self._coding
         return ProblemError.of(
             "malformed-body",
             f"The request body is not valid {name} (Content-Encoding: {self._coding}): {reason}.",
         )
+
+    def close(self) -> None:
+        """End the decompression span, if open, with the byte counts so far."""
+        span, self._span = self._span, None
+        if span is not None and self._recorder is not None:
+            self._recorder.end(span, coding_sizes(self._raw_size, self._size, decoding=True))
 
     def guard(self, send: Send) -> Send:
         """Wrap ``send`` so a decoding problem replaces whatever response the app starts."""
@@ -184,30 +166,9 @@ class DecompressedBody:
         return True
 
 
-def _too_large(limit: int) -> ProblemError:
-    return ProblemError.of(
-        "body-too-large",
-        f"The request body is larger than the {limit} bytes this server reads (decompressed size).",
-    )
-
-
-def unsupported_encoding(value: str, offers: str) -> ProblemError:
-    """415 for a request ``Content-Encoding`` the server cannot decode (RFC 9110 §15.5.16)."""
-    return ProblemError.of(
-        "unsupported-content-encoding",
-        f"Content-Encoding {value!r} is not supported; send the body with one of {offers} "
-        "(or uncompressed).",
-        headers={"Accept-Encoding": offers},
-        supported=[c.strip() for c in offers.split(",") if c.strip()],
-    )
-
-
 def request_coding(value: bytes) -> str | None:
-    """The one coding named by a request ``Content-Encoding`` (``x-gzip`` is ``gzip``).
-
-    Returns ``"identity"`` for an identity (or empty) value and None for a list of several
-    codings, which is not supported.
-    """
+    """The one coding a request ``Content-Encoding`` names (``x-gzip`` is ``gzip``):
+    ``"identity"`` for identity or an empty value, None for several codings (not supported)."""
     codings = [c.strip().lower() for c in value.decode("latin-1").split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     if not codings:
@@ -215,13 +176,6 @@ def request_coding(value: bytes) -> str | None:
     if len(codings) > 1:
         return None
     return "gzip" if codings[0] == "x-gzip" else codings[0]
-
-
-def strip_encoding_headers(scope: Scope) -> None:
-    """Drop ``Content-Encoding`` and ``Content-Length``: they described the compressed bytes."""
-    scope["headers"] = [
-        (n, v) for n, v in scope["headers"] if n not in (b"content-encoding", b"content-length")
-    ]
 
 
 def decompressing(
@@ -232,16 +186,23 @@ def decompressing(
     settings: SerdesSettings,
     recorder: Recorder | None,
 ) -> DecompressedBody | ProblemError | None:
-    """The decoder of a compressed request body; a 415 problem for a coding not on offer;
-    None for none, identity, or no compression."""
+    """The decoder of a compressed request body; a 415 problem for a coding not on offer
+    (RFC 9110 §15.5.16); None for none, identity, or no compression."""
     if content_encoding is None or layer is None:
         return None
     coding = request_coding(content_encoding)
     if coding == "identity":
         return None
     if coding is None or coding not in layer.encoders:
-        return unsupported_encoding(content_encoding.decode("latin-1"), layer.offers)
-    length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
+        return ProblemError.of(
+            "unsupported-content-encoding",
+            f"Content-Encoding {content_encoding.decode('latin-1')!r} is not supported; send the "
+            f"body with one of {layer.offers} (or uncompressed).",
+            headers={"Accept-Encoding": layer.offers},
+            supported=list(layer.encoders),
+        )
+    headers = scope["headers"]
+    length = next((v for n, v in headers if n == b"content-length"), None)
     body = DecompressedBody(
         receive,
         coding,
@@ -250,5 +211,8 @@ def decompressing(
         recorder,
         problem_details=settings.problem_details,
     )
-    strip_encoding_headers(scope)
+    # They described the compressed bytes.
+    scope["headers"] = [
+        (n, v) for n, v in headers if n not in (b"content-encoding", b"content-length")
+    ]
     return body

@@ -19,16 +19,8 @@ from ..settings import ENV_PREFIX, env_flag
 #: Every content coding the library implements, in the default server order: zstd is the
 #: fastest for its ratio, brotli next, gzip is the one every client has.
 CODINGS: Final = ("zstd", "br", "gzip")
-#: Levels used when ``Compression.levels`` does not name a coding.
 DEFAULT_LEVELS: Final[Mapping[str, int]] = {"zstd": 3, "br": 4, "gzip": 6}
-LEVEL_RANGES: Final[Mapping[str, tuple[int, int]]] = {
-    "zstd": (1, 22),
-    "br": (0, 11),
-    "gzip": (0, 9),
-}
-DEFAULT_MINIMUM_SIZE: Final = 1024
-#: Bodies (or stream chunks) at least this large are compressed in a worker thread.
-DEFAULT_THREAD_MINIMUM_SIZE: Final = 128 * 1024
+_LEVEL_RANGES: Final = {"zstd": (1, 22), "br": (0, 11), "gzip": (0, 9)}
 #: Media types compressed by default: ``type/subtype``, ``type/*`` and ``type/*+suffix``.
 DEFAULT_MEDIA_TYPES: Final = (
     "application/json",
@@ -65,16 +57,18 @@ def _import(coding: str) -> Any:
         ) from exc
 
 
+def coding_available(coding: str) -> bool:
+    """Whether the library for ``coding`` is installed (gzip always is)."""
+    try:
+        _import(coding)
+    except ImportError:
+        return False
+    return True
+
+
 def installed_codings() -> tuple[str, ...]:
     """The codings of :data:`CODINGS` whose library imports, in server order."""
-    found = []
-    for coding in CODINGS:
-        try:
-            _import(coding)
-        except ImportError:
-            continue
-        found.append(coding)
-    return tuple(found)
+    return tuple(c for c in CODINGS if coding_available(c))
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -116,17 +110,16 @@ class Compression:
         media_types: Sequence[str] | None = None,
         thread_minimum_size: int | None = None,
     ) -> None:
-        # What the code passed: the environment cannot override it (see from_environ).
         given = {k: v for k, v in locals().items() if k != "self" and v is not None}
         resolved = {
             "codings": installed_codings() if codings is None else _check_codings(codings),
             "levels": MappingProxyType({**DEFAULT_LEVELS, **_check_levels(levels or {})}),
-            "minimum_size": _check_size("minimum_size", minimum_size, DEFAULT_MINIMUM_SIZE),
+            "minimum_size": _check_size("minimum_size", minimum_size, 1024),
             "media_types": _check_media_types(
                 DEFAULT_MEDIA_TYPES if media_types is None else media_types
             ),
             "thread_minimum_size": _check_size(
-                "thread_minimum_size", thread_minimum_size, DEFAULT_THREAD_MINIMUM_SIZE
+                "thread_minimum_size", thread_minimum_size, 128 * 1024
             ),
             "_given": MappingProxyType(given),
         }
@@ -139,13 +132,9 @@ class Compression:
     ) -> Compression | None:
         """Resolve the ``compression`` argument over ``FASTAPI_SERDES_COMPRESSION*`` defaults.
 
-        ``True`` means the defaults; ``None`` and ``False`` switch compression off. As with
-        uvicorn, the code wins: the environment only fills in what it left out.
-        ``FASTAPI_SERDES_COMPRESSION=off`` switches off the defaults (``compression=True``,
-        the middleware's default), never a ``Compression`` the code built;
-        ``FASTAPI_SERDES_COMPRESSION_CODINGS`` (``zstd,gzip``), ``..._LEVELS`` (``br=5,gzip=6``,
-        per coding the code did not name), ``..._MINIMUM_SIZE`` and
-        ``..._THREAD_MINIMUM_SIZE`` fill in the attributes the code did not pass.
+        ``True`` means the defaults, unless ``FASTAPI_SERDES_COMPRESSION`` is off; ``None`` and
+        ``False`` switch compression off. As with uvicorn, the code wins: the
+        ``FASTAPI_SERDES_COMPRESSION_<ATTRIBUTE>`` variables only fill in what it left out.
         """
         env = os.environ if environ is None else environ
         requested = _requested(value, env)
@@ -165,8 +154,6 @@ class Compression:
 
 
 def _requested(value: Compression | bool | None, env: Mapping[str, str]) -> Compression | None:
-    """What the code asked for: its Compression, the defaults (True, unless
-    ``FASTAPI_SERDES_COMPRESSION`` is off), or None (off)."""
     if value is True:
         switch = env.get(_ENV)
         return Compression() if switch is None or env_flag("COMPRESSION", switch) else None
@@ -195,9 +182,9 @@ def _check_codings(codings: object) -> tuple[str, ...]:
 
 def _check_levels(levels: Mapping[str, int]) -> dict[str, int]:
     for coding, level in levels.items():
-        if coding not in LEVEL_RANGES:
+        if coding not in _LEVEL_RANGES:
             raise ValueError(f"compression levels: unknown coding {coding!r}; allowed: {CODINGS}")
-        low, high = LEVEL_RANGES[coding]
+        low, high = _LEVEL_RANGES[coding]
         if not _is_int(level) or not low <= level <= high:
             raise ValueError(
                 f"compression levels: {coding} level must be an int from {low} to {high}, "
@@ -254,8 +241,8 @@ _ENV_ATTRIBUTES: Final[Mapping[str, tuple[Callable[[str], Any], str]]] = {
 
 
 def _environment_defaults(env: Mapping[str, str], skip: Collection[str]) -> dict[str, Any]:
-    """The attributes set by ``FASTAPI_SERDES_COMPRESSION_<ATTRIBUTE>`` variables, parsed; the
-    variables of the attributes in ``skip`` (the code set them) are not read."""
+    """The attributes set by ``FASTAPI_SERDES_COMPRESSION_<ATTRIBUTE>`` variables but not in
+    ``skip`` (the code set them), parsed."""
     found: dict[str, Any] = {}
     for name, (parse, form) in _ENV_ATTRIBUTES.items():
         variable = f"{_ENV}_{name.upper()}"
