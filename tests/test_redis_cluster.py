@@ -138,7 +138,7 @@ async def test_a_value_is_stored_after_its_tags(
     async def refuses(*args: object, **kwargs: object) -> object:
         raise ConnectionError("tag node down")
 
-    monkeypatch.setattr(store._cluster, "_tag", refuses)
+    monkeypatch.setattr(store._redis, "_tag", refuses)
     assert await store.set("k", b"v", ttl=30, tags=["t"]) is False
     assert await raw.exists(f"{prefix}k:{{k}}") == 0
 

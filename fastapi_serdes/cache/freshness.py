@@ -12,31 +12,20 @@ from . import CACHE_STATUS_NAME, CachePolicy, Entry
 
 __all__ = ["MISSED", "Lookup", "judge"]
 
-_HIT: Final = (b"cache-status", CACHE_STATUS_NAME.encode("latin-1") + b"; hit")
-_SWR: Final = (
-    b"cache-status",
-    CACHE_STATUS_NAME.encode("latin-1") + b"; fwd=stale; detail=stale-while-revalidate",
-)
+_NAME: Final = CACHE_STATUS_NAME.encode("latin-1")
+_HIT: Final = (b"cache-status", _NAME + b"; hit")
+_SWR: Final = (b"cache-status", _NAME + b"; fwd=stale; detail=stale-while-revalidate")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Lookup:
-    """What a response-cache lookup found.
+    """What a response-cache lookup found."""
 
-    Attributes:
-        served: the request was answered from the store.
-        refresh: what was served is stale (``stale-while-revalidate``): the key to refresh.
-        fallback: a stale entry to answer with if the endpoint fails (``stale-if-error``).
-        result: the telemetry result (hit, miss, stale).
-        since: the store's invalidation clock read before the endpoint runs (see
-            :meth:`ResponseCache.clock`); None when the store keeps none.
-    """
-
-    served: bool = False
-    refresh: str | None = None
-    fallback: Entry | None = None
-    result: str = CACHE_MISS
-    since: int | None = None
+    served: bool = False  # the request was answered from the store
+    refresh: str | None = None  # what was served is stale (stale-while-revalidate): its key
+    fallback: Entry | None = None  # stale-if-error: the entry to answer if the endpoint fails
+    result: str = CACHE_MISS  # for telemetry: hit, miss or stale
+    since: int | None = None  # the store's clock read before the endpoint runs (None: no clock)
 
 
 MISSED: Final = Lookup()

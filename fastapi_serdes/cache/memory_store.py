@@ -97,10 +97,6 @@ class _TaggedCache(LRUCache[str, _Entry]):
                     del self.tags[tag]
 
 
-def _positive(name: str, value: object, *, integer: bool) -> None:
-    check_positive(name, value, "int (bytes)" if integer else "number of seconds")
-
-
 class MemoryStore:
     """An in-process store: LRU, a TTL per item, bounded in bytes, with tags and locks.
 
@@ -125,10 +121,10 @@ class MemoryStore:
         max_item_bytes: int | None = None,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
-        _positive("max_bytes", max_bytes, integer=True)
+        check_positive("max_bytes", max_bytes, "int (bytes)")
         if max_item_bytes is None:
             max_item_bytes = min(DEFAULT_MAX_ITEM_BYTES, max_bytes)
-        _positive("max_item_bytes", max_item_bytes, integer=True)
+        check_positive("max_item_bytes", max_item_bytes, "int (bytes)")
         if max_item_bytes > max_bytes:
             raise ValueError(
                 f"max_item_bytes must not exceed max_bytes ({max_bytes}), got {max_item_bytes!r}"
@@ -193,11 +189,11 @@ class MemoryStore:
         before the value was computed), a value one of whose tags was invalidated since is not
         stored: it may hold what the invalidation was about (a value already stored stays).
         """
-        if since is not None and self._invalidated_since(tags, since):
+        if since is not None and await self.invalidated_since(tags, since):
             # Refused; a value already there was stored after that invalidation (or deleted
             # by it) and stays.
             return False
-        if not ttl > 0:  # inline rather than _positive(): this is the hot path of a miss
+        if not ttl > 0:  # inline: the hot path of a miss
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         if len(value) > self.max_item_bytes:
             await self.delete(key)
@@ -221,9 +217,6 @@ class MemoryStore:
 
     async def invalidated_since(self, tags: Collection[str], since: int) -> bool:
         """Whether one of ``tags`` was invalidated after the :meth:`clock` reading ``since``."""
-        return self._invalidated_since(tags, since)
-
-    def _invalidated_since(self, tags: Collection[str], since: int) -> bool:
         marks = self._marks
         return since < self._floor or any(marks.get(tag, 0) > since for tag in tags)
 
@@ -251,7 +244,7 @@ class MemoryStore:
 
     async def acquire(self, key: str, ttl: float) -> bool:
         """Take the lock named ``key`` for ``ttl`` seconds; True if this caller got it."""
-        _positive("ttl", ttl, integer=False)
+        check_positive("ttl", ttl, "number of seconds")
         now = self._timer()
         expires = self._locks.get(key)
         if expires is not None and now < expires:

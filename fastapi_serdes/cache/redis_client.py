@@ -1,17 +1,12 @@
-"""How a ``RedisStore`` talks to Redis: the client it builds, and the circuit breaker and the
-timeout around every call.
+"""How a ``RedisStore`` talks to Redis: the client it builds, and the circuit breaker and timeout
+around every call (docs/how-to/caching.md, "When Redis fails").
 
-Redis is an optimisation, never a dependency of a response: a call that fails (refused, timed
-out, hung, an error reply) answers its fallback. After a failure no call reaches the network for
-``retry_after`` seconds, then a single call probes (the others still skip), and its outcome closes
-or reopens the circuit.
-
+A call that fails answers its fallback. After a failure no call reaches the network for
+``retry_after`` seconds, then a single call probes and its outcome closes or reopens the circuit.
 The timeout times Redis, not the event loop: a call ends once ``timeout`` has passed since the
-latest of its start, Redis's last answer (to any call through the circuit) and the last time the
-loop was found busy (a watch timer, every ``timeout / 10`` while calls wait, fired late). A burst
-of cold requests or a CPU-bound handler delays the reading of replies that arrived in time;
-counting that against Redis would open the circuit when the cache is needed most. A loop never
-free for that long is bounded by the wall clock: ``timeout + BUSY_LOOP_GRACE``.
+latest of its start, Redis's last answer to any call, and the last time a watch timer (every
+``timeout / 10`` while calls wait) fired late, finding the loop busy. A loop never free for that
+long is bounded by the wall clock: ``timeout + BUSY_LOOP_GRACE``.
 """
 
 from __future__ import annotations
@@ -19,58 +14,50 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Awaitable, Callable
+from importlib.util import find_spec
 from typing import Any, Final
 
-try:
-    from redis.asyncio import Redis
-    from redis.asyncio.cluster import RedisCluster
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-    from redis.exceptions import MaxConnectionsError, ResponseError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-except ImportError as exc:  # pragma: no cover - exercised by a test that hides redis
-    raise ImportError(
-        "RedisStore needs the redis package: pip install 'fastapi-serdes[redis]'"
-    ) from exc
-
-try:  # redis-py 7.1+ deprecates lib_name / lib_version in favour of driver_info
-    from redis.driver_info import DriverInfo  # noqa: F401
-except ImportError:  # pragma: no cover - older redis-py
-    _NO_SETINFO: Mapping[str, Any] = MappingProxyType({"lib_name": None, "lib_version": None})
-else:
-    _NO_SETINFO = MappingProxyType({"driver_info": None})
+# Imported by RedisStore only, once it checked that redis is installed.
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import MaxConnectionsError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = ["BUSY_LOOP_GRACE", "Circuit", "client_for", "client_options"]
 
 #: However busy the loop, a call gives up after ``timeout`` plus this many seconds of wall clock.
 BUSY_LOOP_GRACE: Final = 5.0
 
+# redis-py 7.1+ deprecates lib_name and lib_version in favour of driver_info.
+_NO_SETINFO: Final = (
+    ("driver_info",) if find_spec("redis.driver_info") else ("lib_name", "lib_version")
+)
 logger = logging.getLogger("fastapi_serdes")
 
 
 def client_options(timeout: float) -> dict[str, Any]:
     """What a client built by the store is configured with."""
-    # Socket timeouts count the wall clock (a busy loop too): only a backstop here (the
-    # circuit's timeout decides). No retries: on a hung server, redis-py's default three make
-    # four timeouts a call. No CLIENT SETINFO on connect: two round trips fewer per connection.
+    # Socket timeouts count the wall clock (a busy loop too): only a backstop. No retries: on a
+    # hung server, redis-py's default three make four timeouts a call. No CLIENT SETINFO on
+    # connect: two round trips fewer per connection.
     backstop = timeout + BUSY_LOOP_GRACE
     return {"socket_timeout": backstop, "socket_connect_timeout": backstop,
-            "retry": Retry(NoBackoff(), 0), **_NO_SETINFO}  # fmt: skip
+            "retry": Retry(NoBackoff(), 0), **dict.fromkeys(_NO_SETINFO)}  # fmt: skip
 
 
 def client_for(
     url: str | None, client: Redis | RedisCluster | None, *, cluster: bool, timeout: float
 ) -> tuple[Redis | RedisCluster, bool]:
-    """The client a store uses, and whether the store built it (and closes it): one built for
-    ``url``, or ``client`` once checked."""
+    """The client a store uses (one built for ``url``, or ``client`` once checked), and whether
+    the store built it (and closes it)."""
     if (url is None) == (client is None):
         raise ValueError(
             f"pass exactly one of url and client, got url={url!r} and client={client!r}"
         )
-    if client is None:
-        assert url is not None  # checked above; narrows the type
+    if url is not None:
         build = RedisCluster.from_url if cluster else Redis.from_url
         return build(url, **client_options(timeout)), True
     if cluster:
@@ -86,13 +73,8 @@ def client_for(
 
 
 class Circuit:
-    """Runs a store's Redis calls: the timeout, the breaker, and logging a failure streak once.
-
-    Args:
-        timeout: seconds Redis may leave a call unanswered while the loop is free to read it.
-        retry_after: seconds Redis is skipped after a failure before one call probes it.
-        on_close: called when a call succeeds after the circuit was open.
-    """
+    """Runs a store's Redis calls: the timeout, the breaker, and logging a failure streak once;
+    ``on_close`` is called when a call succeeds after the circuit was open."""
 
     def __init__(self, timeout: float, retry_after: float, on_close: Callable[[], None]) -> None:
         self.timeout = timeout
@@ -115,11 +97,8 @@ class Circuit:
     ) -> object:
         """Run one Redis command through the breaker and the timeout; ``fallback`` on any
         failure. ``force``: try even while the circuit is open (an invalidation: skipping it
-        would leave other replicas serving what a write changed).
-
-        Replies are ``object``: each caller checks the type it expects, so an unexpected reply is
-        a miss rather than an exception further up.
-        """
+        would leave other replicas serving what a write changed). Each caller checks the type
+        of the reply, so an unexpected one is a miss rather than an exception further up."""
         probe = False
         if self.open_until is not None and not force:
             if self._probing or time.monotonic() < self.open_until:
@@ -133,21 +112,9 @@ class Circuit:
                 try:
                     result = await command()
                 finally:
-                    self._stop_waiting(deadline)
-        except (ResponseError, MaxConnectionsError) as exc:
-            # An error reply (WRONGTYPE on a key someone else wrote, OOM, READONLY...) came back
-            # quickly, or a burst used up the client's pool (100 connections by default): this
-            # call fails open, but the server answers, so the circuit stays closed.
-            if isinstance(exc, ResponseError):
-                self._answered_at = loop.time()
-            self.failed(exc, trip=False)
-            return fallback
-        except (TimeoutError, RedisTimeoutError) as exc:
-            # Redis is silent, unless it answered another call meanwhile: this one alone is stuck.
-            self.failed(exc, trip=loop.time() - self._answered_at >= self.timeout)
-            return fallback
-        except Exception as exc:  # refused, reset, a protocol error: skip Redis
-            self.failed(exc, trip=True)
+                    self._waiting.pop(deadline, None)  # the watch may have ended it already
+        except Exception as exc:
+            self.failed(exc, trip=self._trips(exc, loop.time()))
             return fallback
         finally:
             if probe:
@@ -155,6 +122,18 @@ class Circuit:
         self._answered_at = loop.time()
         self._succeeded()
         return result
+
+    def _trips(self, exc: Exception, now: float) -> bool:
+        """Whether a failed call opens the circuit: not when the server answers (an error reply
+        such as WRONGTYPE, OOM or READONLY, or a burst used up the client's pool), nor when the
+        call timed out while Redis answered another meanwhile (this one alone is stuck)."""
+        if isinstance(exc, ResponseError):
+            self._answered_at = now
+        if isinstance(exc, ResponseError | MaxConnectionsError):
+            return False
+        if isinstance(exc, TimeoutError | RedisTimeoutError):
+            return now - self._answered_at >= self.timeout
+        return True  # refused, reset, a protocol error
 
     def failed(self, exc: Exception, *, trip: bool) -> None:
         """Log a failure (once per streak, and whenever the circuit opens); ``trip``: open it."""
@@ -187,12 +166,6 @@ class Circuit:
         self._waiting[deadline] = start
         if self._watch is None:
             self._arm_watch(loop, start)
-
-    def _stop_waiting(self, deadline: asyncio.Timeout) -> None:
-        self._waiting.pop(deadline, None)  # the watch may have ended it already
-        if not self._waiting and self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
 
     def _arm_watch(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
         self._watch_due = now + self._watch_every

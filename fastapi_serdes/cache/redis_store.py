@@ -3,16 +3,11 @@
 Redis is an optimisation here, never a dependency of a response: any failure (refused, timed out,
 hung, an error reply, an unexpected value) is served as a miss and writes are dropped; a circuit
 breaker keeps a hung server from costing a timeout per request (:mod:`.redis_client`). With
-``near_bytes``, an in-process tier in front of Redis serves hits without a round trip, coherent
-across replicas by the shared clock and a lease (:mod:`.near_tier`).
+``near_bytes``, an in-process tier in front of Redis serves hits without a round trip
+(:mod:`.near_tier`).
 
-Layout under the prefix (default ``fastapi-serdes:``): ``k:<key>`` holds a value, ``l:<key>`` a
-lock, ``t:<tag>`` a sorted set of the value keys stored with the tag, scored by when they expire
-(each write drops expired members; the set expires with its longest-lived member), ``clock``
-the invalidation clock and ``i:<tag>`` the clock value of the tag's last invalidation (kept an
-hour), which refuses a value computed before it and written after. One server or
-Sentinel: a write and an invalidation are each one atomic script; a Redis Cluster takes several
-steps instead (:mod:`.redis_cluster`).
+The keys it keeps under its prefix, and how they are written on one server or a cluster, are in
+:mod:`.redis_scripts`.
 """
 
 from __future__ import annotations
@@ -21,13 +16,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Collection
-from typing import Any, Final
-
-from .._types import check_positive
-from .near_tier import DEFAULT_LEASE, NearTier
-from .redis_client import Circuit, client_for, client_options
-from .redis_cluster import MARK_MS, Cluster
-from .redis_scripts import INVALIDATE_SCRIPT, RELEASE_SCRIPT, SET_SCRIPT
+from typing import Final
 
 try:
     from redis.asyncio import Redis
@@ -38,17 +27,25 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         "RedisStore needs the redis package: pip install 'fastapi-serdes[redis]'"
     ) from exc
 
+from .._types import check_positive
+from .near_tier import DEFAULT_LEASE, NearTier
+from .redis_client import Circuit, client_for, client_options
+from .redis_scripts import Cluster, Server
+
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
 DEFAULT_PREFIX: Final = "fastapi-serdes:"
 DEFAULT_TIMEOUT: Final = 0.05
 DEFAULT_RETRY_AFTER: Final = 5.0
 DEFAULT_MAX_ITEM_BYTES: Final = 1024 * 1024
+_FAILED: Final = object()  # a call's fallback when a failure must be told from any reply
 logger = logging.getLogger("fastapi_serdes")
 
 
-def _ms(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
+def _ms(ttl: float) -> int:
+    if not ttl > 0:
+        raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+    return max(1, round(ttl * 1000))
 
 
 class RedisStore:
@@ -56,11 +53,7 @@ class RedisStore:
 
     Pass either ``url`` (the store builds and owns the client, with no retries) or ``client``
     (yours, used as configured and left open by :meth:`aclose`; it must not decode responses).
-    For Sentinel, see :meth:`from_sentinel`; ``cluster`` says whether the client is a cluster's.
-
-    The timeout times Redis, not the event loop (a burst of cold requests delays the reading of
-    replies that arrived in time): see :mod:`~fastapi_serdes.cache.redis_client`. A hung server
-    costs one timeout, then nothing until ``retry_after`` has passed.
+    For Sentinel, see :meth:`from_sentinel`.
 
     Args:
         url: a Redis URL such as ``redis://localhost:6379/0``, or ``rediss://...`` for TLS.
@@ -69,14 +62,15 @@ class RedisStore:
         cluster: ``url`` names a node of a Redis Cluster (the store builds a ``RedisCluster``).
         prefix: prepended to every key: give each app sharing a Redis its own (e.g. ``"shop:"``).
         timeout: seconds Redis may leave a call unanswered while the event loop is free to read
-            its reply (default 0.05); see above.
+            its reply (default 0.05). A hung server costs one timeout, then nothing until
+            ``retry_after`` has passed.
         retry_after: seconds Redis is skipped after a failure before one call probes it.
         max_item_bytes: the largest value stored; larger ones are not sent (a big write on a
             short timeout would time out and open the circuit).
-        near_bytes: turn on the in-process tier in front of Redis, bounded to this many bytes
-            (see :mod:`~fastapi_serdes.cache.near_tier`): a hit costs no round trip, and an
-            invalidation returns ``near_lease`` seconds later, when no replica can serve what
-            it dropped. Give every replica sharing the prefix the same lease.
+        near_bytes: turn on the in-process tier in front of Redis, bounded to this many bytes:
+            a hit costs no round trip, and an invalidation returns ``near_lease`` seconds later,
+            when no replica can serve what it dropped. Give every replica sharing the prefix the
+            same lease.
         near_lease: how long a reading of the shared clock lets the tier serve (default 0.1 s).
     """
 
@@ -102,27 +96,24 @@ class RedisStore:
             raise TypeError(f"prefix must be a str, got {prefix!r}")
         client, self._owns_client = client_for(url, client, cluster=cluster, timeout=timeout)
         self._client = client
-        self.cluster = isinstance(client, RedisCluster)
+        # This store's keys, and how they are written: one server's scripts or a cluster's steps.
+        self._redis = (
+            Cluster(client, prefix) if isinstance(client, RedisCluster) else Server(client, prefix)
+        )
+        self.cluster = isinstance(self._redis, Cluster)
         self.prefix = prefix
         self.timeout = float(timeout)
         self.retry_after = float(retry_after)
         self.max_item_bytes = max_item_bytes
-        self._clock_key = f"{prefix}clock"
-        # One token per store: a lock's value says which replica holds it.
-        self._token = secrets.token_hex(16).encode()
-        self._set_script = client.register_script(SET_SCRIPT)
-        self._invalidate_script = client.register_script(INVALIDATE_SCRIPT)
-        self._release_script = client.register_script(RELEASE_SCRIPT)
-        self._cluster = Cluster(client) if isinstance(client, RedisCluster) else None
+        self._token = secrets.token_hex(16).encode()  # a lock's value: which replica holds it
         self._circuit = Circuit(self.timeout, self.retry_after, self._closed)
         self._call = self._circuit.call
-        # Tags whose invalidation failed, invalidated once Redis answers again.
+        # Tags whose invalidation failed, invalidated once Redis answers again, by this task.
         self._replay: set[str] = set()
-        #: The task invalidating them, once started.
         self.replaying: asyncio.Task[int] | None = None
-        self._reads = (self._read_clock, self._read_through)  # what the tier reads Redis with
-        #: The in-process tier in front of Redis (``near_bytes``), if any.
+        #: The in-process tier in front of Redis (``near_bytes``), if any, and how it reads Redis.
         self.near = None if near_bytes is None else NearTier(near_bytes, near_lease)
+        self._reads = (self._read_clock, self._read_through)
 
     @classmethod
     def from_sentinel(
@@ -172,32 +163,17 @@ class RedisStore:
         if near is not None:  # the tier's copy at once when it may serve it (a warm hit)
             value = near.peek(key)
             return value if value is not None else await near.get(key, *self._reads)
-        return self._bytes(
-            await self._call(lambda: self._client.get(self._key(key)), fallback=None)
-        )
+        reply = await self._call(lambda: self._client.get(self._redis.key(key)), fallback=None)
+        return self._bytes(reply)
 
     async def _read_through(self, key: str) -> tuple[int | None, bytes | None, float]:
-        """For the in-process tier: the clock, then the value and its remaining TTL, in one
-        round trip on one server (a pipeline runs in order; the clock first on a cluster)."""
-
-        async def read() -> list[object]:
-            pipe = self._client.pipeline(transaction=False)
-            clock = await self._client.get(self._clock_key) if self.cluster else None
-            if not self.cluster:
-                pipe.get(self._clock_key)
-            pipe.get(self._key(key)).pttl(self._key(key))  # type: ignore[attr-defined]
-            replies = list(await pipe.execute())
-            return [clock, *replies] if self.cluster else replies
-
-        reply = await self._call(read, fallback=None)
+        """For the in-process tier: the clock, then the value and its remaining TTL."""
+        reply = await self._call(lambda: self._redis.read(key), fallback=None)
         if not isinstance(reply, list) or len(reply) != 3:
             return None, None, 0.0
         clock, value, ttl_ms = reply
-        return (
-            self._clock_value(clock),
-            self._bytes(value),
-            ttl_ms / 1000 if isinstance(ttl_ms, int) else 0.0,
-        )
+        ttl = ttl_ms / 1000 if isinstance(ttl_ms, int) else 0.0
+        return self._clock_value(clock), self._bytes(value), ttl
 
     def _bytes(self, value: object) -> bytes | None:
         if value is None or isinstance(value, bytes):
@@ -222,9 +198,8 @@ class RedisStore:
         return await self._read_clock()
 
     async def _read_clock(self) -> int | None:
-        failed = object()
-        value = await self._call(lambda: self._client.get(self._clock_key), fallback=failed)
-        return None if value is failed else self._clock_value(value)
+        value = await self._call(lambda: self._client.get(self._redis.clock), fallback=_FAILED)
+        return self._clock_value(value)
 
     @staticmethod
     def _clock_value(value: object) -> int | None:
@@ -237,16 +212,11 @@ class RedisStore:
     async def invalidated_since(self, tags: Collection[str], since: int) -> bool:
         """Whether one of ``tags`` was invalidated (by any replica) after the :meth:`clock`
         reading ``since``; True when Redis failed (it cannot be told)."""
-        marks = [f"{self.prefix}i:{tag}" for tag in set(tags)]
+        _, marks = self._redis.tags(tags)
         if not marks:
             return False
-        failed = object()
-        found: Any = await self._call(
-            lambda: asyncio.gather(*(self._client.get(mark) for mark in marks)), fallback=failed
-        )
-        if found is failed:
-            return True
-        return any(mark is not None and int(mark) > since for mark in found)
+        found = await self._call(lambda: self._redis.marked_since(marks, since), fallback=True)
+        return found is not False
 
     async def set(
         self,
@@ -263,52 +233,35 @@ class RedisStore:
         With ``since`` (the :meth:`clock` read before the value was computed), a value one of
         whose tags was invalidated since, by any replica, is not stored.
         """
-        if not ttl > 0:
-            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         ttl_ms = _ms(ttl)
         if len(value) > self.max_item_bytes:
             await self.delete(key)
             return False
-        unique = set(tags)
-        keys = [self._key(key), *(f"{self.prefix}t:{tag}" for tag in unique)]
-        keys += [f"{self.prefix}i:{tag}" for tag in unique]
-        failed = object()
-        result = await self._call(lambda: self._write(keys, value, ttl_ms, since), fallback=failed)
-        stored = result is not failed and result != 0
-        if self.near is not None and stored:  # under the clock the tier holds: joins it
-            await self.near.put(key, value, ttl=ttl, clock=since)
-        elif self.near is not None and result is not failed:  # failed: the copy is a fallback
-            await self.near.delete(key)
+        result = await self._call(
+            lambda: self._redis.write(key, value, ttl_ms, tags, since), fallback=_FAILED
+        )
+        stored = result is not _FAILED and result != 0
+        if self.near is not None and result is not _FAILED:  # failed: the copy is a fallback
+            # Stored, it joins the tier under the clock the tier holds; refused, it is dropped.
+            await self.near.put(key, value, ttl=ttl, clock=since if stored else None)
         return stored
-
-    async def _write(self, keys: list[str], value: bytes, ttl_ms: int, since: int | None) -> object:
-        count = (len(keys) - 1) // 2
-        if self._cluster is None:
-            return await self._set_script(
-                keys, [value, ttl_ms, count, "" if since is None else since]
-            )
-        tags, marks = keys[1 : 1 + count], keys[1 + count :]
-        return await self._cluster.write(keys[0], tags, marks, value, ttl_ms, since)
 
     async def delete(self, key: str) -> None:
         """Forget ``key``."""
         if self.near is not None:
             await self.near.delete(key)
-        await self._call(lambda: self._client.delete(self._key(key)), fallback=0)
+        await self._call(lambda: self._client.delete(self._redis.key(key)), fallback=0)
 
     async def invalidate(self, tags: Collection[str]) -> int:
         """Delete every key stored with any of ``tags``; return how many values were deleted.
 
         The tags are first marked with the next value of the shared :meth:`clock`, so a value
         computed before the invalidation and stored after it is refused (on every replica).
-        An invalidation is tried even while the circuit is open (this replica's Redis calls
-        failing, perhaps only because its event loop was busy, while other replicas keep
-        serving the entries); once such a try failed, the tags are kept and invalidated with
-        the first call after the circuit closed again.
-
-        With the in-process tier, this replica's tier is emptied, and the call returns
-        ``near_lease`` seconds after Redis dropped the entries: by then no replica's tier can
-        serve them (see :mod:`~fastapi_serdes.cache.near_tier`)."""
+        It is tried even while the circuit is open (this replica's calls may fail only because
+        its loop was busy, while other replicas keep serving the entries); once such a try
+        failed, the tags are invalidated with the first call after the circuit closed again.
+        With the in-process tier, the call returns ``near_lease`` seconds after Redis dropped
+        the entries, when no replica's tier can serve them."""
         unique = set(tags) | self._replay
         if not unique:
             return 0
@@ -332,19 +285,8 @@ class RedisStore:
         return deleted
 
     async def _drop(self, tags: Collection[str]) -> tuple[int | None, int | None]:
-        """Invalidate ``tags`` in Redis (forced through an open circuit): how many values went
-        and the clock after; (None, None) when it failed."""
-        keys = [f"{self.prefix}t:{tag}" for tag in tags]
-        marks = [f"{self.prefix}i:{tag}" for tag in tags]
-
-        async def drop() -> object:
-            if self._cluster is not None:
-                return await self._cluster.drop(self._clock_key, keys, marks)
-            return await self._invalidate_script(
-                [self._clock_key, *keys, *marks], [len(keys), MARK_MS]
-            )
-
-        reply = await self._call(drop, fallback=None, force=True)
+        """Invalidate ``tags`` in Redis: how many values went, the clock after (None: failed)."""
+        reply = await self._call(lambda: self._redis.drop(tags), fallback=None, force=True)
         if not isinstance(reply, list) or len(reply) != 2:
             return None, None
         deleted, clock = (value if isinstance(value, int) else None for value in reply)
@@ -356,18 +298,17 @@ class RedisStore:
         True if this store got it, and also when Redis failed: the caller then computes, which
         is what it would do without a lock.
         """
-        if not ttl > 0:
-            raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        px = _ms(ttl)
         lock = f"{self.prefix}l:{key}"
         got = await self._call(
-            lambda: self._client.set(lock, self._token, nx=True, px=_ms(ttl)), fallback=True
+            lambda: self._client.set(lock, self._token, nx=True, px=px), fallback=True
         )
         return got is True
 
     async def release(self, key: str) -> None:
         """Release the lock ``key`` if this store holds it; another's lock is left alone."""
         lock = f"{self.prefix}l:{key}"
-        await self._call(lambda: self._release_script([lock], [self._token]), fallback=0)
+        await self._call(lambda: self._redis.release([lock], [self._token]), fallback=0)
 
     async def aclose(self) -> None:
         """Close the client if the store built it; a passed ``client`` stays open."""
@@ -378,11 +319,6 @@ class RedisStore:
                 logger.debug("closing the Redis client failed", exc_info=True)
 
     def _closed(self) -> None:
-        """Redis answers again after the circuit was open: invalidations that failed meanwhile,
-        now."""
+        """Redis answers again: invalidate the tags whose invalidation failed meanwhile."""
         if self._replay:
             self.replaying = asyncio.get_running_loop().create_task(self.invalidate(()))
-
-    def _key(self, key: str) -> str:
-        # On a cluster, the braces put a value and its pending mark in one hash slot.
-        return f"{self.prefix}k:{{{key}}}" if self.cluster else f"{self.prefix}k:{key}"
