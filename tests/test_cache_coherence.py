@@ -128,6 +128,41 @@ async def test_a_read_that_overlaps_a_write_does_not_leave_the_old_value_cached(
         assert hit.json()["version"] == 3
 
 
+async def test_a_no_cache_read_that_overlaps_a_write_does_not_store_the_old_value(
+    store: Any,
+) -> None:
+    # Cache-Control: no-cache skips the lookup (as a stale-while-revalidate refresh does), but
+    # what it computes is stored: under the clock it read before computing, like any miss.
+    app, origin = build(store)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await client.get("/items/5")  # reads the route table; stores version 1
+        origin["gate"] = asyncio.Event()
+        origin["read"] = asyncio.Event()
+        slow = asyncio.create_task(client.get("/items/5", headers={"cache-control": "no-cache"}))
+        await origin["read"].wait()  # it read version 1
+        assert (await client.put("/items/5")).json()["version"] == 2  # invalidated meanwhile
+        origin["gate"].set()
+        late = await slow
+        assert late.json()["version"] == 1
+        assert late.headers["cache-status"] == "fastapi-serdes; fwd=miss; detail=not-stored"
+        origin["gate"] = None
+        after = await client.get("/items/5")
+        assert after.json()["version"] == 2
+
+
+async def test_a_no_cache_read_computes_its_own_answer(store: Any) -> None:
+    # Not the entry, and not the result another request published for its followers either.
+    computed: list[str] = []
+    app = replica(store, {"version": 1}, computed, "a")
+    async with client_of(app) as client:
+        first = await client.get("/items/7")
+        again = await client.get("/items/7", headers={"cache-control": "no-cache"})
+    assert computed == ["a", "a"]
+    assert "stored" in first.headers["cache-status"]
+    assert again.headers["cache-status"] == "fastapi-serdes; fwd=miss; stored"
+
+
 def replica(store: Store, origin: dict[str, Any], computed: list[str], name: str) -> FastAPI:
     """One replica of a service whose items live in ``origin``."""
     app = FastAPI()

@@ -1,20 +1,16 @@
-"""ETags, conditional requests, and the response cache (RFC 9110 §13, RFC 9111, RFC 9211).
+"""The response cache's building blocks (RFC 9111, RFC 9211): policies, keys, stored entries.
 
-- Every 200 GET/HEAD answered by ``SerdesRoute`` carries a strong ETag, and ``If-None-Match``
-  is answered with 304 (:mod:`~fastapi_serdes.cache.conditional`).
-- A route opts into the response cache with the :func:`cached` decorator. ``SerdesMiddleware``
-  then serves repeated requests from a :class:`~fastapi_serdes.Store` without calling the app: the
-  key holds everything that can change the bytes (method class, host, path, sorted query,
-  negotiated media type, content coding, declared ``Vary`` headers, the principal when the route
-  names one). Requests with ``Authorization`` or ``Cookie`` and responses with ``Set-Cookie``,
-  ``Cache-Control: private|no-store`` or ``Vary: *`` never touch a shared entry.
+A route opts in with :func:`cached`. The key holds everything that can change the bytes (host,
+path, sorted query, media type, content coding, declared ``Vary`` headers, the principal when
+the route names one). Requests with ``Authorization`` or ``Cookie`` and responses with
+``Set-Cookie``, ``Cache-Control: private|no-store`` or ``Vary: *`` never touch a shared entry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, cast
@@ -23,19 +19,19 @@ from urllib.parse import unquote_to_bytes
 import msgpack
 from starlette.requests import Request
 
-from .._types import check_positive
+from .._types import Scope, check_positive
 from ..negotiation import split_list
 
 #: Methods whose success invalidates a path's entries (and whose If-Match is checked).
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: The cache's name in ``Cache-Status`` (RFC 9211).
-CACHE_STATUS_NAME: Final = "fastapi-serdes"
+CACHE_STATUS_NAME: Final = "fastapi-serdes"  # the cache's name in Cache-Status (RFC 9211)
 CACHE_STATUS_PREFIX: Final = CACHE_STATUS_NAME.encode("latin-1") + b"; "
-#: Stored entries start with this; a new release that changes the layout changes it, so an old
-#: entry is a miss, never a misread.
+# Stored entries start with this; a release that changes the layout changes it, so an old entry
+# is a miss, never a misread.
 ENTRY_FORMAT: Final = b"FSE2"
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 KeyFunction = Callable[[Request], str | None]
 TagFunction = Callable[[Request], Collection[str]]
 
@@ -104,10 +100,13 @@ def cached(
     check_positive("cached(ttl=...)", ttl, "number of seconds")
     _check_window("stale_while_revalidate", stale_while_revalidate)
     _check_window("stale_if_error", stale_if_error)
-    if cache_control == "default":
-        cache_control = _default_cache_control(
-            ttl, key is not None, stale_while_revalidate, stale_if_error
-        )
+    if cache_control == "default":  # in whole seconds
+        directives = ["private" if key is not None else "public", f"max-age={int(ttl)}"]
+        if stale_while_revalidate:
+            directives.append(f"stale-while-revalidate={int(stale_while_revalidate)}")
+        if stale_if_error:
+            directives.append(f"stale-if-error={int(stale_if_error)}")
+        cache_control = ", ".join(directives)
     policy = CachePolicy(
         ttl=float(ttl),
         vary=tuple(h.lower() for h in vary),
@@ -117,9 +116,14 @@ def cached(
         stale_while_revalidate=float(stale_while_revalidate),
         stale_if_error=float(stale_if_error),
     )
+    return marking("__serdes_cache__", policy)
+
+
+def marking(attribute: str, value: object) -> Callable[[F], F]:
+    """A decorator that sets ``attribute`` on an endpoint, for ``SerdesRoute`` to read."""
 
     def decorate(endpoint: F) -> F:
-        endpoint.__serdes_cache__ = policy  # type: ignore[attr-defined]
+        setattr(endpoint, attribute, value)
         return endpoint
 
     return decorate
@@ -129,19 +133,6 @@ def _check_window(name: str, window: object) -> None:
     """Raise ``ValueError`` naming ``cached``'s argument unless ``window`` is seconds >= 0."""
     if isinstance(window, bool) or not isinstance(window, int | float) or not window >= 0:
         raise ValueError(f"cached({name}=...) must be a number of seconds >= 0, got {window!r}")
-
-
-def _default_cache_control(
-    ttl: float, private: bool, stale_while_revalidate: float, stale_if_error: float
-) -> str:
-    """``cached``'s ``Cache-Control`` by default: ``public`` (``private`` for entries kept per
-    principal), ``max-age`` and the stale windows that are set, in whole seconds."""
-    value = f"{'private' if private else 'public'}, max-age={int(ttl)}"
-    if stale_while_revalidate:
-        value += f", stale-while-revalidate={int(stale_while_revalidate)}"
-    if stale_if_error:
-        value += f", stale-if-error={int(stale_if_error)}"
-    return value
 
 
 @dataclass(slots=True)
@@ -163,9 +154,8 @@ class Entry:
         return now - self.stored_at < self.ttl
 
     def dumps(self) -> bytes:
-        """Serialise for a store: format tag, metadata length, MessagePack metadata, then the
-        body as it is (never pickle). The body is not packed, so reading an entry copies it once.
-        """
+        """Format tag, metadata length, MessagePack metadata, then the body as it is (never
+        pickle): reading an entry copies the body once."""
         meta: bytes = msgpack.packb(
             [self.status, self.headers, self.etag, self.stored_at, self.ttl, self.tags],
             use_bin_type=True,
@@ -206,19 +196,12 @@ def request_host(headers: Sequence[tuple[bytes, bytes]]) -> bytes:
 
 
 def request_key(
-    scope: dict[str, Any] | Any,
-    *,
-    media_type: str | None,
-    coding: str,
-    vary: Sequence[str],
-    principal: str | None,
+    scope: Scope, *, media_type: str | None, coding: str, vary: Sequence[str], principal: str | None
 ) -> str:
     """The cache key: a hash of everything that can change the response bytes.
 
-    GET and HEAD share entries (HEAD is GET without the body). The query pairs are sorted by
-    name only, so ``?a=1&b=2`` and ``?b=2&a=1`` share an entry while the values of a repeated
-    name keep their order (``?limit=1&limit=5`` is not ``?limit=5&limit=1``: the app reads the
-    last one); the raw path, not the route template, is used.
+    GET and HEAD share entries. The query pairs are sorted by name only: the values of a
+    repeated name keep their order (``?limit=1&limit=5`` is not ``?limit=5&limit=1``).
     """
     headers = scope["headers"]
     host = request_host(headers)
@@ -243,25 +226,23 @@ def request_key(
     return hashlib.sha256(b"\x00".join(parts)).hexdigest()
 
 
-def credentialed(scope: dict[str, Any] | Any) -> bool:
+def credentialed(scope: Scope) -> bool:
     """Whether the request carries credentials (``Authorization`` or ``Cookie``)."""
     return any(k == b"authorization" or k == b"cookie" for k, _ in scope["headers"])
 
 
 def principal_of(policy: CachePolicy, request: Request) -> tuple[bool, str | None]:
-    """(may this request use the cache, its principal). A shared entry never serves or holds
-    what a credentialed request gets; with the route's key function, each principal has its own
-    entries, and a key function answering None keeps the request out of the cache."""
+    """(may this request use the cache, its principal): a credentialed request only with the
+    route's key function, which may answer None to keep the request out."""
     if policy.key is None:
         return not credentialed(request.scope), None
     principal = policy.key(request)
     return principal is not None, principal
 
 
-def path_tag(scope: dict[str, Any] | Any) -> str:
-    """The tag every entry of a path carries, so unsafe methods on it can invalidate them: the
-    request's whole path, once, whether the server's ``path`` includes ``root_path`` (ASGI, and
-    Starlette's mounts) or not (older servers)."""
+def path_tag(scope: Scope) -> str:
+    """The tag every entry of a path carries: the whole path, whether the server's ``path``
+    includes ``root_path`` (ASGI) or not (older servers)."""
     path: str = scope["path"]
     root_path: str = scope.get("root_path", "")
     if root_path and not (path == root_path or path.startswith(root_path.rstrip("/") + "/")):
@@ -272,18 +253,15 @@ def path_tag(scope: dict[str, Any] | Any) -> str:
 def storable_response(
     status: int, headers: Sequence[tuple[bytes, bytes]], *, per_principal: bool = False
 ) -> bool:
-    """RFC 9111 §3 for a shared cache: a final 200 without ``Set-Cookie``, ``no-store``,
-    ``private`` or ``Vary: *`` (we also never store 206, 304 or errors). ``private`` is allowed
-    for entries keyed per principal: each holds one user's responses only."""
+    """RFC 9111 §3 for a shared cache: a 200 that no header of its own keeps out."""
     return status == 200 and not any(
         _forbids_storing(name, value, per_principal) for name, value in headers
     )
 
 
 def _forbids_storing(name: bytes, value: bytes, per_principal: bool) -> bool:
-    """Whether one response header keeps the response out of the cache: ``Set-Cookie``,
-    ``Content-Range`` (a part), ``Cache-Control: no-store`` (or ``private``, unless the entry is
-    a principal's own) and ``Vary: *``."""
+    """Whether a header keeps the response out: ``Set-Cookie``, ``Content-Range`` (a part),
+    ``no-store``, ``private`` (unless the entry is a principal's own) or ``Vary: *``."""
     if name == b"set-cookie" or name == b"content-range":
         return True
     if name == b"cache-control":
@@ -292,20 +270,10 @@ def _forbids_storing(name: bytes, value: bytes, per_principal: bool) -> bool:
     return name == b"vary" and any(t.strip() == b"*" for t in value.split(b","))
 
 
-def wall_clock() -> float:
-    """Wall-clock seconds: entries are shared across processes, so not a monotonic clock."""
-    return time.time()
-
-
-T = TypeVar("T")
-
-
 class SingleFlight:
     """Concurrent calls with one key run once in this process; the others share the result.
-
-    A follower waits at most ``timeout`` seconds, then computes for itself, and so does every
-    follower when the leader fails: a failure is never shared.
-    """
+    A follower waits at most ``timeout`` seconds, and computes for itself when the leader fails
+    or shares nothing."""
 
     def __init__(self, *, timeout: float = 5.0) -> None:
         self.timeout = timeout
@@ -317,16 +285,13 @@ class SingleFlight:
         compute: Callable[[], Awaitable[T]],
         share: Callable[[T], T | None] = lambda result: result,
     ) -> T:
-        """Run ``compute`` once per key at a time; ``share`` gives followers their copy (or
-        None when the result must not be shared, and followers compute for themselves)."""
+        """Run ``compute`` once per key at a time; ``share`` gives followers their copy, or None."""
         existing = self._flights.get(key)
         if existing is not None:
-            try:
+            with contextlib.suppress(TimeoutError):
                 theirs = await asyncio.wait_for(asyncio.shield(existing), self.timeout)
-            except TimeoutError:
-                theirs = None
-            if theirs is not None:
-                return cast(T, theirs)
+                if theirs is not None:
+                    return cast(T, theirs)
             return await compute()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._flights[key] = future
@@ -341,16 +306,3 @@ class SingleFlight:
 
     def __len__(self) -> int:
         return len(self._flights)
-
-
-def request_cache_headers(scope: Any) -> tuple[bytes | None, bytes | None]:
-    """The request's Cache-Control and If-None-Match, in one pass over the headers."""
-    request_cc: bytes | None = None
-    if_none_match: bytes | None = None
-    for name, value in scope["headers"]:
-        # Several lines of a list header are one list (RFC 9110 §5.3).
-        if name == b"cache-control":
-            request_cc = value if request_cc is None else request_cc + b", " + value
-        elif name == b"if-none-match":
-            if_none_match = value if if_none_match is None else if_none_match + b", " + value
-    return request_cc, if_none_match

@@ -7,15 +7,9 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Final
 
 from .._types import Message, Scope, Send
+from ..settings import header
 from ..state import RequestState, state_of
-from . import (
-    CACHE_STATUS_PREFIX,
-    CachePolicy,
-    Entry,
-    cache_control,
-    request_cache_headers,
-    storable_response,
-)
+from . import CACHE_STATUS_PREFIX, Entry, cache_control, storable_response
 
 if TYPE_CHECKING:
     from .response_cache import ResponseCache
@@ -25,39 +19,17 @@ _MAX_HELD_BYTES: Final = 8 * 1024 * 1024
 
 
 class Capture:
-    """The ``send`` of a GET/HEAD: stores the response when its route marked it cacheable.
-
-    Passes everything through untouched (one attribute test per message) otherwise.
-    """
-
-    __slots__ = (
-        "cache",
-        "chunks",
-        "downstream",
-        "is_get",
-        "marked",
-        "passing",
-        "preferred",
-        "scope",
-        "size",
-        "start",
-        "state",
-    )
+    """The ``send`` of a GET/HEAD: stores the response when its route marked it cacheable, and
+    passes everything through untouched (one attribute test per message) otherwise."""
 
     def __init__(
-        self,
-        cache: ResponseCache,
-        scope: Scope,
-        send: Send,
-        state: RequestState,
-        preferred: str = "identity",
+        self, cache: ResponseCache, scope: Scope, send: Send, state: RequestState, preferred: str
     ) -> None:
         self.cache = cache
         self.preferred = preferred
         self.scope = scope
         self.downstream = send
-        self.state = state
-        self.marked = state
+        self.state = self.marked = state
         # Read now: SerdesRoute answers HEAD as GET and sets the method while it runs; a HEAD
         # response has no body and must never be stored as the GET one.
         self.is_get = scope["method"] == "GET"
@@ -78,89 +50,65 @@ class Capture:
             self.chunks.append(chunk)
             self.size += len(chunk)
             if not message.get("more_body", False):
-                return self._last()
+                return self._release(complete=True)
             if self.size > getattr(self.cache.store, "max_item_bytes", _MAX_HELD_BYTES):
-                return self._give_up()  # too large to store: stream it from here on
+                return self._release(complete=False)
             return _sent()
         return self.downstream(message)
 
     def _begin(self, message: Message) -> Awaitable[None]:
-        """The response's start: held while the answer is to be stored; otherwise passed on,
-        with its ``Cache-Status`` when the route caches, and every later message after it."""
-        # The state the route marked: an inner SerdesMiddleware (a mounted app's) puts its
-        # own in the scope, and the route marks that one.
+        """The start: held while the answer is to be stored, else passed on (with its
+        ``Cache-Status`` when the route caches), as every later message."""
+        # An inner SerdesMiddleware (a mounted app's) puts its own state in the scope, which the
+        # route marks.
         marked = state_of(self.scope) or self.state
         policy = marked.policy
         if policy is None:
             self.passing = True
             return self.downstream(message)
-        headers = list(message.get("headers", ()))
-        # A borrowed answer is another request's (the single flight shared it): that one stores it.
-        if not marked.borrowed and self._storable(policy, message["status"], headers):
-            # Held until the body is stored: Cache-Status then says what happened.
-            message["headers"] = headers
-            self.start = message
-            self.marked = marked
+        headers = message["headers"] = list(message.get("headers", ()))
+        storable = (
+            self.is_get
+            # A borrowed answer is another request's (a single flight's): that one stores it.
+            and not marked.borrowed
+            and "no-store" not in cache_control(header(self.scope, b"cache-control"))
+            and storable_response(message["status"], headers, per_principal=policy.key is not None)
+            and self.cache._principal(self.scope, policy)[0]
+        )
+        if storable:
+            self.start, self.marked = message, marked  # held until the body is stored
             return _sent()
         self.passing = True
         outcome = b"fwd=miss; detail=coalesced" if marked.borrowed else b"fwd=miss"
         headers.append((b"cache-status", CACHE_STATUS_PREFIX + outcome))
-        message["headers"] = headers
         return self.downstream(message)
 
-    def _storable(
-        self, policy: CachePolicy, status: int, headers: list[tuple[bytes, bytes]]
-    ) -> bool:
-        """Whether this answer goes into the cache: to a GET (a HEAD has no body), not asked
-        ``no-store``, storable by RFC 9111, and for a request that may use the cache."""
-        scope = self.scope
-        return (
-            self.is_get
-            and not _no_store(scope)
-            and storable_response(status, headers, per_principal=policy.key is not None)
-            and self.cache._principal(scope, policy)[0]
-        )
-
-    async def _last(self) -> None:
+    async def _release(self, *, complete: bool) -> None:
+        """Pass the held response on: stored first when ``complete``; else it is too large to
+        store, and the rest of it streams through."""
         start, self.start = self.start, None
-        self.passing = True
         assert start is not None
-        body = b"".join(self.chunks)
-        self.chunks = []
-        stored = await self.cache._store(
-            self.scope, self.marked, self.state, start, body, self.preferred
-        )
-        outcome = b"fwd=miss; stored" if stored else b"fwd=miss; detail=not-stored"
-        start["headers"].append((b"cache-status", CACHE_STATUS_PREFIX + outcome))
-        await self.downstream(start)
-        await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
-
-    async def _give_up(self) -> None:
-        start, self.start = self.start, None
         self.passing = True
-        assert start is not None
-        outcome = b"fwd=miss; detail=too-large"
-        start["headers"].append((b"cache-status", CACHE_STATUS_PREFIX + outcome))
-        await self.downstream(start)
         body, self.chunks = b"".join(self.chunks), []
-        await self.downstream({"type": "http.response.body", "body": body, "more_body": True})
+        outcome = b"fwd=miss; detail=too-large"
+        if complete:
+            cache, scope = self.cache, self.scope
+            stored = await cache._store(scope, self.marked, self.state, start, body, self.preferred)
+            outcome = b"fwd=miss; stored" if stored else b"fwd=miss; detail=not-stored"
+        start["headers"].append((b"cache-status", CACHE_STATUS_PREFIX + outcome))
+        await self.downstream(start)
+        await self.downstream(
+            {"type": "http.response.body", "body": body, "more_body": not complete}
+        )
 
 
 async def _sent() -> None:
     """What ``send`` returns for a message held back (nothing to wait for)."""
 
 
-def _no_store(scope: Scope) -> bool:
-    """Whether the request asked that nothing be stored (``Cache-Control: no-store``)."""
-    request_cc = request_cache_headers(scope)[0]
-    return request_cc is not None and "no-store" in cache_control(request_cc.decode("latin-1"))
-
-
 class StaleIfError:
     """The ``send`` of a request with a stale entry within its ``stale-if-error`` window: an
     endpoint's 5xx (or exception, through :meth:`failed`) is answered with the entry instead."""
-
-    __slots__ = ("_cache", "_downstream", "_entry", "_replaced", "_scope", "_started")
 
     def __init__(self, cache: ResponseCache, scope: Scope, send: Send, entry: Entry) -> None:
         self._cache = cache

@@ -1,32 +1,28 @@
 """Fragment caching: a list response re-encodes only the items whose version changed.
 
-A route whose items carry a version (an id plus ``updated_at``, a revision number, or a key the
-user computes) declares it with :func:`cached_fragments`. Each item's encoded bytes are kept in a
-bounded in-process LRU keyed by (codec, media type, dump options, version), so an item is not
-encoded again until its version changes; the list's bytes are the items' bytes joined (a JSON
-array, a MessagePack array header). Only top-level list responses are assembled this way, in
-JSON and MessagePack; anything else is encoded whole.
+Each item's encoded bytes are kept in a per-route LRU bounded in bytes, keyed by (media type,
+dump options, version); the list's bytes are the items' bytes joined (a JSON array, a
+MessagePack array header). Only top-level lists in JSON and MessagePack are assembled this way.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from pydantic import TypeAdapter
 
 from .._types import Codec, check_positive
 from ..codecs import JSON_MEDIA_TYPE, MSGPACK_MEDIA_TYPES
+from . import F, marking
 
-F = TypeVar("F", bound=Callable[..., Any])
 Version = Callable[[Any], Hashable]
 
-DEFAULT_MAX_BYTES: Final = 16 * 1024 * 1024
 _ENTRY_OVERHEAD: Final = 200  # key tuple, OrderedDict node, bytes header: a conservative charge
 
 
-def cached_fragments(version: Version, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Callable[[F], F]:
+def cached_fragments(version: Version, *, max_bytes: int = 16 * 1024 * 1024) -> Callable[[F], F]:
     """Encode each item of a list response once per version (``SerdesRoute`` endpoints).
 
     Args:
@@ -40,18 +36,11 @@ def cached_fragments(version: Version, *, max_bytes: int = DEFAULT_MAX_BYTES) ->
     if not callable(version):
         raise ValueError(f"version must be a callable item -> hashable, got {version!r}")
     check_positive("max_bytes", max_bytes)
-
-    def decorate(endpoint: F) -> F:
-        endpoint.__serdes_fragments__ = (version, max_bytes)  # type: ignore[attr-defined]
-        return endpoint
-
-    return decorate
+    return marking("__serdes_fragments__", (version, max_bytes))
 
 
 class Fragments:
     """The per-route fragment store: encoded items by version, bounded in bytes."""
-
-    __slots__ = ("_entries", "_size", "item_adapter", "max_bytes", "version")
 
     def __init__(self, version: Version, item_type: Any, max_bytes: int) -> None:
         self.version = version
@@ -68,19 +57,11 @@ class Fragments:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _get(self, key: Hashable) -> bytes | None:
-        data = self._entries.get(key)
-        if data is not None:
-            self._entries.move_to_end(key)
-        return data
-
     def _put(self, key: Hashable, data: bytes) -> None:
+        """Keep a new entry (one larger than the whole store is not kept), evicting the LRU."""
         cost = len(data) + _ENTRY_OVERHEAD
         if cost > self.max_bytes:
             return
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._size -= len(old) + _ENTRY_OVERHEAD
         self._entries[key] = data
         self._size += cost
         while self._size > self.max_bytes:
@@ -98,14 +79,16 @@ class Fragments:
         if item_options is None:
             return None
         context = (media_type, repr(sorted(item_options.items())))
-        adapter = self.item_adapter
+        entries = self._entries
         parts: list[bytes] = []
         for item in items:
             key = (context, self.version(item))
-            data = self._get(key)
+            data = entries.get(key)
             if data is None:
-                data = codec.encode(item, adapter, item_options)
+                data = codec.encode(item, self.item_adapter, item_options)
                 self._put(key, data)
+            else:
+                entries.move_to_end(key)
             parts.append(data)
         if media_type == JSON_MEDIA_TYPE:
             return b"[" + b",".join(parts) + b"]"

@@ -9,8 +9,6 @@ from .._types import Scope
 from ..state import state_of
 from .response_cache import ResponseCache
 
-__all__ = ["invalidate", "response_cache_of"]
-
 
 async def invalidate(
     request: object,

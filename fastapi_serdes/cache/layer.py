@@ -1,19 +1,15 @@
-"""The response cache's part of a request through ``SerdesMiddleware``: one layer, one job.
+"""The response cache's part of a request through ``SerdesMiddleware``.
 
 Before the app runs, :meth:`CacheLayer.enter` reads the route table (at the first request),
-refuses a conditional write whose ``If-Match`` no longer matches (412), answers from the store
-(a hit, or a stale entry within ``stale-while-revalidate``, whose refresh it starts), and
-otherwise wraps ``send``: to store what a cached route answers, to fall back on a stale entry
-within ``stale-if-error``, and to invalidate a path after an unsafe method succeeded. After the
-app, :meth:`CacheLayer.leave` reads the route table again when it must.
-
-Requests the layer makes itself (a background refresh, the GET behind an ``If-Match``) go
-through the whole middleware again, as any request: the same rules, no second copy of them.
+refuses a conditional write whose ``If-Match`` no longer matches (412), answers from the store,
+and otherwise wraps ``send`` to store, fall back on a stale entry, or invalidate. Requests the
+layer makes itself (a background refresh, the GET behind an ``If-Match``) go through the whole
+middleware again, under the same rules as any request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Final
 
 from .._types import ASGIApp, Message, Scope, Send, Store
@@ -23,12 +19,11 @@ from ..state import SCOPE_KEY, RequestState, state_of
 from . import UNSAFE_METHODS, Entry
 from .capture import StaleIfError
 from .conditional import strong_match
-from .freshness import Lookup
 from .memory_store import MemoryStore
 from .response_cache import ResponseCache
 
-# Request headers left out of a GET the layer makes for a request: its conditions, its body's,
-# and Accept-Encoding (ETags are compared on the identity representation).
+# Left out of the GET behind an If-Match: conditions, the body's headers, and Accept-Encoding
+# (ETags are compared on the identity representation).
 _NOT_FOR_GET: Final = frozenset(
     {b"if-match", b"if-none-match", b"accept-encoding", b"cache-control", b"range"}
     | {b"content-type", b"content-length", b"content-encoding"}
@@ -46,14 +41,8 @@ def precondition_failed() -> ProblemError:
 
 class CacheLayer:
     """The response cache around one app: built once per middleware, entered per request.
-
-    Args:
-        cache: the response cache.
-        apps: the apps whose route table says which routes cache (the first that has one).
-        again: the middleware itself, which the layer's own requests go through.
-    """
-
-    __slots__ = ("again", "apps", "cache")
+    ``apps`` gives the apps whose route table may be read; ``again`` is the middleware, which
+    the layer's own requests go through."""
 
     def __init__(
         self, cache: ResponseCache, apps: Callable[[Scope], tuple[object, ...]], again: ASGIApp
@@ -88,7 +77,7 @@ class CacheLayer:
             return send, None
         if scope["method"] in UNSAFE_METHODS and await self._precondition_failed(scope, state):
             return precondition_failed(), None
-        found = await self._lookup(scope, send, state, codings, uncompressed_ok)
+        found = await cache.answer(scope, send, state, codings, uncompressed_ok)
         if found.served:
             if found.refresh is not None:
                 cache.refresh(found.refresh, lambda: self._refresh(scope))
@@ -101,10 +90,9 @@ class CacheLayer:
         return cache.wrap(scope, send, state, codings[0]), fallback
 
     def leave(self, scope: Scope) -> None:
-        """After the app: read the route table when it could not be read before the app ran
-        (an app the middleware cannot see into: Starlette has named itself in the scope by
-        now), and again at the next request when the route that answered caches but the table
-        does not know it (a route added since it was read)."""
+        """After the app: read the route table if it could not be read before (Starlette has
+        put the app in the scope by now), and again at the next request when the route that
+        answered caches but is not in the table (a route added since)."""
         table = self.cache.table
         if not table.read:
             table.load(scope, scope.get("app"), force=True)
@@ -113,37 +101,13 @@ class CacheLayer:
         if marked is not None and marked.policy is not None and not table.knows(marked.policy):
             table.read = False
 
-    async def _lookup(
-        self,
-        scope: Scope,
-        send: Send,
-        state: RequestState,
-        codings: tuple[str, ...],
-        uncompressed_ok: Callable[[Entry], bool] | None,
-    ) -> Lookup:
-        route = self.cache.table.match(scope)
-        if route is None or (
-            scope["method"] == "HEAD" and not state.negotiated.settings.answer_head
-        ):
-            return Lookup()  # (without answer_head, a HEAD is FastAPI's: 405 on a GET route)
-        return await self.cache.answer(
-            scope,
-            send,
-            route,
-            media_type=state.negotiated.media_type,
-            codings=codings,
-            uncompressed_ok=uncompressed_ok,
-            recorder=state.recorder,
-        )
-
     async def _precondition_failed(self, scope: Scope, state: RequestState) -> bool:
-        """``If-Match`` on an unsafe method of a cached resource (RFC 9110 §13.1.1): whether it
-        fails, compared with the ETag of the representation a GET gets now — the stored entry's
-        when a fresh one is stored, else a GET through the middleware (which stores it)."""
+        """Whether ``If-Match`` on an unsafe method of a cached resource fails (RFC 9110 §13.1.1):
+        compared with the fresh stored entry's ETag, else with a GET's through the middleware."""
         if_match = header(scope, b"if-match")
         if if_match is None:
             return False
-        get = _as_get(scope, [(k, v) for k, v in scope["headers"] if k not in _NOT_FOR_GET])
+        get = _as_get(scope, _NOT_FOR_GET)
         route = self.cache.table.match(get)
         if route is None:
             return False  # not a cached resource: the endpoint decides
@@ -165,23 +129,22 @@ class CacheLayer:
         return not strong_match(if_match, etag)
 
     async def _refresh(self, scope: Scope) -> None:
-        """Refresh a stale entry: the same request again, through the middleware, as a
-        ``Cache-Control: no-cache`` GET whose answer the response cache stores."""
-        keep = (b"if-none-match", b"if-modified-since", b"cache-control", b"range")
-        headers = [(k, v) for k, v in scope["headers"] if k not in keep]
-        headers.append((b"cache-control", b"no-cache"))
-        await self.again(_as_get(scope, headers), _no_body, _discard)
+        """Refresh a stale entry: the request again, as a ``Cache-Control: no-cache`` GET."""
+        dropped = (b"if-none-match", b"if-modified-since", b"cache-control", b"range")
+        get = _as_get(scope, dropped, (b"cache-control", b"no-cache"))
+        await self.again(get, _no_body, _discard)
 
 
-def _as_get(scope: Scope, headers: list[tuple[bytes, bytes]]) -> Scope:
-    """A copy of ``scope`` as a GET with these headers, without the request's state."""
+def _as_get(scope: Scope, dropped: Collection[bytes], *added: tuple[bytes, bytes]) -> Scope:
+    """A copy of ``scope`` as a GET, without the ``dropped`` headers and the request's state."""
     get = {k: v for k, v in scope.items() if k != SCOPE_KEY}
-    get.update(method="GET", headers=headers)
+    kept = [(k, v) for k, v in scope["headers"] if k not in dropped]
+    get.update(method="GET", headers=[*kept, *added])
     return get
 
 
 async def _no_body() -> Message:
-    """The ``receive`` of a request the layer makes: a GET without a body."""
+    """The ``receive`` of a GET the layer makes."""
     return {"type": "http.request", "body": b"", "more_body": False}
 
 

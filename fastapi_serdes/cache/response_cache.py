@@ -1,12 +1,7 @@
 """The response cache: serves stored responses before the app runs (used by SerdesMiddleware).
 
-The middleware reads which routes cache from its app's route table at the first request
-(:mod:`~fastapi_serdes.cache.route_table`), and looks up a GET or HEAD in the store only when its
-path matches one of their templates. ``SerdesRoute`` marks a response it may store in the
-request's state (its :func:`~fastapi_serdes.cache.cached` policy and tags); the middleware then
-stores what it sends — after compression, so every content coding is its own stored variant,
-compressed once. Unsafe methods on a path invalidate its entries once they succeed. A store
-that fails is skipped: the request is served uncached.
+What a cached route answers is stored after compression: every content coding is its own entry,
+compressed once. A store that fails is skipped: the request is served uncached.
 """
 
 from __future__ import annotations
@@ -15,15 +10,16 @@ import asyncio
 import dataclasses
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from cachetools import LRUCache
 from starlette.requests import Request
 
 from .._types import Message, Scope, Send, Store
+from ..settings import header
 from ..state import RequestState
-from ..telemetry import Recorder
 from . import (
     CACHE_STATUS_PREFIX,
     UNSAFE_METHODS,
@@ -33,10 +29,8 @@ from . import (
     credentialed,
     path_tag,
     principal_of,
-    request_cache_headers,
     request_host,
     request_key,
-    wall_clock,
 )
 from .capture import Capture
 from .conditional import not_modified
@@ -44,47 +38,53 @@ from .freshness import MISSED, Lookup, judge
 from .route_table import CachedRoute, RouteTable
 
 logger = logging.getLogger("fastapi_serdes")
+T = TypeVar("T")
 
-# The most the entries kept parsed hold (each also holds its body a second time, in the entry).
-_PARSED_BYTES: Final = 16 * 1024 * 1024
-# The most cache keys remembered (clients choose paths and queries: bounded, cleared when full).
-_KEYS_KEPT: Final = 4096
+_PARSED_BYTES: Final = 16 * 1024 * 1024  # the most the entries kept parsed hold
+_KEYS_KEPT: Final = 4096  # clients choose paths and queries: bounded, cleared when full
+_GET_FAILED: Final = "cache store get failed; serving uncached"
+
+
+def wall_clock() -> float:
+    """Wall-clock seconds: entries are shared across processes, so not a monotonic clock."""
+    return time.time()
+
+
+async def _fail_open(call: Callable[[], Awaitable[T]], failed: T, message: str) -> T:
+    """What ``call()`` answers, or ``failed`` when the store raised: it must not fail a request."""
+    try:
+        return await call()
+    except Exception:
+        logger.exception("fastapi-serdes: %s", message)
+        return failed
 
 
 class ResponseCache:
     """Stored responses for the routes that opted in, served before the app runs.
 
     Args:
-        store: where entries live (a :class:`~fastapi_serdes.cache.memory_store.MemoryStore` by
-            default, or a ``RedisStore`` shared by every replica).
+        store: where entries live (a ``MemoryStore`` by default, or a ``RedisStore`` shared by
+            every replica).
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        #: The routes that cache, read from the app's route table at its first request.
-        self.table = RouteTable()
+        self.table = RouteTable()  # the routes that cache, read at the app's first request
         # Whether the store keeps an invalidation clock its writes check (clock(), set(since=)).
         self._clocked = (
             hasattr(store, "clock") and "since" in inspect.signature(store.set).parameters
         )
-        # A copy the store keeps but cannot vouch for (RedisStore's in-process tier).
-        self._unverified_of: Callable[[str], Awaitable[bytes | None]] | None = getattr(
-            store, "unverified", None
-        )
-        # Background refreshes of stale entries under way, by key.
-        self._refreshing: dict[str, asyncio.Task[None]] = {}
-        # Cache keys by what they are computed from (see _key); cleared when full.
-        self._keys: dict[tuple[object, ...], str] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}  # background refreshes, by key
+        self._keys: dict[tuple[object, ...], str] = {}  # see _key
         # Entries read, by key, with the stored bytes they were read from: a store that hands
-        # out the object it holds (in process) is read once per write, not once per hit.
+        # out the object it holds (in process) is parsed once per write, not once per hit.
         self._parsed: LRUCache[str, tuple[bytes, Entry]] = LRUCache(
             _PARSED_BYTES, getsizeof=lambda known: len(known[0])
         )
 
     @property
     def active(self) -> bool:
-        """Whether a route of the app caches: otherwise the middleware neither looks up, nor
-        captures responses, nor invalidates after unsafe methods."""
+        """Whether a route of the app caches (otherwise the middleware skips the cache)."""
         return bool(self.table.routes)
 
     def _principal(self, scope: Scope, policy: CachePolicy) -> tuple[bool, str | None]:
@@ -95,85 +95,78 @@ class ResponseCache:
     def _key(
         self,
         scope: Scope,
-        media_type: str | None,
+        media: str | None,
         coding: str,
         vary: tuple[str, ...],
         principal: str | None,
     ) -> str:
-        """:func:`request_key`, remembered for requests whose key depends on no request header
-        but ``Host`` (most: a route without ``vary``), by what it is computed from."""
+        """:func:`request_key`, remembered for a route without ``vary`` (no header but Host)."""
         if vary:
             return request_key(
-                scope, media_type=media_type, coding=coding, vary=vary, principal=principal
+                scope, media_type=media, coding=coding, vary=vary, principal=principal
             )
         host = request_host(scope["headers"])
         query = scope.get("query_string", b"")
-        seen = (
-            host,
-            scope.get("root_path", ""),
-            scope["path"],
-            query,
-            media_type,
-            coding,
-            principal,
-        )
+        seen = (host, scope.get("root_path", ""), scope["path"], query, media, coding, principal)
         key = self._keys.get(seen)
         if key is None:
             if len(self._keys) >= _KEYS_KEPT:
                 self._keys.clear()
             key = self._keys[seen] = request_key(
-                scope, media_type=media_type, coding=coding, vary=(), principal=principal
+                scope, media_type=media, coding=coding, vary=(), principal=principal
             )
         return key
 
-    def wrap(
-        self, scope: Scope, send: Send, state: RequestState, preferred: str = "identity"
-    ) -> Send:
-        """The ``send`` to run the app with: it stores a response its route marked cacheable
-        (GET), or invalidates the path after an unsafe method succeeded. ``preferred``: the
-        content coding the request prefers (see :meth:`_store`)."""
+    def wrap(self, scope: Scope, send: Send, state: RequestState, preferred: str) -> Send:
+        """The ``send`` to run the app with: it stores what a cached route answers (GET), or
+        invalidates the path once an unsafe method succeeded."""
         method = scope["method"]
         if method == "GET" or method == "HEAD":
             return Capture(self, scope, send, state, preferred).send
-        if method in UNSAFE_METHODS:
-            return self._invalidating(scope, send)
-        return send
+        if method not in UNSAFE_METHODS:
+            return send
+
+        async def invalidate_after(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 400:
+                await self.invalidate([path_tag(scope)])
+
+        return invalidate_after
 
     async def answer(
         self,
         scope: Scope,
         send: Send,
-        route: CachedRoute,
-        *,
-        media_type: str | None,
+        state: RequestState,
         codings: tuple[str, ...],
-        uncompressed_ok: Callable[[Entry], bool] | None = None,
-        recorder: Recorder | None = None,
+        uncompressed_ok: Callable[[Entry], bool] | None,
     ) -> Lookup:
-        """Answer from the store when a fresh entry (or a stale one within its
-        ``stale-while-revalidate`` window) is stored; say what the middleware does next.
+        """Answer from the store when a fresh entry, or a stale one within
+        ``stale-while-revalidate``, is stored; say what the middleware does next.
 
-        ``codings`` are the content codings this request could be answered with, the preferred
-        first (what the compression layer would choose, then identity when acceptable).
-        ``uncompressed_ok`` says whether a stored identity entry may answer a client that
-        prefers a coding: only when compression would have left it alone (a small body); None:
-        always (no compression).
-        ``recorder`` traces and counts the lookup (None: telemetry off).
+        ``codings``: the codings the request may be answered with, preferred first.
+        ``uncompressed_ok``: whether an identity entry may answer a request preferring a coding
+        (compression would have left it alone); None: always.
         """
-        request_cc, if_none_match = request_cache_headers(scope)
-        if request_cc is not None and "no-cache" in cache_control(request_cc.decode("latin-1")):
-            return MISSED
-        policy = route.policy
-        usable, principal = self._principal(scope, policy)
+        route = self.table.match(scope)
+        if route is None or (
+            scope["method"] == "HEAD" and not state.negotiated.settings.answer_head
+        ):
+            return MISSED  # (without answer_head, a HEAD is FastAPI's: 405 on a GET route)
+        request_cc = header(scope, b"cache-control")
+        if request_cc is not None and "no-cache" in cache_control(request_cc):
+            # Not looked up, but stored like any miss: under the clock read before it computes.
+            return dataclasses.replace(MISSED, since=await self.clock())
+        usable, principal = self._principal(scope, route.policy)
         if not usable:
             return MISSED
-        span, labels = None, None
+        recorder = state.recorder
         if recorder is not None:
-            span, labels = recorder.start_cache(self.store, media_type, route.template)
-        found = await self._find(
-            scope, send, policy, principal, media_type, codings, uncompressed_ok, if_none_match
-        )
-        if recorder is not None and labels is not None:
+            span, labels = recorder.start_cache(
+                self.store, state.negotiated.media_type, route.template
+            )
+        found = await self._find(scope, send, route, state, principal, codings, uncompressed_ok)
+        if recorder is not None:
             recorder.end_cache(span, found.result, labels)
         if not found.served:
             found = dataclasses.replace(found, since=await self.clock())
@@ -183,18 +176,17 @@ class ResponseCache:
         self,
         scope: Scope,
         send: Send,
-        policy: CachePolicy,
+        route: CachedRoute,
+        state: RequestState,
         principal: str | None,
-        media_type: str | None,
         codings: tuple[str, ...],
         uncompressed_ok: Callable[[Entry], bool] | None,
-        if_none_match: bytes | None,
     ) -> Lookup:
         """Look the request up under each coding in turn; answer from the first usable entry."""
         now = wall_clock()
-        found = MISSED
+        policy, found = route.policy, MISSED
         for coding in codings:
-            key = self._key(scope, media_type, coding, policy.vary, principal)
+            key = self._key(scope, state.negotiated.media_type, coding, policy.vary, principal)
             entry = await self._get(key)
             if coding == "identity" and coding != codings[0] and entry and uncompressed_ok:
                 entry = entry if uncompressed_ok(entry) else None
@@ -203,37 +195,29 @@ class ResponseCache:
                 continue
             found, status = judge(entry, key, policy, now, found)
             if status is not None:
-                await self._serve(scope, send, entry, now, status, if_none_match)
+                await self._serve(scope, send, entry, now, status, header(scope, b"if-none-match"))
                 return found
         return found
 
     async def _unverified(self, key: str, policy: CachePolicy, now: float, found: Lookup) -> Lookup:
         """A miss: the store's unverified copy (an in-process tier's while Redis fails) becomes
         the ``stale-if-error`` fallback when within its window."""
-        if self._unverified_of is None or found.fallback is not None:
+        unverified = getattr(self.store, "unverified", None)
+        if unverified is None or found.fallback is not None:
             return found
-        try:
-            data = await self._unverified_of(key)
-        except Exception:
-            logger.exception("fastapi-serdes: cache store get failed; serving uncached")
-            return found
+        data = await _fail_open(lambda: unverified(key), None, _GET_FAILED)
         entry = Entry.loads(data) if data is not None else None
         if entry is None or now - entry.stored_at >= entry.ttl + policy.stale_if_error:
             return found
         return Lookup(fallback=entry, result=found.result)
 
     async def clock(self) -> int | None:
-        """The store's invalidation clock, read before an endpoint computes what may be stored:
-        an entry one of whose tags is invalidated after this reading is then not stored (it
-        may hold what the invalidation was about). None when the store keeps no clock (a
-        ``Store`` without ``clock()``) or failed."""
+        """The store's invalidation clock, read before an endpoint computes (an entry with a tag
+        invalidated since is not stored); None when the store keeps none or failed."""
         if not self._clocked:
             return None
-        try:
-            since: int | None = await self.store.clock()  # type: ignore[attr-defined]
-        except Exception:
-            logger.exception("fastapi-serdes: cache store clock failed")
-            return None
+        clock = self.store.clock  # type: ignore[attr-defined]
+        since: int | None = await _fail_open(clock, None, "cache store clock failed")
         return since
 
     async def current_etag(
@@ -248,12 +232,10 @@ class ResponseCache:
         return entry.etag if entry is not None and entry.fresh(wall_clock()) else None
 
     def refresh(self, key: str, refreshing: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``refreshing`` in the background (a stale entry was served), once per key in
-        this process at a time; the route's single flight makes it once per cluster."""
+        """Run ``refreshing`` in the background, once per key in this process at a time."""
         if key in self._refreshing:
             return
-        task = asyncio.get_running_loop().create_task(refreshing())
-        self._refreshing[key] = task
+        task = self._refreshing[key] = asyncio.get_running_loop().create_task(refreshing())
         task.add_done_callback(lambda done: self._refreshed(key, done))
 
     def _refreshed(self, key: str, task: asyncio.Task[None]) -> None:
@@ -270,10 +252,10 @@ class ResponseCache:
             await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
 
     async def _get(self, key: str) -> Entry | None:
-        try:
+        try:  # not through _fail_open: a hit is faster without its extra coroutine
             data = await self.store.get(key)
-        except Exception:  # a store must not fail a request
-            logger.exception("fastapi-serdes: cache store get failed; serving uncached")
+        except Exception:
+            logger.exception("fastapi-serdes: %s", _GET_FAILED)
             return None
         if data is None:
             return None
@@ -292,27 +274,25 @@ class ResponseCache:
         entry: Entry,
         now: float,
         status: tuple[bytes, bytes],
-        if_none_match: bytes | None = None,
+        if_none_match: str | None,
     ) -> None:
-        headers = list(entry.headers)
-        headers.append((b"age", str(entry.age(now)).encode("latin-1")))
-        headers.append(status)
-        if if_none_match is not None:
-            kept = not_modified(headers, if_none_match.decode("latin-1"), entry.etag)
-            if kept is not None:
-                kept.append(status)
-                await send({"type": "http.response.start", "status": 304, "headers": kept})
-                await send({"type": "http.response.body", "body": b""})
-                return
-        await send({"type": "http.response.start", "status": entry.status, "headers": headers})
-        body = b"" if scope["method"] == "HEAD" else entry.body
+        headers = [*entry.headers, (b"age", str(entry.age(now)).encode("latin-1")), status]
+        kept = not_modified(headers, if_none_match, entry.etag) if if_none_match else None
+        start: Message
+        if kept is not None:
+            start = {"type": "http.response.start", "status": 304, "headers": [*kept, status]}
+            body = b""
+        else:
+            start = {"type": "http.response.start", "status": entry.status, "headers": headers}
+            body = b"" if scope["method"] == "HEAD" else entry.body
+        await send(start)
         await send({"type": "http.response.body", "body": body})
 
     async def serve_stale(self, scope: Scope, send: Send, entry: Entry, failed: int) -> None:
         """Answer with a stale entry instead of the endpoint's failure (``stale-if-error``)."""
         detail = b"fwd=stale; fwd-status=%d; detail=stale-if-error" % failed
         status = (b"cache-status", CACHE_STATUS_PREFIX + detail)
-        await self._serve(scope, send, entry, wall_clock(), status)
+        await self._serve(scope, send, entry, wall_clock(), status, None)
 
     async def _store(
         self,
@@ -323,11 +303,9 @@ class ResponseCache:
         body: bytes,
         preferred: str,
     ) -> bool:
-        """Store the response (``marked``: the state the route marked with its policy and tags;
-        ``state``: this middleware's, with the store's clock read before the app ran); whether
-        it was stored. An uncompressed answer to a request that preferred a coding (compression
-        left it alone) is stored under both: the next such request finds it at its first
-        lookup, not after a miss (a round trip, with Redis)."""
+        """Store the response the route marked (``marked``: its state; ``state``: this
+        middleware's); whether it was stored. An identity answer to a request preferring a
+        coding is stored under both, so the next such request finds it at its first lookup."""
         policy = marked.policy
         assert policy is not None
         usable, principal = self._principal(scope, policy)
@@ -349,46 +327,22 @@ class ResponseCache:
     async def put(
         self, key: str, data: bytes, *, ttl: float, tags: list[str], since: int | None
     ) -> bool:
-        """Write to the store (refused when a tag was invalidated after ``since``, with a store
-        that keeps a clock); whether it was written. A failing store writes nothing."""
-        try:
-            if since is None or not self._clocked:
-                stored = await self.store.set(key, data, ttl=ttl, tags=tags)
-            else:
-                stored = await self.store.set(  # type: ignore[call-arg]
-                    key, data, ttl=ttl, tags=tags, since=since
-                )
-            return stored is not False
-        except Exception:
-            logger.exception("fastapi-serdes: cache store set failed; response not stored")
-            return False
+        """Write to the store unless a tag was invalidated after ``since``; whether it was."""
+        clocked: dict[str, Any] = {"since": since} if since is not None and self._clocked else {}
+        message = "cache store set failed; response not stored"
+        stored: bool | None = await _fail_open(
+            lambda: self.store.set(key, data, ttl=ttl, tags=tags, **clocked), False, message
+        )
+        return stored is not False
 
     async def invalidated_since(self, tags: list[str], since: int) -> bool:
-        """Whether one of ``tags`` was invalidated after the clock reading ``since`` (True when
-        that cannot be told: the store failed or keeps no clock)."""
+        """Whether one of ``tags`` was invalidated after ``since`` (True when it cannot be told)."""
         if not self._clocked:
             return True
-        try:
-            found: bool = await self.store.invalidated_since(tags, since)  # type: ignore[attr-defined]
-        except Exception:
-            logger.exception("fastapi-serdes: cache store clock failed")
-            return True
+        check = self.store.invalidated_since  # type: ignore[attr-defined]
+        found: bool = await _fail_open(lambda: check(tags, since), True, "cache store clock failed")
         return found
-
-    def _invalidating(self, scope: Scope, send: Send) -> Send:
-        """A send that drops a path's entries once an unsafe method on it succeeded."""
-
-        async def invalidate_after(message: Message) -> None:
-            await send(message)
-            if message["type"] == "http.response.start" and 200 <= message["status"] < 400:
-                await self.invalidate([path_tag(scope)])
-
-        return invalidate_after
 
     async def invalidate(self, tags: Sequence[str]) -> int:
         """Delete every entry stored with any of ``tags``; 0 when the store fails."""
-        try:
-            return await self.store.invalidate(tags)
-        except Exception:
-            logger.exception("fastapi-serdes: cache invalidation failed")
-            return 0
+        return await _fail_open(lambda: self.store.invalidate(tags), 0, "cache invalidation failed")

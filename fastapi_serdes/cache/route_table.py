@@ -1,15 +1,9 @@
 """Which requests the response cache may answer: the templates of the routes that cache.
 
-``SerdesMiddleware`` reads its app's route table once, at the first request: every
-``SerdesRoute`` whose endpoint is decorated with :func:`~fastapi_serdes.cached` (in included
-routers, before or after, and in mounted apps), with its full path template (prefixes and mount
-paths joined) compiled as Starlette compiles it. A GET or HEAD is then looked up in the store
-only when its path matches one of those few patterns, so a replica serves a shared entry from
-its first request, and memory does not grow with the number of distinct URLs.
-
-A matching template does not prove that this route answers the path (an earlier route may take
-it): the lookup is then a miss, never a wrong answer, since only the route that answers a path
-stores entries for it.
+Read once from the app's route table (included routers and mounts joined, compiled as Starlette
+does), so a GET or HEAD is looked up only when its path matches one of a few patterns. A match
+does not prove that this route answers the path, but the lookup is then a miss, never a wrong
+answer: only the route that answers a path stores entries for it.
 """
 
 from __future__ import annotations
@@ -25,10 +19,8 @@ from .. import _compat
 from .._types import Scope
 from . import CachePolicy, path_tag
 
-# The walk gives up past this many routes (mounts included): the table is then unknown.
-_MAX_ROUTES_READ: Final = 100_000
-# How many middleware around an app load() looks through.
-_MAX_WRAPPERS: Final = 32
+_MAX_ROUTES_READ: Final = 100_000  # the walk stops there (mounts included), with what it found
+_MAX_WRAPPERS: Final = 32  # how many middleware around an app load() looks through
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,44 +30,39 @@ class CachedRoute:
     template: str
     pattern: re.Pattern[str]
     policy: CachePolicy
-    endpoint: Any = None
+    endpoint: Any
 
 
 class RouteTable:
     """The cached routes of one app, read from its route table (again when it changed)."""
 
-    __slots__ = ("_policies", "_tag_prefix", "read", "routes")
-
     def __init__(self) -> None:
         self.routes: tuple[CachedRoute, ...] = ()
         self._policies: frozenset[int] = frozenset()
-        # What path_tag() puts before a route's path (the server's root_path).
-        self._tag_prefix = "path:"
-        #: Whether the table has been read (at the first request).
+        self._tag_prefix = "path:"  # what path_tag() puts before a route's path (root_path)
         self.read = False
 
     def path_tag(self, endpoint: Any, params: Mapping[str, Any]) -> str:
-        """The path tag of the entries ``endpoint`` (a ``@cached`` route's) stores for these
-        path parameters."""
+        """The path tag of the entries a ``@cached`` endpoint stores for these path parameters."""
+        name = getattr(endpoint, "__qualname__", None) or repr(endpoint)
         for route in self.routes:
             if route.endpoint is endpoint:
                 path, unused = replace_params(*compile_path(route.template)[1:], dict(params))
                 if unused or "{" in path:
                     raise ValueError(
-                        f"invalidate(route={_name(endpoint)}): the path parameters "
+                        f"invalidate(route={name}): the path parameters "
                         f"{sorted(params)} do not fill {route.template!r}"
                     )
                 return self._tag_prefix + path
         raise ValueError(
-            f"invalidate(route={_name(endpoint)}): not a @cached route of this app "
+            f"invalidate(route={name}): not a @cached route of this app "
             "(the route table read at the first request has no such endpoint)"
         )
 
     def load(self, scope: Scope, *apps: Any, force: bool = False) -> None:
-        """Read the cached routes of the first of ``apps`` with a route table (looking through
-        the middleware around it, which keep the app they wrap as ``app``). With none, the
-        table stays unread, unless ``force``: then it is read as empty. ``scope`` (a request's)
-        tells what a path tag puts before a route's path (the server's ``root_path``)."""
+        """Read the cached routes of the first of ``apps`` with a route table, looking through
+        the middleware around each (``app.app``). With none, the table stays unread, unless
+        ``force``: then it is read as empty."""
         tag = path_tag(scope)
         self._tag_prefix = tag[: len(tag) - len(_route_path(scope))]
         for app in apps:
@@ -92,13 +79,12 @@ class RouteTable:
         self.read = force
 
     def knows(self, policy: CachePolicy) -> bool:
-        """Whether ``policy`` is one of the table's (a route added since it was read is not)."""
+        """Whether ``policy`` is one of the table's (not a route added since it was read)."""
         return id(policy) in self._policies
 
     def match(self, scope: Scope) -> CachedRoute | None:
         """The cached route whose template matches a GET or HEAD of this path, if any."""
-        method = scope["method"]
-        if (method != "GET" and method != "HEAD") or not self.routes:
+        if scope["method"] not in ("GET", "HEAD"):
             return None
         path = _route_path(scope)
         for route in self.routes:
@@ -136,17 +122,10 @@ def cached_routes(app: Any) -> list[CachedRoute] | None:
 
 
 def _route_path(scope: Scope) -> str:
-    """The path routing matches: ``path`` without the app's ``root_path`` (ASGI: ``path``
-    includes it), as Starlette's router does."""
+    """The path routing matches: ``path`` without ``root_path``, as Starlette's router does."""
     path: str = scope["path"]
     root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        if path == root_path:
-            return ""
-        if path[len(root_path)] == "/":
-            return path[len(root_path) :]
+    rest = path[len(root_path) :]
+    if root_path and path.startswith(root_path) and rest[:1] in ("", "/"):
+        return rest
     return path
-
-
-def _name(endpoint: Any) -> str:
-    return getattr(endpoint, "__qualname__", None) or repr(endpoint)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._types import Scope, Store
-from ..settings import Negotiated
+from ..settings import Negotiated, header
 from . import CachePolicy, Entry, cache_control, principal_of, request_key
 from .invalidation import response_cache_of
 from .memory_store import MemoryStore
@@ -41,9 +41,7 @@ class Produced:
 def shared_cache(scope: Scope) -> ResponseCache | None:
     """The response cache when its store is shared by replicas (not an in-process one)."""
     cache = response_cache_of(scope)
-    if cache is None or isinstance(cache.store, MemoryStore):
-        return None
-    return cache
+    return None if cache is None or isinstance(cache.store, MemoryStore) else cache
 
 
 _LOCK_TTL: Final = 5.0
@@ -58,17 +56,13 @@ async def once_per_cluster(
     tags: list[str],
     since: int | None,
 ) -> Response | Produced:
-    """Run ``work`` unless another replica holds the lock for ``key``, or has just published
+    """Run ``work`` unless another replica holds the lock for ``key`` or has just published
     its result; then take that result.
 
-    The leader publishes what it produced under ``flight:<key>`` for a few seconds, with the
-    entry's tags and refused when one was invalidated after ``since`` (the clock before the
-    computation began): an invalidation drops a published answer, and none is published that
-    predates one. A follower polls for it and takes over as soon as the lock is free again (the
-    leader failed, or its result could not be published); a replica that gets the lock first
-    looks for a result published meanwhile (its lookup missed just before another replica
-    stored). A failing store answers ``acquire`` with True (fail-open): every replica computes,
-    as it would without Redis.
+    The leader publishes under ``flight:<key>`` for a few seconds, with the entry's tags, and
+    refused when one was invalidated after ``since`` (the clock before it computed). A follower
+    polls for it and takes over once the lock is free again (the leader failed, or could not
+    publish). A failing store answers ``acquire`` with True: every replica computes.
     """
     store = cache.store
     lock, published = f"lock:{key}", f"flight:{key}"
@@ -76,16 +70,12 @@ async def once_per_cluster(
     deadline = loop.time() + _LOCK_TTL
     while not await store.acquire(lock, _LOCK_TTL):
         await asyncio.sleep(_POLL_INTERVAL)
-        theirs = await _published(store, published)
-        if theirs is not None:
-            work.close()  # never started: nothing to clean up
+        if (theirs := await _published(store, published, work)) is not None:
             return theirs
         if loop.time() > deadline:
             return await work
-    try:
-        theirs = await _published(store, published)
-        if theirs is not None:
-            work.close()
+    try:  # published meanwhile? (our lookup missed just before another replica stored)
+        if (theirs := await _published(store, published, work)) is not None:
             return theirs
         result = await work
         shared = share(result)
@@ -97,20 +87,23 @@ async def once_per_cluster(
         await store.release(lock)
 
 
-async def _published(store: Store, published: str) -> Produced | None:
+async def _published(
+    store: Store, published: str, work: Coroutine[Any, Any, Any]
+) -> Produced | None:
+    """The result another replica published, if any; then ``work``, never started, is closed."""
     data = await store.get(published)
     theirs = Entry.loads(data) if data is not None else None
-    return Produced(theirs.status, theirs.body, list(theirs.headers)) if theirs else None
+    if theirs is None:
+        return None
+    work.close()
+    return Produced(theirs.status, theirs.body, list(theirs.headers))
 
 
 def shareable(response: Response) -> Produced | None:
-    """What followers of a single flight get: a copy of the bytes and headers of an answer the
-    response cache could have stored for everyone, never the leader's background tasks; None
-    for anything else (each follower then computes its own answer).
-
-    Shareable: a complete 200 without ``Set-Cookie`` (one user's session is never handed to
-    another) and without ``Cache-Control: private`` or ``no-store``.
-    """
+    """What followers of a single flight get (never the leader's background tasks): a copy of a
+    complete 200 without ``Set-Cookie`` (one user's session is never handed to another) and
+    without ``Cache-Control: private`` or ``no-store``; None for anything else (each follower
+    then computes its own answer)."""
     body = getattr(response, "body", None)
     if response.status_code != 200 or not isinstance(body, bytes):
         return None
@@ -129,6 +122,9 @@ def flight_key(policy: CachePolicy | None, request: Request, negotiated: Negotia
     scope = request.scope
     if policy is None or scope["method"] != "GET":
         return None
+    request_cc = header(scope, b"cache-control")
+    if request_cc is not None and "no-cache" in cache_control(request_cc):
+        return None  # it wants its own answer, not one computed before it began
     usable, principal = principal_of(policy, request)
     if not usable:
         return None
