@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from ._types import Codec, check_positive
@@ -23,8 +24,6 @@ ENV_PREFIX: Final = "FASTAPI_SERDES_"
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 _OFF: Final = frozenset({"0", "false", "off", "no"})
 _ON: Final = frozenset({"1", "true", "on", "yes"})
-# Content-Type values remembered by codec_for(): clients choose them, so the memo is bounded.
-_CONTENT_TYPE_MEMO_SIZE: Final = 256
 T = TypeVar("T")
 
 
@@ -60,10 +59,6 @@ class SerdesSettings:
     # Derived: media type -> codec, and the offers in server order.
     by_media_type: Mapping[str, Codec] = field(init=False, repr=False, compare=False)
     offers: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    # Memo of codec_for(): Content-Type value -> codec (None: no codec reads it).
-    _content_types: dict[str, Codec | None] = field(
-        init=False, repr=False, compare=False, default_factory=dict
-    )
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -77,7 +72,7 @@ class SerdesSettings:
                 )
             for media_type in codec.media_types:
                 by_media_type.setdefault(media_type.lower(), codec)
-        object.__setattr__(self, "by_media_type", by_media_type)
+        object.__setattr__(self, "by_media_type", MappingProxyType(by_media_type))
         object.__setattr__(self, "offers", tuple(by_media_type))
         for flag in ("strict", "problem_details", "answer_head"):
             if not isinstance(getattr(self, flag), bool):
@@ -86,16 +81,9 @@ class SerdesSettings:
 
     def codec_for(self, content_type: str) -> Codec | None:
         """The codec that reads a request body of this ``Content-Type`` value (parameters such as
-        ``charset`` ignored, case-insensitive), or None; memoised per value."""
-        known = self._content_types
-        if content_type in known:
-            return known[content_type]
+        ``charset`` ignored, case-insensitive), or None."""
         parsed = parse_media_type(content_type)
-        codec = self.by_media_type.get(parsed[0]) if parsed is not None else None
-        if len(known) >= _CONTENT_TYPE_MEMO_SIZE:
-            known.clear()
-        known[content_type] = codec
-        return codec
+        return self.by_media_type.get(parsed[0]) if parsed is not None else None
 
     @property
     def default_media_type(self) -> str:
