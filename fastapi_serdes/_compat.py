@@ -14,12 +14,25 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - a release without it
+        return None
+
+
 # FastAPI >= 0.160 builds an included route as an "effective context" of the original route
 # (its own dependant, response field, response class...) while calling the original route's
 # get_route_handler(); older releases copy the route instead and have no such variable.
 # Fallback: the route itself, which is right for those releases.
 _effective_route_context_var: Any = getattr(
-    importlib.import_module("fastapi.routing"), "_effective_route_context_var", None
+    _module("fastapi.routing"), "_effective_route_context_var", None
+)
+# Starlette's request body limit (FastAPI's max_body_size) marks the scope with this key;
+# releases without the limit have none (nothing is limited).
+_BODY_LIMIT_KEY: str | None = getattr(
+    _module("starlette.middleware.body_limit"), "MAX_BODY_SIZE_SCOPE_KEY", None
 )
 
 
@@ -36,9 +49,8 @@ def effective_route(route: Any) -> Any:
 def swapped(target: Any, **values: Any) -> Iterator[None]:
     """Set attributes of ``target`` for the duration of the block, then restore them.
 
-    ``SerdesRoute`` builds FastAPI's own handler (through ``APIRoute.get_route_handler``, so
-    integrations that wrap ``fastapi.routing.get_request_handler`` still see it) with its
-    negotiating response field and response class in place of FastAPI's.
+    ``SerdesRoute`` builds FastAPI's own handler (so integrations that wrap
+    ``fastapi.routing.get_request_handler`` still see it) with its own response field and class.
     """
     saved = {name: getattr(target, name) for name in values}
     for name, value in values.items():
@@ -51,31 +63,14 @@ def swapped(target: Any, **values: Any) -> Iterator[None]:
 
 
 def preset_body(request: Request, raw: bytes, value: Any) -> None:
-    """Hand FastAPI's handler a request body the library decoded (MessagePack).
-
-    Starlette's ``Request`` caches the body in ``_body`` and the parsed JSON in ``_json``;
-    FastAPI's handler calls ``request.json()`` for a JSON ``Content-Type`` and then validates
-    the Python value, exactly as for a JSON body. The request's headers therefore say
-    ``application/json`` from here on (the bytes in ``request.body()`` stay the client's).
-    """
+    """Hand FastAPI's handler a body the library decoded (MessagePack) as parsed JSON: Starlette
+    caches the body in ``_body`` and the JSON in ``_json``, and the headers say
+    ``application/json`` from here on (``request.body()`` stays the client's bytes)."""
     request._body = raw
     request._json = value
     raw_headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
     raw_headers.append((b"content-type", b"application/json"))
     request._headers = Headers(raw=raw_headers)
-
-
-# Starlette's request body limit (FastAPI's max_body_size) marks the scope with this key;
-# releases without the limit have none (nothing is limited).
-def _body_limit_key() -> str | None:
-    try:
-        module = importlib.import_module("starlette.middleware.body_limit")
-    except ImportError:  # pragma: no cover - Starlette before the body limit
-        return None
-    return getattr(module, "MAX_BODY_SIZE_SCOPE_KEY", None)
-
-
-_BODY_LIMIT_KEY = _body_limit_key()
 
 
 def body_limited(scope: Any) -> bool:
@@ -85,15 +80,13 @@ def body_limited(scope: Any) -> bool:
 
 
 def preset_json(request: Request, value: Any) -> None:
-    """Hand FastAPI's handler the parsed JSON of a body already read (``request.body()``
-    cached it): ``request.json()`` returns this value instead of parsing again."""
+    """Hand FastAPI's handler the parsed JSON of a body ``request.body()`` already cached."""
     request._json = value
 
 
 def rebuild_route_app(route: Any) -> None:
-    """Build ``route.app`` again from ``route.get_route_handler()``, as ``APIRoute.__init__``
-    does (FastAPI >= 0.160 wraps it with the route's body size limit; older releases do not).
-    """
+    """Build ``route.app`` again as ``APIRoute.__init__`` does (FastAPI >= 0.160 wraps it with
+    the route's body size limit; older releases do not)."""
     from fastapi.routing import request_response
 
     app: Any = request_response(route.get_route_handler())
@@ -106,16 +99,14 @@ def rebuild_route_app(route: Any) -> None:
 
 
 def included_routers(router: Any) -> list[Any]:
-    """The routers ``router`` includes: FastAPI >= 0.160 keeps them (``_IncludedRouter``
-    entries with ``original_router``); older releases copied their routes instead, so there is
-    nothing more to visit."""
+    """The routers ``router`` includes (FastAPI >= 0.160 keeps them; older releases copied
+    their routes, so there is nothing more to visit)."""
     return [found[0] for route in router.routes if (found := inclusion(route)) is not None]
 
 
 def inclusion(route: Any) -> tuple[Any, str] | None:
-    """For an entry of a router's routes that includes another router (FastAPI >= 0.160), that
-    router and the path prefix it was included with; None for any other entry (older releases
-    copy included routes, prefix and all)."""
+    """For a router entry that includes another router (FastAPI >= 0.160), that router and its
+    path prefix; None for any other entry (older releases copy included routes)."""
     router = getattr(route, "original_router", None)
     if router is None:
         return None

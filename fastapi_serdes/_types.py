@@ -100,11 +100,8 @@ class Store(Protocol):
 
 
 def check_positive(name: str, value: object, what: str = "int") -> None:
-    """Raise ``ValueError`` naming ``name`` and quoting ``value`` unless it is positive.
-
-    ``what`` names the kind in the message: ``"int"``, ``"int (bytes)"`` (an int) or
-    ``"number of seconds"`` (an int or a float). ``bool`` is never a number here.
-    """
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive ``what`` (``"int..."``:
+    an int; else an int or a float; never a ``bool``)."""
     kinds: tuple[type, ...] = (int,) if what.startswith("int") else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:  # type: ignore[operator]
         raise ValueError(f"{name} must be a positive {what}, got {value!r}")

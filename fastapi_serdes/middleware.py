@@ -1,23 +1,15 @@
 """``SerdesMiddleware``: pure ASGI; negotiates once per request and serves plain routes too.
 
-It leaves the request's one :class:`~fastapi_serdes.state.RequestState` under
-``scope["fastapi_serdes"]`` for ``SerdesRoute`` and composes its layers (response cache,
-compression) per request. For routes that are not ``SerdesRoute`` it is the slower path:
-
-- a MessagePack request body is decoded and handed to the route as JSON (``Content-Type``
-  rewritten), within the same size limit; ``SerdesRoute`` still reads the original bytes;
-- a complete ``application/json`` response is transcoded to the client's codec
-  (``Vary: Accept`` added); streaming responses, bodiless ones, ``HEAD`` and anything that is
-  not JSON pass through untouched.
-
-With ``compression`` on (the default) it also compresses responses (outermost, after the
-transcoder) and decodes compressed request bodies (innermost: the transcoder and the route read
-decoded bytes), for every route.
+It leaves the request's :class:`~fastapi_serdes.state.RequestState` under
+``scope["fastapi_serdes"]`` and composes its layers per request: the response cache and
+compression (outermost, after the transcoder) around ``send``, request decompression
+(innermost) around ``receive``, and for routes that are not ``SerdesRoute`` the transcoding of
+MessagePack bodies and complete JSON answers. The usual JSON request takes a fast path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 
 from ._types import ASGIApp, Codec, Message, Receive, Scope, Send, Store, no_receive
 from .cache.capture import StaleIfError
@@ -25,12 +17,7 @@ from .cache.layer import CacheLayer, response_cache_from
 from .cache.response_cache import ResponseCache
 from .codecs import JSON_MEDIA_TYPE, JSONCodec
 from .compression import Compression
-from .compression.layer import (
-    Choice,
-    CompressionLayer,
-    not_acceptable_encoding,
-    vary_only,
-)
+from .compression.layer import Choice, CompressionLayer, not_acceptable_encoding
 from .compression.request_bodies import DecompressedBody, decompressing
 from .compression.responses import CompressingSend
 from .negotiation import RequestHeaders, read_headers
@@ -39,14 +26,13 @@ from .settings import Negotiated, SerdesSettings, negotiate
 from .state import SCOPE_KEY, RequestState
 from .telemetry import Recorder, Telemetry
 from .transcoding import transcoding
-from .vary import ACCEPT_ENCODING, add_vary, mark_json, vary_json
+from .vary import ACCEPT_ENCODING, add_vary, mark_json, vary_marking
 from .whole_app import document_problem_responses, warn_unreached_routes
 
 # Negotiations memoised per Accept value: clients choose them, so the memo is bounded.
 _ACCEPT_MEMO_SIZE = 256
-_IDENTITY = ("identity",)
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
-# Requests served between two questions to the telemetry whether someone listens now.
+# Requests of the general path between two questions to the telemetry whether someone listens.
 _POLL_EVERY = 64
 
 
@@ -83,24 +69,6 @@ class SerdesMiddleware:
     ``codecs`` and ``cache`` are code, not configuration.
     """
 
-    __slots__ = (
-        "_cache_layer",
-        "_countdown",
-        "_json",
-        "_json_answers",
-        "_json_vary",
-        "_layer",
-        "_mark_vary",
-        "_negotiated",
-        "_recorder",
-        "_scanned",
-        "_telemetry",
-        "app",
-        "cache",
-        "compression",
-        "settings",
-    )
-
     def __init__(
         self,
         app: ASGIApp,
@@ -132,19 +100,14 @@ class SerdesMiddleware:
         )
         if problem_details:
             # Innermost: it sees the app's error responses and the exceptions no handler took.
-            self.app = app = ProblemDetailsApp(app)
-        self._telemetry = self.settings.telemetry
-        # The recorder in use, asked of the telemetry again every _POLL_EVERY requests.
+            self.app = ProblemDetailsApp(app)
         self._recorder: Recorder | None = None
-        self._countdown = 0
-        self._scanned = False  # for routes that cache (once, at the first request)
-        resolved = Compression.from_environ(compression)
-        self.compression = resolved
-        self._layer = layer = CompressionLayer(resolved) if resolved is not None else None
-        # How JSON responses get their Vary headers: the layer's rules, or Vary: Accept.
-        self._mark_vary: Callable[[Message, Scope], object] = (
-            layer.mark_vary if layer is not None else mark_json
-        )
+        self._countdown = 0  # general requests until the telemetry is asked again
+        self._scanned = False  # the app's routes were looked at (at the first request)
+        self.compression = Compression.from_environ(compression)
+        self._layer = layer = CompressionLayer(self.compression) if self.compression else None
+        # How responses get their Vary headers: the layer's rules, or Vary: Accept on JSON.
+        self._mark_vary = layer.mark_vary if layer is not None else mark_json
         # What they add to Starlette's usual 200 JSON start, computed once for the fast path.
         start: Message = {"status": 200, "headers": [_JSON_CONTENT_TYPE]}
         self._mark_vary(start, {})
@@ -182,9 +145,8 @@ class SerdesMiddleware:
         if negotiated is None:
             await self._serve(scope, receive, send, request)
             return
-        # The usual request: no body or a JSON one, none compressed, a JSON answer (or the
-        # route's 406), identity coding, no response cache to consult. Only the Vary headers
-        # to add; nothing here records telemetry (a SerdesRoute asks for its recorder itself).
+        # The usual request: only the Vary headers to add. Nothing here records telemetry
+        # (a SerdesRoute asks for its recorder itself).
         state = scope[SCOPE_KEY] = RequestState(negotiated, self.cache)
         vary = self._json_vary
         mark = self._mark_vary
@@ -211,18 +173,15 @@ class SerdesMiddleware:
         try:  # _run_app(), without a coroutine of its own
             await self.app(scope, receive, send_vary)
         except Exception as exc:
-            await _answer_unrenderable(exc, send_vary, self._recorder, self.settings)
+            await self._unrenderable(exc, send_vary, self._recorder)
         if state.policy is not None and self._cache_layer is not None:
             self._cache_layer.leave(scope)
 
     def _plain_json(self, request: RequestHeaders) -> Negotiated | None:
-        """What the request negotiated when the fast path can serve it, else None.
-
-        The fast path: no compressed body, a single ``Accept`` line already answered in JSON
-        (nothing to transcode), a JSON body or none, identity coding already chosen for this
-        ``Accept-Encoding`` (or none sent), and no route of the app that caches. The first
-        request always takes the general path: it fills the memos and reads the route table.
-        """
+        """What the request negotiated when the fast path can serve it, else None: no
+        compressed body, a JSON body or none, a single ``Accept`` line already answered in JSON,
+        identity coding already chosen for this ``Accept-Encoding`` (or none sent), and no route
+        of the app that caches. The first request fills the memos and reads the route table."""
         content_type = request.content_type
         if (
             request.content_encoding is not None
@@ -245,23 +204,24 @@ class SerdesMiddleware:
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, request: RequestHeaders
     ) -> None:
-        """The general path: the response cache, compression, request decompression and
-        transcoding for plain routes, each a layer around ``send`` or ``receive``."""
+        """The general path: each layer wraps ``send`` or ``receive``."""
         recorder = self._recorder_for(scope)
         state = scope[SCOPE_KEY] = RequestState(self._negotiate(request), self.cache, recorder)
-        choice = self._coding(request)
-        if isinstance(choice, ProblemError):
-            await _answer(choice, send, ACCEPT_ENCODING, recorder, self.settings)
+        layer = self._layer
+        choice = layer.choose(request.accept_encoding) if layer is not None else None
+        if layer is not None and choice is None:  # identity and every coding refused
+            problem = not_acceptable_encoding(layer.offers)
+            await self._answer(problem, send, recorder, ACCEPT_ENCODING)
             return
         entered, fallback = await self._entered(scope, send, state, choice)
         if entered is None:
             return  # answered by the response cache
         send, compressing = self._compressing(scope, entered, choice, recorder)
         body = decompressing(
-            scope, receive, request.content_encoding, self._layer, self.settings, recorder
+            scope, receive, request.content_encoding, layer, self.settings, recorder
         )
         if isinstance(body, ProblemError):
-            await _answer(body, send, None, recorder, self.settings)
+            await self._answer(body, send, recorder)
             return
         try:
             await self._run_layers(scope, receive, send, request, state, compressing, body)
@@ -271,32 +231,21 @@ class SerdesMiddleware:
         if self._cache_layer is not None:
             self._cache_layer.leave(scope)
 
-    def _coding(self, request: RequestHeaders) -> Choice | ProblemError | None:
-        """The content coding ``Accept-Encoding`` chooses (None: compression is off), or the
-        406 when it refuses identity and every coding on offer."""
-        layer = self._layer
-        if layer is None:
-            return None
-        accept_encoding = request.accept_encoding
-        choice = layer.choices.get(accept_encoding) or layer.choose(accept_encoding)
-        return choice if choice is not None else not_acceptable_encoding(layer.offers)
-
     async def _entered(
         self, scope: Scope, send: Send, state: RequestState, choice: Choice | None
     ) -> tuple[Send | None, StaleIfError | None]:
-        """``send`` through the response cache layer (which stores what is sent, after
-        compression: one variant per coding), and its stale-if-error fallback; None when the
-        cache answered from its store, or answered a problem."""
+        """``send`` through the response cache (which stores what is sent after compression:
+        one variant per coding) and its stale-if-error fallback; None when it answered."""
         cache = self._cache_layer
         if cache is None:
             return send, None
         layer = self._layer
-        codings = choice.codings if choice is not None else _IDENTITY
+        codings = choice.codings if choice is not None else ("identity",)
         entered, fallback = await cache.enter(
             scope, send, state, codings, layer.leaves_alone if layer is not None else None
         )
         if isinstance(entered, ProblemError):
-            await _answer(entered, send, None, state.recorder, self.settings)
+            await self._answer(entered, send, state.recorder)
             return None, None
         return entered, fallback
 
@@ -305,10 +254,8 @@ class SerdesMiddleware:
     ) -> tuple[Send, CompressingSend | None]:
         """The response side of compression: ``send`` compressing, or only adding ``Vary``."""
         layer = self._layer
-        if layer is None or choice is None:
-            return vary_json(send), None  # JSON's format was negotiated (plain routes' too)
-        if choice.encoder is None:
-            return vary_only(send, scope, layer), None
+        if layer is None or choice is None or choice.encoder is None:
+            return vary_marking(send, scope, self._mark_vary), None
         compressing = CompressingSend(send, scope, choice, layer, recorder)
         return compressing.send, compressing
 
@@ -341,26 +288,21 @@ class SerdesMiddleware:
                 body.close()
 
     def _recorder_for(self, scope: Scope) -> Recorder | None:
-        """The telemetry recorder of this request (asked again every _POLL_EVERY requests)."""
-        countdown = self._countdown
-        if countdown:
-            self._countdown = countdown - 1
+        """The telemetry recorder: asked again every _POLL_EVERY requests (the telemetry
+        settles, or looks for a provider at most once a second). The first time, also look at
+        the app's routes."""
+        if self._countdown:
+            self._countdown -= 1
             return self._recorder
-        return self._poll(scope)
-
-    def _poll(self, scope: Scope) -> Recorder | None:
-        """Every _POLL_EVERY requests of the general path: ask the telemetry whether someone
-        listens now (it settles, or looks for a provider at most once a second). The first
-        time, also look for routes that cache."""
         self._countdown = _POLL_EVERY - 1
         if not self._scanned:
             self._scanned = True
             warn_unreached_routes(scope.get("app"))
             if self.settings.problem_details:
                 document_problem_responses(scope.get("app"))
-        telemetry = self._telemetry
-        recorder = self._recorder = telemetry.active() if telemetry is not None else None
-        return recorder
+        telemetry = self.settings.telemetry
+        self._recorder = telemetry.active() if telemetry is not None else None
+        return self._recorder
 
     async def _run_app(
         self, scope: Scope, receive: Receive, send: Send, recorder: Recorder | None
@@ -368,32 +310,23 @@ class SerdesMiddleware:
         try:
             await self.app(scope, receive, send)
         except Exception as exc:
-            await _answer_unrenderable(exc, send, recorder, self.settings)
+            await self._unrenderable(exc, send, recorder)
 
+    async def _unrenderable(self, exc: Exception, send: Send, recorder: Recorder | None) -> None:
+        """The 422 a validation error should have been when FastAPI failed to render it; else
+        re-raise ``exc``."""
+        problem = unrenderable_validation(exc)
+        if problem is None:
+            raise exc
+        await self._answer(problem, send, recorder)
 
-async def _answer_unrenderable(
-    exc: Exception, send: Send, recorder: Recorder | None, settings: SerdesSettings
-) -> None:
-    """The 422 a route's validation error should have been, when FastAPI's handler failed to
-    render it (see :func:`~fastapi_serdes.problems.unrenderable_validation`); re-raise ``exc``
-    when it is anything else."""
-    problem = unrenderable_validation(exc)
-    if problem is None:
-        raise exc
-    await _answer(problem, send, None, recorder, settings)
-
-
-async def _answer(
-    problem: ProblemError,
-    send: Send,
-    vary: bytes | None,
-    recorder: Recorder | None,
-    settings: SerdesSettings,
-) -> None:
-    """Answer with ``problem`` before the app runs, in the shape ``settings`` ask for."""
-    if recorder is not None:
-        recorder.problem(problem.status, problem.type, None)
-    response = problem.render(settings.problem_details)
-    if vary is not None:
-        response.raw_headers = add_vary(response.raw_headers, vary)
-    await response({"type": "http"}, no_receive, send)
+    async def _answer(
+        self, problem: ProblemError, send: Send, recorder: Recorder | None, vary: bytes = b""
+    ) -> None:
+        """Answer with ``problem`` before the app runs, in the shape the settings ask for."""
+        if recorder is not None:
+            recorder.problem(problem.status, problem.type, None)
+        response = problem.render(self.settings.problem_details)
+        if vary:
+            response.raw_headers = add_vary(response.raw_headers, vary)
+        await response({"type": "http"}, no_receive, send)

@@ -1,15 +1,15 @@
 """Pure parsing of ``Accept``, ``Accept-Encoding`` and ``Content-Type``, and choosing an offer.
 
 Everything here is a function of strings (RFC 9110 §12.5 and §8.3): no I/O, no state, never
-raises on client input. Malformed list members are ignored, the work done is linear in the header
-length, and headers past :data:`MAX_HEADER_LENGTH` characters or :data:`MAX_ENTRIES` members are
-cut there (what follows is ignored), so an absurd header costs no more than a normal one.
+raises on client input. Malformed list members are ignored, and headers past
+:data:`MAX_HEADER_LENGTH` characters or :data:`MAX_ENTRIES` members are cut there, so an absurd
+header costs no more than a normal one.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -97,9 +97,8 @@ def _scan_quoted(value: str, separator: str, limit: int) -> list[str]:
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quoted strings; empty members dropped.
 
-    At most :data:`MAX_HEADER_LENGTH` characters and :data:`MAX_ENTRIES` members are read. A
-    member cut by the length limit is dropped, not read from its prefix (``q=0.5`` cut after
-    ``q=0`` must not become a refusal).
+    A member cut by :data:`MAX_HEADER_LENGTH` is dropped, not read from its prefix (``q=0.5``
+    cut after ``q=0`` must not become a refusal).
     """
     if len(value) > MAX_HEADER_LENGTH:
         complete = value[MAX_HEADER_LENGTH] == ","  # the cut falls right after a member
@@ -112,13 +111,10 @@ def split_list(value: str) -> list[str]:
 
 def _split_params(member: str) -> tuple[str, list[tuple[str, str]]] | None:
     """``head;a=1;b="x;y"`` -> (``head``, [(a, 1), (b, x;y)]); None if a parameter is malformed.
-
-    Parameter names are lowercased, and so is the value of ``charset``.
-    """
+    Parameter names are lowercased, and so is the value of ``charset``."""
     parts = _split_quoted(member, ";", MAX_ENTRIES + 1)
     if not parts:
         return None
-    head = parts[0]
     params: list[tuple[str, str]] = []
     for raw in parts[1:]:
         name, sep, val = raw.partition("=")
@@ -131,7 +127,24 @@ def _split_params(member: str) -> tuple[str, list[tuple[str, str]]] | None:
         elif not _TOKEN.match(val):
             return None
         params.append((name, val.lower() if name == "charset" else val))
-    return head, params
+    return parts[0], params
+
+
+def _weighted(value: str) -> Iterator[tuple[str, float, list[tuple[str, str]]]]:
+    """The well-formed members of a weighted list: (head, q, the parameters before ``q``;
+    what follows it are accept-extensions)."""
+    for member in split_list(value):
+        split = _split_params(member)
+        if split is None:
+            continue
+        head, params = split
+        q: float | None = 1.0
+        for i, (name, val) in enumerate(params):
+            if name == "q":
+                q, params = parse_qvalue(val), params[:i]
+                break
+        if q is not None:
+            yield head, q, params
 
 
 def parse_qvalue(value: str) -> float | None:
@@ -142,31 +155,16 @@ def parse_qvalue(value: str) -> float | None:
 def parse_accept(value: str) -> list[MediaRange]:
     """Parse an ``Accept`` header value into media ranges; malformed members are skipped."""
     ranges: list[MediaRange] = []
-    for member in split_list(value):
-        split = _split_params(member)
-        if split is None:
-            continue
-        head, params = split
+    for head, q, params in _weighted(value):
         main, slash, sub = head.lower().partition("/")
-        if not slash or not _TOKEN.match(main) or not _TOKEN.match(sub) or main == "*" != sub:
-            continue
-        q: float | None = 1.0
-        for i, (name, val) in enumerate(params):
-            if name == "q":
-                # What follows q are accept-extensions, not parameters of the media range.
-                q, params = parse_qvalue(val), params[:i]
-                break
-        if q is not None:
+        if slash and _TOKEN.match(main) and _TOKEN.match(sub) and not main == "*" != sub:
             ranges.append(MediaRange(main, sub, tuple(params), q))
     return ranges
 
 
 def media_type_quality(ranges: Sequence[MediaRange], media_type: str) -> float:
-    """The weight the client gives ``media_type``: the q of the most specific matching range.
-
-    A more specific range wins even when a wildcard carries a higher q, so
-    ``application/json;q=0, */*`` refuses JSON. Returns 0.0 when no range matches.
-    """
+    """The weight the client gives ``media_type``: the q of the most specific matching range
+    (so ``application/json;q=0, */*`` refuses JSON); 0.0 when no range matches."""
     mtype, params = parse_media_type(media_type) or (media_type, {})
     best_q = 0.0
     best_spec = 0
@@ -181,15 +179,12 @@ def media_type_quality(ranges: Sequence[MediaRange], media_type: str) -> float:
 def choose_media_type(accept: str | None, offers: Sequence[str]) -> str | None:
     """The offer the client prefers, or None when it accepts none of them.
 
-    ``offers`` are in server order: the first is the default, answered when the client states
-    no preference (no header, an empty one, or one whose members are all malformed) and
-    preferred among offers of equal weight.
+    ``offers`` are in server order: the first is answered when the client states no preference
+    (no header, an empty one, or one whose members are all malformed); ties go to the earlier.
     """
     if not offers:
         return None
-    if accept is None:
-        return offers[0]
-    ranges = parse_accept(accept)
+    ranges = parse_accept(accept) if accept is not None else []
     if not ranges:
         return offers[0]
     best: str | None = None
@@ -202,46 +197,29 @@ def choose_media_type(accept: str | None, offers: Sequence[str]) -> str | None:
 
 
 def parse_media_type(value: str) -> tuple[str, dict[str, str]] | None:
-    """Parse a ``Content-Type`` value into (``type/subtype`` lowercased, parameters).
-
-    Returns None when it is not a valid media type. Parameter names are lowercased, and so is
-    the ``charset`` value.
-    """
+    """A ``Content-Type`` value as (``type/subtype`` lowercased, parameters); None when it is
+    not a valid media type. Parameter names are lowercased, and so is the ``charset`` value."""
     split = _split_params(value[:MAX_HEADER_LENGTH])
     if split is None:
         return None
     head, params = split
-    main, slash, sub = head.strip().lower().partition("/")
+    main, slash, sub = head.lower().partition("/")
     if not slash or not _TOKEN.match(main) or not _TOKEN.match(sub) or "*" in (main, sub):
         return None
     return f"{main}/{sub}", dict(params)
 
 
 def parse_accept_encoding(value: str) -> dict[str, float]:
-    """Parse ``Accept-Encoding`` into {coding: q}; codings lowercased, malformed members skipped.
-
-    ``x-gzip`` counts as ``gzip`` (RFC 9110 §8.4.1.3). When a coding is listed twice the first
-    wins.
-    """
+    """Parse ``Accept-Encoding`` into {coding: q}: codings lowercased, ``x-gzip`` read as
+    ``gzip`` (RFC 9110 §8.4.1.3), malformed members skipped, the first of a repeated coding
+    kept."""
     weights: dict[str, float] = {}
-    for member in split_list(value):
-        split = _split_params(member)
-        if split is None:
-            continue
-        coding, params = split
-        coding = coding.lower()
+    for head, q, _ in _weighted(value):
+        coding = head.lower()
         if coding == "x-gzip":
             coding = "gzip"
-        if not _TOKEN.match(coding):
-            continue
-        q: float | None = 1.0
-        for name, val in params:
-            if name == "q":
-                q = parse_qvalue(val)
-                break
-        if q is None or coding in weights:
-            continue
-        weights[coding] = q
+        if _TOKEN.match(coding):
+            weights.setdefault(coding, q)
     return weights
 
 
@@ -256,20 +234,16 @@ def choose_encoding(accept_encoding: str | None, offers: Iterable[str]) -> str |
     if accept_encoding is None:
         return "identity"
     weights = parse_accept_encoding(accept_encoding)
-    star = weights.get("*")
+    unlisted = weights.get("*", 0.0)
     best: str | None = None
     best_q = 0.0
     for coding in offers:
-        q = weights.get(coding, star if star is not None else 0.0)
+        q = weights.get(coding, unlisted)
         if q > best_q:
             best, best_q = coding, q
     # Unlisted identity stays acceptable but only as the fallback: a listed coding wins over it.
-    identity_q = weights.get("identity", star if star is not None else 0.0005)
-    if identity_q > best_q:
-        return "identity"
-    if best is not None:
-        return best
-    return None
+    identity_q = weights.get("identity", weights.get("*", 0.0005))
+    return "identity" if identity_q > best_q else best
 
 
 def is_json_content_type(content_type: bytes) -> bool:
@@ -278,8 +252,8 @@ def is_json_content_type(content_type: bytes) -> bool:
 
 
 def is_json_family(content_type: bytes) -> bool:
-    """Whether a Content-Type value is JSON: ``application/json`` or any ``application/*+json``
-    type (RFC 6839 structured syntax suffix), any parameters, any case."""
+    """Whether a Content-Type value is ``application/json`` or an ``application/*+json`` type
+    (RFC 6839), any parameters, any case."""
     main = content_type.split(b";", 1)[0].strip().lower()
     return main == b"application/json" or (
         main.startswith(b"application/") and main.endswith(b"+json")
@@ -303,12 +277,10 @@ def read_headers(scope: Scope) -> RequestHeaders:
     found = RequestHeaders()
     for name, value in scope["headers"]:
         if name == b"accept":
-            if found.accept is not None:
-                found.several_accept = True
+            found.several_accept = found.accept is not None
             found.accept = _joined(found.accept, value)
-        elif name == b"content-type":
-            if found.content_type is None:
-                found.content_type = value
+        elif name == b"content-type" and found.content_type is None:
+            found.content_type = value
         elif name == b"accept-encoding":
             found.accept_encoding = _joined(found.accept_encoding, value)
         elif name == b"content-encoding":

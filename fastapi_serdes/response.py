@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fastapi.exceptions import ResponseValidationError
 from fastapi.utils import is_body_allowed_for_status_code
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from ._types import Receive, Scope, Send
-from .response_encoding import encode_value
+from ._types import Codec, Receive, Scope, Send
+from .response_encoding import encode_validated
 from .route import not_acceptable
 from .settings import Negotiated, SerdesSettings, header, negotiate
 from .state import negotiated_of
@@ -59,38 +60,47 @@ class SerdesResponse(Response):
         return b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        negotiated = negotiated_of(scope) or self._negotiate(scope)
+        negotiated = negotiated_of(scope) or negotiate(
+            header(scope, b"accept"), self._settings or SerdesSettings.from_kwargs()
+        )
         codec = negotiated.codec
         if codec is None:
             raise not_acceptable(negotiated.settings)  # the app's handlers render it
         adapter = TypeAdapter(self._model) if self._model is not None else None
-        recorder = request_recorder(scope, negotiated.settings.telemetry)
-        allowed = is_body_allowed_for_status_code(self.status_code)
-        if not allowed:
-            body = b""
-        elif recorder is None:
-            body = encode_value(codec, self.content, adapter, {})
-        else:
-            body = encode_span(
-                recorder,
-                lambda: encode_value(codec, self.content, adapter, {}),
-                media_type=negotiated.media_type,
-                codec=codec,
-                model=type_name(self._model) if self._model is not None else None,
-                selection=None,
-                route=route_of(scope),
-            )
-        self.body = body
-        self.raw_headers = [
+        headers = [
             (k, v) for k, v in self.raw_headers if k not in (b"content-length", b"content-type")
         ]
-        self.raw_headers.append((b"content-type", str(negotiated.media_type).encode("latin-1")))
-        if allowed:  # else the body is empty
-            self.raw_headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        self.raw_headers.append(VARY_ACCEPT)
+        headers.append((b"content-type", str(negotiated.media_type).encode("latin-1")))
+        if is_body_allowed_for_status_code(self.status_code):  # else the body stays empty
+            self.body = self._encode(scope, negotiated, codec, adapter)
+            headers.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        self.raw_headers = [*headers, VARY_ACCEPT]
         await super().__call__(scope, receive, send)
 
-    def _negotiate(self, scope: Scope) -> Negotiated:
-        """Without ``SerdesMiddleware`` or ``SerdesRoute``: negotiate here."""
-        settings = self._settings or SerdesSettings.from_kwargs()
-        return negotiate(header(scope, b"accept"), settings)
+    def _encode(
+        self, scope: Scope, negotiated: Negotiated, codec: Codec, adapter: TypeAdapter[Any] | None
+    ) -> bytes:
+        """The content, validated into ``adapter``'s type when given, encoded in ``codec``."""
+
+        def encode() -> bytes:
+            value = self.content
+            if adapter is not None:
+                try:
+                    value = adapter.validate_python(value, from_attributes=True)
+                except ValidationError as exc:
+                    errors = exc.errors(include_url=False)
+                    raise ResponseValidationError(errors=errors, body=self.content) from None
+            return encode_validated(codec, value, adapter, {})
+
+        recorder = request_recorder(scope, negotiated.settings.telemetry)
+        if recorder is None:
+            return encode()
+        return encode_span(
+            recorder,
+            encode,
+            media_type=negotiated.media_type,
+            codec=codec,
+            model=type_name(self._model) if self._model is not None else None,
+            selection=None,
+            route=route_of(scope),
+        )

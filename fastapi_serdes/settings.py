@@ -1,19 +1,16 @@
 """Settings shared by ``SerdesMiddleware`` and ``SerdesRoute``: keyword arguments, validated once.
 
-Operators set defaults without a code change through environment variables:
-``FASTAPI_SERDES_STRICT`` (``on`` / ``off``), ``FASTAPI_SERDES_MAX_BODY_SIZE`` (e.g. ``4194304``)
-and ``FASTAPI_SERDES_TELEMETRY`` (``off`` switches spans and metrics off). As with uvicorn, an
-explicit keyword argument wins over the environment, which only fills in what the code left
-unset; ``codecs`` is code, not configuration, and has no variable.
+``FASTAPI_SERDES_*`` environment variables (``STRICT``, ``MAX_BODY_SIZE``, ``TELEMETRY``) fill in
+what the code leaves unset: an explicit keyword argument wins, as with uvicorn.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from ._types import Codec, check_positive
 from .codecs import default_codecs
@@ -24,7 +21,6 @@ ENV_PREFIX: Final = "FASTAPI_SERDES_"
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 _OFF: Final = frozenset({"0", "false", "off", "no"})
 _ON: Final = frozenset({"1", "true", "on", "yes"})
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,45 +104,42 @@ class SerdesSettings:
         False / None (off).
         """
         env = os.environ if environ is None else environ
-        optional: dict[str, Any] = {
-            "codecs": None if codecs is None else tuple(codecs),
-            "strict": _from_env(strict, env, "STRICT", env_flag),
-            "max_body_size": _from_env(max_body_size, env, "MAX_BODY_SIZE", _env_int),
-        }
-        kwargs = {name: value for name, value in optional.items() if value is not None}
-        kwargs["telemetry"] = _telemetry_from_env(telemetry, env.get(ENV_PREFIX + "TELEMETRY"))
-        try:
-            return cls(problem_details=problem_details, answer_head=answer_head, **kwargs)
-        except ValueError as exc:
-            variable = ENV_PREFIX + "MAX_BODY_SIZE"
-            if max_body_size is not None or variable not in env or "max_body_size" not in str(exc):
-                raise
-            raise ValueError(f"environment variable {variable}={env[variable]!r}: {exc}") from None
+        if strict is None:
+            strict = env_flag("STRICT", env.get(ENV_PREFIX + "STRICT", "off"))
+        if max_body_size is None:
+            max_body_size = _env_size(env.get(ENV_PREFIX + "MAX_BODY_SIZE"))
+        return cls(
+            codecs=default_codecs() if codecs is None else tuple(codecs),
+            strict=strict,
+            problem_details=problem_details,
+            max_body_size=max_body_size,
+            telemetry=_telemetry_from_env(telemetry, env.get(ENV_PREFIX + "TELEMETRY")),
+            answer_head=answer_head,
+        )
 
 
-def _from_env(
-    value: T | None, env: Mapping[str, str], name: str, parse: Callable[[str, str], T]
-) -> T | None:
-    """``value``, or when it is None the variable ``FASTAPI_SERDES_<name>`` parsed (if set)."""
-    if value is not None:
-        return value
-    raw = env.get(ENV_PREFIX + name)
-    return None if raw is None else parse(name, raw)
-
-
-def _env_int(name: str, value: str) -> int:
+def _env_size(value: str | None) -> int:
+    """``FASTAPI_SERDES_MAX_BODY_SIZE`` (``value``), or the default when it is unset."""
+    if value is None:
+        return DEFAULT_MAX_BODY_SIZE
+    name = ENV_PREFIX + "MAX_BODY_SIZE"
     try:
-        return int(value)
+        size = int(value)
     except ValueError:
-        raise ValueError(f"{ENV_PREFIX}{name} must be a positive integer, got {value!r}") from None
+        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
+    try:
+        check_positive("max_body_size", size, "int (bytes)")
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={value!r}: {exc}") from None
+    return size
 
 
 def _telemetry_from_env(telemetry: Telemetry | bool | None, value: str | None) -> Telemetry | None:
-    """The ``telemetry=`` keyword, unless ``FASTAPI_SERDES_TELEMETRY`` (``value``) is set."""
+    """The ``telemetry=`` keyword, unless ``FASTAPI_SERDES_TELEMETRY`` (``value``) is set: off
+    switches telemetry off whatever the code chose (an operator's kill switch)."""
     setting = telemetry_setting(telemetry)
     if value is None:
         return setting
-    # Off switches telemetry off whatever the code chose (an operator's kill switch).
     if not env_flag("TELEMETRY", value):
         return None
     return setting if setting is not None else Telemetry()

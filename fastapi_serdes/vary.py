@@ -1,33 +1,24 @@
 """Every ``Vary`` decision of the library, in one place (RFC 9110 §12.5.5).
 
-A response names the request headers that chose it among its representations:
-
-- ``Accept`` when its format was negotiated: every answer of ``SerdesRoute``, every JSON
-  response behind ``SerdesMiddleware`` (a plain route's too: a MessagePack client would have
-  had it transcoded), a transcoded response, a 406;
-- ``Prefer`` when the route has views (``Prefer: return=minimal`` picks one);
-- ``Accept-Encoding`` when the response could have been compressed (the compression layer
-  tells: compressible type, not already encoded, no ``no-transform``, the route allowed it),
-  compressed or not, 304s included;
-- the request headers a ``@cached`` route declares (``vary=``), and ``Authorization`` /
-  ``Cookie`` when such a route keys its entries per principal and the request carried them.
-
-Tokens are added to the response's own ``Vary`` line, never duplicated, never next to ``*``.
+A response names the request headers that chose it: ``Accept`` when its format was negotiated
+(every JSON response behind the middleware too: a MessagePack client would have had it
+transcoded), ``Prefer`` when the route has views, ``Accept-Encoding`` when it could have been
+compressed, and a ``@cached`` route's declared headers and the credentials of a per-principal
+entry. Tokens join the response's own ``Vary`` line, never duplicated, never next to ``*``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
-from ._types import Message, Send
+from ._types import Message, Scope, Send
 from .negotiation import is_json_content_type
 
 ACCEPT: Final = b"Accept"
 ACCEPT_ENCODING: Final = b"Accept-Encoding"
-#: The Vary header of a response whose format was negotiated.
 VARY_ACCEPT: Final = (b"vary", ACCEPT)
-# Joined Vary values remembered by VaryJoiner: responses choose them, so the memo is bounded.
+# VaryJoiner's memo: responses choose its keys, so it is bounded.
 _MEMO_SIZE: Final = 256
 
 
@@ -51,15 +42,13 @@ def route_vary(
     declared: Iterable[str] = (),
     request_headers: Iterable[tuple[bytes, Any]] | None = None,
 ) -> None:
-    """The ``Vary`` of a ``SerdesRoute`` answer: ``Accept``, ``Prefer`` with views, and for a
-    cached answer the declared headers and, when ``request_headers`` are given (a per-principal
-    entry), the credentials the request carried."""
+    """The ``Vary`` of a ``SerdesRoute`` answer; ``request_headers`` are given for a
+    per-principal cached entry (a browser shared by two users must not show one's to the other)."""
     add_vary(headers, ACCEPT)
     if views:
         add_vary(headers, b"Prefer")
     for declared_name in declared:
         add_vary(headers, declared_name.encode("latin-1"))
-    # Per-principal answers: a browser shared by two users must not show one's to the other.
     for name, _ in request_headers or ():
         if name == b"authorization":
             add_vary(headers, b"Authorization")
@@ -68,10 +57,8 @@ def route_vary(
 
 
 def mark_json(start: Message, scope: object = None) -> None:
-    """Add ``Vary: Accept`` to a JSON response start behind the middleware (its format was
-    negotiated: a MessagePack client would have had it transcoded). ``scope`` is unused: the
-    signature is the compression layer's ``mark_vary``, which the middleware uses instead when
-    compression is on."""
+    """Add ``Vary: Accept`` to a JSON response start behind the middleware without compression
+    (``scope``, unused, makes it a stand-in for the compression layer's ``mark_vary``)."""
     headers = start.get("headers", ())
     for name, value in headers:
         if name == b"content-type":
@@ -80,16 +67,17 @@ def mark_json(start: Message, scope: object = None) -> None:
             break
 
 
-def vary_json(send: Send) -> Send:
-    """A ``send`` that applies :func:`mark_json` to the response start."""
+def vary_marking(send: Send, scope: Scope, mark: Callable[[Message, Scope], object]) -> Send:
+    """A ``send`` that marks the response start with ``mark`` (:func:`mark_json` or the
+    compression layer's rules)."""
 
     # A plain function returning the downstream awaitable: no coroutine of its own per message.
-    def send_with_vary(message: Message) -> Awaitable[None]:
+    def send_vary(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
-            mark_json(message)
+            mark(message, scope)
         return send(message)
 
-    return send_with_vary
+    return send_vary
 
 
 class VaryJoiner:

@@ -1,10 +1,8 @@
 """``use_serdes_routes``: every route of an existing app becomes a ``SerdesRoute``, in one line.
 
 ``APIRouter(route_class=SerdesRoute)`` changes the routes that router declares, not those of
-the routers it includes (FastAPI keeps each route's own class). For an existing app, this
-function is the one line: call it once the app is built (or right after ``FastAPI()``: routers
-included later are converted as they are included, and ``app.get`` routes use the class).
-Mounted sub-applications are left as they are.
+the routers it includes (FastAPI keeps each route's own class). Mounted sub-applications are left
+as they are.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ def use_serdes_routes(
     """
     router = app.router if isinstance(app, FastAPI) else app
     count = _convert(router, route_class)
-    router.route_class = route_class
+    router.route_class = route_class  # for routes declared later (app.get)
     original = router.include_router
 
     def include_router(included: APIRouter, *args: Any, **kwargs: Any) -> None:
@@ -45,9 +43,10 @@ def use_serdes_routes(
     return count
 
 
-def _routers(router: APIRouter) -> Iterator[tuple[APIRouter, bool]]:
-    """``router`` and every router it includes, each once, with whether a router above it (or
-    itself) has ``route_class=SerdesRoute``."""
+def _routes(router: APIRouter) -> Iterator[tuple[Any, bool]]:
+    """Every route of ``router`` and of the routers it includes (each router once), with whether
+    a ``route_class=SerdesRoute`` set on a router above fails to reach its router (a router whose
+    own ``route_class`` is a ``SerdesRoute`` made its plain routes on purpose)."""
     seen: set[int] = set()
     pending = [(router, False)]
     while pending:
@@ -55,24 +54,12 @@ def _routers(router: APIRouter) -> Iterator[tuple[APIRouter, bool]]:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        serdes = inherited or issubclass(current.route_class, SerdesRoute)
-        yield current, serdes
-        pending.extend((included, serdes) for included in _compat.included_routers(current))
-
-
-def unreached_routes(router: APIRouter) -> list[str]:
-    """The paths of plain ``APIRoute``s under a router whose ``route_class`` is a
-    ``SerdesRoute``: FastAPI keeps each route's own class, so that setting does not reach the
-    routes of the routers it includes."""
-    return [
-        route.path
-        for current, serdes in _routers(router)
-        # A router whose own route_class is SerdesRoute made its plain routes on purpose
-        # (an explicit route_class_override): only an inherited setting fails to reach.
-        if serdes and not issubclass(current.route_class, SerdesRoute)
-        for route in current.routes
-        if type(route) is APIRoute
-    ]
+        own = issubclass(current.route_class, SerdesRoute)
+        for route in current.routes:
+            yield route, inherited and not own
+        pending.extend(
+            (included, inherited or own) for included in _compat.included_routers(current)
+        )
 
 
 def document_problem_responses(app: Any) -> None:
@@ -82,22 +69,22 @@ def document_problem_responses(app: Any) -> None:
     router = getattr(app, "router", None)
     if not isinstance(router, APIRouter):
         return
-    for current, _ in _routers(router):
-        for route in current.routes:
-            if isinstance(route, SerdesRoute):
-                route._add_problem_responses(problem_details=True)
+    for route, _ in _routes(router):
+        if isinstance(route, SerdesRoute):
+            route._add_problem_responses(problem_details=True)
     app.openapi_schema = None
 
 
 def warn_unreached_routes(app: Any) -> None:
     """Log a warning (once, at the app's first request) when ``route_class=SerdesRoute`` on a
-    router does not reach the routes of the routers it includes. A log, not a Python warning:
-    an app whose tests turn warnings into errors (an included third-party router with its own
-    plain routes, say) must keep working as on stock FastAPI."""
+    router does not reach the plain routes of the routers it includes. A log, not a Python
+    warning: an app whose tests turn warnings into errors must keep working as on stock FastAPI."""
     router = getattr(app, "router", None)
     if not isinstance(router, APIRouter):
         return
-    paths = unreached_routes(router)
+    paths = [
+        route.path for route, unreached in _routes(router) if unreached and type(route) is APIRoute
+    ]
     if paths:
         shown = ", ".join(repr(p) for p in paths[:5]) + (" ..." if len(paths) > 5 else "")
         logger.warning(
@@ -111,27 +98,20 @@ def warn_unreached_routes(app: Any) -> None:
 
 def _convert(router: APIRouter, route_class: type[SerdesRoute]) -> int:
     count = 0
-    for current, _ in _routers(router):
-        for route in current.routes:
-            if type(route) is APIRoute:
-                _adopt(route, route_class)
-                count += 1
-            elif isinstance(route, APIRoute) and not isinstance(route, SerdesRoute):
-                warnings.warn(
-                    f"route {route.path!r} has its own route class {type(route).__name__}: "
-                    "use_serdes_routes() leaves it as it is",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+    for route, _ in _routes(router):
+        if type(route) is APIRoute:  # made a route_class, as if declared with it
+            route.__class__ = route_class
+            adopted: Any = route
+            adopted._user_openapi_extra = route.openapi_extra
+            adopted._serdes_views = None
+            adopted._add_problem_responses()
+            _compat.rebuild_route_app(route)
+            count += 1
+        elif isinstance(route, APIRoute) and not isinstance(route, SerdesRoute):
+            warnings.warn(
+                f"route {route.path!r} has its own route class {type(route).__name__}: "
+                "use_serdes_routes() leaves it as it is",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     return count
-
-
-def _adopt(route: APIRoute, route_class: type[SerdesRoute]) -> None:
-    """Turn a built ``APIRoute`` into a ``route_class`` (as if declared with it)."""
-    route.__class__ = route_class
-    adopted: Any = route
-    adopted._user_openapi_extra = route.openapi_extra
-    adopted._serdes_views = None
-    adopted._serdes_field = None
-    adopted._add_problem_responses()
-    _compat.rebuild_route_app(route)

@@ -8,13 +8,13 @@ compressed by :class:`~fastapi_serdes.compression.responses.CompressingSend`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from starlette.requests import Request
 
-from .._types import Message, Scope, Send
+from .._types import Message, Scope
 from ..cache import Entry
 from ..negotiation import choose_encoding, is_json_content_type, parse_accept_encoding
 from ..problems import ProblemError
@@ -171,15 +171,3 @@ def _could_compress(status: int, content_type: bytes | None, compressible: bool)
     if status in (204, 205, 304):  # no body
         return status == 304 and (content_type is None or compressible)
     return status != 206 and compressible
-
-
-def vary_only(send: Send, scope: Scope, layer: CompressionLayer) -> Send:
-    """The ``send`` for a request only identity can answer: nothing to compress, the ``Vary``
-    headers to add all the same."""
-
-    def send_vary(message: Message) -> Awaitable[None]:
-        if message["type"] == "http.response.start":
-            layer.mark_vary(message, scope)
-        return send(message)
-
-    return send_vary

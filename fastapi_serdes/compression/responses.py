@@ -45,7 +45,7 @@ class CompressingSend:
         layer: CompressionLayer,
         recorder: Recorder | None = None,
     ) -> None:
-        assert choice.encoder is not None  # identity needs no CompressingSend (see vary_only)
+        assert choice.encoder is not None  # identity only needs vary.vary_marking
         self._encoder = choice.encoder
         self._identity_ok = choice.identity_ok
         self._downstream = send
