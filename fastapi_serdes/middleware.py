@@ -105,7 +105,9 @@ class SerdesMiddleware:
         self._countdown = 0  # general requests until the telemetry is asked again
         self._scanned = False  # the app's routes were looked at (at the first request)
         self.compression = Compression.from_environ(compression)
-        self._layer = layer = CompressionLayer(self.compression) if self.compression else None
+        self._layer = layer = (
+            CompressionLayer(self.compression) if self.compression is not None else None
+        )
         # How responses get their Vary headers: the layer's rules, or Vary: Accept on JSON.
         self._mark_vary = layer.mark_vary if layer is not None else mark_json
         # What they add to Starlette's usual 200 JSON start, computed once for the fast path.

@@ -21,6 +21,7 @@ from starlette.requests import Request
 
 from .._types import Scope, check_positive
 from ..negotiation import split_list
+from ..settings import header
 
 #: Methods whose success invalidates a path's entries (and whose If-Match is checked).
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -45,6 +46,11 @@ def cache_control(value: str | None) -> dict[str, str | None]:
         if name and name not in directives:
             directives[name] = arg.strip().strip('"') if sep else None
     return directives
+
+
+def requested(scope: Scope) -> dict[str, str | None]:
+    """The ``Cache-Control`` directives of the request itself (``no-cache``, ``no-store``)."""
+    return cache_control(header(scope, b"cache-control"))
 
 
 @dataclass(frozen=True, slots=True)

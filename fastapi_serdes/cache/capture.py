@@ -7,9 +7,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Final
 
 from .._types import Message, Scope, Send
-from ..settings import header
 from ..state import RequestState, state_of
-from . import CACHE_STATUS_PREFIX, Entry, cache_control, storable_response
+from . import CACHE_STATUS_PREFIX, Entry, requested, storable_response
 
 if TYPE_CHECKING:
     from .response_cache import ResponseCache
@@ -71,7 +70,7 @@ class Capture:
             self.is_get
             # A borrowed answer is another request's (a single flight's): that one stores it.
             and not marked.borrowed
-            and "no-store" not in cache_control(header(self.scope, b"cache-control"))
+            and "no-store" not in requested(self.scope)
             and storable_response(message["status"], headers, per_principal=policy.key is not None)
             and self.cache._principal(self.scope, policy)[0]
         )

@@ -25,12 +25,12 @@ from . import (
     UNSAFE_METHODS,
     CachePolicy,
     Entry,
-    cache_control,
     credentialed,
     path_tag,
     principal_of,
     request_host,
     request_key,
+    requested,
 )
 from .capture import Capture
 from .conditional import not_modified
@@ -153,8 +153,7 @@ class ResponseCache:
             scope["method"] == "HEAD" and not state.negotiated.settings.answer_head
         ):
             return MISSED  # (without answer_head, a HEAD is FastAPI's: 405 on a GET route)
-        request_cc = header(scope, b"cache-control")
-        if request_cc is not None and "no-cache" in cache_control(request_cc):
+        if "no-cache" in requested(scope):
             # Not looked up, but stored like any miss: under the clock read before it computes.
             return dataclasses.replace(MISSED, since=await self.clock())
         usable, principal = self._principal(scope, route.policy)

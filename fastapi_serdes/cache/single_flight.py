@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._types import Scope, Store
-from ..settings import Negotiated, header
-from . import CachePolicy, Entry, cache_control, principal_of, request_key
+from ..settings import Negotiated
+from . import CachePolicy, Entry, cache_control, principal_of, request_key, requested
 from .invalidation import response_cache_of
 from .memory_store import MemoryStore
 from .response_cache import ResponseCache
@@ -122,8 +122,7 @@ def flight_key(policy: CachePolicy | None, request: Request, negotiated: Negotia
     scope = request.scope
     if policy is None or scope["method"] != "GET":
         return None
-    request_cc = header(scope, b"cache-control")
-    if request_cc is not None and "no-cache" in cache_control(request_cc):
+    if "no-cache" in requested(scope):
         return None  # it wants its own answer, not one computed before it began
     usable, principal = principal_of(policy, request)
     if not usable:
