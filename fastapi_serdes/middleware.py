@@ -212,7 +212,7 @@ class SerdesMiddleware:
         layer = self._layer
         choice = layer.choose(request.accept_encoding) if layer is not None else None
         if layer is not None and choice is None:  # identity and every coding refused
-            problem = not_acceptable_encoding(layer.offers)
+            problem = not_acceptable_encoding(list(layer.encoders))
             await self._answer(problem, send, recorder, ACCEPT_ENCODING)
             return
         entered, fallback = await self._entered(scope, send, state, choice)

@@ -63,13 +63,13 @@ def no_compression(request: Request) -> None:
         state.no_compression = True
 
 
-def not_acceptable_encoding(offers: str) -> ProblemError:
+def not_acceptable_encoding(codings: list[str]) -> ProblemError:
     """406 for an ``Accept-Encoding`` that refuses identity and every coding on offer."""
     return ProblemError.of(
         "not-acceptable-encoding",
         "Accept-Encoding refuses identity and every coding on offer; accept one of "
-        f"{offers} or identity.",
-        available=offers.split(", "),
+        f"{', '.join(codings)} or identity.",
+        available=codings,
     )
 
 
